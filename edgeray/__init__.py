@@ -1,0 +1,62 @@
+"""edgeray: Ray's core API (tasks, actors, objects, scheduling) as one small runtime.
+
+``import edgeray as ray`` — this module only re-exports the public names.
+"""
+
+from . import exceptions
+from .api import (
+    available_resources,
+    cancel,
+    cluster_resources,
+    get,
+    get_actor,
+    get_gpu_ids,
+    get_runtime_context,
+    init,
+    is_initialized,
+    kill,
+    method,
+    nodes,
+    put,
+    remote,
+    shutdown,
+    wait,
+)
+from .client import ObjectRef
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ObjectRef",
+    "available_resources",
+    "cancel",
+    "cluster_resources",
+    "exceptions",
+    "get",
+    "get_actor",
+    "get_gpu_ids",
+    "get_runtime_context",
+    "init",
+    "is_initialized",
+    "kill",
+    "method",
+    "nodes",
+    "open_node",
+    "put",
+    "remote",
+    "shutdown",
+    "wait",
+]
+
+
+def __getattr__(name: str) -> object:
+    # submodules users reach as attributes (``ray.util.ActorPool``, ``ray.actor.exit_actor``)
+    if name == "open_node":  # imports trio: only for programs that embed a node
+        from .node import open_node
+
+        return open_node
+    if name in ("util", "actor"):
+        import importlib
+
+        return importlib.import_module(f"edgeray.{name}")
+    raise AttributeError(f"module 'edgeray' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from edgeray.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,31 @@
+"""What users call: Ray's public API on top of the core client.
+
+Rule: imports ``edgeray.client``, ``edgeray.worker`` (for ``exit_actor``), ``edgeray.node`` (to
+start an embedded node, and its file helpers), ``edgeray.protocol``, ``edgeray.exceptions``; the
+package ``edgeray/__init__.py`` re-exports from here.
+"""
+
+from ._actor import ActorClass, ActorHandle, ActorMethod, exit_actor, method
+from ._api import (
+    RuntimeContext,
+    available_resources,
+    cancel,
+    cluster_resources,
+    get,
+    get_actor,
+    get_gpu_ids,
+    get_runtime_context,
+    kill,
+    nodes,
+    put,
+    wait,
+)
+from ._init import init, is_initialized, shutdown
+from ._remote import RemoteFunction
+from ._decorator import remote
+
+__all__ = [
+    "ActorClass", "ActorHandle", "ActorMethod", "RemoteFunction", "RuntimeContext", "available_resources", "cancel",
+    "cluster_resources", "exit_actor", "get", "get_actor", "get_gpu_ids", "get_runtime_context", "init",
+    "is_initialized", "kill", "method", "nodes", "put", "remote", "shutdown", "wait",
+]

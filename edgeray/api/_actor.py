@@ -1,0 +1,212 @@
+"""Actors: ``@remote`` classes, their handles and methods, ``method()`` and ``exit_actor()``."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import threading
+from typing import Any
+
+from .. import exceptions as exc
+from ..client import CoreClient, ObjectRef, current_client, try_current_client
+from ._options import resource_request, validate_options
+from ._remote import _Code, build_args, check_arity, make_spec, return_refs, wire_options
+
+
+def method(*args: Any, **options: Any) -> Any:
+    """``@edgeray.method(num_returns=..., concurrency_group=...)`` on an actor method."""
+    if args and callable(args[0]) and len(args) == 1 and not options:
+        return args[0]
+    validate_options(options, kind="method")
+
+    def deco(fn: Any) -> Any:
+        fn.__edgeray_method_options__ = options
+        if "concurrency_group" in options:
+            fn.__edgeray_concurrency_group__ = options["concurrency_group"]
+        return fn
+
+    return deco
+
+
+def exit_actor() -> None:
+    """Stop the current actor after this call returns (Ray's ``ray.actor.exit_actor``)."""
+    client = try_current_client()
+    if client is None or client.actor_id is None:
+        raise TypeError("exit_actor() may only be called from inside an actor method.")
+    from ..worker import ActorExit
+
+    raise ActorExit()
+
+
+def _method_meta(cls: type) -> dict[str, Any]:
+    methods: dict[str, Any] = {}
+    for name, fn in inspect.getmembers(cls, lambda m: inspect.isfunction(m) or inspect.ismethod(m)):
+        if name.startswith("__") and name not in ("__call__",):
+            continue
+        opts = dict(getattr(fn, "__edgeray_method_options__", {}))
+        entry: dict[str, Any] = {"num_returns": opts.get("num_returns", 1)}
+        if "concurrency_group" in opts:
+            entry["concurrency_group"] = opts["concurrency_group"]
+        try:
+            sig = inspect.signature(fn)
+            params = list(sig.parameters.values())
+            if params and params[0].name in ("self", "cls") and not isinstance(inspect.getattr_static(cls, name), staticmethod):
+                params = params[1:]
+            entry["sig"] = sig.replace(parameters=params)
+        except (TypeError, ValueError):
+            entry["sig"] = None
+        methods[name] = entry
+    return methods
+
+
+class ActorClass:
+    """What ``@edgeray.remote`` makes of a class: ``.remote(...)`` creates an actor."""
+
+    def __init__(self, cls: type, options: dict[str, Any]) -> None:
+        self._cls = cls
+        self._options = validate_options(dict(options), kind="actor")
+        self._code = _Code(cls)
+        self._methods = _method_meta(cls)
+        self._is_async = any(inspect.iscoroutinefunction(getattr(cls, n, None)) for n in self._methods)
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__doc__ = cls.__doc__
+        try:
+            init_sig = inspect.signature(cls.__init__)
+            self._init_sig: inspect.Signature | None = init_sig.replace(parameters=list(init_sig.parameters.values())[1:])
+        except (TypeError, ValueError):
+            self._init_sig = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"Actors cannot be instantiated directly. Instead of '{self.__name__}()', use '{self.__name__}.remote()'."
+        )
+
+    def options(self, **options: Any) -> ActorClass:
+        new = ActorClass.__new__(ActorClass)
+        new.__dict__.update(self.__dict__)
+        new._options = {**self._options, **validate_options(options, kind="actor")}
+        return new
+
+    def remote(self, *args: Any, **kwargs: Any) -> ActorHandle:
+        check_arity(self._init_sig, args, kwargs, f"{self.__name__}.__init__")
+        client = current_client()
+        opts = self._options
+        fn_id = self._code.ensure(client)
+        explicit_cpu = opts.get("num_cpus") is not None
+        res = resource_request(opts, default_cpus=0.0)
+        wired = wire_options(opts, client)
+        if not explicit_cpu:
+            wired["placement_cpu"] = 1  # Ray: 1 CPU to schedule an actor, 0 while it runs
+        if opts.get("max_concurrency") is None and not self._is_async:
+            wired.pop("max_concurrency", None)
+        argb, deps, nested, keep = build_args(client, args, kwargs)
+        actor_id = os.urandom(16)
+        spec = make_spec(client, 1, fn_id, self.__name__, argb, deps, nested, 1, res, wired, actor=actor_id)
+        unordered = self._is_async or int(opts.get("max_concurrency") or 1) > 1
+        meta = {
+            "class_name": self.__name__,
+            "unordered": unordered,
+            "methods": {n: {k: v for k, v in m.items() if k != "sig"} for n, m in self._methods.items()},
+            "max_task_retries": int(opts.get("max_task_retries") or 0),
+            "max_pending_calls": int(opts.get("max_pending_calls") or -1),
+        }
+        creation = return_refs(client, spec)[0]
+        result = client.call("create_actor", {"spec": spec, "meta": meta})
+        del keep
+        if result.get("existing"):
+            return ActorHandle(result["actor_id"], result["meta"], None, client)
+        handle = ActorHandle(actor_id, meta, self._methods, client)
+        handle._creation = creation
+        return handle
+
+    def bind(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("Ray DAGs (.bind) are not supported by edgeray.")
+
+
+class ActorMethod:
+    def __init__(self, handle: ActorHandle, name: str, meta: dict[str, Any], sig: Any, options: dict[str, Any] | None = None) -> None:
+        self._handle = handle
+        self._name = name
+        self._meta = meta
+        self._sig = sig
+        self._opts = options or {}
+
+    def options(self, **options: Any) -> ActorMethod:
+        validate_options(options, kind="method")
+        return ActorMethod(self._handle, self._name, self._meta, self._sig, {**self._opts, **options})
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        return self._handle._call(self._name, self._meta, self._sig, self._opts, args, kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"Actor methods cannot be called directly. Use '{self._name}.remote()'.")
+
+
+class ActorHandle:
+    """A reference to an actor; pickles into tasks and other actors and works there too."""
+
+    def __init__(self, actor_id: bytes, meta: dict[str, Any], sigs: dict[str, Any] | None, client: CoreClient | None) -> None:
+        self._actor_id = actor_id
+        self._meta = meta
+        self._sigs = {n: m.get("sig") for n, m in (sigs or {}).items()}
+        self._client = client
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._caller = os.urandom(8)
+        self._creation: ObjectRef | None = None
+
+    def __getattr__(self, name: str) -> ActorMethod:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        methods = self.__dict__.get("_meta", {}).get("methods", {})
+        if name not in methods:
+            raise AttributeError(f"'{self._meta.get('class_name', 'Actor')}' actor has no method '{name}'")
+        return ActorMethod(self, name, methods[name], self._sigs.get(name))
+
+    def _call(self, name: str, meta: dict[str, Any], sig: Any, opts: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        check_arity(sig, args, kwargs, f"{self._meta.get('class_name')}.{name}")
+        client = current_client()
+        argb, deps, nested, keep = build_args(client, args, kwargs)
+        nr = opts.get("num_returns", meta.get("num_returns", 1))
+        wired: dict[str, Any] = {}
+        group = opts.get("concurrency_group") or meta.get("concurrency_group")
+        if group:
+            wired["concurrency_group"] = group
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        spec = make_spec(client, 2, None, f"{self._meta.get('class_name')}.{name}", argb, deps, nested, nr, {}, wired,
+                         actor=self._actor_id, method=name, seq=seq)
+        refs = return_refs(client, spec)
+        client.submit(spec)
+        del keep
+        if nr == 1:
+            return refs[0]
+        if nr == 0:
+            return None
+        return refs
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_handle, (self._actor_id, self._meta))
+
+    def __repr__(self) -> str:
+        return f"Actor({self._meta.get('class_name')}, {self._actor_id.hex()})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
+
+    def __hash__(self) -> int:
+        return hash(self._actor_id)
+
+    @property
+    def _actor_id_hex(self) -> str:
+        return self._actor_id.hex()
+
+
+def _rebuild_handle(actor_id: bytes, meta: dict[str, Any]) -> ActorHandle:
+    return ActorHandle(actor_id, meta, None, try_current_client())
+
+
+def actor_exists_error(name: str, namespace: str) -> Exception:
+    return exc.RayError(f"actor {name} in {namespace}")

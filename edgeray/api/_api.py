@@ -1,0 +1,153 @@
+"""The module-level functions of the public API: get, put, wait, kill, cancel, views, context."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from ..client import ObjectRef, current_client
+from ..protocol import CancelTask
+from ._actor import ActorHandle
+
+
+def _in_async_actor_loop() -> bool:
+    try:
+        import asyncio
+
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def get(object_refs: Any, *, timeout: float | None = None) -> Any:
+    """The value(s) of ``object_refs`` (one ref or a list), waiting up to ``timeout`` seconds."""
+    client = current_client()
+    if timeout is not None and timeout < 0:
+        raise ValueError("'timeout' must be a non-negative number or None.")
+    if _in_async_actor_loop() and client.actor_id is not None:
+        warnings.warn(
+            "Using blocking edgeray.get inside async actor method blocks the event loop; use 'await ref' instead.",
+            RuntimeWarning, stacklevel=2,
+        )
+    if isinstance(object_refs, ObjectRef):
+        return client.get([object_refs], timeout)[0]
+    if isinstance(object_refs, list | tuple):
+        for r in object_refs:
+            if not isinstance(r, ObjectRef):
+                raise TypeError(f"get() expects ObjectRefs, got {type(r).__name__} in the list.")
+        return client.get(list(object_refs), timeout)
+    raise TypeError(f"get() expects an ObjectRef or a list of ObjectRefs, got {type(object_refs).__name__}.")
+
+
+def put(value: Any, *, _owner: Any = None) -> ObjectRef:
+    """Store ``value`` in the object store; returns its ``ObjectRef``."""
+    return current_client().put(value)
+
+
+def wait(
+    object_refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True
+) -> tuple[list[ObjectRef], list[ObjectRef]]:
+    """Split ``object_refs`` into (ready, not ready) once ``num_returns`` are ready or at ``timeout``."""
+    if isinstance(object_refs, ObjectRef):
+        raise TypeError("wait() expected a list of ObjectRef, got a single ObjectRef")
+    refs = list(object_refs)
+    for r in refs:
+        if not isinstance(r, ObjectRef):
+            raise TypeError(f"wait() expected a list of ObjectRef, got {type(r).__name__} in it")
+    if len(set(refs)) != len(refs):
+        raise ValueError("Wait requires a list of unique object refs.")
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 1:
+        raise ValueError(f"Invalid number of objects to return {num_returns}.")
+    if num_returns > len(refs):
+        raise ValueError("num_returns cannot be greater than the number of objects provided to wait().")
+    if timeout is not None and timeout < 0:
+        raise ValueError("'timeout' must be a non-negative number or None.")
+    return current_client().wait(refs, num_returns, timeout, fetch_local)
+
+
+def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
+    """Kill an actor at once (its pending calls fail with ``ActorDiedError``)."""
+    if not isinstance(actor, ActorHandle):
+        raise ValueError(f"edgeray.kill() only supports actors; got {type(actor).__name__}.")
+    current_client().call("kill_actor", {"actor_id": actor._actor_id, "no_restart": no_restart})
+
+
+def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
+    """Cancel the task that makes ``object_ref``: dropped if queued, interrupted if running."""
+    if not isinstance(object_ref, ObjectRef):
+        raise TypeError(f"cancel() expects an ObjectRef, got {type(object_ref).__name__}.")
+    current_client().send(CancelTask(object_ref.binary()[:16], force, recursive))
+
+
+def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
+    """The handle of the named actor ``name`` (``ValueError`` if there is none)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("Please supply a non-empty value to get_actor")
+    client = current_client()
+    r = client.call("get_actor", {"name": name, "namespace": namespace})
+    return ActorHandle(r["actor_id"], r["meta"], None, client)
+
+
+def nodes() -> list[dict[str, Any]]:
+    return current_client().call("nodes")
+
+
+def cluster_resources() -> dict[str, float]:
+    return current_client().call("cluster_resources")
+
+
+def available_resources() -> dict[str, float]:
+    return current_client().call("available_resources")
+
+
+def get_gpu_ids() -> list[int | str]:
+    """The GPU ids given to the current task or actor (from its ``CUDA_VISIBLE_DEVICES``)."""
+    return [int(g) if g.isdigit() else g for g in current_client().gpu_ids]
+
+
+class RuntimeContext:
+    """What ``get_runtime_context()`` returns (Ray's names)."""
+
+    def __init__(self) -> None:
+        self._client = current_client()
+
+    def get_node_id(self) -> str:
+        return self._client.node_id.hex()
+
+    def get_job_id(self) -> str:
+        return self._client.job_id.hex()
+
+    def get_task_id(self) -> str | None:
+        tid = getattr(self._client.tls, "task_id", None)
+        return tid.hex() if tid else None
+
+    def get_actor_id(self) -> str | None:
+        aid = self._client.actor_id
+        return aid.hex() if aid else None
+
+    def get_worker_id(self) -> str:
+        return self._client.worker_id.hex()
+
+    @property
+    def namespace(self) -> str:
+        return self._client.namespace
+
+    def get_namespace(self) -> str:
+        return self._client.namespace
+
+    def get_assigned_resources(self) -> dict[str, float]:
+        return {}
+
+    @property
+    def gcs_address(self) -> str:
+        return str(self._client.node_info.get("address", ""))
+
+    def get(self) -> dict[str, Any]:
+        return {"node_id": self.get_node_id(), "job_id": self.get_job_id(), "task_id": self.get_task_id(),
+                "actor_id": self.get_actor_id(), "namespace": self.namespace}
+
+
+def get_runtime_context() -> RuntimeContext:
+    return RuntimeContext()

@@ -1,0 +1,173 @@
+"""``init``/``shutdown``: connect to a running node, or start one embedded for this driver."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .. import exceptions as exc
+from ..client import CoreClient, current_client, set_current_client, try_current_client
+from ..client._context import init_lock
+from ..node import _files
+
+log = logging.getLogger("edgeray")
+
+
+@dataclass
+class _Session:
+    client: CoreClient
+    node_proc: subprocess.Popen[bytes] | None
+    address: str
+
+
+_STATE: dict[str, _Session] = {}
+
+
+def is_initialized() -> bool:
+    return try_current_client() is not None
+
+
+def init(
+    address: str | None = None,
+    *,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    resources: dict[str, float] | None = None,
+    object_store_memory: int | None = None,
+    namespace: str | None = None,
+    ignore_reinit_error: bool = False,
+    include_dashboard: bool | None = None,
+    log_to_driver: bool = True,
+    logging_level: Any = None,
+    runtime_env: dict[str, Any] | None = None,
+    _config_file: str | None = None,
+    **unsupported: Any,
+) -> dict[str, Any]:
+    """Connect this process to edgeray (Ray's ``ray.init``).
+
+    ``address``: None → connect to the node started on this machine with ``edgeray start`` if one
+    runs, else start a node for this driver (stopped by ``shutdown()`` or at exit); ``"auto"`` →
+    the running local node (error if none); ``"ws://host:port"`` → a remote node.
+    """
+    if unsupported:
+        raise TypeError(f"init() got unexpected keyword arguments {sorted(unsupported)}")
+    with init_lock():
+        if is_initialized():
+            if ignore_reinit_error:
+                log.info("Calling edgeray.init() again after it has already been called.")
+                return _context_info()
+            raise RuntimeError(
+                "Maybe you called edgeray.init twice by accident? This error can be suppressed by passing "
+                "in 'ignore_reinit_error=True' or by calling 'edgeray.shutdown()' prior to 'edgeray.init()'."
+            )
+        if address is None:
+            address = os.environ.get("EDGERAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
+        node_proc = None
+        token = _files.read_token()
+        if address in (None, "auto", "local"):
+            info = _files.read_address()
+            if info is not None and address != "local":
+                if num_cpus is not None or num_gpus is not None or resources or object_store_memory:
+                    raise ValueError(
+                        "When connecting to an existing node, num_cpus, num_gpus, resources and "
+                        "object_store_memory must not be provided."
+                    )
+                target = info["unix"]
+            elif address == "auto":
+                raise ConnectionError("Could not find any running edgeray node. Start one with 'edgeray start'.")
+            else:
+                node_proc, target = _start_embedded(num_cpus, num_gpus, resources, object_store_memory, _config_file)
+                token = _files.read_token()
+        else:
+            if not (address.startswith("ws://") or address.startswith("wss://") or address.startswith("unix:")):
+                raise ValueError(f"Unsupported address {address!r}: use 'auto', 'ws://HOST:PORT' or None.")
+            target = address
+        try:
+            client = CoreClient(target, token=token, role="driver", namespace=namespace, embedded=node_proc is not None)
+        except BaseException:
+            if node_proc is not None:
+                _stop_process(node_proc)
+            raise
+        set_current_client(client)
+        _STATE["session"] = _Session(client, node_proc, target)
+        return _context_info()
+
+
+def _context_info() -> dict[str, Any]:
+    c = current_client()
+    return {"address": c.address, "node_id": c.node_id.hex(), "job_id": c.job_id.hex(), "namespace": c.namespace}
+
+
+def _start_embedded(
+    num_cpus: float | None, num_gpus: float | None, resources: dict[str, float] | None,
+    object_store_memory: int | None, config_file: str | None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    from ..raylet._workers import package_root
+
+    args = ["start", "--block", "--embedded"]
+    if config_file:
+        args += ["--config", config_file]
+    if num_cpus is not None:
+        args += ["--num-cpus", str(num_cpus)]
+    if num_gpus is not None:
+        args += ["--num-gpus", str(num_gpus)]
+    if resources:
+        args += ["--resources", json.dumps(resources)]
+    if object_store_memory:
+        args += ["--object-store-memory", str(int(object_store_memory))]
+    flags = ["-I"] if sys.flags.isolated else (["-S"] if sys.flags.no_site else [])
+    code = f"import sys; sys.path.insert(0, {package_root()!r}); from edgeray.cli import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [sys.executable, *flags, "-c", code, *args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, start_new_session=False,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            rc = proc.wait()
+            raise exc.RaySystemError(f"the edgeray node failed to start (exit code {rc}); see the messages above")
+        if line.startswith(b"EDGERAY_READY "):
+            info = json.loads(line[len(b"EDGERAY_READY "):])
+            break
+        if time.monotonic() > deadline:
+            _stop_process(proc)
+            raise exc.RaySystemError("the edgeray node did not become ready within 60 s")
+    proc.stdout.close()
+    return proc, info["unix"]
+
+
+def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def shutdown(_exiting_interpreter: bool = False) -> None:
+    """Disconnect; a node this driver started is stopped with its workers and shared memory."""
+    with init_lock():
+        session = _STATE.pop("session", None)
+        if session is None:
+            return
+        set_current_client(None)
+        session.client.close()
+        if session.node_proc is not None:
+            try:
+                session.node_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                _stop_process(session.node_proc)
+
+
+atexit.register(shutdown, True)

@@ -1,0 +1,114 @@
+"""``@remote`` / ``.options()`` keys as Ray spells them, validated with clear errors."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+TASK_OPTIONS = {
+    "num_cpus", "num_gpus", "resources", "memory", "num_returns", "max_retries", "retry_exceptions",
+    "scheduling_strategy", "runtime_env", "enable_task_events", "name", "accelerator_type",
+    "placement_group", "placement_group_bundle_index", "placement_group_capture_child_tasks",
+    "max_calls", "_metadata", "label_selector",
+}
+ACTOR_OPTIONS = {
+    "num_cpus", "num_gpus", "resources", "memory", "max_restarts", "max_task_retries", "max_concurrency",
+    "concurrency_groups", "name", "namespace", "lifetime", "get_if_exists", "scheduling_strategy",
+    "runtime_env", "enable_task_events", "max_pending_calls", "accelerator_type", "placement_group",
+    "placement_group_bundle_index", "placement_group_capture_child_tasks", "_metadata", "label_selector",
+}
+METHOD_OPTIONS = {"num_returns", "concurrency_group", "max_task_retries", "retry_exceptions", "name", "enable_task_events"}
+
+_PRECISION = 10_000
+
+
+def _number(name: str, v: Any, *, allow_none: bool = True) -> None:
+    if v is None and allow_none:
+        return
+    if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
+        raise TypeError(f"The option '{name}' must be a number, not {type(v).__name__} ({v!r}).")
+    if v < 0:
+        raise ValueError(f"The option '{name}' must be >= 0, got {v}.")
+
+
+def _resource_amount(name: str, v: Any) -> None:
+    _number(name, v)
+    if v is None:
+        return
+    if abs(round(v * _PRECISION) - v * _PRECISION) > 1e-6:
+        raise ValueError(f"The option '{name}'={v} is more precise than Ray's 0.0001 resource precision.")
+    if name in ("num_gpus", "GPU") and v > 1 and v != int(v):
+        raise ValueError(f"The option '{name}'={v}: GPU amounts above 1 must be whole numbers.")
+
+
+def validate_options(opts: dict[str, Any], *, kind: str) -> dict[str, Any]:
+    """Check ``opts`` for a ``kind`` ("task", "actor" or "method"); returns it unchanged."""
+    allowed = {"task": TASK_OPTIONS, "actor": ACTOR_OPTIONS, "method": METHOD_OPTIONS}[kind]
+    for k in opts:
+        if k not in allowed:
+            raise ValueError(
+                f"Invalid option keyword '{k}' for {'remote functions' if kind == 'task' else kind + 's'}. "
+                f"Valid ones are {sorted(allowed)}."
+            )
+    for k in ("num_cpus", "num_gpus", "memory"):
+        if k in opts:
+            _resource_amount(k, opts[k])
+    res = opts.get("resources")
+    if res is not None:
+        if not isinstance(res, dict):
+            raise TypeError(f"The option 'resources' must be a dict, not {type(res).__name__}.")
+        for rk, rv in res.items():
+            if rk in ("CPU", "GPU", "memory"):
+                raise ValueError(f"Use the '{ {'CPU': 'num_cpus', 'GPU': 'num_gpus', 'memory': 'memory'}[rk] }' option instead of resources={{'{rk}': ...}}.")
+            _resource_amount(f"resources[{rk!r}]", rv)
+    nr = opts.get("num_returns")
+    if nr is not None and nr != "dynamic" and nr != "streaming":
+        if isinstance(nr, bool) or not isinstance(nr, int) or nr < 0:
+            raise ValueError(f"The option 'num_returns' must be an integer >= 0, got {nr!r}.")
+    for k in ("max_retries", "max_restarts", "max_task_retries"):
+        v = opts.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < -1):
+            raise ValueError(f"The option '{k}' must be an integer >= -1, got {v!r}.")
+    mc = opts.get("max_concurrency")
+    if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
+        raise ValueError(f"The option 'max_concurrency' must be an integer >= 1, got {mc!r}.")
+    mpc = opts.get("max_pending_calls")
+    if mpc is not None and (isinstance(mpc, bool) or not isinstance(mpc, int) or (mpc < 1 and mpc != -1)):
+        raise ValueError(f"The option 'max_pending_calls' must be -1 or an integer >= 1, got {mpc!r}.")
+    re_ = opts.get("retry_exceptions")
+    if re_ is not None and not isinstance(re_, bool):
+        if not isinstance(re_, list | tuple) or not all(isinstance(t, type) and issubclass(t, BaseException) for t in re_):
+            raise TypeError("The option 'retry_exceptions' must be a bool or a list of exception types.")
+    lt = opts.get("lifetime")
+    if lt is not None and lt not in ("detached", "non_detached"):
+        raise ValueError(f"The option 'lifetime' must be 'detached', 'non_detached' or None, got {lt!r}.")
+    for k in ("name", "namespace", "concurrency_group"):
+        v = opts.get(k)
+        if v is not None and not isinstance(v, str):
+            raise TypeError(f"The option '{k}' must be a string, got {type(v).__name__}.")
+    if opts.get("name") == "":
+        raise ValueError("The option 'name' must be a non-empty string.")
+    cg = opts.get("concurrency_groups")
+    if cg is not None:
+        if not isinstance(cg, dict) or not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1 for k, v in cg.items()):
+            raise ValueError("The option 'concurrency_groups' must map group names to integers >= 1.")
+    if opts.get("get_if_exists") and not opts.get("name"):
+        raise ValueError("get_if_exists=True requires a name for the actor.")
+    return opts
+
+
+def resource_request(opts: dict[str, Any], *, default_cpus: float) -> dict[str, float]:
+    """The resources a task or running actor holds."""
+    res: dict[str, float] = {}
+    cpus = opts.get("num_cpus")
+    res["CPU"] = default_cpus if cpus is None else float(cpus)
+    gpus = opts.get("num_gpus")
+    if gpus:
+        res["GPU"] = float(gpus)
+    mem = opts.get("memory")
+    if mem:
+        res["memory"] = float(mem)
+    for k, v in (opts.get("resources") or {}).items():
+        if v:
+            res[k] = float(v)
+    return {k: v for k, v in res.items() if v}

@@ -1,0 +1,210 @@
+"""``@remote`` functions: arity checked at ``.remote()``, options, submission."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+from typing import Any
+
+from ..client import CoreClient, ObjectRef, current_client
+from ..client._args import Dep
+from ._options import resource_request, validate_options
+
+
+class _Code:
+    """A function's or class's cloudpickled body, registered once per client."""
+
+    __slots__ = ("obj", "blob", "fn_id", "pins", "_client")
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+        self.blob: bytes | None = None
+        self.fn_id = b""
+        self.pins: list[ObjectRef] = []
+        self._client: CoreClient | None = None
+
+    def ensure(self, client: CoreClient) -> bytes:
+        if self._client is not client:
+            if self.blob is None or self._client is not None:
+                so, contained = client.serialize(self.obj)
+                self.blob = so.to_bytes()
+                self.fn_id = hashlib.blake2b(self.blob, digest_size=16).digest()
+                self.pins = [ObjectRef(i, client) for i in contained]
+            client.register_function(self.fn_id, self.blob, getattr(self.obj, "__qualname__", "fn"), self.pins)
+            self._client = client
+        return self.fn_id
+
+
+def check_arity(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> None:
+    if sig is None:
+        return
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{what}: {e}") from None
+
+
+def build_args(
+    client: CoreClient, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[bytes, list[bytes], list[bytes], list[ObjectRef]]:
+    """Pickle (args, kwargs) with top-level refs as placeholders; large values are put first.
+
+    Returns the pickled args, the top-level dependency ids, the nested ids, and the refs of the
+    values put here, which the caller keeps alive until the task is submitted (the node pins
+    them from then on)."""
+    deps: list[bytes] = []
+
+    def sub(a: Any) -> Any:
+        if type(a) is ObjectRef:
+            deps.append(a._id)
+            client.ensure_published(a._id)
+            return Dep(len(deps) - 1)
+        return a
+
+    new_args = [sub(a) for a in args]
+    new_kwargs = {k: sub(v) for k, v in kwargs.items()} if kwargs else {}
+    keep: list[ObjectRef] = []
+    so, nested = client.serialize((new_args, new_kwargs))
+    if so.nbytes > client.inline_threshold:
+        # Ray puts large by-value arguments in the object store and passes them by reference.
+
+        def big(a: Any) -> Any:
+            if type(a) is Dep:
+                return a
+            s, _ = client.serialize(a)
+            if s.nbytes > client.inline_threshold // 4:
+                ref = client.put(a)
+                keep.append(ref)
+                return sub(ref)
+            return a
+
+        new_args = [big(a) for a in new_args]
+        new_kwargs = {k: big(v) for k, v in new_kwargs.items()}
+        so, nested = client.serialize((new_args, new_kwargs))
+    return so.to_bytes(), deps, nested, keep
+
+
+def new_task_id() -> bytes:
+    return os.urandom(16)
+
+
+def make_spec(
+    client: CoreClient, kind: int, fn_id: bytes | None, name: str, args: bytes, deps: list[bytes], nested: list[bytes],
+    rets: int, res: dict[str, float], opts: dict[str, Any], actor: bytes | None = None, method: str | None = None,
+    seq: int = 0,
+) -> dict[str, Any]:
+    return {
+        "tid": new_task_id(), "kind": kind, "fn": fn_id, "name": name, "args": args, "deps": deps, "nested": nested,
+        "rets": rets, "res": res, "job": client.job_id, "owner": client.worker_id, "opts": opts, "actor": actor,
+        "method": method, "seq": seq,
+    }
+
+
+def return_refs(client: CoreClient, spec: dict[str, Any]) -> list[ObjectRef]:
+    tid = spec["tid"]
+    refs = [client.owned_ref(tid + i.to_bytes(4, "big")) for i in range(1, spec["rets"] + 1)]
+    client._subscribed.update(r._id for r in refs)  # the node pushes an owner's results to it
+    return refs
+
+
+def wire_options(opts: dict[str, Any], client: CoreClient) -> dict[str, Any]:
+    """The options the node and worker need, in CBOR-friendly form."""
+    out: dict[str, Any] = {}
+    for k in ("max_retries", "max_restarts", "max_task_retries", "max_concurrency", "concurrency_groups", "name",
+              "namespace", "lifetime", "get_if_exists", "concurrency_group", "max_pending_calls"):
+        v = opts.get(k)
+        if v is not None:
+            out[k] = v
+    re_ = opts.get("retry_exceptions")
+    if isinstance(re_, bool):
+        out["retry_exceptions"] = re_
+    elif re_ is not None:
+        out["retry_exceptions"] = client.serialize(list(re_))[0].to_bytes()
+    strategy = opts.get("scheduling_strategy")
+    if strategy is not None:
+        out["strategy"] = strategy if isinstance(strategy, str) else _strategy_dict(strategy)
+    env = (opts.get("runtime_env") or {}).get("env_vars")
+    if env:
+        out["env_vars"] = {str(k): str(v) for k, v in env.items()}
+    return out
+
+
+def _strategy_dict(strategy: Any) -> dict[str, Any]:
+    to_dict = getattr(strategy, "to_dict", None)
+    if to_dict is None:
+        raise TypeError(f"Unsupported scheduling_strategy {strategy!r}")
+    return to_dict()
+
+
+class RemoteFunction:
+    """What ``@edgeray.remote`` makes of a function: call ``.remote()`` to run it as a task."""
+
+    def __init__(self, fn: Any, options: dict[str, Any]) -> None:
+        if inspect.iscoroutinefunction(fn):
+            pass  # async tasks run on an event loop in the worker (see _wrap_async)
+        self._fn = fn
+        self._options = validate_options(dict(options), kind="task")
+        self._code = _Code(_wrap_async(fn) if inspect.iscoroutinefunction(fn) else fn)
+        try:
+            self._sig: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._sig = None
+        self._name = getattr(fn, "__name__", "task")
+        self.__doc__ = fn.__doc__
+        self.__name__ = self._name
+        self.__qualname__ = getattr(fn, "__qualname__", self._name)
+        self._wire_cache: tuple[CoreClient, dict[str, Any], dict[str, float]] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"Remote functions cannot be called directly. Instead of running '{self._name}()', "
+            f"try '{self._name}.remote()'."
+        )
+
+    def options(self, **options: Any) -> RemoteFunction:
+        merged = {**self._options, **validate_options(options, kind="task")}
+        new = RemoteFunction.__new__(RemoteFunction)
+        new.__dict__.update(self.__dict__)
+        new._options = merged
+        new._wire_cache = None
+        return new
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        check_arity(self._sig, args, kwargs, self._name)
+        client = current_client()
+        fn_id = self._code.ensure(client)
+        cache = self._wire_cache
+        if cache is None or cache[0] is not client:
+            opts = self._options
+            wired = wire_options(opts, client)
+            res = resource_request(opts, default_cpus=1.0)
+            cache = self._wire_cache = (client, wired, res)
+        _, wired, res = cache
+        argb, deps, nested, keep = build_args(client, args, kwargs)
+        nr = self._options.get("num_returns", 1)
+        spec = make_spec(client, 0, fn_id, self._name, argb, deps, nested, nr, res, wired)
+        refs = return_refs(client, spec)
+        client.submit(spec)
+        del keep
+        if nr == 1:
+            return refs[0]
+        if nr == 0:
+            return None
+        return refs
+
+    def bind(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("Ray DAGs (.bind) are not supported by edgeray.")
+
+
+def _wrap_async(fn: Any) -> Any:
+    """Ray runs ``@remote async def`` tasks on an event loop; so do we (asyncio.run per call)."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        import asyncio
+
+        return asyncio.run(fn(*args, **kwargs))
+
+    return run

@@ -1,0 +1,254 @@
+"""The command line: ``edgeray start|stop|status|list|get-auth-token`` (Ray's verbs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import load_config, parse_resources_json
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgeray", description="edgeray: Ray's core as one small runtime.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command")
+    s = sub.add_parser("start", help="start a node (in the background unless --block)")
+    s.add_argument("--head", action="store_true", help="start a head node (the default without --address)")
+    s.add_argument("--address", default=None, help="ws://HOST:PORT of a head node to join")
+    s.add_argument("--config", default=None, help="a TOML config file")
+    s.add_argument("--port", type=int, default=None, help="the WebSocket port (0 = any free port)")
+    s.add_argument("--host", default=None, help="the address to listen on")
+    s.add_argument("--num-cpus", type=float, default=None)
+    s.add_argument("--num-gpus", type=float, default=None)
+    s.add_argument("--resources", default=None, help='custom resources as JSON, e.g. \'{"special": 1}\'')
+    s.add_argument("--object-store-memory", type=int, default=None)
+    s.add_argument("--block", action="store_true", help="stay in the foreground until stopped")
+    s.add_argument("--embedded", action="store_true", help=argparse.SUPPRESS)
+    sub.add_parser("stop", help="stop every node this user started on this machine")
+    sub.add_parser("status", help="resources and usage of the running node")
+    ls = sub.add_parser("list", help="list actors, tasks, objects, nodes, jobs or workers")
+    ls.add_argument("kind", choices=["actors", "tasks", "objects", "nodes", "jobs", "workers", "placement-groups"])
+    ls.add_argument("--detail", action="store_true")
+    sub.add_parser("memory", help="objects in the store (like 'ray memory')")
+    sub.add_parser("get-auth-token", help="print the cluster token")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"edgeray {__version__}")
+        return 0
+    if args.command == "start":
+        return _start(args)
+    if args.command == "stop":
+        return _stop()
+    if args.command == "status":
+        return _status()
+    if args.command in ("list", "memory"):
+        return _list("objects" if args.command == "memory" else args.kind)
+    if args.command == "get-auth-token":
+        from .node._files import load_or_create_token
+
+        print(load_or_create_token())
+        return 0
+    _parser().print_help()
+    return 1
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    o: dict[str, Any] = {}
+    if args.address:
+        o["node.head_address"] = args.address
+        o["node.head"] = False
+    if args.head:
+        o["node.head"] = True
+    if args.port is not None:
+        o["node.port"] = args.port
+    if args.host is not None:
+        o["node.host"] = args.host
+    if args.num_cpus is not None:
+        o["resources.num_cpus"] = args.num_cpus
+    if args.num_gpus is not None:
+        o["resources.num_gpus"] = args.num_gpus
+    if args.resources:
+        o["resources.custom"] = parse_resources_json(args.resources)
+    if args.object_store_memory is not None:
+        o["object_store.memory"] = args.object_store_memory
+    return o
+
+
+def _start(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config, _overrides(args))
+    except (ValueError, OSError) as e:
+        print(f"edgeray start: {e}", file=sys.stderr)
+        return 2
+    if args.block:
+        return _run_foreground(config, embedded=args.embedded)
+    return _run_background(argv=sys.argv[1:] if argv_is_start() else ["start"])
+
+
+def argv_is_start() -> bool:
+    return len(sys.argv) > 1 and "start" in sys.argv[1:]
+
+
+def _run_foreground(config: Any, *, embedded: bool) -> int:
+    import logging
+
+    import trio
+
+    from .node import serve_node
+
+    logging.basicConfig(level=getattr(logging, str(config.log.level).upper(), logging.INFO), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            info = await nursery.start(lambda task_status: serve_node(config, write_address=not embedded, task_status=task_status))
+            ready = {"address": info.address, "unix": info.unix_path, "node_id": info.node_id, "pid": info.pid}
+            _record_node(info.session_dir, ready)
+            print("EDGERAY_READY " + json.dumps(ready), flush=True)
+            if not embedded:
+                print(f"edgeray node {info.node_id[:12]} ready: {info.address} (unix {info.unix_path})", flush=True)
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    try:
+        trio.run(run)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _record_node(session_dir: str, info: dict[str, Any]) -> None:
+    path = Path(session_dir) / "node.json"
+    path.write_text(json.dumps(info))
+
+
+def _run_background(argv: list[str]) -> int:
+    from .node._files import home
+    from .raylet._workers import package_root
+
+    home().mkdir(parents=True, exist_ok=True)
+    logf = open(home() / "node.log", "ab")
+    flags = ["-I"] if sys.flags.isolated else (["-S"] if sys.flags.no_site else [])
+    code = f"import sys; sys.path.insert(0, {package_root()!r}); from edgeray.cli import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [sys.executable, *flags, "-c", code, *argv, "--block"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf, start_new_session=True,
+    )
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = raw.decode(errors="replace").rstrip()
+        if line.startswith("EDGERAY_READY "):
+            info = json.loads(line[len("EDGERAY_READY "):])
+            print(f"edgeray node started: {info['address']} (pid {info['pid']})")
+            print("Connect from Python with: edgeray.init()  or  edgeray.init(address=\"" + info["address"] + "\")")
+            proc.stdout.close()
+            return 0
+    rc = proc.wait()
+    print(f"edgeray start: the node exited with code {rc}; see {home() / 'node.log'}", file=sys.stderr)
+    return 1
+
+
+def _running_nodes() -> list[dict[str, Any]]:
+    from .node._files import home, pid_alive
+
+    out = []
+    for f in sorted((home() / "nodes").glob("*/node.json")):
+        try:
+            info = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if pid_alive(int(info.get("pid", 0))):
+            out.append(info)
+    return out
+
+
+def _stop() -> int:
+    nodes = _running_nodes()
+    for info in nodes:
+        try:
+            os.kill(info["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 15
+    from .node._files import pid_alive
+
+    for info in nodes:
+        while pid_alive(info["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_alive(info["pid"]):
+            os.kill(info["pid"], signal.SIGKILL)
+    print(f"Stopped {len(nodes)} edgeray node(s).")
+    return 0
+
+
+def _client_call(method: str, args: dict[str, Any] | None = None) -> Any:
+    from .client import CoreClient
+    from .node._files import read_address, read_token
+
+    info = read_address()
+    if info is None:
+        raise SystemExit("No running edgeray node found (start one with 'edgeray start').")
+    client = CoreClient(info["unix"], token=read_token(), role="cli")
+    try:
+        return client.call(method, args or {})
+    finally:
+        client.close()
+
+
+def _status() -> int:
+    st = _client_call("status")
+    total, avail = st["total"], st["available"]
+    print("======== Node status ========")
+    print(f"Node {st['node_id']} at {st['address']}")
+    print("Resources")
+    print("-" * 63)
+    print("Usage:")
+    for k, v in sorted(total.items()):
+        if k == "memory":
+            continue
+        used = v - avail.get(k, 0)
+        print(f" {used:.1f}/{v:.1f} {k}")
+    store = st["store"]
+    print(f" {_fmt_bytes(store.get('used', 0))}/{_fmt_bytes(store.get('capacity', 0))} object_store_memory")
+    print("\nDemands:")
+    inf = st.get("infeasible") or []
+    if inf:
+        for d in inf:
+            print(f" {d['resources']}: {d['name']} (infeasible)")
+    else:
+        print(" (no resource demands)")
+    return 0
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.2f}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= 1024
+    return str(n)
+
+
+def _list(kind: str) -> int:
+    rows = _client_call("list", {"kind": kind})
+    print(f"======== List: {time.strftime('%Y-%m-%d %H:%M:%S')} ========")
+    print(f"Total: {len(rows)}\n")
+    if rows:
+        cols = list(rows[0].keys())
+        print("  ".join(c.upper() for c in cols))
+        for r in rows:
+            print("  ".join(str(r.get(c, "")) for c in cols))
+    return 0

@@ -1,0 +1,16 @@
+"""The core client: what every driver and worker process runs to talk to its node.
+
+Rule: imports ``edgeray.protocol``, ``edgeray.transport`` (its blocking side only),
+``edgeray.object_store``, ``edgeray.exceptions`` and the standard library; never trio (it must
+work in plain threads, inside asyncio loops and inside Trio programs alike), never ``node``,
+``worker`` or ``api``.
+
+One reader thread per process receives frames; any thread may send. ``ObjectRef`` counts its
+references here and tells the node when this process takes or drops its last reference.
+"""
+
+from ._client import CoreClient
+from ._context import current_client, set_current_client, try_current_client
+from ._refs import ObjectRef
+
+__all__ = ["CoreClient", "ObjectRef", "current_client", "set_current_client", "try_current_client"]

@@ -1,0 +1,473 @@
+"""``CoreClient``: one process's connection to its node (the owner side of Ray's model)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from .. import exceptions as exc
+from ..object_store import Arena, SerializedObject, deserialize, serialize
+from ..protocol import (
+    AddRef,
+    Blocked,
+    Call,
+    Connection,
+    DelRef,
+    Execute,
+    Log,
+    Message,
+    ObjectReady,
+    PutObject,
+    RegisterFunction,
+    Reply,
+    Role,
+    SubmitTask,
+    Subscribe,
+    Unblocked,
+    Welcome,
+)
+from ..transport import connect_blocking
+from ._refs import ObjectRef
+
+log = logging.getLogger("edgeray.client")
+
+_ERROR_TYPES: dict[str, type[BaseException]] = {
+    "ValueError": ValueError,
+    "TypeError": TypeError,
+    "KeyError": KeyError,
+    "ObjectStoreFullError": exc.ObjectStoreFullError,
+}
+
+
+class _Waiter:
+    __slots__ = ("remaining", "event", "callback")
+
+    def __init__(self, remaining: int, callback: Callable[[], None] | None = None) -> None:
+        self.remaining = remaining
+        self.event = threading.Event() if callback is None else None
+        self.callback = callback
+
+    def hit(self) -> None:
+        self.remaining -= 1
+        if self.remaining == 0:
+            if self.callback is not None:
+                self.callback()
+            else:
+                self.event.set()  # type: ignore[union-attr]
+
+
+class _CallFuture:
+    __slots__ = ("event", "reply")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reply: Reply | None = None
+
+
+class CoreClient:
+    """Connects, authenticates, then serves the process: refs, objects, tasks, control calls.
+
+    ``role`` is "driver" or "worker". A worker passes ``on_execute`` to receive ``Execute``.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None,
+        role: str,
+        namespace: str | None = None,
+        worker_id: bytes | None = None,
+        embedded: bool = False,
+        on_execute: Callable[[Execute], None] | None = None,
+        log_to: Callable[[Log], None] | None = None,
+        max_frame: int = 64 << 20,
+    ) -> None:
+        self.address = address
+        self.role = role
+        self._on_execute = on_execute
+        self._log_to = log_to or _print_log
+        self._lock = threading.RLock()
+        self._counts: dict[bytes, int] = {}
+        self._known: set[bytes] = set()  # ids the node tracks us as holding
+        self._local: dict[bytes, bytes] = {}  # small puts not yet published to the node
+        self._payloads: dict[bytes, dict[str, Any]] = {}
+        self._waiters: dict[bytes, list[_Waiter]] = {}
+        self._subscribed: set[bytes] = set()
+        self._pending_ref_ops: list[Message] = []
+        self._calls: dict[int, _CallFuture] = {}
+        self._next_req = 0
+        self._registered_fns: set[bytes] = set()
+        self._fn_pins: list[ObjectRef] = []
+        self._closed = False
+        self.tls = threading.local()  # current task id / name, per executing thread
+        self.actor_id: bytes | None = None
+        self.gpu_ids: list[str] = []
+
+        self._chan = connect_blocking(address, token=token, max_frame=max_frame)
+        self._conn = Connection(Role.CLIENT, token=token, max_frame=max_frame)
+        info = {"hostname": socket.gethostname(), "embedded": embedded}
+        self._chan.send_frame(self._conn.hello(role, os.getpid(), worker_id=worker_id, namespace=namespace, info=info))
+        first = self._chan.receive_frame()
+        if first is None:
+            raise exc.RaySystemError(f"the node at {address} closed the connection during the handshake")
+        welcome = self._conn.receive(first)
+        assert isinstance(welcome, Welcome)
+        self.node_id: bytes = welcome.node_id
+        self.worker_id: bytes = welcome.worker_id
+        self.job_id: bytes = welcome.job_id
+        self.namespace: str = welcome.namespace
+        self.node_info: dict[str, Any] = welcome.info
+        self.inline_threshold: int = int(welcome.info.get("inline_threshold", 100 * 1024))
+        self.arena: Arena | None = None
+        if welcome.arena is not None:
+            try:
+                self.arena = Arena.attach(welcome.arena)
+            except OSError as e:
+                log.warning("cannot map the node's shared memory (%s); objects travel inline", e)
+        self._reader = threading.Thread(target=self._read_loop, name="edgeray-reader", daemon=True)
+        self._reader.start()
+
+    # ================================================================== sending
+    def send(self, msg: Message) -> None:
+        frames = []
+        if self._pending_ref_ops:
+            with self._lock:
+                ops, self._pending_ref_ops = self._pending_ref_ops, []
+            frames = [self._conn.send(m) for m in ops]
+        frames.append(self._conn.send(msg))
+        try:
+            if len(frames) == 1:
+                self._chan.send_frame(frames[0])
+            else:
+                self._chan.send_frames(frames)
+        except OSError as e:
+            raise exc.RaySystemError(f"lost the connection to the node at {self.address}: {e}") from None
+
+    def flush_refs(self) -> None:
+        if self._pending_ref_ops and not self._closed:
+            with self._lock:
+                ops, self._pending_ref_ops = self._pending_ref_ops, []
+            if ops:
+                try:
+                    self._chan.send_frames([self._conn.send(m) for m in ops])
+                except OSError:
+                    pass
+
+    def call(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        """A control-plane request; raises the node's error with its type where known."""
+        fut = _CallFuture()
+        with self._lock:
+            self._next_req += 1
+            req = self._next_req
+            self._calls[req] = fut
+        self.send(Call(req, method, args or {}))
+        if not fut.event.wait(timeout):
+            with self._lock:
+                self._calls.pop(req, None)
+            raise exc.GetTimeoutError(f"the node did not answer {method} within {timeout}s")
+        reply = fut.reply
+        assert reply is not None
+        if not reply.ok:
+            cls = _ERROR_TYPES.get(reply.error_type or "", exc.RaySystemError)
+            raise cls(reply.error)
+        return reply.value
+
+    # ================================================================== receiving
+    def _read_loop(self) -> None:
+        chan, conn = self._chan, self._conn
+        try:
+            while True:
+                data = chan.receive_frame()
+                if data is None:
+                    break
+                msg = conn.receive(data)
+                t = type(msg)
+                if t is ObjectReady:
+                    self._object_ready(msg.payload)
+                elif t is Execute:
+                    assert self._on_execute is not None
+                    self._on_execute(msg)
+                elif t is Reply:
+                    with self._lock:
+                        fut = self._calls.pop(msg.req, None)
+                    if fut is not None:
+                        fut.reply = msg
+                        fut.event.set()
+                elif t is Log:
+                    self._log_to(msg)
+        except Exception as e:
+            if not self._closed:
+                log.error("edgeray: connection reader failed: %r", e)
+        finally:
+            self._connection_lost()
+
+    def _connection_lost(self) -> None:
+        was_closed = self._closed
+        self._closed = True
+        with self._lock:
+            calls, self._calls = self._calls, {}
+            waiting = list(self._waiters.items())
+        for fut in calls.values():
+            fut.reply = Reply(0, False, None, "the connection to the node was lost", "RaySystemError")
+            fut.event.set()
+        lost = exc.RaySystemError("the connection to the edgeray node was lost")
+        for oid, _ in waiting:
+            self._object_ready({"id": oid, "data": serialize(lost).to_bytes(), "loc": None, "err": True, "refs": []})
+        if self.role == "worker" and not was_closed:
+            os._exit(1)  # a worker without its node has nothing left to do
+
+    def _object_ready(self, payload: dict[str, Any]) -> None:
+        oid = payload["id"]
+        with self._lock:
+            if self._counts.get(oid, 0) <= 0 and oid not in self._waiters:
+                return  # nobody here references it any more
+            self._payloads[oid] = payload
+            waiters = self._waiters.pop(oid, None)
+        if waiters:
+            for w in waiters:
+                w.hit()
+
+    # ================================================================== references
+    def incref(self, oid: bytes) -> None:
+        with self._lock:
+            n = self._counts.get(oid, 0)
+            self._counts[oid] = n + 1
+            if n == 0 and oid not in self._known and oid not in self._local:
+                self._known.add(oid)
+                self._pending_ref_ops.append(AddRef([oid]))
+
+    def decref(self, oid: bytes) -> None:
+        with self._lock:
+            n = self._counts.get(oid, 0) - 1
+            if n > 0:
+                self._counts[oid] = n
+                return
+            self._counts.pop(oid, None)
+            self._payloads.pop(oid, None)
+            self._local.pop(oid, None)
+            self._subscribed.discard(oid)
+            if oid in self._known:
+                self._known.discard(oid)
+                self._pending_ref_ops.append(DelRef([oid]))
+
+    def owned_ref(self, oid: bytes) -> ObjectRef:
+        """A ref to an object the node already counts this process as holding."""
+        with self._lock:
+            self._known.add(oid)
+            self._counts[oid] = self._counts.get(oid, 0) + 1
+        return ObjectRef(oid, self, _counted=False)
+
+    def ensure_published(self, oid: bytes) -> None:
+        """Make sure the node has the value of an object this process put (before its ref leaves)."""
+        data = self._local.get(oid)
+        if data is None:
+            return
+        with self._lock:
+            data = self._local.pop(oid, None)
+            if data is None:
+                return
+            self._known.add(oid)
+        self.send(PutObject({"id": oid, "data": data, "loc": None, "err": False, "refs": []}))
+
+    # ================================================================== serialization
+    def serialize(self, value: Any) -> tuple[SerializedObject, list[bytes]]:
+        """Pickle ``value``; ObjectRefs inside become ids (returned, and published first)."""
+        contained: list[bytes] = []
+
+        def persistent_id(obj: Any) -> Any:
+            if type(obj) is ObjectRef:
+                oid = obj._id
+                contained.append(oid)
+                if oid in self._local:
+                    self.ensure_published(oid)
+                return oid
+            return None
+
+        return serialize(value, persistent_id), contained
+
+    def _load_ref(self, pid: Any) -> ObjectRef:
+        if not isinstance(pid, bytes):
+            raise exc.RaySystemError(f"unexpected persistent id {pid!r}")
+        return ObjectRef(pid, self)
+
+    def deserialize_payload(self, payload: dict[str, Any]) -> Any:
+        loc = payload.get("loc")
+        if loc is not None:
+            if self.arena is None:
+                raise exc.RaySystemError("object lives in shared memory this process cannot map")
+            oid = payload["id"]
+            self.incref(oid)  # the mapping keeps the object alive while any view of it lives
+            view = self.arena.read_view(loc[0], loc[1], on_release=lambda: self._release_view(oid))
+            value = deserialize(view, self._load_ref)
+        else:
+            value = deserialize(payload["data"], self._load_ref)
+        if payload.get("err"):
+            if isinstance(value, exc.RayTaskError):
+                raise value.as_instanceof_cause()
+            if isinstance(value, BaseException):
+                raise value
+            raise exc.RaySystemError(f"bad error payload: {value!r}")
+        return value
+
+    def _release_view(self, oid: bytes) -> None:
+        try:
+            self.decref(oid)
+        except Exception:
+            pass
+
+    # ================================================================== put / get / wait
+    def put(self, value: Any, *, _owner_hint: Any = None) -> ObjectRef:
+        if isinstance(value, ObjectRef):
+            raise TypeError("Calling 'put' on an ObjectRef is not allowed. Pass the value itself instead.")
+        oid = os.urandom(16) + b"\x00\x00\x00\x00"
+        so, contained = self.serialize(value)
+        return self.store_serialized(oid, so, contained)
+
+    def store_serialized(self, oid: bytes, so: SerializedObject, contained: list[bytes]) -> ObjectRef:
+        if so.nbytes <= self.inline_threshold and not contained:
+            data = so.to_bytes()
+            with self._lock:
+                self._local[oid] = data
+                self._payloads[oid] = {"id": oid, "data": data, "loc": None, "err": False, "refs": []}
+                self._counts[oid] = self._counts.get(oid, 0) + 1
+            return ObjectRef(oid, self, _counted=False)
+        payload = self.make_payload(oid, so, contained)
+        with self._lock:
+            self._known.add(oid)
+            self._counts[oid] = self._counts.get(oid, 0) + 1
+            self._payloads[oid] = payload
+        self.send(PutObject(payload))
+        return ObjectRef(oid, self, _counted=False)
+
+    def make_payload(self, oid: bytes, so: SerializedObject, contained: list[bytes]) -> dict[str, Any]:
+        """Inline bytes when small or when the arena is not mapped, else shared memory."""
+        if so.nbytes <= self.inline_threshold or self.arena is None:
+            return {"id": oid, "data": so.to_bytes(), "loc": None, "err": False, "refs": contained}
+        offset = self.call("create_object", {"id": oid, "size": so.nbytes})
+        so.write_into(self.arena.write_view(offset, so.nbytes))
+        return {"id": oid, "data": None, "loc": [offset, so.nbytes], "err": False, "refs": contained}
+
+    def _missing(self, ids: Iterable[bytes]) -> list[bytes]:
+        p = self._payloads
+        return [i for i in ids if i not in p]
+
+    def _subscribe(self, ids: list[bytes], expected: set[bytes] | None = None) -> None:
+        new = [i for i in ids if i not in self._subscribed]
+        if new:
+            self._subscribed.update(new)
+            self.send(Subscribe(new))
+
+    def wait_ready(self, ids: Sequence[bytes], num: int, timeout: float | None) -> bool:
+        """Block until ``num`` of ``ids`` have payloads here; False on timeout."""
+        with self._lock:
+            missing = self._missing(ids)
+            have = len(ids) - len(missing)
+            if have >= num:
+                return True
+            waiter = _Waiter(num - have)
+            for i in set(missing):
+                self._waiters.setdefault(i, []).append(waiter)
+        self._subscribe(missing)
+        blocked = self._block()
+        try:
+            ok = waiter.event.wait(timeout)  # type: ignore[union-attr]
+        finally:
+            if blocked:
+                self._unblock()
+        if not ok:
+            with self._lock:
+                for i in set(missing):
+                    lst = self._waiters.get(i)
+                    if lst and waiter in lst:
+                        lst.remove(waiter)
+                        if not lst:
+                            del self._waiters[i]
+        return ok
+
+    def on_ready(self, oid: bytes, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if oid in self._payloads:
+                ready = True
+            else:
+                ready = False
+                self._waiters.setdefault(oid, []).append(_Waiter(1, callback))
+        if ready:
+            callback()
+        else:
+            self._subscribe([oid])
+
+    def _block(self) -> bool:
+        tid = getattr(self.tls, "task_id", None)
+        if self.role == "worker" and tid is not None and self.actor_id is None:
+            self.send(Blocked(tid))
+            return True
+        return False
+
+    def _unblock(self) -> None:
+        tid = getattr(self.tls, "task_id", None)
+        if tid is not None:
+            self.send(Unblocked(tid))
+
+    def get(self, refs: Sequence[ObjectRef], timeout: float | None = None) -> list[Any]:
+        ids = [r._id for r in refs]
+        if self._missing(ids) and not self.wait_ready(ids, len(ids), timeout):
+            raise exc.GetTimeoutError(f"Get timed out: some object(s) not ready after {timeout} seconds.")
+        p = self._payloads
+        return [self.deserialize_payload(p[i]) for i in ids]
+
+    def get_one(self, ref: ObjectRef, timeout: float | None = None) -> Any:
+        return self.get([ref], timeout)[0]
+
+    def wait(self, refs: Sequence[ObjectRef], num_returns: int, timeout: float | None, fetch_local: bool = True) -> tuple[list[ObjectRef], list[ObjectRef]]:
+        ids = [r._id for r in refs]
+        self.wait_ready(ids, num_returns, timeout)
+        p = self._payloads
+        ready, not_ready = [], []
+        for r in refs:
+            if r._id in p and len(ready) < num_returns:
+                ready.append(r)
+            else:
+                not_ready.append(r)
+        return ready, not_ready
+
+    # ================================================================== tasks
+    def register_function(self, fn_id: bytes, blob: bytes, name: str, pins: list[ObjectRef]) -> None:
+        if fn_id in self._registered_fns:
+            return
+        self._registered_fns.add(fn_id)
+        self._fn_pins.extend(pins)  # refs captured by closures live as long as the job (Ray's rule)
+        self.send(RegisterFunction(fn_id, blob, name))
+
+    def submit(self, spec: dict[str, Any]) -> None:
+        self.send(SubmitTask(spec))
+
+    def fetch_function(self, fn_id: bytes) -> bytes:
+        return self.call("get_function", {"fn_id": fn_id})
+
+    # ================================================================== lifecycle
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush_refs()
+        self._closed = True
+        self._chan.close()
+        self._reader.join(timeout=2)
+        if self.arena is not None:
+            self.arena.close()
+
+
+def _print_log(msg: Log) -> None:
+    out = sys.stderr if msg.stream == "err" else sys.stdout
+    prefix = f"({msg.name} pid={msg.pid}) " if msg.name != "scheduler" else ""
+    try:
+        out.write("".join(f"{prefix}{line}\n" for line in msg.lines))
+        out.flush()
+    except (ValueError, OSError):
+        pass

@@ -1,0 +1,718 @@
+"""A node's configuration: frozen dataclasses loaded from TOML, every key defaulted.
+
+One TOML file per node (all sections and keys optional); command-line flags override it::
+
+    config = load_config("configs/head.toml", {"resources.num_cpus": 4, "node.port": 6380})
+    config.node.port, config.resources.num_cpus, config.gcs.storage
+
+Sections and keys (``configs/node.toml`` shows every one of them with its default):
+
+``[node]``          head, host, port, head_address, name, prestart_workers, max_workers
+``[resources]``     num_cpus, num_gpus, memory, custom, labels, gpu_ids
+``[object_store]``  memory, inline_threshold, shm_dir, fallback_dir, spill_dir, spilling, force_file
+``[auth]``          enabled, token
+``[plugins]``       load
+``[gcs]``           storage, sqlite_path, sqlite_synchronous, heartbeat_interval_s, node_timeout_s
+``[protocol]``      max_frame_bytes
+``[log]``           level
+
+-1 means "detect automatically" for ``num_cpus``, ``num_gpus``, ``memory`` (both) and
+``prestart_workers`` (= number of CPUs). Values are validated where they are read: a wrong key,
+type or value raises ``ValueError`` naming the key, the file (or "overrides") and what was expected.
+
+The config travels to child processes as a plain dict (``Config.to_dict()`` /
+``Config.from_dict()``: only str, int, float, bool, list and dict inside, so CBOR/JSON-able).
+
+This module imports only the standard library (and may use ``edgeray.exceptions``). It keeps no
+module-level mutable state: every ``load_config`` call builds a fresh ``Config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+import pathlib
+import tomllib
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Config",
+    "NodeConfig",
+    "ResourcesConfig",
+    "ObjectStoreConfig",
+    "AuthConfig",
+    "PluginsConfig",
+    "GcsConfig",
+    "ProtocolConfig",
+    "LogConfig",
+    "load_config",
+    "edgeray_home",
+    "parse_resources_json",
+    "RESERVED_RESOURCE_NAMES",
+]
+
+#: Resource names a node sets from dedicated keys; they may not appear in ``resources.custom``
+#: (nor in ``--resources``), as in Ray.
+RESERVED_RESOURCE_NAMES = ("CPU", "GPU", "memory", "object_store_memory")
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_SQLITE_SYNC = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def edgeray_home() -> pathlib.Path:
+    """The runtime directory: ``$EDGERAY_HOME`` if set (and not empty), else ``~/.edgeray``.
+
+    Not created here; whoever writes into it creates it.
+    """
+    env = os.environ.get("EDGERAY_HOME")
+    if env:
+        return pathlib.Path(env).expanduser()
+    return pathlib.Path.home() / ".edgeray"
+
+
+# --------------------------------------------------------------------------------------------
+# Per-key value checks. Each returns None when fine, else the reason (completes "must ...").
+
+
+def _auto_or_nonneg(v: float) -> str | None:
+    if v == -1 or v >= 0:
+        return None
+    return "be -1 (auto) or >= 0"
+
+
+def _nonneg(v: float) -> str | None:
+    return None if v >= 0 else "be >= 0"
+
+
+def _positive(v: float) -> str | None:
+    return None if v > 0 else "be > 0"
+
+
+def _port(v: int) -> str | None:
+    return None if 0 <= v <= 65535 else "be a TCP port between 0 and 65535 (0 = pick a free one)"
+
+
+def _prestart(v: int) -> str | None:
+    return None if v >= -1 else "be -1 (= number of CPUs) or >= 0"
+
+
+def _gpus(v: float) -> str | None:
+    if v == -1:
+        return None
+    if v < 0:
+        return "be -1 (auto) or >= 0"
+    if v > 1 and not float(v).is_integer():
+        return "be a whole number when greater than 1 (fractions are allowed only below 1)"
+    return None
+
+
+def _nonempty(v: str) -> str | None:
+    return None if v.strip() else "not be empty"
+
+
+def _frame_bytes(v: int) -> str | None:
+    return None if v >= 1024 else "be at least 1024"
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        return None if v in choices else f"be one of {', '.join(choices)}"
+
+    return check
+
+
+def _token(v: str) -> str | None:
+    if v == "" or all(33 <= ord(c) <= 126 for c in v):
+        return None
+    return "contain only printable ASCII characters without spaces (it travels in an HTTP header)"
+
+
+def _custom_resources(v: dict[str, float]) -> str | None:
+    for name, amount in v.items():
+        if not name:
+            return "not contain an empty resource name"
+        if name in RESERVED_RESOURCE_NAMES:
+            return (
+                f"not name the built-in resource {name!r} (use resources.num_cpus, "
+                "resources.num_gpus, resources.memory or object_store.memory instead)"
+            )
+        if amount < 0:
+            return f"not hold a negative amount (got {name!r} = {amount})"
+    return None
+
+
+def _address(v: str) -> str | None:
+    if v == "":
+        return None
+    parsed = urllib.parse.urlsplit(v)
+    if parsed.scheme not in ("ws", "wss"):
+        return "be a ws://HOST:PORT or wss://HOST:PORT address (or HOST:PORT)"
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if not parsed.hostname or port is None:
+        return "name both a host and a port, like ws://127.0.0.1:6380"
+    return None
+
+
+def _normalize_address(v: str) -> str:
+    v = v.strip()
+    if v and "://" not in v:
+        v = "ws://" + v
+    return v
+
+
+# --------------------------------------------------------------------------------------------
+# Field declarations: kind, optional check, optional normalizer.
+
+_KIND_NAMES = {
+    "bool": "a boolean (true/false)",
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "str_list": "a list of strings",
+    "float_map": "a table of name = number",
+    "str_map": "a table of name = string",
+}
+
+
+def _opt(
+    default: Any,
+    kind: str,
+    check: Callable[[Any], str | None] | None = None,
+    normalize: Callable[[Any], Any] | None = None,
+) -> Any:
+    meta = {"kind": kind, "check": check, "normalize": normalize}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=meta)
+    if isinstance(default, tuple):
+        return field(default=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+class _ConfigError(ValueError):
+    """Internal: carries a message without the source; re-raised as ValueError with it."""
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _parse_bool_str(s: str) -> bool:
+    low = s.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise _ConfigError
+
+
+def _coerce(kind: str, value: Any, allow_str: bool) -> Any:
+    """Convert ``value`` to ``kind`` or raise _ConfigError (message filled in by the caller)."""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if allow_str and isinstance(value, str):
+            return _parse_bool_str(value)
+        raise _ConfigError
+    if kind == "int":
+        if isinstance(value, bool):
+            raise _ConfigError
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if allow_str and isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise _ConfigError from None
+        raise _ConfigError
+    if kind == "float":
+        if isinstance(value, bool):
+            raise _ConfigError
+        if isinstance(value, int | float):
+            f = float(value)
+        elif allow_str and isinstance(value, str):
+            try:
+                f = float(value.strip())
+            except ValueError:
+                raise _ConfigError from None
+        else:
+            raise _ConfigError
+        if not math.isfinite(f):
+            raise _ConfigError
+        return f
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+        raise _ConfigError
+    if kind == "str_list":
+        if allow_str and isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        if isinstance(value, list | tuple):
+            out = []
+            for item in value:
+                if isinstance(item, str):
+                    out.append(item)
+                elif isinstance(item, int) and not isinstance(item, bool):
+                    out.append(str(item))  # gpu_ids = [0, 1] reads naturally in TOML
+                else:
+                    raise _ConfigError
+            return tuple(out)
+        raise _ConfigError
+    if kind == "float_map":
+        if allow_str and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise _ConfigError from None
+        if not isinstance(value, Mapping):
+            raise _ConfigError
+        out_f: dict[str, float] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise _ConfigError
+            out_f[k] = _coerce("float", v, allow_str)
+        return out_f
+    if kind == "str_map":
+        if allow_str and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise _ConfigError from None
+        if not isinstance(value, Mapping):
+            raise _ConfigError
+        out_s: dict[str, str] = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise _ConfigError
+            out_s[k] = v
+        return out_s
+    raise AssertionError(f"unknown kind {kind}")  # pragma: no cover
+
+
+def _check_value(section: str, f: dataclasses.Field, value: Any, source: str, allow_str: bool) -> Any:
+    kind = f.metadata["kind"]
+    key = f"{section}.{f.name}"
+    try:
+        v = _coerce(kind, value, allow_str)
+    except _ConfigError:
+        raise ValueError(
+            f"config key '{key}' in {source}: expected {_KIND_NAMES[kind]}, got {_describe(value)}"
+        ) from None
+    normalize = f.metadata["normalize"]
+    if normalize is not None:
+        v = normalize(v)
+    check = f.metadata["check"]
+    if check is not None:
+        reason = check(v)
+        if reason is not None:
+            raise ValueError(f"config key '{key}' in {source}: must {reason}, got {v!r}")
+    return v
+
+
+class _Section:
+    """Mixin: validates and normalizes every field after construction."""
+
+    __slots__ = ()
+    _section_name: str = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            raw = getattr(self, f.name)
+            v = _check_value(self._section_name, f, raw, "Config(...)", allow_str=False)
+            if v is not raw:
+                object.__setattr__(self, f.name, v)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if isinstance(v, tuple):
+                v = list(v)
+            elif isinstance(v, dict):
+                v = dict(v)
+            out[f.name] = v
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Sections.
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig(_Section):
+    """``[node]``: what this node is and where it listens."""
+
+    _section_name = "node"
+    #: Run the GCS here (the head). Defaults to false when ``head_address`` is given.
+    head: bool = _opt(True, "bool")
+    #: Interface the WebSocket listener binds to (and the address other nodes see).
+    host: str = _opt("127.0.0.1", "str", _nonempty)
+    #: WebSocket port; 0 picks a free one.
+    port: int = _opt(0, "int", _port)
+    #: ``ws://HOST:PORT`` of the head to join ("" = none). ``HOST:PORT`` gets ``ws://`` added.
+    head_address: str = _opt("", "str", _address, _normalize_address)
+    #: A human-readable node name ("" = none).
+    name: str = _opt("", "str")
+    #: Workers started ahead of demand (-1 = number of CPUs).
+    prestart_workers: int = _opt(-1, "int", _prestart)
+    #: Most worker processes at once (0 = automatic).
+    max_workers: int = _opt(0, "int", _nonneg)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcesConfig(_Section):
+    """``[resources]``: what this node offers; -1 = detect. Declared values beat detection."""
+
+    _section_name = "resources"
+    num_cpus: float = _opt(-1.0, "float", _auto_or_nonneg)
+    num_gpus: float = _opt(-1.0, "float", _gpus)
+    #: Bytes of memory offered to tasks (the "memory" resource).
+    memory: int = _opt(-1, "int", _auto_or_nonneg)
+    #: Custom resources, name -> amount.
+    custom: dict[str, float] = _opt({}, "float_map", _custom_resources)
+    #: Node labels, name -> value.
+    labels: dict[str, str] = _opt({}, "str_map")
+    #: GPU ids declared for this node (e.g. ["0", "1"]); they become CUDA_VISIBLE_DEVICES of tasks.
+    gpu_ids: tuple[str, ...] = _opt((), "str_list")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStoreConfig(_Section):
+    """``[object_store]``: the shared-memory store."""
+
+    _section_name = "object_store"
+    #: Bytes of shared memory for objects (-1 = automatic).
+    memory: int = _opt(-1, "int", _auto_or_nonneg)
+    #: Values up to this many bytes travel inline in messages (Ray: 100 KiB).
+    inline_threshold: int = _opt(102400, "int", _nonneg)
+    shm_dir: str = _opt("/dev/shm", "str", _nonempty)
+    #: Where segments go when shm_dir is missing or too small ("" = EDGERAY_HOME/shm).
+    fallback_dir: str = _opt("", "str")
+    #: Where objects spill when the store is full ("" = EDGERAY_HOME/spill).
+    spill_dir: str = _opt("", "str")
+    spilling: bool = _opt(True, "bool")
+    #: Always use file-backed segments in fallback_dir (never shm_dir).
+    force_file: bool = _opt(False, "bool")
+
+    def resolved_fallback_dir(self) -> pathlib.Path:
+        return pathlib.Path(self.fallback_dir).expanduser() if self.fallback_dir else edgeray_home() / "shm"
+
+    def resolved_spill_dir(self) -> pathlib.Path:
+        return pathlib.Path(self.spill_dir).expanduser() if self.spill_dir else edgeray_home() / "spill"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig(_Section):
+    """``[auth]``: the cluster token."""
+
+    _section_name = "auth"
+    enabled: bool = _opt(True, "bool")
+    #: The token itself ("" = read EDGERAY_HOME/token, creating it at first start).
+    token: str = _opt("", "str", _token)
+
+    def token_path(self) -> pathlib.Path:
+        return edgeray_home() / "token"
+
+
+@dataclass(frozen=True, slots=True)
+class PluginsConfig(_Section):
+    """``[plugins]``: plugin modules to load besides the built-ins and entry points."""
+
+    _section_name = "plugins"
+    #: Dotted module paths, e.g. ["my_company.edgeray_binpack"].
+    load: tuple[str, ...] = _opt((), "str_list")
+
+
+@dataclass(frozen=True, slots=True)
+class GcsConfig(_Section):
+    """``[gcs]``: cluster tables and failure detection."""
+
+    _section_name = "gcs"
+    #: Persistence backend name (a plugin's; built in: "memory", "sqlite").
+    storage: str = _opt("memory", "str", _nonempty)
+    #: SQLite file for storage = "sqlite" ("" = EDGERAY_HOME/gcs.sqlite3).
+    sqlite_path: str = _opt("", "str")
+    #: SQLite ``PRAGMA synchronous``: NORMAL survives kill -9; FULL also survives power loss.
+    sqlite_synchronous: str = _opt("NORMAL", "str", _one_of(_SQLITE_SYNC), str.upper)
+    heartbeat_interval_s: float = _opt(1.0, "float", _positive)
+    #: A node missing heartbeats this long is declared dead.
+    node_timeout_s: float = _opt(10.0, "float", _positive)
+
+    def resolved_sqlite_path(self) -> pathlib.Path:
+        return pathlib.Path(self.sqlite_path).expanduser() if self.sqlite_path else edgeray_home() / "gcs.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolConfig(_Section):
+    """``[protocol]``: wire limits."""
+
+    _section_name = "protocol"
+    max_frame_bytes: int = _opt(64 * 1024 * 1024, "int", _frame_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig(_Section):
+    """``[log]``: logging."""
+
+    _section_name = "log"
+    level: str = _opt("INFO", "str", _one_of(_LOG_LEVELS), str.upper)
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "node": NodeConfig,
+    "resources": ResourcesConfig,
+    "object_store": ObjectStoreConfig,
+    "auth": AuthConfig,
+    "plugins": PluginsConfig,
+    "gcs": GcsConfig,
+    "protocol": ProtocolConfig,
+    "log": LogConfig,
+}
+_FIELDS: dict[str, dict[str, dataclasses.Field]] = {
+    name: {f.name: f for f in dataclasses.fields(cls)} for name, cls in _SECTIONS.items()  # type: ignore[arg-type]
+}
+
+
+def _known_keys(section: str | None = None) -> str:
+    sections = [section] if section else list(_SECTIONS)
+    return ", ".join(f"{s}.{k}" for s in sections for k in _FIELDS[s])
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _cross_check(
+    node: NodeConfig, resources: ResourcesConfig, gcs: GcsConfig, source: str
+) -> None:
+    if node.head and node.head_address:
+        raise ValueError(
+            f"config in {source}: node.head = true conflicts with node.head_address = "
+            f"{node.head_address!r}; a node either is the head or joins one"
+        )
+    if resources.gpu_ids and resources.num_gpus != -1 and resources.num_gpus > len(resources.gpu_ids):
+        raise ValueError(
+            f"config in {source}: resources.num_gpus = {resources.num_gpus:g} is more than the "
+            f"{len(resources.gpu_ids)} ids in resources.gpu_ids {list(resources.gpu_ids)}"
+        )
+    if len(set(resources.gpu_ids)) != len(resources.gpu_ids):
+        raise ValueError(f"config in {source}: resources.gpu_ids has duplicates: {list(resources.gpu_ids)}")
+    if gcs.node_timeout_s <= gcs.heartbeat_interval_s:
+        raise ValueError(
+            f"config in {source}: gcs.node_timeout_s ({gcs.node_timeout_s:g}) must be greater "
+            f"than gcs.heartbeat_interval_s ({gcs.heartbeat_interval_s:g})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A node's whole configuration. Build with :func:`load_config` or :meth:`from_dict`."""
+
+    node: NodeConfig = field(default_factory=NodeConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    object_store: ObjectStoreConfig = field(default_factory=ObjectStoreConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    gcs: GcsConfig = field(default_factory=GcsConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        for name, cls in _SECTIONS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise TypeError(f"Config.{name} must be a {cls.__name__}, got {_describe(getattr(self, name))}")
+        _cross_check(self.node, self.resources, self.gcs, "Config(...)")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dicts (str/int/float/bool/list/dict only): CBOR- and JSON-able."""
+        return {name: getattr(self, name).to_dict() for name in _SECTIONS}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """The inverse of :meth:`to_dict`; missing sections and keys take their defaults."""
+        return _build([(_parse_tree(data, "dict", allow_str=False), "dict")], "dict")
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
+        """A copy with dotted-key ``overrides`` applied (same rules as in :func:`load_config`)."""
+        if not overrides:
+            return self
+        base = _parse_tree(self.to_dict(), "dict", allow_str=False)
+        return _build(
+            [(base, "config"), (_parse_overrides(overrides), "overrides")], "config with overrides"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Loading.
+
+_Parsed = dict[str, dict[str, Any]]
+
+
+def _parse_tree(data: Mapping[str, Any], source: str, allow_str: bool) -> _Parsed:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"config in {source}: expected a table of sections, got {_describe(data)}")
+    out: _Parsed = {}
+    for section, table in data.items():
+        if section not in _SECTIONS:
+            raise ValueError(
+                f"unknown config section '{section}' in {source}"
+                f"{_did_you_mean(str(section), list(_SECTIONS))}; known sections: {', '.join(_SECTIONS)}"
+            )
+        if not isinstance(table, Mapping):
+            raise ValueError(f"config section '{section}' in {source}: expected a table, got {_describe(table)}")
+        fields = _FIELDS[section]
+        parsed: dict[str, Any] = {}
+        for key, value in table.items():
+            f = fields.get(key)
+            if f is None:
+                raise ValueError(
+                    f"unknown config key '{section}.{key}' in {source}"
+                    f"{_did_you_mean(f'{section}.{key}', [f'{section}.{k}' for k in fields])}; "
+                    f"known keys: {_known_keys(section)}"
+                )
+            parsed[key] = _check_value(section, f, value, source, allow_str)
+        out[section] = parsed
+    return out
+
+
+def _parse_overrides(overrides: Mapping[str, Any]) -> _Parsed:
+    """Dotted keys ``section.key`` (or ``section.mapkey.entry`` for custom/labels); None skipped.
+
+    String values are accepted for every kind (parsed: "3", "true", "a,b", JSON for tables), so a
+    generic ``--set key=value`` flag can pass them straight through.
+    """
+    source = "overrides"
+    out: _Parsed = {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        if not isinstance(dotted, str):
+            raise ValueError(f"config override key must be a string, got {_describe(dotted)}")
+        parts = dotted.split(".")
+        if len(parts) == 1 and isinstance(value, Mapping):  # {"node": {"port": 1}}
+            for section, table in _parse_tree({dotted: value}, source, allow_str=True).items():
+                out.setdefault(section, {}).update(table)
+            continue
+        section = parts[0]
+        if section not in _SECTIONS:
+            raise ValueError(
+                f"unknown config key '{dotted}' in {source}"
+                f"{_did_you_mean(dotted, _known_keys().split(', '))}; known keys: {_known_keys()}"
+            )
+        fields = _FIELDS[section]
+        key = parts[1] if len(parts) > 1 else ""
+        f = fields.get(key)
+        if f is None or (len(parts) > 2 and f.metadata["kind"] not in ("float_map", "str_map")) or len(parts) > 3:
+            raise ValueError(
+                f"unknown config key '{dotted}' in {source}"
+                f"{_did_you_mean(dotted, [f'{section}.{k}' for k in fields])}; "
+                f"known keys: {_known_keys(section)}"
+            )
+        sec = out.setdefault(section, {})
+        if len(parts) == 3:  # one entry of a table: resources.custom.accel = 2
+            entry_kind = "float" if f.metadata["kind"] == "float_map" else "str"
+            try:
+                entry = _coerce(entry_kind, value, allow_str=True)
+            except _ConfigError:
+                raise ValueError(
+                    f"config key '{dotted}' in {source}: expected {_KIND_NAMES[entry_kind]}, "
+                    f"got {_describe(value)}"
+                ) from None
+            merged = dict(sec.get(key, {}))
+            merged[parts[2]] = entry
+            sec[key] = _MapEntries(merged)
+        else:
+            sec[key] = _check_value(section, f, value, source, allow_str=True)
+    return out
+
+
+class _MapEntries(dict):
+    """Marks override entries to merge into a table rather than replace it."""
+
+
+def _build(layers: list[tuple[_Parsed, str]], source: str) -> Config:
+    """Merge parsed layers (later wins) and construct the Config."""
+    merged: _Parsed = {name: {} for name in _SECTIONS}
+    head_layer = address_layer = -1
+    for i, (parsed, _) in enumerate(layers):
+        for section, table in parsed.items():
+            for key, value in table.items():
+                if isinstance(value, _MapEntries):
+                    value = {**merged[section].get(key, {}), **value}
+                merged[section][key] = value
+        head_layer = i if "head" in parsed.get("node", {}) else head_layer
+        address_layer = i if "head_address" in parsed.get("node", {}) else address_layer
+    node = merged["node"]
+    if node.get("head_address") and head_layer < address_layer:
+        # Joining a head (given after, or without, any explicit node.head): not a head itself.
+        node["head"] = False
+    try:
+        sections = {name: cls(**merged[name]) for name, cls in _SECTIONS.items()}
+        _cross_check(sections["node"], sections["resources"], sections["gcs"], source)  # type: ignore[arg-type]
+    except ValueError as exc:
+        msg = str(exc).replace(" in Config(...)", f" in {source}")
+        raise ValueError(msg) from None
+    return Config(**sections)  # type: ignore[arg-type]
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Read ``path`` (TOML; None = defaults only), then apply dotted-key ``overrides``.
+
+    ``overrides`` maps ``"section.key"`` to a value (``{"resources.num_cpus": 3}``); a value of
+    None means "not given" and is skipped, so command-line flags can be passed as they are.
+    Raises ``ValueError`` for unknown sections/keys, wrong types or values, invalid TOML, and
+    ``FileNotFoundError`` for a missing file.
+    """
+    layers: list[tuple[_Parsed, str]] = []
+    source = "defaults"
+    if path is not None:
+        source = os.fspath(path)
+        with open(path, "rb") as fh:
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"invalid TOML in {source}: {exc}") from None
+        layers.append((_parse_tree(data, source, allow_str=False), source))
+    if overrides:
+        layers.append((_parse_overrides(overrides), "overrides"))
+        source = f"{source} with overrides" if path is not None else "overrides"
+    return _build(layers, source)
+
+
+def parse_resources_json(s: str) -> dict[str, float]:
+    """Parse the CLI's ``--resources '{"name": amount}'`` into a dict of floats (Ray's rules)."""
+    try:
+        data = json.loads(s)
+    except ValueError as exc:
+        raise ValueError(f"--resources must be a JSON object like '{{\"accel\": 2}}': {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--resources must be a JSON object like '{{\"accel\": 2}}', got {s!r}")
+    out: dict[str, float] = {}
+    for name, amount in data.items():
+        if name in ("CPU", "GPU"):
+            raise ValueError(
+                f"--resources may not set {name!r}; use --num-cpus and --num-gpus instead"
+            )
+        if name in RESERVED_RESOURCE_NAMES:
+            raise ValueError(f"--resources may not set the built-in resource {name!r}")
+        if not name:
+            raise ValueError("--resources has an empty resource name")
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount):
+            raise ValueError(f"--resources: the amount of {name!r} must be a number, got {amount!r}")
+        if amount < 0:
+            raise ValueError(f"--resources: the amount of {name!r} must be >= 0, got {amount!r}")
+        out[name] = float(amount)
+    return out

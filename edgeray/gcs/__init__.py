@@ -1,0 +1,9 @@
+"""The GCS: cluster-wide tables (nodes, jobs, actors, named actors, functions, KV).
+
+Rule: imports ``edgeray.protocol``, ``edgeray.plugins``, ``edgeray.exceptions`` and the standard
+library; the tables are plain synchronous objects owned by the head node's Trio thread.
+"""
+
+from ._tables import ActorRecord, GcsTables, JobRecord
+
+__all__ = ["ActorRecord", "GcsTables", "JobRecord"]

@@ -1,0 +1,98 @@
+"""In-memory GCS tables. Persistence backends (issue 6) write through ``GcsTables.kv``."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+PENDING = "PENDING_CREATION"
+ALIVE = "ALIVE"
+RESTARTING = "RESTARTING"
+DEAD = "DEAD"
+
+
+@dataclass
+class JobRecord:
+    job_id: bytes
+    namespace: str
+    driver_pid: int
+    start_time: float = field(default_factory=time.time)
+    end_time: float | None = None
+    alive: bool = True
+
+
+@dataclass
+class ActorRecord:
+    actor_id: bytes
+    spec: dict[str, Any]
+    class_name: str
+    name: str
+    namespace: str
+    job_id: bytes
+    detached: bool
+    meta: dict[str, Any]
+    state: str = PENDING
+    worker_id: bytes | None = None
+    pid: int | None = None
+    death_cause: str | None = None
+    death_error: bytes | None = None  # a serialized error payload for calls on a dead actor
+    restarts: int = 0
+    # calls not yet sent to the worker: per caller (ordering) queues
+    queues: dict[bytes, deque[dict[str, Any]]] = field(default_factory=dict)
+    inflight: dict[bytes, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def max_restarts(self) -> int:
+        return int(self.spec["opts"].get("max_restarts", 0))
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "actor_id": self.actor_id.hex(),
+            "class_name": self.class_name,
+            "name": self.name,
+            "namespace": self.namespace,
+            "job_id": self.job_id.hex(),
+            "state": self.state,
+            "pid": self.pid,
+            "is_detached": self.detached,
+            "death_cause": self.death_cause,
+            "restarts": self.restarts,
+        }
+
+
+class GcsTables:
+    def __init__(self) -> None:
+        self.jobs: dict[bytes, JobRecord] = {}
+        self.actors: dict[bytes, ActorRecord] = {}
+        self.named: dict[tuple[str, str], bytes] = {}
+        self.functions: dict[bytes, tuple[bytes, str]] = {}
+        self.kv: dict[str, bytes] = {}
+        self._next_job = 1
+
+    def new_job(self, namespace: str, pid: int) -> JobRecord:
+        job_id = self._next_job.to_bytes(4, "little")
+        self._next_job += 1
+        rec = self.jobs[job_id] = JobRecord(job_id, namespace, pid)
+        return rec
+
+    def lookup_named(self, name: str, namespace: str) -> ActorRecord | None:
+        aid = self.named.get((namespace, name))
+        if aid is None:
+            return None
+        rec = self.actors.get(aid)
+        if rec is None or rec.state == DEAD:
+            return None
+        return rec
+
+    def register_actor(self, rec: ActorRecord) -> None:
+        self.actors[rec.actor_id] = rec
+        if rec.name:
+            self.named[(rec.namespace, rec.name)] = rec.actor_id
+
+    def mark_dead(self, rec: ActorRecord, cause: str) -> None:
+        rec.state = DEAD
+        rec.death_cause = cause
+        if rec.name and self.named.get((rec.namespace, rec.name)) == rec.actor_id:
+            del self.named[(rec.namespace, rec.name)]

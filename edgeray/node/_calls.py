@@ -1,0 +1,180 @@
+"""Control-plane requests (``Call`` → ``Reply``): actors, cluster views, objects, functions."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import exceptions as exc
+from ..gcs import _tables as gcs_state
+from ..protocol import Call, CancelTask, Reply
+from ..raylet._tasks import validate_spec
+
+if TYPE_CHECKING:
+    import trio
+
+    from ._core import NodeCore
+    from ._service import NodeServer, PeerConn
+
+log = logging.getLogger("edgeray.node")
+
+
+def _arg(args: dict[str, Any], name: str, typ: type | tuple[type, ...]) -> Any:
+    v = args.get(name)
+    if not isinstance(v, typ):
+        raise exc.ProtocolError(f"argument {name!r} missing or of the wrong type")
+    return v
+
+
+class CallHandlers:
+    def __init__(self, server: NodeServer, core: NodeCore) -> None:
+        self.server = server
+        self.core = core
+        self.table: dict[str, Callable[[PeerConn, dict[str, Any]], Any]] = {
+            "create_actor": self.create_actor,
+            "get_actor": self.get_actor,
+            "kill_actor": self.kill_actor,
+            "actor_state": self.actor_state,
+            "nodes": self.nodes,
+            "cluster_resources": lambda p, a: self.core.resources.snapshot_total(),
+            "available_resources": lambda p, a: self.core.resources.snapshot_available(),
+            "create_object": self.create_object,
+            "get_function": self.get_function,
+            "list": self.list_state,
+            "status": self.status,
+            "stop": self.stop,
+            "kv_put": self.kv_put,
+            "kv_get": self.kv_get,
+        }
+
+    def handle(self, peer: PeerConn, msg: Call, nursery: trio.Nursery) -> None:
+        fn = self.table.get(msg.method)
+        if fn is None:
+            peer.send(Reply(msg.req, False, None, f"unknown method {msg.method!r}", "ValueError"))
+            return
+        try:
+            value = fn(peer, msg.args)
+        except exc.ProtocolError:
+            raise
+        except Exception as e:  # reported to the caller, who raises it with the same type
+            peer.send(Reply(msg.req, False, None, str(e), type(e).__name__))
+            return
+        peer.send(Reply(msg.req, True, value, None, None))
+
+    # -- actors ---------------------------------------------------------------------------
+    def create_actor(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        spec = validate_spec(_arg(args, "spec", dict))
+        meta = _arg(args, "meta", dict)
+        return self.core.create_actor(peer, spec, meta)
+
+    def get_actor(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        name = _arg(args, "name", str)
+        namespace = args.get("namespace") or self.core._namespace_of(peer)
+        rec = self.core.gcs.lookup_named(name, namespace)
+        if rec is None:
+            raise ValueError(f"Failed to look up actor with name '{name}' in namespace '{namespace}'.")
+        return {"actor_id": rec.actor_id, "meta": rec.meta}
+
+    def kill_actor(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        aid = _arg(args, "actor_id", bytes)
+        rec = self.core.gcs.actors.get(aid)
+        if rec is None:
+            raise ValueError(f"no actor {aid.hex()}")
+        self.core.kill_actor(rec, "The actor was killed by edgeray.kill().", bool(args.get("no_restart", True)))
+        return None
+
+    def actor_state(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        rec = self.core.gcs.actors.get(_arg(args, "actor_id", bytes))
+        return None if rec is None else rec.info()
+
+    # -- cluster --------------------------------------------------------------------------
+    def nodes(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        return self.core.nodes(self.server.address)
+
+    def status(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        core = self.core
+        return {
+            "node_id": core.node_id.hex(),
+            "address": self.server.address,
+            "total": core.resources.snapshot_total(),
+            "available": core.resources.snapshot_available(),
+            "store": core.store.stats(),
+            "objects": core.objects.stats(),
+            "workers": len(core.workers),
+            "pending_tasks": len(core.ready),
+            "infeasible": [
+                {"name": t.spec["name"], "resources": t.spec["res"]} for t in core.infeasible if not t.done
+            ],
+            **core.stats,
+        }
+
+    def list_state(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        kind = _arg(args, "kind", str)
+        core = self.core
+        if kind == "actors":
+            return [a.info() for a in core.gcs.actors.values()]
+        if kind == "nodes":
+            return core.nodes(self.server.address)
+        if kind == "jobs":
+            return [
+                {"job_id": j.job_id.hex(), "namespace": j.namespace, "driver_pid": j.driver_pid, "alive": j.alive}
+                for j in core.gcs.jobs.values()
+            ]
+        if kind == "objects":
+            out = []
+            for e in core.objects.entries.values():
+                p = e.payload or {}
+                where = "pending" if not e.ready else ("shared_memory" if p.get("loc") else "inline")
+                out.append({"object_id": e.id.hex(), "size": e.size, "where": where, "holders": len(e.holders), "pins": e.pins})
+            return out
+        if kind == "tasks":
+            out = [{"task_id": t.spec["tid"].hex(), "name": t.spec["name"], "state": "RUNNING"} for t in core.running.values()]
+            out += [{"task_id": t.spec["tid"].hex(), "name": t.spec["name"], "state": "PENDING_NODE_ASSIGNMENT"} for t in core.ready]
+            out += [{"task_id": t.spec["tid"].hex(), "name": t.spec["name"], "state": "INFEASIBLE"} for t in core.infeasible if not t.done]
+            return out
+        if kind == "workers":
+            return [{"worker_id": w.worker_id.hex(), "pid": w.pid, "state": w.state} for w in core.workers.values()]
+        raise ValueError(f"cannot list {kind!r}: use actors, nodes, jobs, objects, tasks or workers")
+
+    def stop(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        self.server.stop_event.set()
+        return os.getpid()
+
+    # -- objects, functions, kv -------------------------------------------------------------
+    def create_object(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        oid = _arg(args, "id", bytes)
+        size = _arg(args, "size", int)
+        if size <= 0:
+            raise ValueError("object size must be positive")
+        return self.core.create_object(peer, oid, size)
+
+    def get_function(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        fid = _arg(args, "fn_id", bytes)
+        entry = self.core.gcs.functions.get(fid)
+        if entry is None:
+            raise KeyError(f"function {fid.hex()} was never registered")
+        return entry[0]
+
+    def kv_put(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        self.core.gcs.kv[_arg(args, "key", str)] = _arg(args, "value", bytes)
+        return None
+
+    def kv_get(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        return self.core.gcs.kv.get(_arg(args, "key", str))
+
+    def cancel(self, peer: PeerConn, msg: CancelTask) -> None:
+        log.info("cancel of %s requested (force=%s)", msg.task_id.hex(), msg.force)
+        core = self.core
+        for t in list(core.ready):
+            if t.spec["tid"] == msg.task_id:
+                core.ready.remove(t)
+                core._fail_returns(t.spec, exc.TaskCancelledError(f"Task {t.spec['name']} was cancelled."))
+                core._release_pins(t)
+                return
+        t = core.running.get(msg.task_id)
+        if t is not None and msg.force and t.worker is not None and core.spawner is not None:
+            t.retries_left = 0
+            core.spawner.kill_worker(t.worker)
+

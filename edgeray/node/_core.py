@@ -1,0 +1,599 @@
+"""The node's state machine: tasks, actors, objects and workers, driven by messages.
+
+Everything here runs on the node's single Trio thread; handlers are synchronous, so state changes
+are atomic. I/O is delegated: ``Peer.send`` queues frames, ``Spawner`` starts worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .. import exceptions as exc
+from ..gcs import ActorRecord, GcsTables
+from ..gcs import _tables as gcs_state
+from ..object_store import ObjectStore, serialize
+from ..protocol import Execute, Log, Message, ObjectReady
+from ..raylet import NodeResources, ObjectEntry, ObjectTable, to_units
+from ..raylet import _workers as W
+from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
+
+log = logging.getLogger("edgeray.node")
+
+
+class Peer(Protocol):
+    peer_id: bytes
+    role: str
+    job_id: bytes
+    pid: int
+    shm: bool
+
+    def send(self, msg: Message) -> None: ...
+
+
+class Spawner(Protocol):
+    def spawn_worker(self) -> W.WorkerRecord: ...
+
+    def kill_worker(self, worker: W.WorkerRecord, force: bool = True) -> None: ...
+
+
+class TaskRecord:
+    __slots__ = ("spec", "missing", "dep_payloads", "req", "gpu_ids", "worker", "retries_left", "done", "held")
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+        self.missing = 0
+        self.dep_payloads: list[dict[str, Any] | None] = [None] * len(spec["deps"])
+        self.req = {k: to_units(v) for k, v in spec["res"].items() if v}
+        self.gpu_ids: list[str] = []
+        self.worker: W.WorkerRecord | None = None
+        self.retries_left = int(spec["opts"].get("max_retries", 3 if spec["kind"] == TASK else 0))
+        self.done = False
+        self.held: dict[str, int] = {}
+
+
+def error_payload(object_id: bytes, error: BaseException) -> dict[str, Any]:
+    return {"id": object_id, "data": serialize(error).to_bytes(), "loc": None, "err": True, "refs": []}
+
+
+class NodeCore:
+    """State and message handlers of one node (single-node scheduling; see issue 5 for more)."""
+
+    def __init__(
+        self,
+        node_id: bytes,
+        resources: NodeResources,
+        store: ObjectStore,
+        *,
+        pool_size: int,
+        max_workers: int,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.node_id = node_id
+        self.resources = resources
+        self.store = store
+        self.gcs = GcsTables()
+        self.objects = ObjectTable(self._free_entry)
+        self.peers: dict[bytes, Peer] = {}
+        self.workers: dict[bytes, W.WorkerRecord] = {}
+        self.ready: deque[TaskRecord] = deque()
+        self.running: dict[bytes, TaskRecord] = {}
+        self.infeasible: list[TaskRecord] = []
+        self.pool_size = pool_size
+        self.max_workers = max_workers
+        self.spawner: Spawner | None = None
+        self._now = now
+        self._warned_infeasible: set[bytes] = set()
+        self.stats = {"tasks_submitted": 0, "tasks_finished": 0, "workers_started": 0}
+
+    # ------------------------------------------------------------------ peers
+    def peer_connected(self, peer: Peer) -> None:
+        self.peers[peer.peer_id] = peer
+        if peer.role == "worker":
+            w = self.workers.get(peer.peer_id)
+            if w is not None:
+                w.peer = peer
+                if w.state == W.STARTING:
+                    w.state = W.IDLE
+                    w.idle_since = self._now()
+                self.schedule()
+
+    def peer_disconnected(self, peer: Peer) -> None:
+        self.peers.pop(peer.peer_id, None)
+        self.objects.drop_holder_everywhere(peer.peer_id)
+        if peer.role == "driver":
+            self._end_job(peer.job_id)
+
+    def _end_job(self, job_id: bytes) -> None:
+        job = self.gcs.jobs.get(job_id)
+        if job is not None:
+            job.alive = False
+            job.end_time = time.time()
+        for rec in list(self.gcs.actors.values()):
+            if rec.job_id == job_id and not rec.detached and rec.state != gcs_state.DEAD:
+                self.kill_actor(rec, "the driver that created the actor exited", no_restart=True)
+        self.ready = deque(t for t in self.ready if t.spec["job"] != job_id or self._drop_task(t))
+
+    def _drop_task(self, t: TaskRecord) -> bool:
+        self._release_pins(t)
+        return False
+
+    # ------------------------------------------------------------------ objects
+    def _free_entry(self, e: ObjectEntry) -> None:
+        p = e.payload
+        if p is not None and p.get("loc") is not None:
+            self.store.delete(e.id)
+
+    def put_object(self, peer: Peer, payload: dict[str, Any]) -> None:
+        oid = payload["id"]
+        e = self.objects.expect(oid, peer.peer_id)
+        if payload.get("loc") is not None:
+            self.store.seal(oid)
+        if self.objects.set_ready(payload) is None and payload.get("loc") is not None:
+            self.store.delete(oid)
+        del e
+
+    def create_object(self, peer: Peer, oid: bytes, size: int) -> int:
+        offset = self.store.create(oid, size)
+        self.objects.expect(oid, peer.peer_id)
+        return offset
+
+    def subscribe(self, peer: Peer, ids: list[bytes]) -> None:
+        for oid in ids:
+            if not self.objects.when_ready(oid, lambda e, p=peer: self._push(p, e)):
+                lost = exc.ObjectLostError(oid.hex(), "it was freed or never existed on this node")
+                peer.send(ObjectReady(error_payload(oid, lost)))
+
+    def _push(self, peer: Peer, e: ObjectEntry) -> None:
+        if peer.peer_id in self.peers:
+            peer.send(ObjectReady(self.payload_for(peer, e.payload)))
+
+    def payload_for(self, peer: Peer, payload: dict[str, Any] | None) -> dict[str, Any]:
+        """The payload as ``peer`` can use it: peers without the shared memory get the bytes."""
+        assert payload is not None
+        if payload.get("loc") is None or peer.shm:
+            return payload
+        off, size = payload["loc"]
+        data = bytes(self.store.arena.write_view(off, size))
+        return {**payload, "loc": None, "data": data}
+
+    # ------------------------------------------------------------------ submission
+    def submit(self, peer: Peer, spec: TaskSpec) -> None:
+        self.stats["tasks_submitted"] += 1
+        rets = return_ids(spec)
+        objects = self.objects
+        owner = peer.peer_id
+        for oid in rets:
+            objects.expect(oid, owner).waiters.append(lambda e, p=peer: self._push(p, e))
+        if spec["kind"] == ACTOR_CALL:
+            actor = self.gcs.actors.get(spec["actor"])
+            if actor is None or actor.state == gcs_state.DEAD:
+                self._fail_returns(spec, self._actor_error(actor, spec))
+                return
+        t = TaskRecord(spec)
+        objects.pin(spec["deps"])
+        objects.pin(spec["nested"])
+        for i, oid in enumerate(spec["deps"]):
+            t.missing += 1
+            if not objects.when_ready(oid, lambda e, t=t, i=i: self._dep_ready(t, i, e)):
+                t.missing -= 1
+                t.dep_payloads[i] = error_payload(oid, exc.ObjectLostError(oid.hex(), "it was freed or never existed"))
+        if spec["kind"] == ACTOR_CALL:
+            actor = self.gcs.actors[spec["actor"]]
+            actor.queues.setdefault(spec["owner"] + spec["opts"].get("caller", b""), deque()).append(t)  # type: ignore[arg-type]
+            self._pump_actor(actor)
+        elif t.missing == 0:
+            self._enqueue(t)
+
+    def _dep_ready(self, t: TaskRecord, i: int, e: ObjectEntry) -> None:
+        t.dep_payloads[i] = e.payload
+        t.missing -= 1
+        if t.missing == 0:
+            if t.spec["kind"] == ACTOR_CALL:
+                actor = self.gcs.actors.get(t.spec["actor"])
+                if actor is not None:
+                    self._pump_actor(actor)
+            else:
+                self._enqueue(t)
+
+    def _enqueue(self, t: TaskRecord) -> None:
+        failed = next((p for p in t.dep_payloads if p is not None and p.get("err")), None)
+        if failed is not None and t.spec["kind"] == TASK:
+            self._finish_with_payloads(t, [{**failed, "id": oid, "refs": []} for oid in return_ids(t.spec)])
+            return
+        self.ready.append(t)
+        self.schedule()
+
+    # ------------------------------------------------------------------ scheduling
+    def schedule(self) -> None:
+        ready = self.ready
+        if not ready:
+            return
+        res = self.resources
+        idle = [w for w in self.workers.values() if w.state == W.IDLE]
+        skipped: deque[TaskRecord] = deque()
+        while ready:
+            t = ready.popleft()
+            req = t.req
+            if t.spec["kind"] == ACTOR_CREATE and t.spec["opts"].get("placement_cpu"):
+                req = {**req, "CPU": req.get("CPU", 0) + to_units(1)}
+            if not res.feasible(req):
+                self._infeasible(t, req)
+                continue
+            if not res.fits(req):
+                skipped.append(t)
+                continue
+            if not idle:
+                skipped.append(t)
+                self._maybe_spawn()
+                break
+            w = idle.pop()
+            self._dispatch(t, w)
+        skipped.extend(ready)
+        self.ready = skipped
+
+    def _infeasible(self, t: TaskRecord, req: dict[str, int]) -> None:
+        self.infeasible.append(t)
+        key = repr(sorted(req.items())).encode()
+        if key not in self._warned_infeasible:
+            self._warned_infeasible.add(key)
+            want = {k: v / 10_000 for k, v in req.items()}
+            msg = (
+                f"Warning: The following resource request cannot be scheduled right now: {want}. "
+                f"This node has {self.resources.snapshot_total()}. The {'actor' if t.spec['kind'] else 'task'} "
+                f"{t.spec['name']} waits until a node that can run it joins the cluster."
+            )
+            log.warning(msg)
+            self.send_log(t.spec["job"], "scheduler", os.getpid(), [msg], "err")
+
+    def _maybe_spawn(self) -> None:
+        if self.spawner is None:
+            return
+        alive = [w for w in self.workers.values() if w.state != W.DEAD]
+        starting = sum(1 for w in alive if w.state == W.STARTING)
+        if starting >= max(2, self.pool_size) or len(alive) >= self.max_workers:
+            return
+        if starting >= len(self.ready):
+            return
+        self.spawn()
+
+    def spawn(self) -> W.WorkerRecord:
+        assert self.spawner is not None
+        w = self.spawner.spawn_worker()
+        self.workers[w.worker_id] = w
+        self.stats["workers_started"] += 1
+        return w
+
+    def _dispatch(self, t: TaskRecord, w: W.WorkerRecord) -> None:
+        spec = t.spec
+        req = t.req
+        t.gpu_ids = self.resources.acquire(req)
+        t.held = req
+        t.worker = w
+        w.task = t
+        if spec["kind"] == ACTOR_CREATE:
+            w.state = W.ACTOR
+            w.actor_id = spec["actor"]
+            actor = self.gcs.actors[spec["actor"]]
+            actor.worker_id = w.worker_id
+            actor.pid = w.pid
+            self._refill_pool()
+        else:
+            w.state = W.BUSY
+        self.running[spec["tid"]] = t
+        self._send_execute(w, t)
+
+    def _send_execute(self, w: W.WorkerRecord, t: TaskRecord) -> None:
+        spec = t.spec
+        env = None
+        if spec["kind"] != ACTOR_CALL:
+            cpus = spec["res"].get("CPU")
+            env = {
+                "OMP_NUM_THREADS": str(max(1, int(cpus))) if cpus else "1",
+                "CUDA_VISIBLE_DEVICES": ",".join(t.gpu_ids),
+            }
+        deps = [self.payload_for(w.peer, p) for p in t.dep_payloads]
+        w.peer.send(Execute(spec, deps, env))
+
+    def _refill_pool(self) -> None:
+        pooled = sum(1 for w in self.workers.values() if w.state in (W.STARTING, W.IDLE, W.BUSY))
+        if self.spawner is not None and pooled < self.pool_size:
+            self.spawn()
+
+    # ------------------------------------------------------------------ completion
+    def task_done(self, peer: Peer, task_id: bytes, results: list[dict[str, Any]], failed: bool, retryable: bool, error: str | None) -> None:
+        t = self.running.pop(task_id, None)
+        if t is None:
+            for p in results:  # a task we no longer track (cancelled, its job gone)
+                if p.get("loc") is not None and self.objects.get(p["id"]) is None:
+                    self.store.delete(p["id"])
+            return
+        w = self.workers.get(peer.peer_id)
+        kind = t.spec["kind"]
+        if kind == ACTOR_CALL:
+            actor = self.gcs.actors.get(t.spec["actor"])
+            if actor is not None:
+                actor.inflight.pop(task_id, None)
+        if failed and retryable and t.retries_left != 0 and kind == TASK:
+            t.retries_left -= 1
+            self._release_worker(t, w)
+            self.ready.append(t)
+            self.schedule()
+            return
+        if kind == ACTOR_CREATE:
+            self._actor_created(t, failed, error)
+        self._finish_with_payloads(t, results)
+        self._release_worker(t, w)
+        self.schedule()
+
+    def _release_worker(self, t: TaskRecord, w: W.WorkerRecord | None) -> None:
+        kind = t.spec["kind"]
+        if kind == TASK:
+            if t.held:
+                if w is not None and w.blocked:
+                    self.resources.release({k: v for k, v in t.held.items() if k != "CPU"}, t.gpu_ids)
+                else:
+                    self.resources.release(t.held, t.gpu_ids)
+                t.held = {}
+            if w is not None and w.state == W.BUSY:
+                w.state = W.IDLE
+                w.task = None
+                w.blocked = False
+                w.idle_since = self._now()
+
+    def _finish_with_payloads(self, t: TaskRecord, results: list[dict[str, Any]]) -> None:
+        t.done = True
+        self.stats["tasks_finished"] += 1
+        for p in results:
+            if self.objects.set_ready(p) is None and p.get("loc") is not None:
+                self.store.delete(p["id"])
+        self._release_pins(t)
+
+    def _release_pins(self, t: TaskRecord) -> None:
+        self.objects.unpin(t.spec["deps"])
+        self.objects.unpin(t.spec["nested"])
+
+    def _fail_returns(self, spec: TaskSpec, error: BaseException) -> None:
+        for oid in return_ids(spec):
+            self.objects.set_ready(error_payload(oid, error))
+
+    # ------------------------------------------------------------------ blocking
+    def worker_blocked(self, peer: Peer, task_id: bytes) -> None:
+        w = self.workers.get(peer.peer_id)
+        t = self.running.get(task_id)
+        if w is None or t is None or w.blocked or t.spec["kind"] != TASK:
+            return
+        w.blocked = True
+        cpu = t.held.get("CPU", 0)
+        if cpu:
+            self.resources.release({"CPU": cpu})
+        self.schedule()
+
+    def worker_unblocked(self, peer: Peer, task_id: bytes) -> None:
+        w = self.workers.get(peer.peer_id)
+        t = self.running.get(task_id)
+        if w is None or t is None or not w.blocked:
+            return
+        w.blocked = False
+        cpu = t.held.get("CPU", 0)
+        if cpu:
+            self.resources.acquire_forced({"CPU": cpu})
+
+    # ------------------------------------------------------------------ worker death
+    def worker_exited(self, worker_id: bytes, returncode: int | None) -> None:
+        w = self.workers.get(worker_id)
+        if w is None or w.state == W.DEAD:
+            return
+        prev = w.state
+        w.state = W.DEAD
+        del self.workers[worker_id]
+        t = w.task
+        if prev == W.ACTOR and w.actor_id is not None:
+            actor = self.gcs.actors.get(w.actor_id)
+            if actor is not None:
+                self._actor_worker_died(actor, returncode, t)
+        elif t is not None and not t.done:
+            self.running.pop(t.spec["tid"], None)
+            self._release_worker(t, None)
+            if t.retries_left != 0:
+                t.retries_left -= 1
+                t.worker = None
+                self.ready.append(t)
+            else:
+                err = exc.WorkerCrashedError(
+                    f"The worker running {t.spec['name']} died unexpectedly (exit code {returncode}); "
+                    f"no retries left (max_retries={t.spec['opts'].get('max_retries', 3)})."
+                )
+                self._fail_returns(t.spec, err)
+                self._release_pins(t)
+        if prev != W.ACTOR:
+            self._refill_pool()
+        self.schedule()
+
+    # ------------------------------------------------------------------ actors
+    def create_actor(self, peer: Peer, spec: TaskSpec, meta: dict[str, Any]) -> dict[str, Any]:
+        opts = spec["opts"]
+        name = opts.get("name") or ""
+        namespace = opts.get("namespace") or self._namespace_of(peer)
+        if name:
+            existing = self.gcs.lookup_named(name, namespace)
+            if existing is not None:
+                if opts.get("get_if_exists"):
+                    return {"existing": True, "actor_id": existing.actor_id, "meta": existing.meta}
+                raise ValueError(
+                    f"The name {name} (namespace={namespace}) is already taken. Use a different name, "
+                    f"kill the existing actor, or pass get_if_exists=True."
+                )
+        rec = ActorRecord(
+            actor_id=spec["actor"],
+            spec=spec,
+            class_name=spec["name"],
+            name=name,
+            namespace=namespace,
+            job_id=spec["job"],
+            detached=opts.get("lifetime") == "detached",
+            meta=meta,
+        )
+        self.gcs.register_actor(rec)
+        self.submit(peer, spec)
+        return {"existing": False, "actor_id": rec.actor_id, "meta": meta}
+
+    def _namespace_of(self, peer: Peer) -> str:
+        job = self.gcs.jobs.get(peer.job_id)
+        return job.namespace if job else "default"
+
+    def _actor_created(self, t: TaskRecord, failed: bool, error: str | None) -> None:
+        actor = self.gcs.actors.get(t.spec["actor"])
+        if actor is None:
+            return
+        if failed:
+            w = t.worker
+            self.gcs.mark_dead(actor, f"The actor's constructor raised: {error}")
+            self._fail_actor_calls(actor)
+            if w is not None:
+                self._release_actor_resources(t)
+                if self.spawner is not None:
+                    self.spawner.kill_worker(w)
+            return
+        actor.state = gcs_state.ALIVE
+        if t.spec["opts"].get("placement_cpu") is None and False:
+            pass
+        self._pump_actor(actor)
+
+    def _release_actor_resources(self, t: TaskRecord) -> None:
+        if t.held:
+            self.resources.release(t.held, t.gpu_ids)
+            t.held = {}
+
+    def _pump_actor(self, actor: ActorRecord) -> None:
+        if actor.state != gcs_state.ALIVE:
+            if actor.state == gcs_state.DEAD:
+                self._fail_actor_calls(actor)
+            return
+        w = self.workers.get(actor.worker_id) if actor.worker_id else None
+        if w is None or w.peer is None:
+            return
+        ordered = not actor.meta.get("unordered", False)
+        for q in actor.queues.values():
+            while q:
+                t = q[0]
+                if t.missing:
+                    if ordered:
+                        break
+                    # unordered (async/threaded) actors: let later ready calls overtake
+                    for other in list(q):
+                        if not other.missing:
+                            q.remove(other)
+                            self._send_call(actor, w, other)
+                    break
+                q.popleft()
+                self._send_call(actor, w, t)
+
+    def _send_call(self, actor: ActorRecord, w: W.WorkerRecord, t: TaskRecord) -> None:
+        failed = next((p for p in t.dep_payloads if p is not None and p.get("err")), None)
+        if failed is not None:
+            self._finish_with_payloads(t, [{**failed, "id": oid, "refs": []} for oid in return_ids(t.spec)])
+            return
+        t.worker = w
+        self.running[t.spec["tid"]] = t
+        actor.inflight[t.spec["tid"]] = t  # type: ignore[assignment]
+        self._send_execute(w, t)
+
+    def _actor_error(self, actor: ActorRecord | None, spec: TaskSpec) -> BaseException:
+        if actor is None:
+            return exc.ActorDiedError("The actor is unknown to this cluster (it may have been created by another session).")
+        return exc.ActorDiedError(
+            f"The actor {actor.class_name} ({actor.actor_id.hex()}) is dead, so {spec['name']} cannot run. "
+            f"Cause: {actor.death_cause}",
+            actor.actor_id.hex(),
+        )
+
+    def _fail_actor_calls(self, actor: ActorRecord) -> None:
+        for q in actor.queues.values():
+            while q:
+                t = q.popleft()
+                self._fail_returns(t.spec, self._actor_error(actor, t.spec))
+                self._release_pins(t)
+        for tid, t in list(actor.inflight.items()):
+            actor.inflight.pop(tid)
+            self.running.pop(tid, None)
+            self._fail_returns(t.spec, self._actor_error(actor, t.spec))
+            self._release_pins(t)
+
+    def kill_actor(self, actor: ActorRecord, cause: str, no_restart: bool = True) -> None:
+        if actor.state == gcs_state.DEAD:
+            return
+        w = self.workers.get(actor.worker_id) if actor.worker_id else None
+        if no_restart or actor.restarts >= actor.max_restarts != -1:
+            self.gcs.mark_dead(actor, cause)
+        if w is not None and self.spawner is not None:
+            self.spawner.kill_worker(w)
+        if actor.state == gcs_state.DEAD:
+            create = self._creation_task(actor)
+            if create is not None:
+                self._release_actor_resources(create)
+            self._fail_actor_calls(actor)
+            self.ready = deque(t for t in self.ready if t.spec.get("actor") != actor.actor_id or self._drop_task(t))
+
+    def _creation_task(self, actor: ActorRecord) -> TaskRecord | None:
+        w = self.workers.get(actor.worker_id) if actor.worker_id else None
+        return w.task if w is not None else None
+
+    def _actor_worker_died(self, actor: ActorRecord, returncode: int | None, create: TaskRecord | None) -> None:
+        if create is not None:
+            self._release_actor_resources(create)
+            self.running.pop(create.spec["tid"], None)
+        if actor.state == gcs_state.DEAD:
+            self._fail_actor_calls(actor)
+            return
+        budget = actor.max_restarts
+        if budget == -1 or actor.restarts < budget:
+            actor.restarts += 1
+            actor.state = gcs_state.RESTARTING
+            actor.worker_id = None
+            retry_calls = int(actor.spec["opts"].get("max_task_retries", 0))
+            for tid, t in list(actor.inflight.items()):
+                actor.inflight.pop(tid)
+                self.running.pop(tid, None)
+                if retry_calls != 0:
+                    actor.queues.setdefault(b"\x00retry", deque()).appendleft(t)
+                else:
+                    self._fail_returns(t.spec, exc.RayActorError(
+                        f"The actor {actor.class_name} died while running {t.spec['name']} (exit code {returncode}); "
+                        "it is restarting (set max_task_retries to retry calls).", actor.actor_id.hex()))
+                    self._release_pins(t)
+            if create is None:
+                create = TaskRecord(actor.spec)
+            create.done = False
+            create.worker = None
+            # a restart re-runs the constructor; its args are still pinned by the record
+            self.ready.append(create)
+            self.schedule()
+            return
+        self.gcs.mark_dead(actor, f"The actor's worker process died (exit code {returncode}) and max_restarts={budget} is spent.")
+        self._fail_actor_calls(actor)
+
+    # ------------------------------------------------------------------ logs
+    def send_log(self, job_id: bytes, name: str, pid: int, lines: list[str], stream: str = "out") -> None:
+        msg = Log(job_id, name, pid, lines, stream)
+        for p in list(self.peers.values()):
+            if p.role == "driver" and p.job_id == job_id:
+                p.send(msg)
+
+    # ------------------------------------------------------------------ views
+    def nodes(self, address: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "NodeID": self.node_id.hex(),
+                "Alive": True,
+                "NodeManagerAddress": "127.0.0.1",
+                "NodeManagerHostname": os.uname().nodename,
+                "Address": address,
+                "Resources": self.resources.snapshot_total(),
+                "alive": True,
+            }
+        ]

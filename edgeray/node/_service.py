@@ -1,0 +1,459 @@
+"""The node daemon as Trio services: listeners, peers, worker processes.
+
+``serve_node(config, *, task_status)`` runs a node until cancelled (trio.serve_listeners style);
+``open_node(config)`` is the async context manager for embedding a node in a Trio program::
+
+    async with edgeray.open_node(config) as node:
+        ...  # drivers connect to node.address
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from .. import exceptions as exc
+from ..config import Config
+from ..object_store import Arena, ObjectStore, cleanup_stale
+from ..plugins import detect_gpu_ids, detect_resources, make_plugin_manager
+from ..protocol import (
+    AddRef,
+    Blocked,
+    Call,
+    CancelTask,
+    Connection,
+    DelRef,
+    Log,
+    Message,
+    PutObject,
+    RegisterFunction,
+    Reply,
+    Role,
+    SubmitTask,
+    Subscribe,
+    TaskDone,
+    Unblocked,
+    Welcome,
+)
+from ..protocol import Refused as RefusedMsg
+from ..raylet import NodeResources
+from ..raylet import _workers as W
+from ..raylet._tasks import validate_spec
+from . import _files
+from ._calls import CallHandlers
+from ._core import NodeCore
+
+log = logging.getLogger("edgeray.node")
+
+
+@dataclass
+class NodeInfo:
+    node_id: str
+    address: str  # ws://host:port
+    unix_path: str
+    pid: int
+    session_dir: str
+
+
+class PeerConn:
+    """One connected peer: a queue of outgoing frames drained by a writer task."""
+
+    def __init__(self, channel: Any, conn: Connection, peer_id: bytes, role: str, job_id: bytes, pid: int, shm: bool) -> None:
+        self.channel = channel
+        self.conn = conn
+        self.peer_id = peer_id
+        self.role = role
+        self.job_id = job_id
+        self.pid = pid
+        self.shm = shm
+        self._out: list[bytes] = []
+        self._wake = trio.Event()
+        self.closed = False
+
+    def send(self, msg: Message) -> None:
+        if self.closed:
+            return
+        self._out.append(self.conn.send(msg))
+        self._wake.set()
+
+    async def writer(self) -> None:
+        while not self.closed:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            frames, self._out = self._out, []
+            if frames:
+                try:
+                    await self.channel.send_frames(frames)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    self.closed = True
+                    return
+                except Exception as e:  # trio-websocket ConnectionClosed and friends
+                    log.debug("peer write failed: %r", e)
+                    self.closed = True
+                    return
+
+
+class ProcessSpawner:
+    """Starts worker processes in the node's nursery and reports their exits to the core."""
+
+    def __init__(self, core: NodeCore, nursery: trio.Nursery, node_env: dict[str, str], log_dir: str) -> None:
+        self.core = core
+        self.nursery = nursery
+        self.env = node_env
+        self.log_dir = log_dir
+        self.cmd = W.worker_command()
+
+    def spawn_worker(self) -> W.WorkerRecord:
+        rec = W.WorkerRecord(os.urandom(16), None, time.monotonic())
+        self.nursery.start_soon(self._run, rec)
+        return rec
+
+    async def _run(self, rec: W.WorkerRecord) -> None:
+        import subprocess
+
+        env = dict(os.environ)
+        env.update(self.env)
+        env["EDGERAY_WORKER_ID"] = rec.worker_id.hex()
+        path = os.path.join(self.log_dir, f"worker-{rec.worker_id.hex()[:8]}.log")
+        with open(path, "ab") as logf:
+            proc = await trio.lowlevel.open_process(
+                self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf
+            )
+        rec.process = proc
+        rec.pid = proc.pid
+        if rec.state == W.DEAD:  # killed before it started
+            proc.kill()
+        try:
+            await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                with trio.CancelScope(shield=True):
+                    await proc.wait()
+            self.core.worker_exited(rec.worker_id, proc.returncode)
+
+    def kill_worker(self, worker: W.WorkerRecord, force: bool = True) -> None:
+        proc = worker.process
+        if proc is not None and proc.returncode is None:
+            try:
+                proc.send_signal(signal.SIGKILL if force else signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+class NodeServer:
+    """Owns the core, the listeners and the peers of one running node."""
+
+    def __init__(self, config: Config, token: str | None) -> None:
+        self.config = config
+        self.token = token
+        self.node_id = os.urandom(16)
+        self.max_frame = config.protocol.max_frame_bytes
+        self.hostname = socket.gethostname()
+        self.address = ""
+        self.unix_path = ""
+        self.embedded_driver: bytes | None = None
+        self.stop_event = trio.Event()
+
+    # -- connections ----------------------------------------------------------------------
+    async def handle_channel(self, channel: Any) -> None:
+        conn = Connection(Role.SERVER, token=self.token, max_frame=self.max_frame)
+        try:
+            first = await channel.receive_frame()
+            if first is None:
+                return
+            try:
+                hello = conn.receive(first)
+            except exc.RaySystemError as e:
+                try:
+                    await channel.send_frames([Connection(Role.SERVER, token=None, max_frame=1 << 16).send(RefusedMsg(str(e)))])
+                except Exception:
+                    pass
+                log.warning("refused a connection: %s", e)
+                return
+            await self._serve_peer(channel, conn, hello)
+        finally:
+            with trio.CancelScope(shield=True):
+                try:
+                    await channel.aclose()
+                except Exception:
+                    pass
+
+    async def _serve_peer(self, channel: Any, conn: Connection, hello: Any) -> None:
+        core = self.core
+        role = hello.role
+        info = hello.info or {}
+        if role == "worker":
+            peer_id = hello.worker_id or b""
+            if peer_id not in core.workers:
+                await channel.send_frames([conn.send(RefusedMsg("unknown worker id"))])
+                return
+            job_id = b"\x00" * 4
+            namespace = ""
+        elif role == "driver":
+            peer_id = os.urandom(16)
+            namespace = hello.namespace or f"anon-{os.urandom(8).hex()}"
+            job_id = core.gcs.new_job(namespace, hello.pid).job_id
+        else:
+            peer_id, job_id, namespace = os.urandom(16), b"\x00" * 4, hello.namespace or ""
+        shm = info.get("hostname") == self.hostname
+        peer = PeerConn(channel, conn, peer_id, role, job_id, hello.pid, shm)
+        welcome = Welcome(
+            node_id=self.node_id,
+            worker_id=peer_id,
+            job_id=job_id,
+            namespace=namespace,
+            arena=self.arena.spec if shm else None,
+            info={
+                "inline_threshold": self.config.object_store.inline_threshold,
+                "max_frame": self.max_frame,
+                "address": self.address,
+                "hostname": self.hostname,
+                "gpu_ids": list(core.resources.gpu_free),
+            },
+        )
+        await channel.send_frames([conn.send(welcome)])
+        if hasattr(channel, "set_max_frame"):
+            channel.set_max_frame(self.max_frame)
+        if info.get("embedded"):
+            self.embedded_driver = peer_id
+        core.peer_connected(peer)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(peer.writer)
+                await self._read_loop(channel, conn, peer, nursery)
+                peer.closed = True
+                nursery.cancel_scope.cancel()
+        finally:
+            peer.closed = True
+            core.peer_disconnected(peer)
+            if peer_id == self.embedded_driver:
+                log.info("the embedding driver disconnected; stopping the node")
+                self.stop_event.set()
+
+    async def _read_loop(self, channel: Any, conn: Connection, peer: PeerConn, nursery: trio.Nursery) -> None:
+        core = self.core
+        dispatch = self._dispatch
+        while True:
+            data = await channel.receive_frame()
+            if data is None:
+                return
+            try:
+                msg = conn.receive(data)
+                dispatch(core, peer, msg, nursery)
+            except exc.ProtocolError as e:
+                log.warning("closing connection from pid %s: %s", peer.pid, e)
+                return
+
+    def _dispatch(self, core: NodeCore, peer: PeerConn, msg: Message, nursery: trio.Nursery) -> None:
+        t = type(msg)
+        if t is SubmitTask:
+            core.submit(peer, validate_spec(msg.spec))
+        elif t is TaskDone:
+            core.task_done(peer, msg.task_id, msg.results, msg.failed, msg.retryable, msg.error)
+        elif t is Subscribe:
+            core.subscribe(peer, msg.ids)
+        elif t is AddRef:
+            core.objects.add_holder(msg.ids, peer.peer_id)
+        elif t is DelRef:
+            core.objects.remove_holder(msg.ids, peer.peer_id)
+        elif t is PutObject:
+            _check_payload(msg.payload)
+            core.put_object(peer, msg.payload)
+        elif t is Call:
+            self.calls.handle(peer, msg, nursery)
+        elif t is RegisterFunction:
+            core.gcs.functions.setdefault(msg.fn_id, (msg.blob, msg.name))
+        elif t is Blocked:
+            core.worker_blocked(peer, msg.task_id)
+        elif t is Unblocked:
+            core.worker_unblocked(peer, msg.task_id)
+        elif t is Log:
+            core.send_log(msg.job_id, msg.name, msg.pid, msg.lines, msg.stream)
+        elif t is CancelTask:
+            self.calls.cancel(peer, msg)
+        else:
+            raise exc.ProtocolError(f"unexpected message {msg.TAG} from a {peer.role}")
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def run(self, task_status: Any) -> None:
+        cfg = self.config
+        for name in cleanup_stale("edgeray", shm_dir=cfg.object_store.shm_dir, fallback_dirs=(self._fallback_dir(),)):
+            log.info("removed a shared-memory segment left by a dead node: %s", name)
+        pm = make_plugin_manager(cfg.plugins.load)
+        total = detect_resources(pm, cfg)
+        gpu_ids = detect_gpu_ids(pm, cfg)
+        capacity = self._store_capacity(total)
+        self.arena = Arena.create(
+            "edgeray",
+            capacity,
+            shm_dir=cfg.object_store.shm_dir,
+            fallback_dir=self._fallback_dir(),
+            force_file=cfg.object_store.force_file,
+        )
+        try:
+            await self._run_with_arena(task_status, total, gpu_ids, pm)
+        finally:
+            self.arena.close()
+            self.arena.unlink()
+
+    def _fallback_dir(self) -> str:
+        return self.config.object_store.fallback_dir or str(_files.home() / "shm")
+
+    def _store_capacity(self, total: dict[str, float]) -> int:
+        cfg = self.config.object_store
+        if cfg.memory > 0:
+            return int(cfg.memory)
+        mem = total.get("memory", 8 << 30)
+        cap = int(mem * 0.3)
+        try:
+            st = os.statvfs(cfg.shm_dir)
+            cap = min(cap, int(st.f_bavail * st.f_frsize * 0.9))
+        except OSError:
+            pass
+        return max(cap, 64 << 20)
+
+    async def _run_with_arena(self, task_status: Any, total: dict[str, float], gpu_ids: list[str], pm: Any) -> None:
+        cfg = self.config
+        num_cpus = total.get("CPU", 1)
+        store = ObjectStore(self.arena)
+        pool = cfg.node.prestart_workers if cfg.node.prestart_workers >= 0 else int(num_cpus)
+        max_workers = cfg.node.max_workers or max(32, int(num_cpus) * 8)
+        resources = NodeResources({k: v for k, v in total.items() if k not in ("memory", "object_store_memory")} | {"memory": total.get("memory", 0)}, gpu_ids)
+        self.core = core = NodeCore(self.node_id, resources, store, pool_size=max(pool, 1), max_workers=max_workers)
+        self.calls = CallHandlers(self, core)
+        sdir = _files.node_dir(self.node_id.hex())
+        self.session_dir = str(sdir)
+        logs = sdir / "logs"
+        logs.mkdir(exist_ok=True)
+        self.unix_path = str(sdir / "node.sock")
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: _serve_unix(self, task_status))
+            port = await nursery.start(lambda task_status: _serve_ws(self, task_status))
+            self.address = f"ws://{cfg.node.host}:{port}"
+            env = {
+                "EDGERAY_NODE_SOCKET": self.unix_path,
+                "EDGERAY_NODE_ID": self.node_id.hex(),
+                "EDGERAY_TOKEN": self.token or "",
+                "EDGERAY_PARENT_PID": str(os.getpid()),
+            }
+            core.spawner = ProcessSpawner(core, nursery, env, str(logs))
+            for _ in range(pool):
+                core.spawn()
+            nursery.start_soon(self._reaper)
+            info = NodeInfo(self.node_id.hex(), self.address, self.unix_path, os.getpid(), self.session_dir)
+            pm.hook.edgeray_node_started(node=_plugin_node_info(info, total))
+            try:
+                task_status.started(info)
+                await self.stop_event.wait()
+            finally:
+                with trio.CancelScope(shield=True):
+                    self._kill_workers()
+                    pm.hook.edgeray_node_stopping(node=_plugin_node_info(info, total))
+                nursery.cancel_scope.cancel()
+
+    def _kill_workers(self) -> None:
+        for w in list(self.core.workers.values()):
+            proc = w.process
+            if proc is not None and proc.returncode is None:
+                try:
+                    proc.kill()
+                except ProcessLookupError:
+                    pass
+
+    async def _reaper(self) -> None:
+        """Stops idle workers beyond the pool size after a while (Ray's idle worker killing)."""
+        core = self.core
+        while True:
+            await trio.sleep(1.0)
+            now = time.monotonic()
+            pooled = [w for w in core.workers.values() if w.state in (W.IDLE, W.BUSY, W.STARTING)]
+            extra = len(pooled) - core.pool_size
+            for w in pooled:
+                if extra <= 0:
+                    break
+                if w.state == W.IDLE and now - w.idle_since > 10.0:
+                    w.state = W.DEAD
+                    core.spawner.kill_worker(w, force=False)  # type: ignore[union-attr]
+                    extra -= 1
+
+
+def _plugin_node_info(info: NodeInfo, total: dict[str, float]) -> Any:
+    from ..plugins import NodeInfo as PluginNodeInfo
+
+    try:
+        return PluginNodeInfo(node_id=info.node_id, address=info.address, resources=dict(total))  # type: ignore[call-arg]
+    except TypeError:
+        return info
+
+
+def _check_payload(p: Any) -> None:
+    if not isinstance(p, dict) or not isinstance(p.get("id"), bytes):
+        raise exc.ProtocolError("object payload must be a map with a bytes id")
+    data, loc = p.get("data"), p.get("loc")
+    if data is not None and not isinstance(data, bytes):
+        raise exc.ProtocolError("object payload data must be bytes")
+    if loc is not None and not (isinstance(loc, list) and len(loc) == 2 and all(isinstance(x, int) for x in loc)):
+        raise exc.ProtocolError("object payload loc must be [offset, size]")
+    refs = p.get("refs")
+    if refs is not None and not (isinstance(refs, list) and all(isinstance(r, bytes) for r in refs)):
+        raise exc.ProtocolError("object payload refs must be a list of ids")
+
+
+async def _serve_unix(server: NodeServer, task_status: Any) -> None:
+    from ..transport import serve_unix
+
+    await serve_unix(server.unix_path, server.handle_channel, max_frame=server.max_frame, task_status=task_status)
+
+
+async def _serve_ws(server: NodeServer, task_status: Any) -> None:
+    from ..transport import serve_ws
+
+    cfg = server.config.node
+    await serve_ws(cfg.host, cfg.port, server.handle_channel, token=server.token, max_frame=server.max_frame, task_status=task_status)
+
+
+async def serve_node(config: Config, *, write_address: bool = False, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """Run a node until cancelled (or stopped); ``task_status.started(NodeInfo)`` once it serves."""
+    token = _files.load_or_create_token(config.auth.token) if config.auth.enabled else None
+    server = NodeServer(config, token)
+
+    async def started(info: NodeInfo) -> None:
+        pass
+
+    class _Status:
+        def started(self, info: NodeInfo) -> None:
+            if write_address:
+                _files.write_address(
+                    {"address": info.address, "unix": info.unix_path, "pid": info.pid, "node_id": info.node_id}
+                )
+            task_status.started(info)
+
+    try:
+        await server.run(_Status())
+    finally:
+        if write_address:
+            _files.remove_address(os.getpid())
+
+
+@asynccontextmanager
+async def open_node(config: Config | None = None) -> AsyncIterator[NodeInfo]:
+    """Run a node inside the caller's Trio program for the duration of the block."""
+    from ..config import load_config
+
+    cfg = config or load_config()
+    async with trio.open_nursery() as nursery:
+        info = await nursery.start(serve_node, cfg)
+        try:
+            yield info
+        finally:
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,306 @@
+"""Every message edgeray sends, as typed dataclasses, and their CBOR encoding.
+
+On the wire a message is a CBOR map ``{"t": TAG, field: value, ...}``. Decoding checks the tag is
+known, every field is present with its declared type, and no unknown field is present, before any
+handler sees the message. Values and code travel as opaque ``bytes`` fields (pickle protocol 5
+payloads), never decoded here.
+
+Conventions: ids are raw bytes (task 16, object 20, actor/worker/node 16, job 4); ``req`` is a
+request id chosen by the caller, echoed in the ``Reply``; an object *payload* is a map
+``{"id": bytes, "data": bytes|None, "loc": [offset, size]|None, "err": bool, "refs": [ids]}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import cbor2
+
+from ..exceptions import ProtocolError
+
+__all__ = [
+    "Hello",
+    "Welcome",
+    "Refused",
+    "Call",
+    "Reply",
+    "RegisterFunction",
+    "SubmitTask",
+    "Execute",
+    "TaskDone",
+    "PutObject",
+    "ObjectReady",
+    "Subscribe",
+    "AddRef",
+    "DelRef",
+    "Blocked",
+    "Unblocked",
+    "Log",
+    "Shutdown",
+    "CancelTask",
+]
+
+PROTOCOL_VERSION = 1
+
+_NONE = type(None)
+
+
+class Message:
+    """Base of all messages. Subclasses are slotted dataclasses registered with ``@_message``."""
+
+    TAG: ClassVar[str]
+    FIELDS: ClassVar[tuple[tuple[str, tuple[type, ...]], ...]]
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {}
+
+
+def _message(tag: str) -> Any:
+    def register(cls: type) -> type:
+        dc = dataclasses.dataclass(slots=True)(cls)
+        hints = cls.__annotations__
+        fields = []
+        for f in dataclasses.fields(dc):
+            fields.append((f.name, _types_of(hints[f.name])))
+        dc.TAG = tag
+        dc.FIELDS = tuple(fields)
+        MESSAGE_TYPES[tag] = dc
+        return dc
+
+    return register
+
+
+_TYPE_NAMES: dict[str, tuple[type, ...]] = {
+    "bytes": (bytes,),
+    "str": (str,),
+    "int": (int,),
+    "float": (float, int),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+    "Any": (object,),
+}
+
+
+def _types_of(annotation: str) -> tuple[type, ...]:
+    out: list[type] = []
+    for part in annotation.replace(" ", "").split("|"):
+        base = part.split("[", 1)[0]
+        if base == "None":
+            out.append(_NONE)
+        else:
+            out.extend(_TYPE_NAMES[base])
+    return tuple(out)
+
+
+# --- handshake -------------------------------------------------------------------------------
+
+
+@_message("hello")
+class Hello(Message):
+    """First frame from a client: proves the token and says who it is."""
+
+    token: str
+    role: str  # "driver" | "worker" | "node" | "cli"
+    pid: int
+    version: int
+    worker_id: bytes | None = None
+    job_id: bytes | None = None
+    namespace: str | None = None
+    info: dict | None = None
+
+
+@_message("welcome")
+class Welcome(Message):
+    node_id: bytes
+    worker_id: bytes
+    job_id: bytes
+    namespace: str
+    arena: dict | None
+    info: dict
+
+
+@_message("refused")
+class Refused(Message):
+    reason: str
+
+
+# --- control plane: one generic request/response ---------------------------------------------
+
+
+@_message("call")
+class Call(Message):
+    """A control-plane request (``method`` names the operation, ``args`` its arguments)."""
+
+    req: int
+    method: str
+    args: dict
+
+
+@_message("reply")
+class Reply(Message):
+    req: int
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    error_type: str | None = None
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+@_message("regfn")
+class RegisterFunction(Message):
+    """Code (cloudpickle bytes) for a function or class, stored once per id on the node."""
+
+    fn_id: bytes
+    blob: bytes
+    name: str
+
+
+@_message("submit")
+class SubmitTask(Message):
+    """A task, actor creation or actor call (``spec`` is validated by ``raylet.TaskSpec``)."""
+
+    spec: dict
+
+
+@_message("exec")
+class Execute(Message):
+    """Node to worker: run ``spec`` with its resolved top-level dependencies (payloads)."""
+
+    spec: dict
+    deps: list
+    env: dict | None = None
+
+
+@_message("done")
+class TaskDone(Message):
+    """Worker to node: the task's return values (payloads)."""
+
+    task_id: bytes
+    results: list
+    failed: bool = False
+    retryable: bool = False
+    error: str | None = None  # the failure as text, for the node's own messages (it never unpickles)
+
+
+# --- objects ---------------------------------------------------------------------------------
+
+
+@_message("put")
+class PutObject(Message):
+    """A client publishes an object it owns (inline ``data``, or ``loc`` in the node's arena)."""
+
+    payload: dict
+
+
+@_message("ready")
+class ObjectReady(Message):
+    payload: dict
+
+
+@_message("sub")
+class Subscribe(Message):
+    """Push an ``ObjectReady`` for each of ``ids`` once it is ready (now, if it is)."""
+
+    ids: list
+
+
+@_message("addref")
+class AddRef(Message):
+    ids: list
+
+
+@_message("delref")
+class DelRef(Message):
+    ids: list
+
+
+@_message("blocked")
+class Blocked(Message):
+    """The worker's running task waits in get/wait: its CPU may be lent to others."""
+
+    task_id: bytes
+
+
+@_message("unblocked")
+class Unblocked(Message):
+    task_id: bytes
+
+
+@_message("cancel")
+class CancelTask(Message):
+    task_id: bytes
+    force: bool
+    recursive: bool
+
+
+# --- misc ------------------------------------------------------------------------------------
+
+
+@_message("log")
+class Log(Message):
+    """Lines a worker printed, forwarded to the job's driver with a ``(name pid=N)`` prefix."""
+
+    job_id: bytes
+    name: str
+    pid: int
+    lines: list
+    stream: str = "out"
+
+
+@_message("shutdown")
+class Shutdown(Message):
+    reason: str = ""
+
+
+# --- codec -----------------------------------------------------------------------------------
+
+
+def encode_message(msg: Message) -> bytes:
+    d: dict[str, Any] = {"t": msg.TAG}
+    for name, _ in msg.FIELDS:
+        d[name] = getattr(msg, name)
+    return cbor2.dumps(d)
+
+
+def decode_message(data: bytes) -> Message:
+    """Decode and validate one message; ``ProtocolError`` on anything malformed."""
+    try:
+        d = cbor2.loads(data)
+    except Exception as exc:  # cbor2 raises several types on garbage
+        raise ProtocolError(f"undecodable frame: {exc}") from None
+    if not isinstance(d, dict):
+        raise ProtocolError("a message must be a CBOR map")
+    tag = d.pop("t", None)
+    cls = MESSAGE_TYPES.get(tag) if isinstance(tag, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message type {tag!r}")
+    values = []
+    for name, types in cls.FIELDS:
+        if name in d:
+            v = d.pop(name)
+        else:
+            default = _default_of(cls, name)
+            if default is dataclasses.MISSING:
+                raise ProtocolError(f"{tag}: missing field {name!r}")
+            v = default
+        if not isinstance(v, types):
+            raise ProtocolError(f"{tag}: field {name!r} has type {type(v).__name__}")
+        values.append(v)
+    if d:
+        raise ProtocolError(f"{tag}: unknown fields {sorted(map(str, d))}")
+    return cls(*values)
+
+
+_DEFAULTS: dict[tuple[type, str], Any] = {}
+
+
+def _default_of(cls: type, name: str) -> Any:
+    key = (cls, name)
+    if key not in _DEFAULTS:
+        for f in dataclasses.fields(cls):
+            _DEFAULTS[(cls, f.name)] = f.default
+    return _DEFAULTS[key]

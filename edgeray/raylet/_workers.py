@@ -1,0 +1,50 @@
+"""Worker processes: how to start one, and the node's record of each."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import edgeray
+
+STARTING = "starting"
+IDLE = "idle"
+BUSY = "busy"
+ACTOR = "actor"
+DEAD = "dead"
+
+
+def package_root() -> str:
+    """The sys.path entry edgeray was imported from (a directory, or the zipapp itself)."""
+    pkg = os.path.dirname(os.path.abspath(edgeray.__file__))
+    return os.path.dirname(pkg)
+
+
+def worker_command() -> list[str]:
+    """The command line of a worker: the same interpreter (and -I/-S flags) as this node, with
+    edgeray's own location first on sys.path, so a node run from the zipapp starts workers from it."""
+    flags = []
+    if sys.flags.isolated:
+        flags.append("-I")
+    elif sys.flags.no_site:
+        flags.append("-S")
+    root = package_root()
+    code = f"import sys; sys.path.insert(0, {root!r}); from edgeray.worker._main import main; main()"
+    return [sys.executable, *flags, "-c", code]
+
+
+class WorkerRecord:
+    __slots__ = ("worker_id", "process", "pid", "state", "peer", "task", "actor_id", "blocked", "started_at", "idle_since")
+
+    def __init__(self, worker_id: bytes, process: Any, started_at: float) -> None:
+        self.worker_id = worker_id
+        self.process = process
+        self.pid: int = process.pid if process is not None else 0
+        self.state = STARTING
+        self.peer: Any = None
+        self.task: Any = None  # the TaskRecord running (pooled worker)
+        self.actor_id: bytes | None = None
+        self.blocked = False
+        self.started_at = started_at
+        self.idle_since = started_at

@@ -1,0 +1,11 @@
+"""The worker process: runs tasks and actor methods (sync, threaded, asyncio).
+
+Rule: imports ``edgeray.client``, ``edgeray.object_store``, ``edgeray.protocol``,
+``edgeray.exceptions`` and the standard library; never trio, ``node`` or ``api`` (user code
+reaches the API through the process's current client). Started by the node's supervisor as
+``python -c "...; from edgeray.worker._main import main; main()"``.
+"""
+
+from ._executor import ActorExit, Executor
+
+__all__ = ["ActorExit", "Executor"]

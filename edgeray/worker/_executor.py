@@ -1,0 +1,276 @@
+"""Runs what the node sends: tasks on the main thread; actors sync, threaded or on asyncio.
+
+Sync single-threaded actors run calls on the main thread in arrival order (the node sends one
+caller's calls in submission order). Threaded actors use a pool of ``max_concurrency`` threads per
+concurrency group; async actors run every call on one asyncio loop, each group limited by its
+semaphore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import queue
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .. import exceptions as exc
+from ..client import CoreClient
+from ..client._args import substitute
+from ..object_store import deserialize
+from ..protocol import Execute, Log, TaskDone
+from ._output import LogStream
+
+TASK, ACTOR_CREATE, ACTOR_CALL = 0, 1, 2
+
+
+class ActorExit(BaseException):
+    """Raised by ``exit_actor()``: the actor finishes the current call and its process exits."""
+
+
+class Executor:
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Execute | None] = queue.SimpleQueue()
+        self._fns: dict[bytes, Any] = {}
+        self.client: CoreClient | None = None
+        self.actor: Any = None
+        self.actor_name = ""
+        self._mode = "sync"
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._method_groups: dict[str, str] = {}
+        self.pid = os.getpid()
+        self.current_name = ""
+        self.current_job = b"\x00" * 4
+
+    def attach(self, client: CoreClient) -> None:
+        self.client = client
+        sys.stdout = LogStream(self, "out", sys.stdout)  # type: ignore[assignment]
+        sys.stderr = LogStream(self, "err", sys.stderr)  # type: ignore[assignment]
+
+    def send_log(self, lines: list[str], stream: str) -> None:
+        c = self.client
+        if c is not None and not c._closed:
+            try:
+                c.send(Log(self.current_job, self.current_name or "worker", self.pid, lines, stream))
+            except Exception:
+                pass
+
+    # -- the main thread ------------------------------------------------------------------
+    def enqueue(self, msg: Execute) -> None:
+        """Called by the reader thread for each ``Execute``."""
+        kind = msg.spec["kind"]
+        if kind == ACTOR_CALL and self._mode != "sync":
+            self._dispatch_concurrent(msg)
+        else:
+            self._queue.put(msg)
+
+    def run_forever(self) -> None:
+        q = self._queue
+        while True:
+            msg = q.get()
+            if msg is None:
+                return
+            self.execute(msg)
+
+    # -- one task -------------------------------------------------------------------------
+    def execute(self, msg: Execute) -> None:
+        spec = msg.spec
+        kind = spec["kind"]
+        client = self.client
+        assert client is not None
+        tls = client.tls
+        tls.task_id = spec["tid"]
+        self.current_job = spec["job"]
+        if kind == TASK:
+            self.current_name = spec["name"]
+        if msg.env:
+            os.environ.update(msg.env)
+            client.gpu_ids = [g for g in msg.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
+        try:
+            if kind == TASK:
+                fn = self._function(spec["fn"])
+                args, kwargs = self._args(msg)
+                result = fn(*args, **kwargs)
+            elif kind == ACTOR_CREATE:
+                result = self._create_actor(msg)
+            else:
+                method = getattr(self.actor, spec["method"])
+                args, kwargs = self._args(msg)
+                result = method(*args, **kwargs)
+                if inspect.iscoroutine(result):  # an async method on a sync-mode actor
+                    result = asyncio.run(result)
+        except ActorExit:
+            self._finish(spec, None)
+            self._exit_actor()
+            return
+        except BaseException as e:  # the user's error, reported to the caller
+            self._fail(spec, e)
+            return
+        finally:
+            tls.task_id = None
+        self._finish(spec, result)
+
+    def _function(self, fn_id: bytes) -> Any:
+        fn = self._fns.get(fn_id)
+        if fn is None:
+            client = self.client
+            assert client is not None
+            blob = client.fetch_function(fn_id)
+            fn = self._fns[fn_id] = deserialize(blob, client._load_ref)
+        return fn
+
+    def _args(self, msg: Execute) -> tuple[list[Any], dict[str, Any]]:
+        client = self.client
+        assert client is not None
+        args, kwargs = deserialize(msg.spec["args"], client._load_ref)
+        if msg.deps:
+            values = [client.deserialize_payload(p) for p in msg.deps]
+            args, kwargs = substitute(args, kwargs, values)
+        return args, kwargs
+
+    def _finish(self, spec: dict[str, Any], result: Any) -> None:
+        client = self.client
+        assert client is not None
+        n = spec["rets"]
+        tid = spec["tid"]
+        try:
+            if n == 1:
+                values = [result]
+            elif n == 0:
+                values = []
+            else:
+                if not isinstance(result, tuple | list) or len(result) != n:
+                    raise ValueError(
+                        f"Task {spec['name']} has num_returns={n} but returned "
+                        f"{type(result).__name__} {'of length ' + str(len(result)) if isinstance(result, tuple | list) else ''}".rstrip()
+                    )
+                values = list(result)
+            payloads = []
+            for i, v in enumerate(values, 1):
+                oid = tid + i.to_bytes(4, "big")
+                so, contained = client.serialize(v)
+                payloads.append(client.make_payload(oid, so, contained))
+        except Exception as e:
+            self._fail(spec, e)
+            return
+        client.send(TaskDone(tid, payloads))
+
+    def _fail(self, spec: dict[str, Any], error: BaseException) -> None:
+        client = self.client
+        assert client is not None
+        name = spec["name"]
+        err = exc.RayTaskError.from_exception(error, name, self.pid, "127.0.0.1")
+        try:
+            data = client.serialize(err)[0].to_bytes()
+        except Exception:  # the user's exception itself cannot be pickled
+            err = exc.RayTaskError(name, err.traceback_str, None, self.pid)
+            data = client.serialize(err)[0].to_bytes()
+        tid = spec["tid"]
+        payloads = [
+            {"id": tid + i.to_bytes(4, "big"), "data": data, "loc": None, "err": True, "refs": []}
+            for i in range(1, max(spec["rets"], 1) + 1)
+        ]
+        retryable = _retryable(spec["opts"].get("retry_exceptions"), error)
+        client.send(TaskDone(tid, payloads, True, retryable, err.traceback_str[-4000:]))
+
+    # -- actors ---------------------------------------------------------------------------
+    def _create_actor(self, msg: Execute) -> None:
+        spec = msg.spec
+        client = self.client
+        assert client is not None
+        cls = self._function(spec["fn"])
+        args, kwargs = self._args(msg)
+        self.actor_name = self.current_name = spec["name"]
+        client.actor_id = spec["actor"]
+        opts = spec["opts"]
+        is_async = any(inspect.iscoroutinefunction(m) for _, m in inspect.getmembers(cls, inspect.isfunction))
+        groups: dict[str, int] = dict(opts.get("concurrency_groups") or {})
+        max_conc = opts.get("max_concurrency")
+        for name, m in inspect.getmembers(cls, inspect.isfunction):
+            g = getattr(m, "__edgeray_concurrency_group__", None)
+            if g:
+                self._method_groups[name] = g
+        if is_async:
+            self._mode = "async"
+            self._start_loop(groups, int(max_conc or 1000))
+        elif (max_conc and max_conc > 1) or groups:
+            self._mode = "threaded"
+            self._pools["_default"] = ThreadPoolExecutor(int(max_conc or 1), thread_name_prefix="actor")
+            for g, n in groups.items():
+                self._pools[g] = ThreadPoolExecutor(int(n), thread_name_prefix=f"actor-{g}")
+        self.actor = cls(*args, **kwargs)
+        return None
+
+    def _group_of(self, spec: dict[str, Any]) -> str:
+        g = spec["opts"].get("concurrency_group") or self._method_groups.get(spec["method"] or "")
+        return g or "_default"
+
+    def _start_loop(self, groups: dict[str, int], default_limit: int) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            self._sems["_default"] = asyncio.Semaphore(default_limit)
+            for g, n in groups.items():
+                self._sems[g] = asyncio.Semaphore(int(n))
+            ready.set()
+            loop.run_forever()
+
+        threading.Thread(target=run, name="actor-asyncio", daemon=True).start()
+        ready.wait()
+        self._loop = loop
+
+    def _dispatch_concurrent(self, msg: Execute) -> None:
+        group = self._group_of(msg.spec)
+        if self._mode == "async":
+            assert self._loop is not None
+            asyncio.run_coroutine_threadsafe(self._run_async(msg, group), self._loop)
+        else:
+            pool = self._pools.get(group) or self._pools["_default"]
+            pool.submit(self.execute, msg)
+
+    async def _run_async(self, msg: Execute, group: str) -> None:
+        spec = msg.spec
+        sem = self._sems.get(group) or self._sems["_default"]
+        async with sem:
+            client = self.client
+            assert client is not None
+            try:
+                args, kwargs = self._args(msg)
+                result = getattr(self.actor, spec["method"])(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+            except ActorExit:
+                self._finish(spec, None)
+                self._exit_actor()
+                return
+            except BaseException as e:
+                self._fail(spec, e)
+                return
+            self._finish(spec, result)
+
+    def _exit_actor(self) -> None:
+        client = self.client
+        if client is not None and client.actor_id is not None:
+            try:
+                client.call("kill_actor", {"actor_id": client.actor_id, "no_restart": True}, timeout=5)
+            except Exception:
+                pass
+        sys.stdout.flush()
+        os._exit(0)
+
+
+def _retryable(retry_exceptions: Any, error: BaseException) -> bool:
+    if isinstance(retry_exceptions, bytes):  # a pickled list of exception types
+        retry_exceptions = deserialize(retry_exceptions)
+    if retry_exceptions is True:
+        return isinstance(error, Exception)
+    if isinstance(retry_exceptions, list | tuple):
+        return any(isinstance(error, t) for t in retry_exceptions if isinstance(t, type))
+    return False
