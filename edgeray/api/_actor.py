@@ -82,6 +82,9 @@ class ActorClass:
             f"Actors cannot be instantiated directly. Instead of '{self.__name__}()', use '{self.__name__}.remote()'."
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ActorClass, (self._cls, self._options))
+
     def options(self, **options: Any) -> ActorClass:
         new = ActorClass.__new__(ActorClass)
         new.__dict__.update(self.__dict__)

@@ -162,6 +162,10 @@ class RemoteFunction:
             f"try '{self._name}.remote()'."
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # captured by another task's closure: travel as code + options, never client state
+        return (RemoteFunction, (self._fn, self._options))
+
     def options(self, **options: Any) -> RemoteFunction:
         merged = {**self._options, **validate_options(options, kind="task")}
         new = RemoteFunction.__new__(RemoteFunction)

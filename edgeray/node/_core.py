@@ -42,13 +42,18 @@ class Spawner(Protocol):
 
 
 class TaskRecord:
-    __slots__ = ("spec", "missing", "dep_payloads", "req", "gpu_ids", "worker", "retries_left", "done", "held")
+    __slots__ = ("spec", "missing", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held")
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
         self.missing = 0
         self.dep_payloads: list[dict[str, Any] | None] = [None] * len(spec["deps"])
         self.req = {k: to_units(v) for k, v in spec["res"].items() if v}
+        # what must be free to place it (an actor needs 1 CPU to be placed, 0 to run, by default)
+        self.place = self.req
+        if spec["kind"] == ACTOR_CREATE and spec["opts"].get("placement_cpu"):
+            self.place = {**self.req, "CPU": self.req.get("CPU", 0) + to_units(1)}
+        self.shape = (spec["kind"] == ACTOR_CREATE, tuple(sorted(self.place.items())))
         self.gpu_ids: list[str] = []
         self.worker: W.WorkerRecord | None = None
         self.retries_left = int(spec["opts"].get("max_retries", 3 if spec["kind"] == TASK else 0))
@@ -58,6 +63,45 @@ class TaskRecord:
 
 def error_payload(object_id: bytes, error: BaseException) -> dict[str, Any]:
     return {"id": object_id, "data": serialize(error).to_bytes(), "loc": None, "err": True, "refs": []}
+
+
+class ReadyQueues:
+    """Tasks whose dependencies are resolved, FIFO per resource shape (Ray's scheduling classes),
+    so one pass of the scheduler costs O(shapes), not O(tasks)."""
+
+    def __init__(self) -> None:
+        self.queues: dict[Any, deque[TaskRecord]] = {}
+
+    def append(self, t: TaskRecord) -> None:
+        q = self.queues.get(t.shape)
+        if q is None:
+            q = self.queues[t.shape] = deque()
+        q.append(t)
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self.queues.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.queues)
+
+    def __iter__(self) -> Any:
+        for q in list(self.queues.values()):
+            yield from list(q)
+
+    def remove(self, t: TaskRecord) -> None:
+        q = self.queues.get(t.shape)
+        if q is not None:
+            q.remove(t)
+            if not q:
+                del self.queues[t.shape]
+
+    def remove_if(self, pred: Callable[[TaskRecord], bool]) -> None:
+        for shape, q in list(self.queues.items()):
+            kept = deque(t for t in q if not pred(t))
+            if kept:
+                self.queues[shape] = kept
+            else:
+                del self.queues[shape]
 
 
 class NodeCore:
@@ -80,7 +124,7 @@ class NodeCore:
         self.objects = ObjectTable(self._free_entry)
         self.peers: dict[bytes, Peer] = {}
         self.workers: dict[bytes, W.WorkerRecord] = {}
-        self.ready: deque[TaskRecord] = deque()
+        self.ready = ReadyQueues()
         self.running: dict[bytes, TaskRecord] = {}
         self.infeasible: list[TaskRecord] = []
         self.pool_size = pool_size
@@ -116,7 +160,7 @@ class NodeCore:
         for rec in list(self.gcs.actors.values()):
             if rec.job_id == job_id and not rec.detached and rec.state != gcs_state.DEAD:
                 self.kill_actor(rec, "the driver that created the actor exited", no_restart=True)
-        self.ready = deque(t for t in self.ready if t.spec["job"] != job_id or self._drop_task(t))
+        self.ready.remove_if(lambda t: t.spec["job"] == job_id and not self._drop_task(t))
 
     def _drop_task(self, t: TaskRecord) -> bool:
         self._release_pins(t)
@@ -210,31 +254,28 @@ class NodeCore:
 
     # ------------------------------------------------------------------ scheduling
     def schedule(self) -> None:
+        """Place ready tasks: per resource shape, FIFO, while resources and idle workers last."""
         ready = self.ready
         if not ready:
             return
         res = self.resources
         idle = [w for w in self.workers.values() if w.state == W.IDLE]
-        skipped: deque[TaskRecord] = deque()
-        while ready:
-            t = ready.popleft()
-            req = t.req
-            if t.spec["kind"] == ACTOR_CREATE and t.spec["opts"].get("placement_cpu"):
-                req = {**req, "CPU": req.get("CPU", 0) + to_units(1)}
-            if not res.feasible(req):
-                self._infeasible(t, req)
-                continue
-            if not res.fits(req):
-                skipped.append(t)
-                continue
-            if not idle:
-                skipped.append(t)
-                self._maybe_spawn()
-                break
-            w = idle.pop()
-            self._dispatch(t, w)
-        skipped.extend(ready)
-        self.ready = skipped
+        for shape, q in list(ready.queues.items()):
+            while q:
+                t = q[0]
+                if not res.feasible(t.place):
+                    q.popleft()
+                    self._infeasible(t, t.place)
+                    continue
+                if not res.fits(t.place):
+                    break
+                if not idle:
+                    self._maybe_spawn()
+                    return
+                q.popleft()
+                self._dispatch(t, idle.pop())
+            if not q:
+                del ready.queues[shape]
 
     def _infeasible(self, t: TaskRecord, req: dict[str, int]) -> None:
         self.infeasible.append(t)
@@ -537,7 +578,7 @@ class NodeCore:
             if create is not None:
                 self._release_actor_resources(create)
             self._fail_actor_calls(actor)
-            self.ready = deque(t for t in self.ready if t.spec.get("actor") != actor.actor_id or self._drop_task(t))
+            self.ready.remove_if(lambda t: t.spec.get("actor") == actor.actor_id and not self._drop_task(t))
 
     def _creation_task(self, actor: ActorRecord) -> TaskRecord | None:
         w = self.workers.get(actor.worker_id) if actor.worker_id else None

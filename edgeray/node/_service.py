@@ -26,6 +26,7 @@ from ..config import Config
 from ..object_store import Arena, ObjectStore, cleanup_stale
 from ..plugins import detect_gpu_ids, detect_resources, make_plugin_manager
 from ..protocol import (
+    frame,
     AddRef,
     Blocked,
     Call,
@@ -65,7 +66,8 @@ class NodeInfo:
 
 
 class PeerConn:
-    """One connected peer: a queue of outgoing frames drained by a writer task."""
+    """One connected peer. ``send`` writes straight to a Unix socket when nothing is queued (no
+    task switch on the hot path); whatever does not fit goes to a queue drained by ``writer``."""
 
     def __init__(self, channel: Any, conn: Connection, peer_id: bytes, role: str, job_id: bytes, pid: int, shm: bool) -> None:
         self.channel = channel
@@ -77,29 +79,59 @@ class PeerConn:
         self.shm = shm
         self._out: list[bytes] = []
         self._wake = trio.Event()
+        self._writing = False
         self.closed = False
+        self._raw = _raw_socket(channel)
 
     def send(self, msg: Message) -> None:
         if self.closed:
             return
-        self._out.append(self.conn.send(msg))
+        data = self.conn.send(msg)
+        raw = self._raw
+        if raw is not None and not self._out and not self._writing:
+            framed = frame(data)
+            try:
+                n = raw.send(framed)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                self.closed = True
+                return
+            if n == len(framed):
+                return
+            self._out.append(framed[n:])
+        else:
+            self._out.append(frame(data) if raw is not None else data)
         self._wake.set()
 
     async def writer(self) -> None:
+        raw = self._raw
         while not self.closed:
             await self._wake.wait()
             self._wake = trio.Event()
-            frames, self._out = self._out, []
-            if frames:
-                try:
-                    await self.channel.send_frames(frames)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    self.closed = True
-                    return
-                except Exception as e:  # trio-websocket ConnectionClosed and friends
-                    log.debug("peer write failed: %r", e)
-                    self.closed = True
-                    return
+            chunks, self._out = self._out, []
+            if not chunks:
+                continue
+            self._writing = True
+            try:
+                if raw is not None:  # chunks are already framed bytes
+                    await self.channel.send_raw(b"".join(chunks))
+                else:
+                    await self.channel.send_frames(chunks)
+            except Exception as e:  # broken pipe, closed websocket: the reader ends the peer
+                log.debug("peer write failed: %r", e)
+                self.closed = True
+                return
+            finally:
+                self._writing = False
+            if self._out:
+                self._wake.set()
+
+
+def _raw_socket(channel: Any) -> Any:
+    stream = getattr(channel, "_stream", None)
+    sock = getattr(getattr(stream, "socket", None), "_sock", None)
+    return sock
 
 
 class ProcessSpawner:

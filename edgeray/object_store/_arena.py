@@ -12,9 +12,9 @@ The segment is sized with ``ftruncate``: it is sparse and costs nothing until to
 Segment names are ``{prefix}_{pid}_{random hex}``, so ``cleanup_stale`` can remove the
 leftovers of processes that died without cleaning up (kill -9).
 
-Writes go through one long-lived writable mapping of the whole arena (``write_view``);
-reads (``read_view``) map the object's pages on their own, read-only, so the moment the
-last Python object using those pages is collected is observable (``on_release``).
+Views are slices of one long-lived mapping of the whole arena per process (mapping tens
+of GB of address space costs nothing). ``read_view`` is read-only and can report, through
+``on_release``, the moment the last Python object using that memory is collected.
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ try:  # the standard library's shm_open (not on every platform)
 except ImportError:  # pragma: no cover - depends on the platform
     _posixshmem = None
 
-__all__ = ["Arena", "cleanup_stale", "PAGE_SIZE"]
-
-logger = logging.getLogger("edgeray.object_store")
-
 try:  # read views with a release callback use ctypes arrays as weak-referenceable exporters
     import ctypes as _ctypes
 except ImportError:  # pragma: no cover - interpreters built without libffi
     _ctypes = None  # type: ignore[assignment]
+
+__all__ = ["Arena", "cleanup_stale", "PAGE_SIZE"]
+
+logger = logging.getLogger("edgeray.object_store")
 
 PAGE_SIZE = mmap.PAGESIZE
 _MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)

@@ -77,6 +77,16 @@ class _Pickler(cloudpickle.CloudPickler):
     that is the object's persistent id.
     """
 
+    def __init__(
+        self,
+        file: Any,
+        persistent_id: Callable[[Any], Any | None] | None,
+        buffer_callback: Callable[[pickle.PickleBuffer], Any],
+    ) -> None:
+        super().__init__(file, protocol=_PROTOCOL, buffer_callback=buffer_callback)
+        if persistent_id is not None:
+            self.persistent_id = persistent_id
+
     def reducer_override(self, obj: Any) -> Any:
         t = type(obj)
         if (t is type or t is FunctionType) and _by_value_modules is not None:
@@ -91,16 +101,6 @@ class _Pickler(cloudpickle.CloudPickler):
                 _by_reference.add(obj)
             return reduced
         return _cloudpickle_reducer_override(self, obj)
-
-    def __init__(
-        self,
-        file: Any,
-        persistent_id: Callable[[Any], Any | None] | None,
-        buffer_callback: Callable[[pickle.PickleBuffer], Any],
-    ) -> None:
-        super().__init__(file, protocol=_PROTOCOL, buffer_callback=buffer_callback)
-        if persistent_id is not None:
-            self.persistent_id = persistent_id
 
 
 class _OutOfBandBytes:

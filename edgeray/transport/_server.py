@@ -56,6 +56,10 @@ class UnixFrameChannel:
             data = b"".join(frame(f) for f in frames)
         await self._stream.send_all(data)
 
+    async def send_raw(self, data: bytes) -> None:
+        """Send bytes that are already framed."""
+        await self._stream.send_all(data)
+
     async def aclose(self) -> None:
         await self._stream.aclose()
 

@@ -53,15 +53,16 @@ def test_write_then_read(prefix):
         del w, r, r2
 
 
-def test_views_survive_close_and_unlink(prefix):
+def test_views_survive_close_and_unlink(prefix, view_kind):
     arena = Arena.create(prefix, MiB)
     arena.write_view(0, 3)[:] = b"abc"
-    r = arena.read_view(0, 3)
+    r = arena.read_view(0, 3, **view_kind)
+    r2 = arena.read_view(0, 3, lambda: None, **view_kind)
     arena.close()
     arena.unlink()
     arena.unlink()  # idempotent
     arena.close()
-    assert bytes(r) == b"abc"
+    assert bytes(r) == bytes(r2) == b"abc"
     with pytest.raises(ValueError, match="closed"):
         arena.write_view(0, 1)
 
@@ -75,11 +76,19 @@ def test_close_with_live_write_view(prefix):
     arena.unlink()
 
 
-def test_on_release_fires_after_the_last_numpy_array(prefix):
+@pytest.fixture(params=["ctypes", "mmap", "mmap-populate"])
+def view_kind(request, monkeypatch):
+    """read_view's two ways of exporting memory: ctypes windows, or mappings of its own."""
+    if request.param == "mmap":
+        monkeypatch.setattr(_arena, "_ctypes", None)
+    return {"populate": True} if request.param == "mmap-populate" else {}
+
+
+def test_on_release_fires_after_the_last_numpy_array(prefix, view_kind):
     calls = []
     with Arena.create(prefix, 4 * MiB) as arena:
         arena.write_view(2 * PAGE_SIZE, 1000)[:] = bytes(range(250)) * 4
-        view = arena.read_view(2 * PAGE_SIZE, 1000, on_release=lambda: calls.append(1))
+        view = arena.read_view(2 * PAGE_SIZE, 1000, on_release=lambda: calls.append(1), **view_kind)
         arr = np.frombuffer(view, dtype=np.uint8)
         part = arr[100:200]
         sub = view[10:20]
@@ -98,8 +107,36 @@ def test_on_release_fires_after_the_last_numpy_array(prefix):
         gc.collect()
         assert calls == [1]
         # a view nobody holds on to is released at once
-        arena.read_view(0, 10, on_release=lambda: calls.append(2))
+        arena.read_view(0, 10, on_release=lambda: calls.append(2), **view_kind)
         assert calls == [1, 2]
+        # views near the end of the arena and views of nothing
+        arena.write_view(4 * MiB - 3, 3)[:] = b"end"
+        end = arena.read_view(4 * MiB - 3, 3, on_release=lambda: calls.append(3), **view_kind)
+        assert bytes(end) == b"end"
+        whole = arena.read_view(0, 4 * MiB, on_release=lambda: calls.append(4), **view_kind)
+        assert whole.nbytes == 4 * MiB and bytes(whole[-3:]) == b"end"
+        empty = arena.read_view(5, 0, on_release=lambda: calls.append(5), **view_kind)
+        assert empty.nbytes == 0
+        del end, whole, empty
+        assert calls == [1, 2, 3, 4, 5]
+
+
+def test_many_release_callbacks_each_fire_once(prefix, view_kind):
+    counts = [0] * 200
+    with Arena.create(prefix, 8 * MiB) as arena:
+        views = []
+        for i in range(200):
+
+            def release(i=i):
+                counts[i] += 1
+
+            views.append(arena.read_view(i * 1000, 1 + i * 37, on_release=release, **view_kind))
+        arena.close()  # views outlive the arena's own mapping
+        assert bytes(views[-1][:4]) == bytes(4)
+        assert counts == [0] * 200
+        del views
+        gc.collect()
+        assert counts == [1] * 200
 
 
 def test_numpy_zero_copy_through_arena(prefix):

@@ -299,3 +299,27 @@ def test_repr_and_type():
     assert isinstance(so, SerializedObject)
     assert "nbytes" in repr(so)
     assert deserialize(so.to_bytes()) == 1
+
+
+def test_by_reference_cache_follows_register_pickle_by_value(monkeypatch):
+    import sys
+    import types
+
+    import cloudpickle
+
+    mod = types.ModuleType("ertest_dynamic_module")
+    exec("def f(x):\n    return x * 7\nclass K:\n    v = 3\n", mod.__dict__)
+    monkeypatch.setitem(sys.modules, mod.__name__, mod)
+    by_ref = serialize((mod.f, mod.K)).to_bytes()
+    assert b"ertest_dynamic_module" in by_ref
+    f, k = deserialize(by_ref)
+    assert f is mod.f and k is mod.K
+    serialize((mod.f, mod.K))  # cached now
+    cloudpickle.register_pickle_by_value(mod)
+    try:
+        by_value = serialize((mod.f, mod.K)).to_bytes()
+    finally:
+        cloudpickle.unregister_pickle_by_value(mod)
+    monkeypatch.delitem(sys.modules, mod.__name__)
+    f, k = deserialize(by_value)  # loads without the module
+    assert f(2) == 14 and k.v == 3 and f is not mod.f

@@ -89,13 +89,13 @@ def _match_ordered(expected: list, lines: list[str]) -> str | None:
         middle = lines[len(head) : len(lines) - len(tail)]
         if not all(m.strip() for m in middle):
             return f"empty line among {middle!r}"
-        pairs = list(zip(head, lines[: len(head)])) + list(
-            zip(tail, lines[len(lines) - len(tail) :])
+        pairs = list(zip(head, lines[: len(head)], strict=True)) + list(
+            zip(tail, lines[len(lines) - len(tail) :], strict=True)
         )
     else:
         if len(lines) != len(expected):
             return f"expected {len(expected)} lines, got {len(lines)}"
-        pairs = list(zip(expected, lines))
+        pairs = list(zip(expected, lines, strict=True))
     for exp, line in pairs:
         if not _matches(exp, line):
             return f"line {line!r} does not match {getattr(exp, 'pattern', exp)!r}"
@@ -215,9 +215,7 @@ SPECS: dict[str, Spec] = {
     # --- tasks
     "tasks_square.py": Spec(["The final result is: [0, 1, 4, 9]"]),
     "tasks_resources_and_refs.py": Spec([]),  # the asserts inside are the check
-    "tasks_dependencies.py": Spec(
-        ["Matrix multiplication completed. Result shape: (1000, 1000)"]
-    ),
+    "tasks_dependencies.py": Spec(["Matrix multiplication completed. Result shape: (1000, 1000)"]),
     "tasks_wait.py": Spec(["1 1"]),
     # --- actors
     "actors_counter.py": Spec(["0", "2"]),
@@ -268,9 +266,7 @@ SPECS: dict[str, Spec] = {
     "exec_order_submitters.py": Spec(["3", "2"]),
     "exec_order_async_actor.py": Spec(["3", "2"]),
     # --- objects
-    "objects_put_get.py": Spec(
-        ["True", "`get` timed out."], timings={"get_timeout": (0.9, 2.5)}
-    ),
+    "objects_put_get.py": Spec(["True", "`get` timed out."], timings={"get_timeout": (0.9, 2.5)}),
     "objects_top_level_args.py": Spec([W("echo", "1 2 3")] * 2),
     "objects_nested_args.py": Spec(
         [

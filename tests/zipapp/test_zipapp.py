@@ -266,7 +266,9 @@ def test_node_driver_stop(pyz, bare_python, tmp_path, short_home):
             cwd=tmp_path,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr + _debug(home)
-        address = json.loads((home / "address.json").read_text())
+        address_file = home / "address.json"
+        assert address_file.is_file(), "no address.json once start returned\n" + _debug(home)
+        address = json.loads(address_file.read_text())
         node_pid = int(address["pid"])
         seen_pids.update(processes_with_home(home))
         assert node_pid in seen_pids, (node_pid, seen_pids)
