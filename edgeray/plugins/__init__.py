@@ -27,6 +27,21 @@ and load it with ``[plugins] load = ["my_module"]`` or an ``edgeray`` entry poin
 """
 
 from edgeray.plugins._hookspecs import PROJECT_NAME, hookimpl, hookspec
+from edgeray.plugins._manager import (
+    BUILTIN_PLUGINS,
+    DISABLE_AUTOLOAD_ENV,
+    ENTRY_POINT_GROUP,
+    detect_gpu_ids,
+    detect_node_resources,
+    detect_resources,
+    has_impls,
+    make_plugin_manager,
+    node_labels,
+    notify,
+    persistence_backend,
+    persistence_backends,
+    scheduling_strategies,
+)
 from edgeray.plugins._types import (
     CRITICAL_RESOURCES,
     UNIT,
@@ -49,20 +64,6 @@ from edgeray.plugins._types import (
     to_unit_dict,
     to_units,
     validate_resource_request,
-)
-from edgeray.plugins._manager import (
-    BUILTIN_PLUGINS,
-    DISABLE_AUTOLOAD_ENV,
-    ENTRY_POINT_GROUP,
-    detect_gpu_ids,
-    detect_resources,
-    has_impls,
-    make_plugin_manager,
-    node_labels,
-    notify,
-    persistence_backend,
-    persistence_backends,
-    scheduling_strategies,
 )
 
 __all__ = [
@@ -94,6 +95,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "DISABLE_AUTOLOAD_ENV",
     "make_plugin_manager",
+    "detect_node_resources",
     "detect_resources",
     "detect_gpu_ids",
     "node_labels",

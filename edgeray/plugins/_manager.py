@@ -14,13 +14,14 @@ import pluggy
 
 from edgeray.config import Config
 from edgeray.plugins import _hookspecs
-from edgeray.plugins._types import PersistenceBackend, Strategy, UNIT
+from edgeray.plugins._types import UNIT, PersistenceBackend, Strategy
 
 __all__ = [
     "BUILTIN_PLUGINS",
     "ENTRY_POINT_GROUP",
     "DISABLE_AUTOLOAD_ENV",
     "make_plugin_manager",
+    "detect_node_resources",
     "detect_resources",
     "detect_gpu_ids",
     "node_labels",
@@ -155,7 +156,17 @@ def _merge_results(pm: pluggy.PluginManager, hook_name: str, config: Config) -> 
     return merged
 
 
-def detect_resources(pm: pluggy.PluginManager, config: Config) -> dict[str, float]:
+def detect_node_resources(pm: pluggy.PluginManager, config: Config) -> tuple[dict[str, float], list[str]]:
+    """This node's resources and GPU ids in one pass (the GPU hook, which may run nvidia-smi,
+    is called once): ``(detect_resources(...), detect_gpu_ids(..., num_gpus=resources["GPU"]))``."""
+    ids = _hook_gpu_ids(pm, config)
+    resources = detect_resources(pm, config, _gpu_ids=ids)
+    return resources, _fit_gpu_ids(ids, resources.get("GPU", 0.0))
+
+
+def detect_resources(
+    pm: pluggy.PluginManager, config: Config, *, _gpu_ids: list[str] | None = None
+) -> dict[str, float]:
     """This node's resources: every ``edgeray_detect_resources`` merged (the plugin called first
     wins per name), ``GPU`` from :func:`detect_gpu_ids` when no plugin reports it, then the
     config's declared values on top. Amounts are rounded to 0.0001; zero amounts are dropped."""
@@ -167,7 +178,8 @@ def detect_resources(pm: pluggy.PluginManager, config: Config) -> dict[str, floa
         units[name] = _amount(name, value, f"plugin {who}")
     res = config.resources
     if "GPU" not in units and res.num_gpus == -1:
-        units["GPU"] = len(_hook_gpu_ids(pm, config)) * UNIT
+        ids = _gpu_ids if _gpu_ids is not None else _hook_gpu_ids(pm, config)
+        units["GPU"] = len(ids) * UNIT
     declared: dict[str, float] = dict(res.custom)
     if res.num_cpus != -1:
         declared["CPU"] = res.num_cpus
@@ -196,13 +208,21 @@ def _hook_gpu_ids(pm: pluggy.PluginManager, config: Config) -> list[str]:
 def detect_gpu_ids(pm: pluggy.PluginManager, config: Config, num_gpus: float | None = None) -> list[str]:
     """The GPU ids this node hands out (``edgeray_detect_gpu_ids``, first answer wins).
 
-    With ``num_gpus`` (the node's ``GPU`` amount, e.g. from :func:`detect_resources`) the list is
-    cut to ``ceil(num_gpus)`` ids, or completed with the lowest unused ``"0"``, ``"1"``, ... (Ray
-    numbers GPUs declared without ids from 0).
+    With ``num_gpus`` (the node's ``GPU`` amount, e.g. from :func:`detect_resources`; by default
+    ``resources.num_gpus`` when the config declares it) the list is cut to ``ceil(num_gpus)``
+    ids, or completed with the lowest unused ``"0"``, ``"1"``, ... (Ray numbers GPUs declared
+    without ids from 0). :func:`detect_node_resources` does both detections in one pass.
     """
     ids = _hook_gpu_ids(pm, config)
+    if num_gpus is None and config.resources.num_gpus != -1:
+        num_gpus = config.resources.num_gpus
     if num_gpus is None:
         return ids
+    return _fit_gpu_ids(ids, num_gpus)
+
+
+def _fit_gpu_ids(ids: list[str], num_gpus: float) -> list[str]:
+    ids = list(ids)
     n = math.ceil(round(num_gpus * UNIT) / UNIT)
     if len(ids) >= n:
         return ids[:n]

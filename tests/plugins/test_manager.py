@@ -25,6 +25,7 @@ from edgeray.plugins import (
     NodeView,
     SchedulingRequest,
     TaskEvent,
+    _manager,
     has_impls,
     hookimpl,
     make_plugin_manager,
@@ -33,7 +34,6 @@ from edgeray.plugins import (
     persistence_backends,
     scheduling_strategies,
 )
-from edgeray.plugins import _manager
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HOOKS = {
