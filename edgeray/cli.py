@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("list", "memory"):
         return _list("objects" if args.command == "memory" else args.kind)
     if args.command == "get-auth-token":
-        from .node._files import load_or_create_token
+        from ._files import load_or_create_token
 
         print(load_or_create_token())
         return 0
@@ -137,7 +137,7 @@ def _record_node(session_dir: str, info: dict[str, Any]) -> None:
 
 
 def _run_background(argv: list[str]) -> int:
-    from .node._files import home
+    from ._files import home
     from .raylet._workers import package_root
 
     home().mkdir(parents=True, exist_ok=True)
@@ -163,7 +163,7 @@ def _run_background(argv: list[str]) -> int:
 
 
 def _running_nodes() -> list[dict[str, Any]]:
-    from .node._files import home, pid_alive
+    from ._files import home, pid_alive
 
     out = []
     for f in sorted((home() / "nodes").glob("*/node.json")):
@@ -184,7 +184,7 @@ def _stop() -> int:
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + 15
-    from .node._files import pid_alive
+    from ._files import pid_alive
 
     for info in nodes:
         while pid_alive(info["pid"]) and time.monotonic() < deadline:
@@ -197,7 +197,7 @@ def _stop() -> int:
 
 def _client_call(method: str, args: dict[str, Any] | None = None) -> Any:
     from .client import CoreClient
-    from .node._files import read_address, read_token
+    from ._files import read_address, read_token
 
     info = read_address()
     if info is None:

@@ -352,3 +352,10 @@ def test_round_trip_property(port: int, cpus: int, custom: dict, labels: dict) -
         overrides={"node.port": port, "resources.num_cpus": cpus, "resources.custom": custom, "resources.labels": labels}
     )
     assert Config.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+def test_pickles() -> None:
+    import pickle
+
+    c = load_config(overrides={"resources.custom.a": 1, "plugins.load": ["m"]})
+    assert pickle.loads(pickle.dumps(c)) == c

@@ -15,7 +15,7 @@ from typing import Any
 from .. import exceptions as exc
 from ..client import CoreClient, current_client, set_current_client, try_current_client
 from ..client._context import init_lock
-from ..node import _files
+from .. import _files
 
 log = logging.getLogger("edgeray")
 

@@ -24,7 +24,7 @@ import trio
 from .. import exceptions as exc
 from ..config import Config
 from ..object_store import Arena, ObjectStore, cleanup_stale
-from ..plugins import detect_gpu_ids, detect_resources, make_plugin_manager
+from ..plugins import detect_node_resources, make_plugin_manager
 from ..protocol import (
     frame,
     AddRef,
@@ -49,7 +49,7 @@ from ..protocol import Refused as RefusedMsg
 from ..raylet import NodeResources
 from ..raylet import _workers as W
 from ..raylet._tasks import validate_spec
-from . import _files
+from .. import _files
 from ._calls import CallHandlers
 from ._core import NodeCore
 
@@ -322,8 +322,7 @@ class NodeServer:
         for name in cleanup_stale("edgeray", shm_dir=cfg.object_store.shm_dir, fallback_dirs=(self._fallback_dir(),)):
             log.info("removed a shared-memory segment left by a dead node: %s", name)
         pm = make_plugin_manager(cfg.plugins.load)
-        total = detect_resources(pm, cfg)
-        gpu_ids = detect_gpu_ids(pm, cfg)
+        total, gpu_ids = detect_node_resources(pm, cfg)
         capacity = self._store_capacity(total)
         self.arena = Arena.create(
             "edgeray",
@@ -345,8 +344,7 @@ class NodeServer:
         cfg = self.config.object_store
         if cfg.memory > 0:
             return int(cfg.memory)
-        mem = total.get("memory", 8 << 30)
-        cap = int(mem * 0.3)
+        cap = int(total.get("object_store_memory") or total.get("memory", 8 << 30) * 0.3)
         try:
             st = os.statvfs(cfg.shm_dir)
             cap = min(cap, int(st.f_bavail * st.f_frsize * 0.9))

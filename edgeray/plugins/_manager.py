@@ -160,16 +160,17 @@ def detect_node_resources(pm: pluggy.PluginManager, config: Config) -> tuple[dic
     """This node's resources and GPU ids in one pass (the GPU hook, which may run nvidia-smi,
     is called once): ``(detect_resources(...), detect_gpu_ids(..., num_gpus=resources["GPU"]))``."""
     ids = _hook_gpu_ids(pm, config)
-    resources = detect_resources(pm, config, _gpu_ids=ids)
+    resources = detect_resources(pm, config, gpu_ids=ids)
     return resources, _fit_gpu_ids(ids, resources.get("GPU", 0.0))
 
 
 def detect_resources(
-    pm: pluggy.PluginManager, config: Config, *, _gpu_ids: list[str] | None = None
+    pm: pluggy.PluginManager, config: Config, *, gpu_ids: Sequence[str] | None = None
 ) -> dict[str, float]:
     """This node's resources: every ``edgeray_detect_resources`` merged (the plugin called first
     wins per name), ``GPU`` from :func:`detect_gpu_ids` when no plugin reports it, then the
-    config's declared values on top. Amounts are rounded to 0.0001; zero amounts are dropped."""
+    config's declared values on top. Amounts are rounded to 0.0001; zero amounts are dropped.
+    ``gpu_ids``: ids already detected (the GPU hook is then not called again)."""
     merged = _merge_results(pm, "edgeray_detect_resources", config)
     units: dict[str, int] = {}
     for name, (value, who) in merged.items():
@@ -178,7 +179,7 @@ def detect_resources(
         units[name] = _amount(name, value, f"plugin {who}")
     res = config.resources
     if "GPU" not in units and res.num_gpus == -1:
-        ids = _gpu_ids if _gpu_ids is not None else _hook_gpu_ids(pm, config)
+        ids = gpu_ids if gpu_ids is not None else _hook_gpu_ids(pm, config)
         units["GPU"] = len(ids) * UNIT
     declared: dict[str, float] = dict(res.custom)
     if res.num_cpus != -1:

@@ -9,9 +9,6 @@ import socket
 import threading
 from urllib.parse import urlparse
 
-import wsproto
-import wsproto.events as wse
-
 from ..exceptions import AuthenticationError, RaySystemError
 from ..protocol import FrameDecoder, frame
 
@@ -79,6 +76,10 @@ class WebSocketChannel(BlockingChannel):
     """A WebSocket client (wsproto over a TCP socket); token in ``Authorization: Bearer``."""
 
     def __init__(self, url: str, token: str | None, max_frame: int, timeout: float = 10.0) -> None:
+        import wsproto  # only remote drivers pay for the WebSocket client
+        import wsproto.events as wse
+
+        self._wse = wse
         u = urlparse(url)
         if u.scheme not in ("ws",):
             raise ValueError(f"unsupported address scheme in {url!r}: use ws://HOST:PORT")
@@ -92,27 +93,27 @@ class WebSocketChannel(BlockingChannel):
         self._pending: list[bytes] = []
         self._partial: list[bytes] = []
         headers = [(b"authorization", b"Bearer " + token.encode())] if token else []
-        self._sock.sendall(self._ws.send(wse.Request(host=f"{host}:{port}", target=u.path or "/", extra_headers=headers)))
+        self._sock.sendall(self._ws.send(self._wse.Request(host=f"{host}:{port}", target=u.path or "/", extra_headers=headers)))
         while True:
             data = self._sock.recv(65536)
             if not data:
                 raise RaySystemError(f"connection to {url} closed during the WebSocket handshake")
             self._ws.receive_data(data)
             for ev in self._ws.events():
-                if isinstance(ev, wse.AcceptConnection):
+                if isinstance(ev, self._wse.AcceptConnection):
                     return
-                if isinstance(ev, wse.RejectConnection):
+                if isinstance(ev, self._wse.RejectConnection):
                     if ev.status_code == 401:
                         raise AuthenticationError(f"{url} refused the cluster token (HTTP 401)")
                     raise RaySystemError(f"{url} rejected the WebSocket handshake (HTTP {ev.status_code})")
 
     def send_frame(self, payload: bytes) -> None:
         with self._lock:
-            self._sock.sendall(self._ws.send(wse.BytesMessage(data=payload)))
+            self._sock.sendall(self._ws.send(self._wse.BytesMessage(data=payload)))
 
     def send_frames(self, payloads: list[bytes]) -> None:
         with self._lock:
-            self._sock.sendall(b"".join(self._ws.send(wse.BytesMessage(data=p)) for p in payloads))
+            self._sock.sendall(b"".join(self._ws.send(self._wse.BytesMessage(data=p)) for p in payloads))
 
     def receive_frame(self) -> bytes | None:
         while True:
@@ -126,22 +127,22 @@ class WebSocketChannel(BlockingChannel):
                 return None
             self._ws.receive_data(data)
             for ev in self._ws.events():
-                if isinstance(ev, wse.BytesMessage | wse.TextMessage):
+                if isinstance(ev, self._wse.BytesMessage | self._wse.TextMessage):
                     chunk = ev.data if isinstance(ev.data, bytes) else ev.data.encode()
                     self._partial.append(chunk)
                     if ev.message_finished:
                         self._pending.append(b"".join(self._partial))
                         self._partial = []
-                elif isinstance(ev, wse.Ping):
+                elif isinstance(ev, self._wse.Ping):
                     with self._lock:
                         self._sock.sendall(self._ws.send(ev.response()))
-                elif isinstance(ev, wse.CloseConnection):
+                elif isinstance(ev, self._wse.CloseConnection):
                     return None
 
     def close(self) -> None:
         try:
             with self._lock:
-                self._sock.sendall(self._ws.send(wse.CloseConnection(code=1000)))
+                self._sock.sendall(self._ws.send(self._wse.CloseConnection(code=1000)))
         except Exception:
             pass
         try:

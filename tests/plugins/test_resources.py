@@ -14,6 +14,7 @@ from edgeray_builtins import resources as builtin
 from edgeray.config import load_config
 from edgeray.plugins import (
     detect_gpu_ids,
+    detect_node_resources,
     detect_resources,
     hookimpl,
     make_plugin_manager,
@@ -110,6 +111,23 @@ def test_nvidia_smi(pm, no_gpu_env) -> None:
     assert detect_gpu_ids(pm, config) == []
     _fake_nvidia_smi(no_gpu_env, "import time; time.sleep(30)")
     assert builtin.nvidia_smi_gpu_ids(timeout=0.2) == []
+
+
+def test_detect_node_resources_probes_once(pm, no_gpu_env, tmp_path) -> None:
+    calls = tmp_path / "calls"
+    _fake_nvidia_smi(no_gpu_env, f"open({str(calls)!r}, 'a').write('x'); print('0'); print('1')")
+    res, ids = detect_node_resources(pm, load_config())
+    assert res["GPU"] == 2 and ids == ["0", "1"]
+    assert calls.read_text() == "x"
+    res, ids = detect_node_resources(pm, load_config(overrides={"resources.num_gpus": 1}))
+    assert res["GPU"] == 1 and ids == ["0"]
+
+
+def test_detect_gpu_ids_defaults_to_declared_count(pm, no_gpu_env, monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
+    assert detect_gpu_ids(pm, load_config(overrides={"resources.num_gpus": 2})) == ["4", "5"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert detect_gpu_ids(pm, load_config(overrides={"resources.num_gpus": 2})) == ["0", "1"]
 
 
 def test_nvidia_smi_absent(no_gpu_env) -> None:

@@ -1,4 +1,6 @@
-"""The files a node keeps under ``EDGERAY_HOME``: the cluster token and the address file."""
+"""The files under ``EDGERAY_HOME``: the cluster token, the address file, per-node dirs.
+
+Used by the node, the CLI and drivers alike; standard library only (drivers must not import trio)."""
 
 from __future__ import annotations
 
