@@ -102,7 +102,29 @@ def argv_is_start() -> bool:
     return len(sys.argv) > 1 and "start" in sys.argv[1:]
 
 
+def _prespawn_workers(config: Any) -> tuple[bytes, list[tuple[bytes, Any]]]:
+    """Start the worker pool before the node's own (slower) imports, so both start in parallel."""
+    from . import _files
+    from .raylet._workers import spawn_process
+
+    n = config.node.prestart_workers
+    if n < 0:
+        n = int(config.resources.num_cpus) if config.resources.num_cpus >= 0 else len(os.sched_getaffinity(0))
+    node_id = os.urandom(16)
+    sdir = _files.node_dir(node_id.hex())
+    (sdir / "logs").mkdir(exist_ok=True)
+    token = _files.load_or_create_token(config.auth.token) if config.auth.enabled else ""
+    env = {
+        "EDGERAY_NODE_SOCKET": str(sdir / "node.sock"),
+        "EDGERAY_NODE_ID": node_id.hex(),
+        "EDGERAY_TOKEN": token,
+        "EDGERAY_PARENT_PID": str(os.getpid()),
+    }
+    return node_id, [(wid, spawn_process(wid, env, str(sdir / "logs"))) for wid in (os.urandom(16) for _ in range(n))]
+
+
 def _run_foreground(config: Any, *, embedded: bool) -> int:
+    node_id, prespawned = _prespawn_workers(config)
     import logging
 
     import trio
@@ -113,7 +135,9 @@ def _run_foreground(config: Any, *, embedded: bool) -> int:
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            info = await nursery.start(lambda task_status: serve_node(config, write_address=not embedded, task_status=task_status))
+            info = await nursery.start(lambda task_status: serve_node(
+                config, write_address=not embedded, node_id=node_id, prespawned=prespawned, task_status=task_status
+            ))
             ready = {"address": info.address, "unix": info.unix_path, "node_id": info.node_id, "pid": info.pid}
             _record_node(info.session_dir, ready)
             print("EDGERAY_READY " + json.dumps(ready), flush=True)

@@ -149,6 +149,22 @@ class ProcessSpawner:
         self.nursery.start_soon(self._run, rec)
         return rec
 
+    def adopt(self, worker_id: bytes, proc: Any) -> W.WorkerRecord:
+        """Take over a worker started before the node was up (a ``subprocess.Popen``)."""
+        rec = W.WorkerRecord(worker_id, proc, time.monotonic())
+        self.nursery.start_soon(self._watch_popen, rec)
+        return rec
+
+    async def _watch_popen(self, rec: W.WorkerRecord) -> None:
+        proc = rec.process
+        try:
+            await trio.to_thread.run_sync(proc.wait, abandon_on_cancel=True)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            self.core.worker_exited(rec.worker_id, proc.returncode)
+
     async def _run(self, rec: W.WorkerRecord) -> None:
         import subprocess
 
@@ -185,10 +201,11 @@ class ProcessSpawner:
 class NodeServer:
     """Owns the core, the listeners and the peers of one running node."""
 
-    def __init__(self, config: Config, token: str | None) -> None:
+    def __init__(self, config: Config, token: str | None, node_id: bytes | None = None, prespawned: Any = ()) -> None:
         self.config = config
         self.token = token
-        self.node_id = os.urandom(16)
+        self.node_id = node_id or os.urandom(16)
+        self.prespawned = list(prespawned)
         self.max_frame = config.protocol.max_frame_bytes
         self.hostname = socket.gethostname()
         self.address = ""
@@ -367,9 +384,6 @@ class NodeServer:
         logs.mkdir(exist_ok=True)
         self.unix_path = str(sdir / "node.sock")
         async with trio.open_nursery() as nursery:
-            await nursery.start(lambda task_status: _serve_unix(self, task_status))
-            port = await nursery.start(lambda task_status: _serve_ws(self, task_status))
-            self.address = f"ws://{cfg.node.host}:{port}"
             env = {
                 "EDGERAY_NODE_SOCKET": self.unix_path,
                 "EDGERAY_NODE_ID": self.node_id.hex(),
@@ -377,7 +391,12 @@ class NodeServer:
                 "EDGERAY_PARENT_PID": str(os.getpid()),
             }
             core.spawner = ProcessSpawner(core, nursery, env, str(logs))
-            for _ in range(pool):
+            for worker_id, proc in self.prespawned:  # known before they can connect
+                core.workers[worker_id] = core.spawner.adopt(worker_id, proc)
+            await nursery.start(lambda task_status: _serve_unix(self, task_status))
+            port = await nursery.start(lambda task_status: _serve_ws(self, task_status))
+            self.address = f"ws://{cfg.node.host}:{port}"
+            for _ in range(pool - len(self.prespawned)):
                 core.spawn()
             nursery.start_soon(self._reaper)
             info = NodeInfo(self.node_id.hex(), self.address, self.unix_path, os.getpid(), self.session_dir)
@@ -452,10 +471,20 @@ async def _serve_ws(server: NodeServer, task_status: Any) -> None:
     await serve_ws(cfg.host, cfg.port, server.handle_channel, token=server.token, max_frame=server.max_frame, task_status=task_status)
 
 
-async def serve_node(config: Config, *, write_address: bool = False, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    """Run a node until cancelled (or stopped); ``task_status.started(NodeInfo)`` once it serves."""
+async def serve_node(
+    config: Config,
+    *,
+    write_address: bool = False,
+    node_id: bytes | None = None,
+    prespawned: Any = (),
+    task_status: Any = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a node until cancelled (or stopped); ``task_status.started(NodeInfo)`` once it serves.
+
+    ``prespawned``: (worker id, Popen) pairs of workers started before the node (see
+    ``edgeray.cli``), which connect once it listens; ``node_id`` must then be the one they use."""
     token = _files.load_or_create_token(config.auth.token) if config.auth.enabled else None
-    server = NodeServer(config, token)
+    server = NodeServer(config, token, node_id, prespawned)
 
     async def started(info: NodeInfo) -> None:
         pass

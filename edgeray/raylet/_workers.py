@@ -48,3 +48,15 @@ class WorkerRecord:
         self.blocked = False
         self.started_at = started_at
         self.idle_since = started_at
+
+
+def spawn_process(worker_id: bytes, env_base: dict[str, str], log_dir: str) -> Any:
+    """Start one worker process (a ``subprocess.Popen``); it connects to the node by itself."""
+    import subprocess
+
+    env = dict(os.environ)
+    env.update(env_base)
+    env["EDGERAY_WORKER_ID"] = worker_id.hex()
+    path = os.path.join(log_dir, f"worker-{worker_id.hex()[:8]}.log")
+    with open(path, "ab") as logf:
+        return subprocess.Popen(worker_command(), env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)

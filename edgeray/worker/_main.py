@@ -6,6 +6,7 @@ import ctypes
 import os
 import signal
 import sys
+import time
 
 
 def _die_with_parent() -> None:
@@ -26,14 +27,22 @@ def main() -> None:
     from ._executor import Executor
 
     executor = Executor()
-    client = CoreClient(
-        os.environ["EDGERAY_NODE_SOCKET"],
-        token=os.environ.get("EDGERAY_TOKEN") or None,
-        role="worker",
-        worker_id=bytes.fromhex(os.environ["EDGERAY_WORKER_ID"]),
-        on_execute=executor.enqueue,
-        run_on_reader=executor.runs_on_reader,
-    )
+    deadline = time.monotonic() + 30
+    while True:  # workers may be started before their node listens (to start in parallel)
+        try:
+            client = CoreClient(
+                os.environ["EDGERAY_NODE_SOCKET"],
+                token=os.environ.get("EDGERAY_TOKEN") or None,
+                role="worker",
+                worker_id=bytes.fromhex(os.environ["EDGERAY_WORKER_ID"]),
+                on_execute=executor.enqueue,
+                run_on_reader=executor.runs_on_reader,
+            )
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
     set_current_client(client)
     executor.attach(client)
     try:
