@@ -140,9 +140,10 @@ def _run_foreground(config: Any, *, embedded: bool) -> int:
             ))
             ready = {"address": info.address, "unix": info.unix_path, "node_id": info.node_id, "pid": info.pid}
             _record_node(info.session_dir, ready)
-            print("EDGERAY_READY " + json.dumps(ready), flush=True)
             if not embedded:
                 print(f"edgeray node {info.node_id[:12]} ready: {info.address} (unix {info.unix_path})", flush=True)
+            print("EDGERAY_READY " + json.dumps(ready), flush=True)
+            _detach_stdout()
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
@@ -155,6 +156,16 @@ def _run_foreground(config: Any, *, embedded: bool) -> int:
     return 0
 
 
+def _detach_stdout() -> None:
+    """After the ready line, stdout may be a pipe its reader has closed: write no more there."""
+    if sys.stdout.isatty():
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+
+
 def _record_node(session_dir: str, info: dict[str, Any]) -> None:
     path = Path(session_dir) / "node.json"
     path.write_text(json.dumps(info))
@@ -162,14 +173,12 @@ def _record_node(session_dir: str, info: dict[str, Any]) -> None:
 
 def _run_background(argv: list[str]) -> int:
     from ._files import home
-    from .raylet._workers import package_root
+    from .raylet._workers import python_command
 
     home().mkdir(parents=True, exist_ok=True)
     logf = open(home() / "node.log", "ab")
-    flags = ["-I"] if sys.flags.isolated else (["-S"] if sys.flags.no_site else [])
-    code = f"import sys; sys.path.insert(0, {package_root()!r}); from edgeray.cli import main; sys.exit(main())"
     proc = subprocess.Popen(
-        [sys.executable, *flags, "-c", code, *argv, "--block"],
+        [*python_command("from edgeray.cli import main; sys.exit(main())"), *argv, "--block"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf, start_new_session=True,
     )
     assert proc.stdout is not None

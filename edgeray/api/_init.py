@@ -109,7 +109,7 @@ def _start_embedded(
     num_cpus: float | None, num_gpus: float | None, resources: dict[str, float] | None,
     object_store_memory: int | None, config_file: str | None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    from ..raylet._workers import package_root
+    from ..raylet._workers import python_command
 
     args = ["start", "--block", "--embedded"]
     if config_file:
@@ -122,10 +122,8 @@ def _start_embedded(
         args += ["--resources", json.dumps(resources)]
     if object_store_memory:
         args += ["--object-store-memory", str(int(object_store_memory))]
-    flags = ["-I"] if sys.flags.isolated else (["-S"] if sys.flags.no_site else [])
-    code = f"import sys; sys.path.insert(0, {package_root()!r}); from edgeray.cli import main; sys.exit(main())"
     proc = subprocess.Popen(
-        [sys.executable, *flags, "-c", code, *args],
+        [*python_command("from edgeray.cli import main; sys.exit(main())"), *args],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, start_new_session=False,
     )
     assert proc.stdout is not None

@@ -21,17 +21,21 @@ def package_root() -> str:
     return os.path.dirname(pkg)
 
 
+def interpreter_flags() -> list[str]:
+    """This interpreter's -I and -S flags (independent: -I does not imply -S), for children."""
+    return (["-I"] if sys.flags.isolated else []) + (["-S"] if sys.flags.no_site else [])
+
+
+def python_command(code: str) -> list[str]:
+    """Run ``code`` in a child interpreter like this one, edgeray's location first on sys.path
+    (so a node run from the zipapp starts its workers from the zipapp too)."""
+    prelude = f"import sys; sys.path.insert(0, {package_root()!r}); "
+    return [sys.executable, *interpreter_flags(), "-c", prelude + code]
+
+
 def worker_command() -> list[str]:
-    """The command line of a worker: the same interpreter (and -I/-S flags) as this node, with
-    edgeray's own location first on sys.path, so a node run from the zipapp starts workers from it."""
-    flags = []
-    if sys.flags.isolated:
-        flags.append("-I")
-    elif sys.flags.no_site:
-        flags.append("-S")
-    root = package_root()
-    code = f"import sys; sys.path.insert(0, {root!r}); from edgeray.worker._main import main; main()"
-    return [sys.executable, *flags, "-c", code]
+    """The command line of a worker process."""
+    return python_command("from edgeray.worker._main import main; main()")
 
 
 class WorkerRecord:
