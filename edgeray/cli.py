@@ -229,8 +229,8 @@ def _stop() -> int:
 
 
 def _client_call(method: str, args: dict[str, Any] | None = None) -> Any:
-    from .client import CoreClient
     from ._files import read_address, read_token
+    from .client import CoreClient
 
     info = read_address()
     if info is None:

@@ -20,9 +20,9 @@ from ._api import (
     put,
     wait,
 )
+from ._decorator import remote
 from ._init import init, is_initialized, shutdown
 from ._remote import RemoteFunction
-from ._decorator import remote
 
 __all__ = [
     "ActorClass", "ActorHandle", "ActorMethod", "RemoteFunction", "RuntimeContext", "available_resources", "cancel",

@@ -7,15 +7,14 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _files
 from .. import exceptions as exc
 from ..client import CoreClient, current_client, set_current_client, try_current_client
 from ..client._context import init_lock
-from .. import _files
 
 log = logging.getLogger("edgeray")
 

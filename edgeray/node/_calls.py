@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import exceptions as exc
-from ..gcs import _tables as gcs_state
 from ..protocol import Call, CancelTask, Reply
 from ..raylet._tasks import validate_spec
 

@@ -21,12 +21,12 @@ from typing import Any
 
 import trio
 
+from .. import _files
 from .. import exceptions as exc
 from ..config import Config
 from ..object_store import Arena, ObjectStore, cleanup_stale
 from ..plugins import detect_node_resources, make_plugin_manager
 from ..protocol import (
-    frame,
     AddRef,
     Blocked,
     Call,
@@ -37,19 +37,18 @@ from ..protocol import (
     Message,
     PutObject,
     RegisterFunction,
-    Reply,
     Role,
     SubmitTask,
     Subscribe,
     TaskDone,
     Unblocked,
     Welcome,
+    frame,
 )
 from ..protocol import Refused as RefusedMsg
 from ..raylet import NodeResources
 from ..raylet import _workers as W
 from ..raylet._tasks import validate_spec
-from .. import _files
 from ._calls import CallHandlers
 from ._core import NodeCore
 

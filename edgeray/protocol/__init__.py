@@ -10,8 +10,8 @@ trio, never a socket. Everything here is tested with a connection pair and no I/
 
 from ._connection import Connection, Role
 from ._framing import FrameDecoder, frame
-from ._messages import MESSAGE_TYPES, Message, decode_message, encode_message
 from ._messages import *  # noqa: F403  (the message classes)
+from ._messages import MESSAGE_TYPES, Message, decode_message, encode_message
 from ._messages import __all__ as _message_names
 
 __all__ = [

@@ -12,7 +12,15 @@ import enum
 import hmac
 
 from ..exceptions import AuthenticationError, ProtocolError
-from ._messages import PROTOCOL_VERSION, Hello, Message, Refused, Welcome, decode_message, encode_message
+from ._messages import (
+    PROTOCOL_VERSION,
+    Hello,
+    Message,
+    Refused,
+    Welcome,
+    decode_message,
+    encode_message,
+)
 
 #: the largest frame accepted before authentication (a Hello is tiny)
 PRE_AUTH_MAX_FRAME = 64 * 1024
