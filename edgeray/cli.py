@@ -131,13 +131,19 @@ def _run_foreground(config: Any, *, embedded: bool) -> int:
 
     from .node import serve_node
 
-    logging.basicConfig(level=getattr(logging, str(config.log.level).upper(), logging.INFO), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    level = logging.WARNING if embedded else getattr(logging, str(config.log.level).upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            info = await nursery.start(lambda task_status: serve_node(
-                config, write_address=not embedded, node_id=node_id, prespawned=prespawned, task_status=task_status
-            ))
+
+            async def node(task_status: Any) -> None:
+                await serve_node(
+                    config, write_address=not embedded, node_id=node_id, prespawned=prespawned, task_status=task_status
+                )
+                nursery.cancel_scope.cancel()  # the node stopped by itself (e.g. its driver left)
+
+            info = await nursery.start(node)
             ready = {"address": info.address, "unix": info.unix_path, "node_id": info.node_id, "pid": info.pid}
             _record_node(info.session_dir, ready)
             if not embedded:
@@ -173,7 +179,7 @@ def _record_node(session_dir: str, info: dict[str, Any]) -> None:
 
 def _run_background(argv: list[str]) -> int:
     from ._files import home
-    from .raylet._workers import python_command
+    from ._launch import python_command
 
     home().mkdir(parents=True, exist_ok=True)
     logf = open(home() / "node.log", "ab")

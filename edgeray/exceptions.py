@@ -133,9 +133,15 @@ class RayTaskError(RayError):
         try:
             derived = _derived_class(cause_cls)
             err = derived.__new__(derived)
-            RayTaskError.__init__(err, self.function_name, self.traceback_str, cause, self.pid, self.ip)
+            # the user's __init__ is not run again (it may need arguments, or reset attributes):
+            # copy the cause's state, then ours on top
+            err.__dict__.update(getattr(cause, "__dict__", {}))
+            err.function_name = self.function_name
+            err.traceback_str = self.traceback_str
+            err.cause = cause
+            err.pid = self.pid
+            err.ip = self.ip
             err.args = (self._message(),)
-            err.__dict__.update({k: v for k, v in getattr(cause, "__dict__", {}).items() if k not in err.__dict__})
             return err
         except TypeError:  # the cause's type cannot be subclassed (final or C layout conflicts)
             return self

@@ -100,7 +100,9 @@ def _segment_pid(name: str) -> int | None:
     return None
 
 
-def leaked(home: str, shm_before: set[str], extra_pids: set[int] = frozenset()) -> tuple[list[int], list[str], list[str]]:  # type: ignore[assignment]
+def leaked(
+    home: str, shm_before: set[str], extra_pids: set[int] = frozenset()
+) -> tuple[list[int], list[str], list[str]]:  # type: ignore[assignment]
     procs = processes_with_home(home)
     ours = node_pids(home) | set(procs) | set(extra_pids)
     segs = sorted(n for n in shm_segments() - shm_before if _segment_pid(n) in ours)
@@ -109,7 +111,9 @@ def leaked(home: str, shm_before: set[str], extra_pids: set[int] = frozenset()) 
     return procs, segs, files
 
 
-def check_no_leaks(home: str, shm_before: set[str], *, what: str, grace: float = LEAK_GRACE_S) -> None:
+def check_no_leaks(
+    home: str, shm_before: set[str], *, what: str, grace: float = LEAK_GRACE_S
+) -> None:
     """Poll up to ``grace`` seconds for a clean state; clean up and fail if it never comes."""
     seen_pids: set[int] = set()
     deadline = time.monotonic() + grace
@@ -124,7 +128,12 @@ def check_no_leaks(home: str, shm_before: set[str], *, what: str, grace: float =
     descr = []
     for pid in procs:
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmd = (
+                Path(f"/proc/{pid}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
+            )
         except OSError:
             cmd = "?"
         descr.append(f"pid {pid}: {cmd[:160]}")
@@ -252,3 +261,17 @@ def ray_module(request: pytest.FixtureRequest, module_home: str) -> Iterator[Any
         yield edgeray
     finally:
         _shutdown_quietly()
+
+
+@pytest.fixture
+def leaks() -> Any:
+    """The leak-check helpers, for tests that check explicitly (e.g. right after ``shutdown()``)."""
+    import types
+
+    return types.SimpleNamespace(
+        processes_with_home=processes_with_home,
+        shm_segments=shm_segments,
+        node_pids=node_pids,
+        leaked=leaked,
+        check_no_leaks=check_no_leaks,
+    )

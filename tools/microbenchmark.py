@@ -568,7 +568,6 @@ def main(argv: list[str] | None = None) -> int:
 
     module = "ray" if args.ray else "edgeray"
     ray = importlib.import_module(module)
-    importlib.import_module(module + ".util.placement_group")
     bench = Bench(args)
     version = getattr(ray, "__version__", "?")
     print(

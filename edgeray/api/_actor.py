@@ -8,7 +8,8 @@ import threading
 from typing import Any
 
 from .. import exceptions as exc
-from ..client import CoreClient, ObjectRef, current_client, try_current_client
+from ..client import CoreClient, ObjectRef, try_current_client
+from ._init import auto_client
 from ._options import resource_request, validate_options
 from ._remote import _Code, build_args, check_arity, make_spec, return_refs, wire_options
 
@@ -93,7 +94,7 @@ class ActorClass:
 
     def remote(self, *args: Any, **kwargs: Any) -> ActorHandle:
         check_arity(self._init_sig, args, kwargs, f"{self.__name__}.__init__")
-        client = current_client()
+        client = auto_client()
         opts = self._options
         fn_id = self._code.ensure(client)
         explicit_cpu = opts.get("num_cpus") is not None
@@ -169,7 +170,7 @@ class ActorHandle:
 
     def _call(self, name: str, meta: dict[str, Any], sig: Any, opts: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         check_arity(sig, args, kwargs, f"{self._meta.get('class_name')}.{name}")
-        client = current_client()
+        client = auto_client()
         argb, deps, nested, keep = build_args(client, args, kwargs)
         nr = opts.get("num_returns", meta.get("num_returns", 1))
         wired: dict[str, Any] = {}

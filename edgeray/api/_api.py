@@ -9,6 +9,7 @@ from typing import Any
 from ..client import ObjectRef, current_client
 from ..protocol import CancelTask
 from ._actor import ActorHandle
+from ._init import auto_client
 
 
 def _in_async_actor_loop() -> bool:
@@ -23,7 +24,7 @@ def _in_async_actor_loop() -> bool:
 
 def get(object_refs: Any, *, timeout: float | None = None) -> Any:
     """The value(s) of ``object_refs`` (one ref or a list), waiting up to ``timeout`` seconds."""
-    client = current_client()
+    client = auto_client()
     if timeout is not None and timeout < 0:
         raise ValueError("'timeout' must be a non-negative number or None.")
     if _in_async_actor_loop() and client.actor_id is not None:
@@ -43,7 +44,7 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
 
 def put(value: Any, *, _owner: Any = None) -> ObjectRef:
     """Store ``value`` in the object store; returns its ``ObjectRef``."""
-    return current_client().put(value)
+    return auto_client().put(value)
 
 
 def wait(
@@ -64,42 +65,42 @@ def wait(
         raise ValueError("num_returns cannot be greater than the number of objects provided to wait().")
     if timeout is not None and timeout < 0:
         raise ValueError("'timeout' must be a non-negative number or None.")
-    return current_client().wait(refs, num_returns, timeout, fetch_local)
+    return auto_client().wait(refs, num_returns, timeout, fetch_local)
 
 
 def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     """Kill an actor at once (its pending calls fail with ``ActorDiedError``)."""
     if not isinstance(actor, ActorHandle):
         raise ValueError(f"edgeray.kill() only supports actors; got {type(actor).__name__}.")
-    current_client().call("kill_actor", {"actor_id": actor._actor_id, "no_restart": no_restart})
+    auto_client().call("kill_actor", {"actor_id": actor._actor_id, "no_restart": no_restart})
 
 
 def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
     """Cancel the task that makes ``object_ref``: dropped if queued, interrupted if running."""
     if not isinstance(object_ref, ObjectRef):
         raise TypeError(f"cancel() expects an ObjectRef, got {type(object_ref).__name__}.")
-    current_client().send(CancelTask(object_ref.binary()[:16], force, recursive))
+    auto_client().send(CancelTask(object_ref.binary()[:16], force, recursive))
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
     """The handle of the named actor ``name`` (``ValueError`` if there is none)."""
     if not isinstance(name, str) or not name:
         raise ValueError("Please supply a non-empty value to get_actor")
-    client = current_client()
+    client = auto_client()
     r = client.call("get_actor", {"name": name, "namespace": namespace})
     return ActorHandle(r["actor_id"], r["meta"], None, client)
 
 
 def nodes() -> list[dict[str, Any]]:
-    return current_client().call("nodes")
+    return auto_client().call("nodes")
 
 
 def cluster_resources() -> dict[str, float]:
-    return current_client().call("cluster_resources")
+    return auto_client().call("cluster_resources")
 
 
 def available_resources() -> dict[str, float]:
-    return current_client().call("available_resources")
+    return auto_client().call("available_resources")
 
 
 def get_gpu_ids() -> list[int | str]:
@@ -111,13 +112,13 @@ class RuntimeContext:
     """What ``get_runtime_context()`` returns (Ray's names)."""
 
     def __init__(self) -> None:
-        self._client = current_client()
+        self._client = auto_client()
 
     def get_node_id(self) -> str:
         return self._client.node_id.hex()
 
     def get_job_id(self) -> str:
-        return self._client.job_id.hex()
+        return self._client.current_job().hex()
 
     def get_task_id(self) -> str | None:
         tid = getattr(self._client.tls, "task_id", None)

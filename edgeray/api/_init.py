@@ -99,6 +99,15 @@ def init(
         return _context_info()
 
 
+def auto_client() -> CoreClient:
+    """The process's client; like Ray, the first use of the API calls ``init()`` itself."""
+    c = try_current_client()
+    if c is None:
+        init()
+        c = current_client()
+    return c
+
+
 def _context_info() -> dict[str, Any]:
     c = current_client()
     return {"address": c.address, "node_id": c.node_id.hex(), "job_id": c.job_id.hex(), "namespace": c.namespace}
@@ -108,7 +117,7 @@ def _start_embedded(
     num_cpus: float | None, num_gpus: float | None, resources: dict[str, float] | None,
     object_store_memory: int | None, config_file: str | None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    from ..raylet._workers import python_command
+    from .._launch import python_command
 
     args = ["start", "--block", "--embedded"]
     if config_file:

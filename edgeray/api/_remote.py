@@ -7,8 +7,9 @@ import inspect
 import os
 from typing import Any
 
-from ..client import CoreClient, ObjectRef, current_client
+from ..client import CoreClient, ObjectRef
 from ..client._args import Dep
+from ._init import auto_client
 from ._options import resource_request, validate_options
 
 
@@ -96,7 +97,7 @@ def make_spec(
 ) -> dict[str, Any]:
     return {
         "tid": new_task_id(), "kind": kind, "fn": fn_id, "name": name, "args": args, "deps": deps, "nested": nested,
-        "rets": rets, "res": res, "job": client.job_id, "owner": client.worker_id, "opts": opts, "actor": actor,
+        "rets": rets, "res": res, "job": client.current_job(), "owner": client.worker_id, "opts": opts, "actor": actor,
         "method": method, "seq": seq,
     }
 
@@ -123,7 +124,12 @@ def wire_options(opts: dict[str, Any], client: CoreClient) -> dict[str, Any]:
         out["retry_exceptions"] = client.serialize(list(re_))[0].to_bytes()
     strategy = opts.get("scheduling_strategy")
     if strategy is not None:
-        out["strategy"] = strategy if isinstance(strategy, str) else _strategy_dict(strategy)
+        if isinstance(strategy, str):
+            if strategy not in ("DEFAULT", "SPREAD"):
+                raise ValueError(f"Invalid scheduling_strategy {strategy!r}: use 'DEFAULT', 'SPREAD' or a strategy object.")
+            out["strategy"] = strategy
+        else:
+            out["strategy"] = _strategy_dict(strategy)
     env = (opts.get("runtime_env") or {}).get("env_vars")
     if env:
         out["env_vars"] = {str(k): str(v) for k, v in env.items()}
@@ -142,10 +148,14 @@ class RemoteFunction:
 
     def __init__(self, fn: Any, options: dict[str, Any]) -> None:
         if inspect.iscoroutinefunction(fn):
-            pass  # async tasks run on an event loop in the worker (see _wrap_async)
+            raise ValueError(
+                f"'async def' should not be used for remote tasks ({getattr(fn, '__name__', fn)}). "
+                "Wrap it in a sync task instead: @edgeray.remote def wrapper(): asyncio.run(f()). "
+                "(Async methods of actors are supported.)"
+            )
         self._fn = fn
         self._options = validate_options(dict(options), kind="task")
-        self._code = _Code(_wrap_async(fn) if inspect.iscoroutinefunction(fn) else fn)
+        self._code = _Code(fn)
         try:
             self._sig: inspect.Signature | None = inspect.signature(fn)
         except (TypeError, ValueError):
@@ -176,7 +186,7 @@ class RemoteFunction:
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         check_arity(self._sig, args, kwargs, self._name)
-        client = current_client()
+        client = auto_client()
         fn_id = self._code.ensure(client)
         cache = self._wire_cache
         if cache is None or cache[0] is not client:
@@ -199,16 +209,3 @@ class RemoteFunction:
 
     def bind(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("Ray DAGs (.bind) are not supported by edgeray.")
-
-
-def _wrap_async(fn: Any) -> Any:
-    """Ray runs ``@remote async def`` tasks on an event loop; so do we (asyncio.run per call)."""
-    import functools
-
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        import asyncio
-
-        return asyncio.run(fn(*args, **kwargs))
-
-    return run

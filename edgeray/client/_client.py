@@ -358,6 +358,11 @@ class CoreClient:
             self.incref(oid)  # the mapping keeps the object alive while any view of it lives
             view = self.arena.read_view(loc[0], loc[1], on_release=lambda: self._release_view(oid))
             value = deserialize(view, self._load_ref)
+        elif payload.get("err"):
+            try:
+                value = deserialize(payload["data"], self._load_ref)
+            except Exception as e:
+                raise exc.RaySystemError(f"The task failed with an exception that cannot be deserialized here: {e!r}") from None
         else:
             value = deserialize(payload["data"], self._load_ref)
         if payload.get("err"):
@@ -457,6 +462,10 @@ class CoreClient:
             callback()
         else:
             self._subscribe([oid])
+
+    def current_job(self) -> bytes:
+        """The job of the task running on this thread (a worker serves many jobs), else ours."""
+        return getattr(self.tls, "job_id", None) or self.job_id
 
     def _block(self) -> bool:
         tid = getattr(self.tls, "task_id", None)

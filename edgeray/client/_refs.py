@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class ObjectRef:
-    __slots__ = ("_id", "_client", "__weakref__")
+    __slots__ = ("_id", "_client", "_removed", "__weakref__")
 
     def __init__(self, object_id: bytes, client: CoreClient | None = None, *, _counted: bool = True) -> None:
         self._id = object_id
@@ -83,6 +83,46 @@ class ObjectRef:
         import asyncio
 
         return (yield from asyncio.wrap_future(self.future()).__await__())
+
+    # -- enough of the asyncio.Future interface for ``asyncio.wait([ref, ...])`` ------------
+    def done(self) -> bool:
+        client = self._client or current_client()
+        return self._id in client._payloads
+
+    def cancelled(self) -> bool:
+        return False
+
+    def result(self) -> Any:
+        return (self._client or current_client()).get_one(self, timeout=0)
+
+    def exception(self) -> BaseException | None:
+        try:
+            self.result()
+        except BaseException as e:  # the remote error is this "future"'s exception
+            return e
+        return None
+
+    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
+        """Call ``fn(self)`` in the running asyncio loop once the object is ready."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._client or current_client()
+
+        def ready() -> None:
+            removed = getattr(self, "_removed", None)
+            if not removed or fn not in removed:
+                loop.call_soon_threadsafe(fn, self)
+
+        client.on_ready(self._id, ready)
+
+    def remove_done_callback(self, fn: Any) -> int:
+        try:
+            removed = self._removed
+        except AttributeError:
+            removed = self._removed = set()
+        removed.add(fn)
+        return 1
 
     def as_future(self) -> Any:
         """An ``asyncio.Future`` for this ref (Ray's ``as_future``)."""

@@ -37,7 +37,7 @@ class ActorRecord:
     worker_id: bytes | None = None
     pid: int | None = None
     death_cause: str | None = None
-    death_error: bytes | None = None  # a serialized error payload for calls on a dead actor
+    death_exc: BaseException | None = None  # the error calls on this dead actor raise, if special
     restarts: int = 0
     # calls not yet sent to the worker: per caller (ordering) queues
     queues: dict[bytes, deque[dict[str, Any]]] = field(default_factory=dict)

@@ -42,11 +42,12 @@ class Spawner(Protocol):
 
 
 class TaskRecord:
-    __slots__ = ("spec", "missing", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held")
+    __slots__ = ("spec", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held")
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
         self.missing = 0
+        self.registering = False
         self.dep_payloads: list[dict[str, Any] | None] = [None] * len(spec["deps"])
         self.req = {k: to_units(v) for k, v in spec["res"].items() if v}
         # what must be free to place it (an actor needs 1 CPU to be placed, 0 to run, by default)
@@ -206,6 +207,24 @@ class NodeCore:
         return {**payload, "loc": None, "data": data}
 
     # ------------------------------------------------------------------ submission
+    def unschedulable(self, spec: TaskSpec) -> BaseException | None:
+        """The error for a strategy no node here can ever satisfy (one node: see issue 5)."""
+        strategy = spec["opts"].get("strategy")
+        if not isinstance(strategy, dict):
+            return None
+        cls = exc.ActorUnschedulableError if spec["kind"] == ACTOR_CREATE else exc.TaskUnschedulableError
+        kind = strategy.get("kind")
+        if kind == "NODE_AFFINITY":
+            if strategy.get("node_id") == self.node_id.hex() or strategy.get("soft"):
+                return None
+            return cls(
+                f"{spec['name']} has hard node affinity to node {strategy.get('node_id')}, which is not "
+                f"alive in this cluster (nodes: {self.node_id.hex()}); use soft=True to run elsewhere."
+            )
+        if kind == "PLACEMENT_GROUP" and strategy.get("pg_id") is not None:
+            return cls(f"{spec['name']}: placement groups are not supported by this edgeray version yet.")
+        return None
+
     def submit(self, peer: Peer, spec: TaskSpec) -> None:
         self.stats["tasks_submitted"] += 1
         rets = return_ids(spec)
@@ -213,6 +232,15 @@ class NodeCore:
         owner = peer.peer_id
         for oid in rets:
             objects.expect(oid, owner).waiters.append(lambda e, p=peer: self._push(p, e))
+        if spec["kind"] != ACTOR_CALL:
+            error = self.unschedulable(spec)
+            if error is not None:
+                if spec["kind"] == ACTOR_CREATE and spec["actor"] in self.gcs.actors:
+                    actor = self.gcs.actors[spec["actor"]]
+                    self.gcs.mark_dead(actor, str(error))
+                    actor.death_exc = error
+                self._fail_returns(spec, error)
+                return
         if spec["kind"] == ACTOR_CALL:
             actor = self.gcs.actors.get(spec["actor"])
             if actor is None or actor.state == gcs_state.DEAD:
@@ -221,11 +249,13 @@ class NodeCore:
         t = TaskRecord(spec)
         objects.pin(spec["deps"])
         objects.pin(spec["nested"])
+        t.missing = len(spec["deps"])
+        t.registering = True  # count every dependency before any may complete
         for i, oid in enumerate(spec["deps"]):
-            t.missing += 1
             if not objects.when_ready(oid, lambda e, t=t, i=i: self._dep_ready(t, i, e)):
                 t.missing -= 1
                 t.dep_payloads[i] = error_payload(oid, exc.ObjectLostError(oid.hex(), "it was freed or never existed"))
+        t.registering = False
         if spec["kind"] == ACTOR_CALL:
             actor = self.gcs.actors[spec["actor"]]
             actor.queues.setdefault(spec["owner"] + spec["opts"].get("caller", b""), deque()).append(t)  # type: ignore[arg-type]
@@ -236,7 +266,7 @@ class NodeCore:
     def _dep_ready(self, t: TaskRecord, i: int, e: ObjectEntry) -> None:
         t.dep_payloads[i] = e.payload
         t.missing -= 1
-        if t.missing == 0:
+        if t.missing == 0 and not t.registering:
             if t.spec["kind"] == ACTOR_CALL:
                 actor = self.gcs.actors.get(t.spec["actor"])
                 if actor is not None:
@@ -545,6 +575,8 @@ class NodeCore:
         self._send_execute(w, t)
 
     def _actor_error(self, actor: ActorRecord | None, spec: TaskSpec) -> BaseException:
+        if actor is not None and actor.death_exc is not None:
+            return actor.death_exc
         if actor is None:
             return exc.ActorDiedError("The actor is unknown to this cluster (it may have been created by another session).")
         return exc.ActorDiedError(

@@ -46,6 +46,7 @@ from ..protocol import (
     frame,
 )
 from ..protocol import Refused as RefusedMsg
+from ..protocol._connection import PRE_AUTH_MAX_FRAME
 from ..raylet import NodeResources
 from ..raylet import _workers as W
 from ..raylet._tasks import validate_spec
@@ -215,8 +216,14 @@ class NodeServer:
     # -- connections ----------------------------------------------------------------------
     async def handle_channel(self, channel: Any) -> None:
         conn = Connection(Role.SERVER, token=self.token, max_frame=self.max_frame)
+        if hasattr(channel, "set_max_frame"):
+            channel.set_max_frame(PRE_AUTH_MAX_FRAME)  # nothing big is buffered before auth
         try:
-            first = await channel.receive_frame()
+            try:
+                first = await channel.receive_frame()
+            except exc.ProtocolError as e:
+                log.warning("refused a connection: %s", e)
+                return
             if first is None:
                 return
             try:
@@ -292,14 +299,17 @@ class NodeServer:
         core = self.core
         dispatch = self._dispatch
         while True:
-            data = await channel.receive_frame()
-            if data is None:
-                return
             try:
+                data = await channel.receive_frame()
+                if data is None:
+                    return
                 msg = conn.receive(data)
                 dispatch(core, peer, msg, nursery)
             except exc.ProtocolError as e:
                 log.warning("closing connection from pid %s: %s", peer.pid, e)
+                return
+            except Exception:  # a bug handling this peer's message: drop the peer, keep the node
+                log.exception("internal error handling a message from pid %s; closing its connection", peer.pid)
                 return
 
     def _dispatch(self, core: NodeCore, peer: PeerConn, msg: Message, nursery: trio.Nursery) -> None:

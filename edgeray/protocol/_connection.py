@@ -64,8 +64,10 @@ class Connection:
         if self.state is State.CLOSED:
             raise ProtocolError("connection is closed")
         if self.state is State.HANDSHAKE:
-            if self.role is Role.SERVER and isinstance(msg, Welcome | Refused):
-                self.state = State.OPEN if isinstance(msg, Welcome) else State.CLOSED
+            if self.role is Role.SERVER and isinstance(msg, Refused):
+                self.state = State.CLOSED
+            elif self.role is Role.SERVER and isinstance(msg, Welcome) and self.peer_hello is not None:
+                self.state = State.OPEN
             else:
                 raise ProtocolError(f"cannot send {msg.TAG} before the handshake completes")
         return encode_message(msg)

@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
-import edgeray
+from .._launch import worker_command
 
 STARTING = "starting"
 IDLE = "idle"
 BUSY = "busy"
 ACTOR = "actor"
 DEAD = "dead"
-
-
-def package_root() -> str:
-    """The sys.path entry edgeray was imported from (a directory, or the zipapp itself)."""
-    pkg = os.path.dirname(os.path.abspath(edgeray.__file__))
-    return os.path.dirname(pkg)
-
-
-def interpreter_flags() -> list[str]:
-    """This interpreter's -I and -S flags (independent: -I does not imply -S), for children."""
-    return (["-I"] if sys.flags.isolated else []) + (["-S"] if sys.flags.no_site else [])
-
-
-def python_command(code: str) -> list[str]:
-    """Run ``code`` in a child interpreter like this one, edgeray's location first on sys.path
-    (so a node run from the zipapp starts its workers from the zipapp too)."""
-    prelude = f"import sys; sys.path.insert(0, {package_root()!r}); "
-    return [sys.executable, *interpreter_flags(), "-c", prelude + code]
-
-
-def worker_command() -> list[str]:
-    """The command line of a worker process."""
-    return python_command("from edgeray.worker._main import main; main()")
 
 
 class WorkerRecord:

@@ -92,6 +92,7 @@ class Executor:
         assert client is not None
         tls = client.tls
         tls.task_id = spec["tid"]
+        tls.job_id = spec["job"]
         self.current_job = spec["job"]
         if kind == TASK:
             self.current_name = spec["name"]

@@ -100,7 +100,11 @@ def test_huge_length_refused_without_buffering() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(limit=st.integers(0, 1000), over=st.integers(1, 2**31), good=st.lists(st.binary(max_size=50), max_size=3))
+@given(
+    limit=st.integers(0, 1000),
+    over=st.integers(1, 2**31),
+    good=st.lists(st.binary(max_size=50), max_size=3),
+)
 def test_oversize_after_good_frames(limit: int, over: int, good: list[bytes]) -> None:
     good = [g[:limit] for g in good]
     dec = FrameDecoder(limit)

@@ -29,7 +29,9 @@ _scalars = (
 )
 _values = st.recursive(
     _scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -58,8 +60,25 @@ ALL_TAGS = sorted(MESSAGE_TYPES)
 
 # Every message the design needs (DESIGN.md §4/§5, issue 2) has a type; new ones are welcome.
 EXPECTED_TAGS = {
-    "hello", "welcome", "refused", "call", "reply", "regfn", "submit", "exec", "done", "put",
-    "ready", "sub", "addref", "delref", "blocked", "unblocked", "log", "shutdown", "cancel",
+    "hello",
+    "welcome",
+    "refused",
+    "call",
+    "reply",
+    "regfn",
+    "submit",
+    "exec",
+    "done",
+    "put",
+    "ready",
+    "sub",
+    "addref",
+    "delref",
+    "blocked",
+    "unblocked",
+    "log",
+    "shutdown",
+    "cancel",
 }
 
 
@@ -77,7 +96,16 @@ def _wire(msg: Message) -> dict:
 
 def _sample(cls: type[Message]) -> Message:
     """A valid instance with simple values (for mutation tests)."""
-    simple = {bytes: b"\x01\x02", str: "s", int: 7, float: 1.5, bool: True, list: [1], dict: {"k": 1}, object: 3}
+    simple = {
+        bytes: b"\x01\x02",
+        str: "s",
+        int: 7,
+        float: 1.5,
+        bool: True,
+        list: [1],
+        dict: {"k": 1},
+        object: 3,
+    }
     kwargs = {}
     for name, types in cls.FIELDS:
         t = next((t for t in types if t is not type(None)), type(None))
@@ -143,7 +171,18 @@ def test_optional_fields_may_be_left_out(tag: str) -> None:
         b"\xff\xfe\xfd",
         b"\xa1",  # a map header with nothing after it
     ],
-    ids=["unknown-tag", "int-tag", "null-tag", "no-tag", "array", "string", "null", "empty", "garbage", "truncated"],
+    ids=[
+        "unknown-tag",
+        "int-tag",
+        "null-tag",
+        "no-tag",
+        "array",
+        "string",
+        "null",
+        "empty",
+        "garbage",
+        "truncated",
+    ],
 )
 def test_malformed_frames_raise_protocol_error(payload: bytes) -> None:
     with pytest.raises(ProtocolError):
@@ -153,7 +192,9 @@ def test_malformed_frames_raise_protocol_error(payload: bytes) -> None:
 MISSING_CASES = [(tag, name) for tag in ALL_TAGS for name in _required(MESSAGE_TYPES[tag])]
 
 
-@pytest.mark.parametrize(("tag", "field"), MISSING_CASES, ids=[f"{t}.{f}" for t, f in MISSING_CASES])
+@pytest.mark.parametrize(
+    ("tag", "field"), MISSING_CASES, ids=[f"{t}.{f}" for t, f in MISSING_CASES]
+)
 def test_missing_required_field(tag: str, field: str) -> None:
     d = _wire(_sample(MESSAGE_TYPES[tag]))
     del d[field]
@@ -177,7 +218,9 @@ WRONG_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("tag", "field", "value"), WRONG_CASES, ids=[f"{t}.{f}={type(v).__name__}" for t, f, v in WRONG_CASES]
+    ("tag", "field", "value"),
+    WRONG_CASES,
+    ids=[f"{t}.{f}={type(v).__name__}" for t, f, v in WRONG_CASES],
 )
 def test_wrong_field_type(tag: str, field: str, value: object) -> None:
     d = _wire(_sample(MESSAGE_TYPES[tag]))

@@ -3,7 +3,7 @@ import edgeray as ray
 # Seed 003, "Actor Handles": MessageActor with three worker tasks pushing
 # messages and the driver polling them.
 # Shrunk (the point survives): each worker sends 3 messages (not 100), one
-# every 0.2 s (not 1 s); the driver polls 10 times every 0.3 s (not 100 x 1 s).
+# every 0.2 s (not 1 s); the driver polls 10 times every 0.25 s (not 100 x 1 s).
 # `ray.shutdown()` added at the end.
 import time
 from typing import List
@@ -59,7 +59,7 @@ if __name__ == "__main__":
         new_messages = ray.get(message_actor.get_and_clear_messages.remote())
         if new_messages:
             print("New messages:", new_messages)
-        time.sleep(0.3)
+        time.sleep(0.25)
 
     ray.shutdown()
 

@@ -2,6 +2,7 @@ import edgeray as ray
 # ruff: noqa
 # Seed 003, "定义一个异步Actor" (defining an async actor): 5 calls of run_task
 # all start at once and end together after 2 s.
+# Shrunk: each call sleeps 1 s (not 2 s); sequential calls would take 5 s.
 # Added: `ray.init()`; timing of the 5 calls on stderr ("SEED-TIMING");
 # `ray.shutdown()` at the end.
 import asyncio
@@ -15,7 +16,7 @@ ray.init()
 class AsyncActor:
     async def run_task(self):
         print("started")
-        await asyncio.sleep(2) # Network, I/O task here
+        await asyncio.sleep(1) # Network, I/O task here
         print("ended")
 
 actor = AsyncActor.remote()

@@ -2,7 +2,7 @@ import edgeray as ray
 # ruff: noqa
 # Seed 003, "Actor 执行顺序" -> "异步或线程化Actor": an async actor does not
 # keep submission order; a call waiting for its argument lets a later call run.
-# Shrunk: delayed_resolution sleeps 2 s (not 5 s).
+# Shrunk: delayed_resolution sleeps 1 s (not 5 s).
 # Added: `ray.init()`; `ray.shutdown()` at the end.
 import time
 
@@ -23,7 +23,7 @@ counter = AsyncCounter.remote()
 # Simulate delayed result resolution.
 @ray.remote
 def delayed_resolution(value):
-    time.sleep(2)
+    time.sleep(1)
     return value
 
 # Submit tasks from the driver, with

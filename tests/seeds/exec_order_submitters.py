@@ -3,7 +3,7 @@ import edgeray as ray
 # Seed 003, "Actor 执行顺序" -> second example: no ordering guarantee across
 # submitters; a task blocked on an unresolved argument does not hold back a
 # task from another submitter.
-# Shrunk: delayed_resolution sleeps 2 s (not 5 s).
+# Shrunk: delayed_resolution sleeps 1 s (not 5 s).
 # Added: `ray.init()`; `ray.shutdown()` at the end.
 import time
 
@@ -29,7 +29,7 @@ def submitter(value):
 # Simulate delayed result resolution.
 @ray.remote
 def delayed_resolution(value):
-    time.sleep(2)
+    time.sleep(1)
     return value
 
 # Submit tasks from different workers, with

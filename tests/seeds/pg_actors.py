@@ -5,7 +5,7 @@ import edgeray as ray
 # Added preamble: ray.init(num_cpus=2, num_gpus=2) and the {"CPU": 1, "GPU": 1}
 # group from the earlier snippet.
 # Added checks: both actors answer; a third 1-CPU actor cannot be placed in the
-# now fully used bundle (its call times out after 1 s); `ray.shutdown()`.
+# now fully used bundle (its call times out after 2 s, ample time for an actor to start); `ray.shutdown()`.
 from edgeray.util.placement_group import placement_group
 from edgeray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from edgeray.exceptions import GetTimeoutError
@@ -69,7 +69,7 @@ actor3 = ThirdActor.options(
     scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=pg)
 ).remote()
 try:
-    ray.get(actor3.ready.remote(), timeout=1)
+    ray.get(actor3.ready.remote(), timeout=2)
     print("third actor scheduled (unexpected)")
 except GetTimeoutError:
     print("third actor does not fit in the used bundle")

@@ -5,8 +5,10 @@ import edgeray as ray
 # placement_group=None) opts out, and then the child cannot be scheduled
 # (every CPU is reserved by the group) so the get times out.
 # Shrunk: child sleeps 1 s (not 5 s); the second get times out after 2 s
-# (not 5 s). Added: `ray.shutdown()` at the end (with the blocked parent and
-# the unschedulable child still pending).
+# (not 5 s) -- longer than the child runs, so a child wrongly scheduled
+# outside the group would finish in time and the check would fail.
+# Added: a print after the first get; `ray.shutdown()` at the end (with the
+# blocked parent and the unschedulable child still pending).
 from edgeray.util.placement_group import placement_group
 from edgeray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 

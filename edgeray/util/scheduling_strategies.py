@@ -1,0 +1,46 @@
+"""Scheduling strategy objects, as Ray spells them; they travel to the node as plain dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NodeAffinitySchedulingStrategy:
+    """Run on the node ``node_id`` (hex, from ``get_runtime_context().get_node_id()``).
+
+    ``soft=False``: fail with ``TaskUnschedulableError``/``ActorUnschedulableError`` when that node
+    is dead or cannot fit the request; ``soft=True``: run elsewhere then."""
+
+    def __init__(self, node_id: str, soft: bool, _spill_on_unavailable: bool = False, _fail_on_unavailable: bool = False) -> None:
+        if not isinstance(node_id, str):
+            raise TypeError(f"node_id must be a hex string, got {type(node_id).__name__}")
+        self.node_id = node_id
+        self.soft = bool(soft)
+        self._spill_on_unavailable = _spill_on_unavailable
+        self._fail_on_unavailable = _fail_on_unavailable
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "NODE_AFFINITY", "node_id": self.node_id, "soft": self.soft,
+                "spill_on_unavailable": self._spill_on_unavailable, "fail_on_unavailable": self._fail_on_unavailable}
+
+    def __repr__(self) -> str:
+        return f"NodeAffinitySchedulingStrategy(node_id={self.node_id!r}, soft={self.soft})"
+
+
+class PlacementGroupSchedulingStrategy:
+    """Run inside a placement group's reserved bundles (placement groups: issue 5)."""
+
+    def __init__(self, placement_group: Any, placement_group_bundle_index: int = -1,
+                 placement_group_capture_child_tasks: bool | None = None) -> None:
+        self.placement_group = placement_group
+        self.placement_group_bundle_index = placement_group_bundle_index
+        self.placement_group_capture_child_tasks = placement_group_capture_child_tasks
+
+    def to_dict(self) -> dict[str, Any]:
+        pg = self.placement_group
+        return {"kind": "PLACEMENT_GROUP", "pg_id": getattr(pg, "id", None) if pg is not None else None,
+                "bundle_index": self.placement_group_bundle_index,
+                "capture_child_tasks": bool(self.placement_group_capture_child_tasks)}
+
+
+__all__ = ["NodeAffinitySchedulingStrategy", "PlacementGroupSchedulingStrategy"]

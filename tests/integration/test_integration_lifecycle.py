@@ -1,0 +1,316 @@
+"""Sessions and processes: init/shutdown, the CLI, driver output, and node failures.
+
+Each test here has its own ``EDGERAY_HOME`` and its own node (the conftest leak check runs after
+each one: no process carrying that home, no shared-memory segment of its nodes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(180)
+
+PY = sys.executable
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "edgeray", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+    )
+
+
+# --------------------------------------------------------------------------- init / shutdown
+
+
+def test_init_twice_and_ignore_reinit_error(ray_init) -> None:
+    import edgeray
+
+    assert not edgeray.is_initialized()
+    with pytest.raises(ConnectionError):
+        edgeray.init(address="auto")  # no node runs under this EDGERAY_HOME
+    assert not edgeray.is_initialized()
+    ray = ray_init(num_cpus=1)
+    assert ray.is_initialized()
+    with pytest.raises(RuntimeError, match="ignore_reinit_error"):
+        ray.init()
+    info = ray.init(ignore_reinit_error=True)
+    assert isinstance(info, dict)
+    assert ray.is_initialized()
+
+    @ray.remote
+    def f():
+        return "still works"
+
+    assert ray.get(f.remote()) == "still works"
+    ray.shutdown()
+    assert not ray.is_initialized()
+    ray.shutdown()  # a second shutdown is a no-op
+    # like Ray, the first API use after shutdown() starts a new session by itself
+    assert ray.get(ray.put(1)) == 1
+    assert ray.is_initialized()
+    ray.shutdown()
+
+
+def test_init_argument_errors(ray_init) -> None:
+    import edgeray
+
+    with pytest.raises(TypeError):
+        edgeray.init(not_an_argument=1)
+    with pytest.raises(ValueError):
+        edgeray.init(address="http://example.invalid:1")
+    assert not edgeray.is_initialized()
+
+
+def test_first_remote_call_initializes(ray_init) -> None:
+    import edgeray
+
+    @edgeray.remote
+    def f():
+        return "auto"
+
+    ref = f.remote()
+    assert edgeray.is_initialized()
+    assert edgeray.get(ref) == "auto"
+
+
+def _session_processes(leaks, home: str) -> list[int]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pids = leaks.processes_with_home(home)
+        if len(pids) >= 3:  # the node and its pre-started workers
+            return pids
+        time.sleep(0.05)
+    return leaks.processes_with_home(home)
+
+
+def _use_the_session(ray) -> None:
+    np = pytest.importorskip("numpy")
+
+    @ray.remote
+    def f(x):
+        return x * 2
+
+    @ray.remote
+    class A:
+        def ping(self):
+            return "pong"
+
+    a = A.remote()
+    assert ray.get([f.remote(1), a.ping.remote()]) == [2, "pong"]
+    big = ray.put(np.ones(5_000_000))  # 40 MB in shared memory
+    assert ray.get(big).sum() == 5_000_000
+    del big
+
+
+def test_shutdown_leaves_no_process_or_segment(ray_init, leaks, edgeray_home: str) -> None:
+    ray = ray_init(num_cpus=2)
+    _use_the_session(ray)
+    pids = _session_processes(leaks, edgeray_home)
+    assert pids, "the session's node and workers should carry this test's EDGERAY_HOME"
+    node_pids = leaks.node_pids(edgeray_home) - {os.getpid()}
+    assert node_pids and node_pids <= set(pids)
+    segments_before = {
+        s for s in leaks.shm_segments() if any(f"edgeray_{p}_" in s for p in node_pids)
+    }
+    assert segments_before, "the node should keep its objects in /dev/shm"
+
+    ray.shutdown()
+    # shutdown() has returned: give the kernel a moment to reap, then nothing may remain
+    procs, segs, files = [], [], []
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        procs, segs, files = leaks.leaked(edgeray_home, set(), set(pids))
+        if not (procs or segs or files):
+            break
+        time.sleep(0.05)
+    assert procs == [], f"processes left after shutdown(): {procs}"
+    assert segs == [], f"/dev/shm segments left after shutdown(): {segs}"
+    assert files == []
+
+
+def test_shutdown_is_prompt(ray_init) -> None:
+    ray = ray_init(num_cpus=1)
+
+    @ray.remote
+    def f():
+        return 1
+
+    assert ray.get(f.remote()) == 1
+    t0 = time.monotonic()
+    ray.shutdown()
+    elapsed = time.monotonic() - t0
+    assert elapsed < 3.0, f"shutdown() took {elapsed:.1f} s"
+
+
+def test_two_ready_ref_arguments(ray_init) -> None:
+    ray = ray_init(num_cpus=2)
+
+    @ray.remote
+    def add(a, b):
+        return a + b
+
+    assert ray.get(add.remote(1, 2), timeout=30) == 3  # the pool is warm
+    assert ray.get(add.remote(ray.put(1), ray.put(2)), timeout=30) == 3
+
+
+# --------------------------------------------------------------------------- driver output
+
+
+DRIVER = textwrap.dedent(
+    """
+    import sys, time
+    import edgeray as ray
+
+    ray.init(num_cpus=1)
+
+    @ray.remote
+    def hello_task(x):
+        print("hello from task", x)
+        print("second line")
+        print("to stderr", file=sys.stderr)
+        return x
+
+    @ray.remote
+    class Printer:
+        def say(self, s):
+            print("actor says", s)
+            return s
+
+    assert ray.get(hello_task.remote(7)) == 7
+    p = Printer.remote()
+    assert ray.get(p.say.remote("hi")) == "hi"
+
+    @ray.remote(resources={"nope": 1})
+    def never():
+        return 1
+
+    ref = never.remote()
+    ready, not_ready = ray.wait([ref], timeout=1)
+    assert ready == [] and not_ready == [ref], (ready, not_ready)
+    time.sleep(0.3)
+    print("DRIVER-DONE", flush=True)
+    """
+)
+
+
+def test_driver_output_and_infeasible_warning(tmp_path: Path) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    t0 = time.monotonic()
+    r = subprocess.run(
+        [PY, str(script)], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+    )
+    took = time.monotonic() - t0
+    assert r.returncode == 0, f"driver failed:\n{r.stdout}\n{r.stderr}"
+    out, err = r.stdout.splitlines(), r.stderr.splitlines()
+    assert "DRIVER-DONE" in out
+
+    m = [re.fullmatch(r"\(hello_task pid=(\d+)\) hello from task 7", line) for line in out]
+    task_pids = {int(x.group(1)) for x in m if x}
+    assert len(task_pids) == 1, f"no '(hello_task pid=N) hello from task 7' line in stdout: {out}"
+    (pid,) = task_pids
+    assert f"(hello_task pid={pid}) second line" in out
+    assert f"(hello_task pid={pid}) to stderr" in err, err
+    actor = [re.fullmatch(r"\(Printer pid=(\d+)\) actor says hi", line) for line in out]
+    assert any(actor), f"no '(Printer pid=N) actor says hi' line in stdout: {out}"
+    # worker lines arrive before the driver's own last line
+    assert out.index(f"(hello_task pid={pid}) hello from task 7") < out.index("DRIVER-DONE")
+
+    warning = [line for line in err if "nope" in line]
+    assert warning, f"no warning about the infeasible task on stderr: {err}"
+    assert any("cannot be scheduled" in w or "infeasible" in w.lower() for w in warning), warning
+    assert took < 60
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_cli_start_connect_token_stop(edgeray_home: str, leaks) -> None:
+    import edgeray
+
+    home = Path(edgeray_home)
+    r = run_cli("start", "--num-cpus", "1")
+    assert r.returncode == 0, f"edgeray start failed:\n{r.stdout}\n{r.stderr}"
+    try:
+        info = json.loads((home / "address.json").read_text())
+        assert info["address"].startswith("ws://")
+        assert os.path.exists(info["unix"])
+        assert info["address"] in r.stdout
+
+        # the token: printed by get-auth-token, stored 0600
+        tok = run_cli("get-auth-token")
+        assert tok.returncode == 0
+        token_file = home / "token"
+        assert tok.stdout.strip() == token_file.read_text().strip()
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(info["unix"]).st_mode) == 0o600
+
+        @edgeray.remote
+        def where():
+            import os
+
+            return os.getpid()
+
+        # init() finds the running node; so does init(address="auto")
+        for address in (None, "auto"):
+            edgeray.init(address=address)
+            assert edgeray.get_runtime_context().get_node_id() == info["node_id"]
+            assert edgeray.cluster_resources()["CPU"] == 1
+            assert edgeray.get(where.remote()) != os.getpid()
+            with pytest.raises(RuntimeError):
+                edgeray.init(address="auto")
+            edgeray.shutdown()
+
+        with pytest.raises(ValueError):
+            edgeray.init(address="auto", num_cpus=3)  # resources belong to the running node
+        assert not edgeray.is_initialized()
+
+        # a remote-style driver over the WebSocket address
+        np = pytest.importorskip("numpy")
+        edgeray.init(address=info["address"])
+        try:
+            assert edgeray.get(where.remote()) != os.getpid()
+            arr = np.arange(1_000_000)
+            assert np.array_equal(edgeray.get(edgeray.put(arr)), arr)
+
+            @edgeray.remote
+            def double(a):
+                return a * 2
+
+            assert edgeray.get(double.remote(arr))[-1] == 2 * 999_999
+        finally:
+            edgeray.shutdown()
+
+        # the node kept running after both drivers left
+        st = run_cli("status")
+        assert st.returncode == 0, st.stderr
+        assert "CPU" in st.stdout
+
+        # a client with the wrong token is refused, over both transports
+        from edgeray.client import CoreClient
+        from edgeray.exceptions import AuthenticationError
+
+        for target in (info["unix"], info["address"]):
+            with pytest.raises(AuthenticationError):
+                CoreClient(target, token="wrong-token", role="driver")
+    finally:
+        stop = run_cli("stop")
+    assert stop.returncode == 0, stop.stderr
+    leaks.check_no_leaks(edgeray_home, set(), what="edgeray stop")
+    assert not edgeray.is_initialized()
+    with pytest.raises(ConnectionError):
+        edgeray.init(address="auto")
