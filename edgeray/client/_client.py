@@ -86,7 +86,6 @@ class CoreClient:
         worker_id: bytes | None = None,
         embedded: bool = False,
         on_execute: Callable[[Execute], None] | None = None,
-        run_on_reader: Callable[[Execute], bool] | None = None,
         log_to: Callable[[Log], None] | None = None,
         max_frame: int = 64 << 20,
     ) -> None:
@@ -108,9 +107,6 @@ class CoreClient:
         self._fn_pins: list[ObjectRef] = []
         self._closed = False
         self.tls = threading.local()  # current task id / name, per executing thread
-        self._run_on_reader = run_on_reader
-        self._deferred: list[Execute] = []
-        self._pumping = 0
         self.actor_id: bytes | None = None
         self.gpu_ids: list[str] = []
 
@@ -172,11 +168,7 @@ class CoreClient:
             req = self._next_req
             self._calls[req] = fut
         self.send(Call(req, method, args or {}))
-        if self._on_reader_thread():
-            got = self._pump_until(fut.event, timeout)
-        else:
-            got = fut.event.wait(timeout)
-        if not got:
+        if not fut.event.wait(timeout):
             with self._lock:
                 self._calls.pop(req, None)
             raise exc.GetTimeoutError(f"the node did not answer {method} within {timeout}s")
@@ -189,73 +181,32 @@ class CoreClient:
 
     # ================================================================== receiving
     def _read_loop(self) -> None:
-        chan = self._chan
+        chan, conn = self._chan, self._conn
         try:
             while True:
                 data = chan.receive_frame()
                 if data is None:
                     break
-                self._handle(data, inline=True)
-                while self._deferred and self._pumping == 0:
-                    self._run_inline(self._deferred.pop(0))
-        except Exception:
+                msg = conn.receive(data)
+                t = type(msg)
+                if t is ObjectReady:
+                    self._object_ready(msg.payload)
+                elif t is Execute:
+                    assert self._on_execute is not None
+                    self._on_execute(msg)
+                elif t is Reply:
+                    with self._lock:
+                        fut = self._calls.pop(msg.req, None)
+                    if fut is not None:
+                        fut.reply = msg
+                        fut.event.set()
+                elif t is Log:
+                    self._log_to(msg)
+        except Exception as e:
             if not self._closed:
-                import traceback
-
-                traceback.print_exc(file=sys.__stderr__)
+                log.error("edgeray: connection reader failed: %r", e)
         finally:
             self._connection_lost()
-
-    def _handle(self, data: bytes, *, inline: bool) -> None:
-        msg = self._conn.receive(data)
-        t = type(msg)
-        if t is ObjectReady:
-            self._object_ready(msg.payload)
-        elif t is Execute:
-            if self._run_on_reader is not None and self._run_on_reader(msg):
-                if inline and self._pumping == 0:
-                    self._run_inline(msg)
-                else:
-                    self._deferred.append(msg)  # runs once the task we are inside returns
-            else:
-                assert self._on_execute is not None
-                self._on_execute(msg)
-        elif t is Reply:
-            with self._lock:
-                fut = self._calls.pop(msg.req, None)
-            if fut is not None:
-                fut.reply = msg
-                fut.event.set()
-        elif t is Log:
-            self._log_to(msg)
-
-    def _run_inline(self, msg: Execute) -> None:
-        assert self._on_execute is not None
-        self._on_execute(msg)
-
-    def _on_reader_thread(self) -> bool:
-        return threading.current_thread() is self._reader
-
-    def _pump_until(self, event: threading.Event, timeout: float | None) -> bool:
-        """Read and handle frames on this (the reader) thread until ``event`` is set: a task
-        running on the reader thread that waits for objects or replies reads them itself."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        chan = self._chan
-        self._pumping += 1
-        try:
-            while not event.is_set():
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                if not chan.wait_readable(remaining):
-                    continue
-                data = chan.receive_frame()
-                if data is None:
-                    raise exc.RaySystemError("the connection to the edgeray node was lost")
-                self._handle(data, inline=False)
-            return True
-        finally:
-            self._pumping -= 1
 
     def _connection_lost(self) -> None:
         was_closed = self._closed
@@ -270,9 +221,6 @@ class CoreClient:
         for oid, _ in waiting:
             self._object_ready({"id": oid, "data": serialize(lost).to_bytes(), "loc": None, "err": True, "refs": []})
         if self.role == "worker" and not was_closed:
-            import traceback
-
-            traceback.print_stack(file=sys.__stderr__)
             os._exit(1)  # a worker without its node has nothing left to do
 
     def _object_ready(self, payload: dict[str, Any]) -> None:
@@ -434,10 +382,7 @@ class CoreClient:
         self._subscribe(missing)
         blocked = self._block()
         try:
-            if self._on_reader_thread():
-                ok = self._pump_until(waiter.event, timeout)  # type: ignore[arg-type]
-            else:
-                ok = waiter.event.wait(timeout)  # type: ignore[union-attr]
+            ok = waiter.event.wait(timeout)  # type: ignore[union-attr]
         finally:
             if blocked:
                 self._unblock()

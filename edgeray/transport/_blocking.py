@@ -26,10 +26,6 @@ class BlockingChannel:
     def receive_frame(self) -> bytes | None:
         raise NotImplementedError
 
-    def wait_readable(self, timeout: float | None) -> bool:
-        """True when a frame may be read without blocking past ``timeout`` seconds."""
-        return True
-
     def close(self) -> None:
         raise NotImplementedError
 
@@ -51,14 +47,6 @@ class UnixChannel(BlockingChannel):
         data = b"".join(frame(p) for p in payloads)
         with self._lock:
             self._sock.sendall(data)
-
-    def wait_readable(self, timeout: float | None) -> bool:
-        if self._decoder.buffered:
-            return True
-        import select
-
-        r, _, _ = select.select([self._sock], [], [], timeout)
-        return bool(r)
 
     def receive_frame(self) -> bytes | None:
         dec = self._decoder

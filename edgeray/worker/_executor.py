@@ -46,11 +46,9 @@ class Executor:
         self.pid = os.getpid()
         self.current_name = ""
         self.current_job = b"\x00" * 4
-        self._attached = threading.Event()
 
     def attach(self, client: CoreClient) -> None:
         self.client = client
-        self._attached.set()
         sys.stdout = LogStream(self, "out", sys.stdout)  # type: ignore[assignment]
         sys.stderr = LogStream(self, "err", sys.stderr)  # type: ignore[assignment]
 
@@ -62,19 +60,14 @@ class Executor:
             except Exception:
                 pass
 
-    # -- dispatch -------------------------------------------------------------------------
-    def runs_on_reader(self, msg: Execute) -> bool:
-        """Tasks, actor creation and sync actor calls run on the connection's reader thread
-        (saving a thread hand-off per call); concurrent actors' calls go to their pools/loop."""
-        return msg.spec["kind"] != ACTOR_CALL or self._mode == "sync"
-
+    # -- the main thread ------------------------------------------------------------------
     def enqueue(self, msg: Execute) -> None:
-        """Called on the reader thread for each ``Execute``."""
-        self._attached.wait()  # the node may send work before main() has attached us
-        if self.runs_on_reader(msg):
-            self.execute(msg)
-        else:
+        """Called by the reader thread for each ``Execute``."""
+        kind = msg.spec["kind"]
+        if kind == ACTOR_CALL and self._mode != "sync":
             self._dispatch_concurrent(msg)
+        else:
+            self._queue.put(msg)
 
     def run_forever(self) -> None:
         q = self._queue

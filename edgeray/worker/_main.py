@@ -36,7 +36,6 @@ def main() -> None:
                 role="worker",
                 worker_id=bytes.fromhex(os.environ["EDGERAY_WORKER_ID"]),
                 on_execute=executor.enqueue,
-                run_on_reader=executor.runs_on_reader,
             )
             break
         except (FileNotFoundError, ConnectionRefusedError):
