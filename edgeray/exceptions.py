@@ -132,7 +132,7 @@ class RayTaskError(RayError):
             return self
         try:
             derived = _derived_class(cause_cls)
-            err = derived.__new__(derived)
+            err: Any = Exception.__new__(derived)
             # the user's __init__ is not run again (it may need arguments, or reset attributes):
             # copy the cause's state, then ours on top
             err.__dict__.update(getattr(cause, "__dict__", {}))

@@ -7,6 +7,8 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,dev]'
+.venv/bin/ruff check edgeray plugins tools tests zipapp
+.venv/bin/mypy edgeray plugins/edgeray_builtins
 export EDGERAY_HOME="${EDGERAY_HOME:-$(mktemp -d)}"
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

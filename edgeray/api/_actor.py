@@ -73,7 +73,7 @@ class ActorClass:
         self.__qualname__ = cls.__qualname__
         self.__doc__ = cls.__doc__
         try:
-            init_sig = inspect.signature(cls.__init__)
+            init_sig = inspect.signature(cls.__init__)  # type: ignore[misc]
             self._init_sig: inspect.Signature | None = init_sig.replace(parameters=list(init_sig.parameters.values())[1:])
         except (TypeError, ValueError):
             self._init_sig = None

@@ -7,7 +7,6 @@ import os
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -188,19 +187,18 @@ class CoreClient:
                 if data is None:
                     break
                 msg = conn.receive(data)
-                t = type(msg)
-                if t is ObjectReady:
+                if isinstance(msg, ObjectReady):
                     self._object_ready(msg.payload)
-                elif t is Execute:
+                elif isinstance(msg, Execute):
                     assert self._on_execute is not None
                     self._on_execute(msg)
-                elif t is Reply:
+                elif isinstance(msg, Reply):
                     with self._lock:
                         fut = self._calls.pop(msg.req, None)
                     if fut is not None:
                         fut.reply = msg
                         fut.event.set()
-                elif t is Log:
+                elif isinstance(msg, Log):
                     self._log_to(msg)
         except Exception as e:
             if not self._closed:
@@ -438,7 +436,8 @@ class CoreClient:
         ids = [r._id for r in refs]
         self.wait_ready(ids, num_returns, timeout)
         p = self._payloads
-        ready, not_ready = [], []
+        ready: list[ObjectRef] = []
+        not_ready: list[ObjectRef] = []
         for r in refs:
             if r._id in p and len(ready) < num_returns:
                 ready.append(r)

@@ -110,17 +110,17 @@ class ObjectRef:
         client = self._client or current_client()
 
         def ready() -> None:
-            removed = getattr(self, "_removed", None)
+            removed: set[Any] | None = getattr(self, "_removed", None)
             if not removed or fn not in removed:
                 loop.call_soon_threadsafe(fn, self)
 
         client.on_ready(self._id, ready)
 
     def remove_done_callback(self, fn: Any) -> int:
-        try:
-            removed = self._removed
-        except AttributeError:
-            removed = self._removed = set()
+        removed: set[Any] | None = getattr(self, "_removed", None)
+        if removed is None:
+            removed = set()
+            self._removed = removed
         removed.add(fn)
         return 1
 

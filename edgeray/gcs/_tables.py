@@ -40,8 +40,8 @@ class ActorRecord:
     death_exc: BaseException | None = None  # the error calls on this dead actor raise, if special
     restarts: int = 0
     # calls not yet sent to the worker: per caller (ordering) queues
-    queues: dict[bytes, deque[dict[str, Any]]] = field(default_factory=dict)
-    inflight: dict[bytes, dict[str, Any]] = field(default_factory=dict)
+    queues: dict[bytes, deque[Any]] = field(default_factory=dict)  # raylet TaskRecords
+    inflight: dict[bytes, Any] = field(default_factory=dict)
 
     @property
     def max_restarts(self) -> int:

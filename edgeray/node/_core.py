@@ -6,6 +6,7 @@ are atomic. I/O is delegated: ``Peer.send`` queues frames, ``Spawner`` starts wo
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -189,7 +190,7 @@ class NodeCore:
 
     def subscribe(self, peer: Peer, ids: list[bytes]) -> None:
         for oid in ids:
-            if not self.objects.when_ready(oid, lambda e, p=peer: self._push(p, e)):
+            if not self.objects.when_ready(oid, functools.partial(self._push, peer)):
                 lost = exc.ObjectLostError(oid.hex(), "it was freed or never existed on this node")
                 peer.send(ObjectReady(error_payload(oid, lost)))
 
@@ -231,7 +232,7 @@ class NodeCore:
         objects = self.objects
         owner = peer.peer_id
         for oid in rets:
-            objects.expect(oid, owner).waiters.append(lambda e, p=peer: self._push(p, e))
+            objects.expect(oid, owner).waiters.append(functools.partial(self._push, peer))
         if spec["kind"] != ACTOR_CALL:
             error = self.unschedulable(spec)
             if error is not None:
@@ -242,9 +243,9 @@ class NodeCore:
                 self._fail_returns(spec, error)
                 return
         if spec["kind"] == ACTOR_CALL:
-            actor = self.gcs.actors.get(spec["actor"])
-            if actor is None or actor.state == gcs_state.DEAD:
-                self._fail_returns(spec, self._actor_error(actor, spec))
+            known = self.gcs.actors.get(spec["actor"])
+            if known is None or known.state == gcs_state.DEAD:
+                self._fail_returns(spec, self._actor_error(known, spec))
                 return
         t = TaskRecord(spec)
         objects.pin(spec["deps"])
@@ -252,7 +253,7 @@ class NodeCore:
         t.missing = len(spec["deps"])
         t.registering = True  # count every dependency before any may complete
         for i, oid in enumerate(spec["deps"]):
-            if not objects.when_ready(oid, lambda e, t=t, i=i: self._dep_ready(t, i, e)):
+            if not objects.when_ready(oid, functools.partial(self._dep_ready, t, i)):
                 t.missing -= 1
                 t.dep_payloads[i] = error_payload(oid, exc.ObjectLostError(oid.hex(), "it was freed or never existed"))
         t.registering = False

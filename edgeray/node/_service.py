@@ -313,31 +313,30 @@ class NodeServer:
                 return
 
     def _dispatch(self, core: NodeCore, peer: PeerConn, msg: Message, nursery: trio.Nursery) -> None:
-        t = type(msg)
-        if t is SubmitTask:
+        if isinstance(msg, SubmitTask):
             core.submit(peer, validate_spec(msg.spec))
-        elif t is TaskDone:
+        elif isinstance(msg, TaskDone):
             core.task_done(peer, msg.task_id, msg.results, msg.failed, msg.retryable, msg.error)
-        elif t is Subscribe:
+        elif isinstance(msg, Subscribe):
             core.subscribe(peer, msg.ids)
-        elif t is AddRef:
+        elif isinstance(msg, AddRef):
             core.objects.add_holder(msg.ids, peer.peer_id)
-        elif t is DelRef:
+        elif isinstance(msg, DelRef):
             core.objects.remove_holder(msg.ids, peer.peer_id)
-        elif t is PutObject:
+        elif isinstance(msg, PutObject):
             _check_payload(msg.payload)
             core.put_object(peer, msg.payload)
-        elif t is Call:
+        elif isinstance(msg, Call):
             self.calls.handle(peer, msg, nursery)
-        elif t is RegisterFunction:
+        elif isinstance(msg, RegisterFunction):
             core.gcs.functions.setdefault(msg.fn_id, (msg.blob, msg.name))
-        elif t is Blocked:
+        elif isinstance(msg, Blocked):
             core.worker_blocked(peer, msg.task_id)
-        elif t is Unblocked:
+        elif isinstance(msg, Unblocked):
             core.worker_unblocked(peer, msg.task_id)
-        elif t is Log:
+        elif isinstance(msg, Log):
             core.send_log(msg.job_id, msg.name, msg.pid, msg.lines, msg.stream)
-        elif t is CancelTask:
+        elif isinstance(msg, CancelTask):
             self.calls.cancel(peer, msg)
         else:
             raise exc.ProtocolError(f"unexpected message {msg.TAG} from a {peer.role}")

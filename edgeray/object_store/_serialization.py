@@ -111,7 +111,7 @@ class _OutOfBandBytes:
     def __init__(self, value: bytes | bytearray) -> None:
         self.value = value
 
-    def __reduce_ex__(self, protocol: int) -> tuple[Any, ...]:
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         # Loads as bytes(<memoryview>) / bytearray(<memoryview>): one copy out of the buffer.
         return (type(self.value), (_PickleBuffer(self.value),))
 
@@ -142,7 +142,7 @@ class SerializedObject:
             self._offsets = offsets
         else:
             self._head = _pack_header(MAGIC, VERSION, 0, 0, 0, len(pickled))
-            self._offsets = ()
+            self._offsets = []
         self._pickle = pickled
         self._buffers = buffers
         self.nbytes = end
@@ -262,5 +262,5 @@ def deserialize(
     if persistent_load is None:
         return _pickle_loads(stream, buffers=buffers)
     up = pickle.Unpickler(io.BytesIO(stream), buffers=buffers)
-    up.persistent_load = persistent_load
+    up.persistent_load = persistent_load  # type: ignore[method-assign]
     return up.load()

@@ -57,9 +57,10 @@ MESSAGE_TYPES: dict[str, type[Message]] = {}
 
 
 def _message(tag: str) -> Any:
-    def register(cls: type) -> type:
-        dc = dataclasses.dataclass(slots=True)(cls)
-        hints = cls.__annotations__
+    """Register a message class (already a slotted dataclass) under ``tag``."""
+
+    def register(dc: Any) -> Any:
+        hints = dc.__annotations__
         fields = []
         for f in dataclasses.fields(dc):
             fields.append((f.name, _types_of(hints[f.name])))
@@ -98,6 +99,7 @@ def _types_of(annotation: str) -> tuple[type, ...]:
 
 
 @_message("hello")
+@dataclasses.dataclass(slots=True)
 class Hello(Message):
     """First frame from a client: proves the token and says who it is."""
 
@@ -112,6 +114,7 @@ class Hello(Message):
 
 
 @_message("welcome")
+@dataclasses.dataclass(slots=True)
 class Welcome(Message):
     node_id: bytes
     worker_id: bytes
@@ -122,6 +125,7 @@ class Welcome(Message):
 
 
 @_message("refused")
+@dataclasses.dataclass(slots=True)
 class Refused(Message):
     reason: str
 
@@ -130,6 +134,7 @@ class Refused(Message):
 
 
 @_message("call")
+@dataclasses.dataclass(slots=True)
 class Call(Message):
     """A control-plane request (``method`` names the operation, ``args`` its arguments)."""
 
@@ -139,6 +144,7 @@ class Call(Message):
 
 
 @_message("reply")
+@dataclasses.dataclass(slots=True)
 class Reply(Message):
     req: int
     ok: bool
@@ -151,6 +157,7 @@ class Reply(Message):
 
 
 @_message("regfn")
+@dataclasses.dataclass(slots=True)
 class RegisterFunction(Message):
     """Code (cloudpickle bytes) for a function or class, stored once per id on the node."""
 
@@ -160,6 +167,7 @@ class RegisterFunction(Message):
 
 
 @_message("submit")
+@dataclasses.dataclass(slots=True)
 class SubmitTask(Message):
     """A task, actor creation or actor call (``spec`` is validated by ``raylet.TaskSpec``)."""
 
@@ -167,6 +175,7 @@ class SubmitTask(Message):
 
 
 @_message("exec")
+@dataclasses.dataclass(slots=True)
 class Execute(Message):
     """Node to worker: run ``spec`` with its resolved top-level dependencies (payloads)."""
 
@@ -176,6 +185,7 @@ class Execute(Message):
 
 
 @_message("done")
+@dataclasses.dataclass(slots=True)
 class TaskDone(Message):
     """Worker to node: the task's return values (payloads)."""
 
@@ -190,6 +200,7 @@ class TaskDone(Message):
 
 
 @_message("put")
+@dataclasses.dataclass(slots=True)
 class PutObject(Message):
     """A client publishes an object it owns (inline ``data``, or ``loc`` in the node's arena)."""
 
@@ -197,11 +208,13 @@ class PutObject(Message):
 
 
 @_message("ready")
+@dataclasses.dataclass(slots=True)
 class ObjectReady(Message):
     payload: dict
 
 
 @_message("sub")
+@dataclasses.dataclass(slots=True)
 class Subscribe(Message):
     """Push an ``ObjectReady`` for each of ``ids`` once it is ready (now, if it is)."""
 
@@ -209,16 +222,19 @@ class Subscribe(Message):
 
 
 @_message("addref")
+@dataclasses.dataclass(slots=True)
 class AddRef(Message):
     ids: list
 
 
 @_message("delref")
+@dataclasses.dataclass(slots=True)
 class DelRef(Message):
     ids: list
 
 
 @_message("blocked")
+@dataclasses.dataclass(slots=True)
 class Blocked(Message):
     """The worker's running task waits in get/wait: its CPU may be lent to others."""
 
@@ -226,11 +242,13 @@ class Blocked(Message):
 
 
 @_message("unblocked")
+@dataclasses.dataclass(slots=True)
 class Unblocked(Message):
     task_id: bytes
 
 
 @_message("cancel")
+@dataclasses.dataclass(slots=True)
 class CancelTask(Message):
     task_id: bytes
     force: bool
@@ -241,6 +259,7 @@ class CancelTask(Message):
 
 
 @_message("log")
+@dataclasses.dataclass(slots=True)
 class Log(Message):
     """Lines a worker printed, forwarded to the job's driver with a ``(name pid=N)`` prefix."""
 
@@ -252,6 +271,7 @@ class Log(Message):
 
 
 @_message("shutdown")
+@dataclasses.dataclass(slots=True)
 class Shutdown(Message):
     reason: str = ""
 

@@ -128,7 +128,7 @@ class WebSocketChannel(BlockingChannel):
             self._ws.receive_data(data)
             for ev in self._ws.events():
                 if isinstance(ev, self._wse.BytesMessage | self._wse.TextMessage):
-                    chunk = ev.data if isinstance(ev.data, bytes) else ev.data.encode()
+                    chunk = ev.data.encode() if isinstance(ev.data, str) else bytes(ev.data)
                     self._partial.append(chunk)
                     if ev.message_finished:
                         self._pending.append(b"".join(self._partial))

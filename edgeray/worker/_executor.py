@@ -98,7 +98,8 @@ class Executor:
                 args, kwargs = self._args(msg)
                 result = fn(*args, **kwargs)
             elif kind == ACTOR_CREATE:
-                result = self._create_actor(msg)
+                self._create_actor(msg)
+                result = None
             else:
                 method = getattr(self.actor, spec["method"])
                 args, kwargs = self._args(msg)
@@ -180,7 +181,7 @@ class Executor:
         client.send(TaskDone(tid, payloads, True, retryable, err.traceback_str[-4000:]))
 
     # -- actors ---------------------------------------------------------------------------
-    def _create_actor(self, msg: Execute) -> None:
+    def _create_actor(self, msg: Execute) -> None:  # the creation task returns None
         spec = msg.spec
         client = self.client
         assert client is not None
@@ -205,7 +206,6 @@ class Executor:
             for g, n in groups.items():
                 self._pools[g] = ThreadPoolExecutor(int(n), thread_name_prefix=f"actor-{g}")
         self.actor = cls(*args, **kwargs)
-        return None
 
     def _group_of(self, spec: dict[str, Any]) -> str:
         g = spec["opts"].get("concurrency_group") or self._method_groups.get(spec["method"] or "")
