@@ -6,7 +6,8 @@ under it must stay below 108 bytes). After the test, nothing it started may rema
 * no live process whose environment carries that ``EDGERAY_HOME`` (nodes and workers inherit it),
 * no new ``/dev/shm/edgeray_<pid>_*`` segment made by one of this test's node processes (this
   process, for nodes embedded with ``open_node``, and every pid a node recorded under the home),
-* no file-backed segment left under ``EDGERAY_HOME/shm``.
+* no file-backed segment left under ``EDGERAY_HOME/shm``, no spill directory under
+  ``EDGERAY_HOME/spill``.
 
 Other test runs may share this machine, so segments are attributed by the pid in their name,
 never by "anything new in /dev/shm". Leftovers are given ~5 s to go away; then the check kills
@@ -106,8 +107,10 @@ def leaked(
     procs = processes_with_home(home)
     ours = node_pids(home) | set(procs) | set(extra_pids)
     segs = sorted(n for n in shm_segments() - shm_before if _segment_pid(n) in ours)
-    fallback = Path(home) / "shm"
-    files = sorted(str(p) for p in fallback.iterdir()) if fallback.is_dir() else []
+    files = []
+    for sub in ("shm", "spill"):  # file-backed segments, spill directories
+        d = Path(home) / sub
+        files += sorted(str(p) for p in d.iterdir()) if d.is_dir() else []
     return procs, segs, files
 
 
@@ -147,6 +150,7 @@ def check_no_leaks(
         except OSError:
             pass
     for f in files:
+        shutil.rmtree(f, ignore_errors=True)
         try:
             os.unlink(f)
         except OSError:

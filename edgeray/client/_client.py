@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import logging
 import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -29,12 +32,17 @@ from ..protocol import (
     SubmitTask,
     Subscribe,
     Unblocked,
+    Unmap,
     Welcome,
 )
 from ..transport import connect_blocking
 from ._refs import ObjectRef
+from ._views import ViewLeases
 
 log = logging.getLogger("edgeray.client")
+
+#: Seconds an idle process may keep reference operations queued before sending them.
+FLUSH_INTERVAL = 0.05
 
 _ERROR_TYPES: dict[str, type[BaseException]] = {
     "ValueError": ValueError,
@@ -99,7 +107,10 @@ class CoreClient:
         self._payloads: dict[bytes, dict[str, Any]] = {}
         self._waiters: dict[bytes, list[_Waiter]] = {}
         self._subscribed: set[bytes] = set()
-        self._pending_ref_ops: list[Message] = []
+        self._pending_ref_ops: list[Message] = []  # queued (also from __del__), sent in order
+        self._send_lock = threading.Lock()  # taking the queue and sending it is one step
+        self._views = ViewLeases()
+        self._helpers: concurrent.futures.ThreadPoolExecutor | None = None
         self._calls: dict[int, _CallFuture] = {}
         self._next_req = 0
         self._registered_fns: set[bytes] = set()
@@ -132,25 +143,32 @@ class CoreClient:
                 log.warning("cannot map the node's shared memory (%s); objects travel inline", e)
         self._reader = threading.Thread(target=self._read_loop, name="edgeray-reader", daemon=True)
         self._reader.start()
+        self._flusher = threading.Thread(target=self._flush_loop, name="edgeray-refs", daemon=True)
+        self._flusher.start()
 
     # ================================================================== sending
     def send(self, msg: Message) -> None:
-        frames = []
-        if self._pending_ref_ops:
-            with self._lock:
-                ops, self._pending_ref_ops = self._pending_ref_ops, []
-            frames = [self._conn.send(m) for m in ops]
-        frames.append(self._conn.send(msg))
-        try:
-            if len(frames) == 1:
-                self._chan.send_frame(frames[0])
-            else:
-                self._chan.send_frames(frames)
-        except OSError as e:
-            raise exc.RaySystemError(f"lost the connection to the node at {self.address}: {e}") from None
+        """Send ``msg``, after any queued reference operations (in the order they happened)."""
+        with self._send_lock:
+            frames = []
+            if self._pending_ref_ops:
+                with self._lock:
+                    ops, self._pending_ref_ops = self._pending_ref_ops, []
+                frames = [self._conn.send(m) for m in ops]
+            frames.append(self._conn.send(msg))
+            try:
+                if len(frames) == 1:
+                    self._chan.send_frame(frames[0])
+                else:
+                    self._chan.send_frames(frames)
+            except OSError as e:
+                raise exc.RaySystemError(f"lost the connection to the node at {self.address}: {e}") from None
 
     def flush_refs(self) -> None:
-        if self._pending_ref_ops and not self._closed:
+        """Send the queued reference operations now."""
+        if not self._pending_ref_ops or self._closed:
+            return
+        with self._send_lock:
             with self._lock:
                 ops, self._pending_ref_ops = self._pending_ref_ops, []
             if ops:
@@ -158,6 +176,14 @@ class CoreClient:
                     self._chan.send_frames([self._conn.send(m) for m in ops])
                 except OSError:
                     pass
+
+    def _flush_loop(self) -> None:
+        """Reference operations queued by an idle process (a ``del ref``, a view collected)
+        reach the node within ``FLUSH_INTERVAL`` even if nothing else is sent."""
+        while not self._closed:
+            time.sleep(FLUSH_INTERVAL)
+            if self._pending_ref_ops:
+                self.flush_refs()
 
     def call(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
         """A control-plane request; raises the node's error with its type where known."""
@@ -295,15 +321,20 @@ class CoreClient:
             raise exc.RaySystemError(f"unexpected persistent id {pid!r}")
         return ObjectRef(pid, self)
 
-    def deserialize_payload(self, payload: dict[str, Any]) -> Any:
-        loc = payload.get("loc")
-        if loc is not None:
+    def deserialize_payload(self, payload: dict[str, Any], *, leased: bool = False) -> Any:
+        """The value of a payload (raising the remote error if it is one).
+
+        ``leased``: the payload's ``loc`` is a lease the node gave this process (an ``Execute``
+        argument); otherwise a shared-memory object is read under a lease held already by a
+        live view, or one asked for now (``map_object``).
+        """
+        if payload.get("loc") is not None:
             if self.arena is None:
                 raise exc.RaySystemError("object lives in shared memory this process cannot map")
-            oid = payload["id"]
-            self.incref(oid)  # the mapping keeps the object alive while any view of it lives
-            view = self.arena.read_view(loc[0], loc[1], on_release=lambda: self._release_view(oid))
-            value = deserialize(view, self._load_ref)
+            view_or_payload = self._open_view(payload, leased)
+            if isinstance(view_or_payload, dict):  # the node sent the bytes instead
+                return self.deserialize_payload(view_or_payload)
+            value = deserialize(view_or_payload, self._load_ref)
         elif payload.get("err"):
             try:
                 value = deserialize(payload["data"], self._load_ref)
@@ -319,8 +350,37 @@ class CoreClient:
             raise exc.RaySystemError(f"bad error payload: {value!r}")
         return value
 
-    def _release_view(self, oid: bytes) -> None:
+    def _open_view(self, payload: dict[str, Any], leased: bool) -> memoryview | dict[str, Any]:
+        """A read-only view of a shared-memory object, kept alive (and in memory) while it lives."""
+        oid = payload["id"]
+        loc = self._views.open(oid, payload["loc"] if leased else None)
+        if loc is None:
+            fresh = self.call("map_object", {"id": oid})
+            if fresh.get("loc") is None:
+                return fresh  # inline bytes or an error: nothing was leased
+            loc = self._views.open(oid, fresh["loc"])
+            assert loc is not None
+        assert self.arena is not None
+        self.incref(oid)  # the object itself stays referenced while any view of it lives
         try:
+            return self.arena.read_view(loc[0], loc[1], on_release=functools.partial(self._release_view, oid))
+        except BaseException:
+            self._release_view(oid)
+            raise
+
+    def return_lease(self, payload: dict[str, Any]) -> None:
+        """Give back the lease of a leased payload that will not be read."""
+        if payload.get("loc") is not None:
+            with self._lock:
+                self._pending_ref_ops.append(Unmap([payload["id"]], [1]))
+
+    def _release_view(self, oid: bytes) -> None:
+        """The last use of one view is gone (runs inside the garbage collector: queue only)."""
+        try:
+            leases = self._views.close(oid)
+            if leases:
+                with self._lock:
+                    self._pending_ref_ops.append(Unmap([oid], [leases]))
             self.decref(oid)
         except Exception:
             pass
@@ -406,6 +466,18 @@ class CoreClient:
         else:
             self._subscribe([oid])
 
+    def run_off_reader(self, oid: bytes, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (which reads object ``oid``) now, unless this is the reader thread and the
+        read needs a reply from the node (a shared-memory lease): then on a helper thread."""
+        payload = self._payloads.get(oid)
+        if threading.current_thread() is not self._reader or payload is None or payload.get("loc") is None:
+            fn()
+            return
+        with self._lock:
+            if self._helpers is None:
+                self._helpers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="edgeray-resolve")
+        self._helpers.submit(fn)
+
     def current_job(self) -> bytes:
         """The job of the task running on this thread (a worker serves many jobs), else ours."""
         return getattr(self.tls, "job_id", None) or self.job_id
@@ -467,6 +539,8 @@ class CoreClient:
         self._closed = True
         self._chan.close()
         self._reader.join(timeout=2)
+        if self._helpers is not None:
+            self._helpers.shutdown(wait=False)
         if self.arena is not None:
             self.arena.close()
 

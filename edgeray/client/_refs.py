@@ -66,7 +66,7 @@ class ObjectRef:
         client = self._client or current_client()
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
-        def done() -> None:
+        def resolve() -> None:
             if fut.done():
                 return
             try:
@@ -74,7 +74,7 @@ class ObjectRef:
             except BaseException as e:  # the remote error, raised by get
                 fut.set_exception(e)
 
-        client.on_ready(self._id, done)
+        client.on_ready(self._id, lambda: client.run_off_reader(self._id, resolve))
         return fut
 
     def __await__(self) -> Generator[Any, None, Any]:

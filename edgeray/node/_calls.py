@@ -27,6 +27,15 @@ def _arg(args: dict[str, Any], name: str, typ: type | tuple[type, ...]) -> Any:
     return v
 
 
+def _ref_kind(e: Any) -> str:
+    """Why an object is alive, in ``ray memory``'s words."""
+    if e.holders:
+        return "LOCAL_REFERENCE"
+    if e.pins:
+        return "USED_BY_PENDING_TASK_OR_CAPTURED_IN_OBJECT"
+    return "PENDING" if not e.ready else "UNREFERENCED"
+
+
 class CallHandlers:
     def __init__(self, server: NodeServer, core: NodeCore) -> None:
         self.server = server
@@ -40,6 +49,7 @@ class CallHandlers:
             "cluster_resources": lambda p, a: self.core.resources.snapshot_total(),
             "available_resources": lambda p, a: self.core.resources.snapshot_available(),
             "create_object": self.create_object,
+            "map_object": lambda p, a: self.core.map_object(p, _arg(a, "id", bytes)),
             "get_function": self.get_function,
             "list": self.list_state,
             "status": self.status,
@@ -125,8 +135,12 @@ class CallHandlers:
             out = []
             for e in core.objects.entries.values():
                 p = e.payload or {}
-                where = "pending" if not e.ready else ("shared_memory" if p.get("loc") else "inline")
-                out.append({"object_id": e.id.hex(), "size": e.size, "where": where, "holders": len(e.holders), "pins": e.pins})
+                d = core.store.describe(e.id) if p.get("loc") else None
+                where = "pending" if not e.ready else (d["where"] if d else ("error" if p.get("err") else "inline"))
+                out.append({
+                    "object_id": e.id.hex(), "size": e.size, "where": where, "reference": _ref_kind(e),
+                    "holders": len(e.holders), "pins": e.pins, "mapped": d["pins"] if d else 0,
+                })
             return out
         if kind == "tasks":
             out = [{"task_id": t.spec["tid"].hex(), "name": t.spec["name"], "state": "RUNNING"} for t in core.running.values()]

@@ -125,6 +125,7 @@ class NodeCore:
         self.gcs = GcsTables()
         self.objects = ObjectTable(self._free_entry)
         self.peers: dict[bytes, Peer] = {}
+        self.leases: dict[bytes, dict[bytes, int]] = {}  # peer -> object -> leases it reads under
         self.workers: dict[bytes, W.WorkerRecord] = {}
         self.ready = ReadyQueues()
         self.running: dict[bytes, TaskRecord] = {}
@@ -150,6 +151,8 @@ class NodeCore:
 
     def peer_disconnected(self, peer: Peer) -> None:
         self.peers.pop(peer.peer_id, None)
+        for oid, n in self.leases.pop(peer.peer_id, {}).items():
+            self.store.unpin(oid, n)
         self.objects.drop_holder_everywhere(peer.peer_id)
         if peer.role == "driver":
             self._end_job(peer.job_id)
@@ -174,14 +177,23 @@ class NodeCore:
         if p is not None and p.get("loc") is not None:
             self.store.delete(e.id)
 
+    def _sealed(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Seal a shared-memory payload's object (written by its creator); an object that was
+        never created here becomes an ``ObjectLostError`` payload."""
+        if payload.get("loc") is not None:
+            oid = payload["id"]
+            try:
+                self.store.seal(oid)
+            except KeyError:
+                return error_payload(oid, exc.ObjectLostError(oid.hex(), "its creator never allocated it in this node's store"))
+        return payload
+
     def put_object(self, peer: Peer, payload: dict[str, Any]) -> None:
         oid = payload["id"]
-        e = self.objects.expect(oid, peer.peer_id)
-        if payload.get("loc") is not None:
-            self.store.seal(oid)
+        self.objects.expect(oid, peer.peer_id)
+        payload = self._sealed(payload)
         if self.objects.set_ready(payload) is None and payload.get("loc") is not None:
             self.store.delete(oid)
-        del e
 
     def create_object(self, peer: Peer, oid: bytes, size: int) -> int:
         offset = self.store.create(oid, size)
@@ -198,14 +210,58 @@ class NodeCore:
         if peer.peer_id in self.peers:
             peer.send(ObjectReady(self.payload_for(peer, e.payload)))
 
-    def payload_for(self, peer: Peer, payload: dict[str, Any] | None) -> dict[str, Any]:
-        """The payload as ``peer`` can use it: peers without the shared memory get the bytes."""
+    def payload_for(self, peer: Peer, payload: dict[str, Any] | None, *, lease: bool = False) -> dict[str, Any]:
+        """The payload as ``peer`` can use it.
+
+        Shared-memory objects: to a peer that maps the arena, a notice (its ``loc`` is only a
+        marker) unless ``lease``: then the object is brought back into memory if it was
+        spilled, pinned there, and its current place is handed out as a lease the peer
+        returns with ``Unmap``. Peers without the arena, or when no room can be made, get
+        the bytes.
+        """
         assert payload is not None
-        if payload.get("loc") is None or peer.shm:
+        if payload.get("loc") is None or (peer.shm and not lease):
             return payload
-        off, size = payload["loc"]
-        data = bytes(self.store.arena.write_view(off, size))
+        oid = payload["id"]
+        store = self.store
+        try:
+            if peer.shm:
+                try:
+                    loc = store.restore(oid)
+                except exc.ObjectStoreFullError as e:
+                    log.warning("cannot restore object %s into memory (%s); sending its bytes", oid.hex(), e)
+                else:
+                    store.pin(oid)
+                    leases = self.leases.setdefault(peer.peer_id, {})
+                    leases[oid] = leases.get(oid, 0) + 1
+                    return {**payload, "loc": list(loc)}
+            data = store.read_bytes(oid)
+        except (KeyError, OSError) as e:
+            return error_payload(oid, exc.ObjectLostError(oid.hex(), f"its stored copy could not be read: {e}"))
         return {**payload, "loc": None, "data": data}
+
+    def map_object(self, peer: Peer, oid: bytes) -> dict[str, Any]:
+        """A lease on a ready object for ``peer`` to read (see ``payload_for``)."""
+        e = self.objects.get(oid)
+        if e is None or not e.ready:
+            return error_payload(oid, exc.ObjectLostError(oid.hex(), "it was freed or never existed on this node"))
+        return self.payload_for(peer, e.payload, lease=True)
+
+    def unmap(self, peer: Peer, ids: list[bytes], counts: list[int]) -> None:
+        """``peer`` gives back leases: objects nobody reads may be spilled again."""
+        leases = self.leases.get(peer.peer_id)
+        if not leases:
+            return
+        for oid, n in zip(ids, counts, strict=False):
+            held = leases.get(oid, 0)
+            n = min(int(n), held)
+            if n <= 0:
+                continue
+            if held == n:
+                del leases[oid]
+            else:
+                leases[oid] = held - n
+            self.store.unpin(oid, n)
 
     # ------------------------------------------------------------------ submission
     def unschedulable(self, spec: TaskSpec) -> BaseException | None:
@@ -368,7 +424,7 @@ class NodeCore:
                 "OMP_NUM_THREADS": str(max(1, int(cpus))) if cpus else "1",
                 "CUDA_VISIBLE_DEVICES": ",".join(t.gpu_ids),
             }
-        deps = [self.payload_for(w.peer, p) for p in t.dep_payloads]
+        deps = [self.payload_for(w.peer, p, lease=True) for p in t.dep_payloads]
         w.peer.send(Execute(spec, deps, env))
 
     def _refill_pool(self) -> None:
@@ -421,6 +477,7 @@ class NodeCore:
         t.done = True
         self.stats["tasks_finished"] += 1
         for p in results:
+            p = self._sealed(p)
             if self.objects.set_ready(p) is None and p.get("loc") is not None:
                 self.store.delete(p["id"])
         self._release_pins(t)

@@ -24,7 +24,7 @@ import trio
 from .. import _files
 from .. import exceptions as exc
 from ..config import Config
-from ..object_store import Arena, ObjectStore, cleanup_stale
+from ..object_store import Arena, ObjectStore, SpillDir, cleanup_stale, cleanup_stale_spill
 from ..plugins import detect_node_resources, make_plugin_manager
 from ..protocol import (
     AddRef,
@@ -42,6 +42,7 @@ from ..protocol import (
     Subscribe,
     TaskDone,
     Unblocked,
+    Unmap,
     Welcome,
     frame,
 )
@@ -54,6 +55,9 @@ from ._calls import CallHandlers
 from ._core import NodeCore
 
 log = logging.getLogger("edgeray.node")
+
+#: The smallest automatic store: below this much free shared memory, use a file-backed arena.
+MIN_AUTO_STORE = 256 << 20
 
 
 @dataclass
@@ -323,6 +327,8 @@ class NodeServer:
             core.objects.add_holder(msg.ids, peer.peer_id)
         elif isinstance(msg, DelRef):
             core.objects.remove_holder(msg.ids, peer.peer_id)
+        elif isinstance(msg, Unmap):
+            core.unmap(peer, msg.ids, msg.counts)
         elif isinstance(msg, PutObject):
             _check_payload(msg.payload)
             core.put_object(peer, msg.payload)
@@ -356,31 +362,46 @@ class NodeServer:
             fallback_dir=self._fallback_dir(),
             force_file=cfg.object_store.force_file,
         )
+        self.spill = None
         try:
+            if cfg.object_store.spilling:
+                root = str(cfg.object_store.resolved_spill_dir())
+                cleanup_stale_spill(root)
+                self.spill = SpillDir(root)
             await self._run_with_arena(task_status, total, gpu_ids, pm)
         finally:
             self.arena.close()
             self.arena.unlink()
+            if self.spill is not None:
+                self.spill.close()
 
     def _fallback_dir(self) -> str:
         return self.config.object_store.fallback_dir or str(_files.home() / "shm")
 
     def _store_capacity(self, total: dict[str, float]) -> int:
+        """``object_store.memory`` when set; else 30% of the node's memory (Ray's default),
+        capped by the free space of the shared-memory directory. When that directory is
+        absent or too small for a useful store (a container's 64 MB /dev/shm), the arena is
+        a file in ``fallback_dir`` instead (``Arena.create`` says so in the log), sized
+        without that cap."""
         cfg = self.config.object_store
         if cfg.memory > 0:
             return int(cfg.memory)
         cap = int(total.get("object_store_memory") or total.get("memory", 8 << 30) * 0.3)
+        cap = max(cap, MIN_AUTO_STORE)
+        if cfg.force_file:
+            return cap
         try:
             st = os.statvfs(cfg.shm_dir)
-            cap = min(cap, int(st.f_bavail * st.f_frsize * 0.9))
+            room = int(st.f_bavail * st.f_frsize * 0.9)
         except OSError:
-            pass
-        return max(cap, 64 << 20)
+            return cap
+        return min(cap, room) if room >= MIN_AUTO_STORE else cap
 
     async def _run_with_arena(self, task_status: Any, total: dict[str, float], gpu_ids: list[str], pm: Any) -> None:
         cfg = self.config
         num_cpus = total.get("CPU", 1)
-        store = ObjectStore(self.arena)
+        store = ObjectStore(self.arena, self.spill)
         pool = cfg.node.prestart_workers if cfg.node.prestart_workers >= 0 else int(num_cpus)
         max_workers = cfg.node.max_workers or max(32, int(num_cpus) * 8)
         resources = NodeResources({k: v for k, v in total.items() if k not in ("memory", "object_store_memory")} | {"memory": total.get("memory", 0)}, gpu_ids)

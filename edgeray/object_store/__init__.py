@@ -9,12 +9,14 @@ threads and from drivers alike). tests/object_store/test_layer_rule.py enforces 
 - ``Arena``: one shared-memory segment (posix_ipc, stdlib ``_posixshmem``, or a file when
   /dev/shm is too small or absent); ``cleanup_stale`` removes the segments of dead processes.
 - ``Allocator``: best-fit offsets with coalescing, reusing already-touched memory first.
-- ``ObjectStore``: create/seal/location/delete of objects in an arena (sync, one thread).
+- ``ObjectStore``: create/seal/location/delete of objects in an arena (sync, one thread),
+  spilling least recently used unpinned objects to a ``SpillDir`` when full.
 """
 
 from ._allocator import Allocator
 from ._arena import PAGE_SIZE, Arena, cleanup_stale
 from ._serialization import BUFFER_ALIGNMENT, SerializedObject, deserialize, serialize
+from ._spill import SpillDir, cleanup_stale_spill
 from ._store import ObjectStore
 
 __all__ = [
@@ -24,7 +26,9 @@ __all__ = [
     "ObjectStore",
     "PAGE_SIZE",
     "SerializedObject",
+    "SpillDir",
     "cleanup_stale",
+    "cleanup_stale_spill",
     "deserialize",
     "serialize",
 ]

@@ -34,6 +34,7 @@ __all__ = [
     "Subscribe",
     "AddRef",
     "DelRef",
+    "Unmap",
     "Blocked",
     "Unblocked",
     "Log",
@@ -231,6 +232,16 @@ class AddRef(Message):
 @dataclasses.dataclass(slots=True)
 class DelRef(Message):
     ids: list
+
+
+@_message("unmap")
+@dataclasses.dataclass(slots=True)
+class Unmap(Message):
+    """The sender no longer reads these shared-memory objects: ``counts[i]`` leases of ``ids[i]``
+    (each payload with a ``loc`` the node handed out as a lease) are returned."""
+
+    ids: list
+    counts: list
 
 
 @_message("blocked")

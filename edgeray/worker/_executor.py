@@ -129,9 +129,25 @@ class Executor:
     def _args(self, msg: Execute) -> tuple[list[Any], dict[str, Any]]:
         client = self.client
         assert client is not None
-        args, kwargs = deserialize(msg.spec["args"], client._load_ref)
+        try:
+            args, kwargs = deserialize(msg.spec["args"], client._load_ref)
+        except BaseException:
+            for p in msg.deps:
+                client.return_lease(p)
+            raise
         if msg.deps:
-            values = [client.deserialize_payload(p) for p in msg.deps]
+            values: list[Any] = []
+            error: BaseException | None = None
+            for p in msg.deps:  # shared-memory arguments arrive leased: read or give back each
+                if error is not None:
+                    client.return_lease(p)
+                    continue
+                try:
+                    values.append(client.deserialize_payload(p, leased=True))
+                except BaseException as e:  # a failed argument: the call raises its error
+                    error = e
+            if error is not None:
+                raise error
             args, kwargs = substitute(args, kwargs, values)
         return args, kwargs
 
