@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("start", help="start a node (in the background unless --block)")
     s.add_argument("--head", action="store_true", help="start a head node (the default without --address)")
     s.add_argument("--address", default=None, help="ws://HOST:PORT of a head node to join")
-    s.add_argument("--config", default=None, help="a TOML config file")
+    s.add_argument("--config", default=None, help="a TOML config file (default: $EDGERAY_CONFIG)")
     s.add_argument("--port", type=int, default=None, help="the WebSocket port (0 = any free port)")
     s.add_argument("--host", default=None, help="the address to listen on")
     s.add_argument("--num-cpus", type=float, default=None)
@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         return _stop()
     if args.command == "status":
         return _status()
-    if args.command in ("list", "memory"):
-        return _list("objects" if args.command == "memory" else args.kind)
+    if args.command == "memory":
+        return _memory()
+    if args.command == "list":
+        return _list(args.kind)
     if args.command == "get-auth-token":
         from ._files import load_or_create_token
 
@@ -89,7 +91,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _start(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config, _overrides(args))
+        config = load_config(args.config or os.environ.get("EDGERAY_CONFIG") or None, _overrides(args))
     except (ValueError, OSError) as e:
         print(f"edgeray start: {e}", file=sys.stderr)
         return 2
@@ -279,6 +281,35 @@ def _fmt_bytes(n: float) -> str:
             return f"{n:.2f}{unit}" if unit != "B" else f"{int(n)}B"
         n /= 1024
     return str(n)
+
+
+def _memory() -> int:
+    """Like ``ray memory``: every object with its size, reference kind and place, then totals."""
+    rows = _client_call("list", {"kind": "objects"})
+    store = _client_call("status")["store"]
+    print(f"======== Object references status: {time.strftime('%Y-%m-%d %H:%M:%S')} ========")
+    print(f"{'Object Ref':<42}  {'Reference Type':<44}  {'Object Size':>12}  {'Where':<14}  Holders  Mapped")
+    for r in sorted(rows, key=lambda r: -r["size"]):
+        print(
+            f"{r['object_id']:<42}  {r['reference']:<44}  {_fmt_bytes(r['size']):>12}  "
+            f"{r['where']:<14}  {r['holders']:>7}  {r.get('mapped', 0):>6}"
+        )
+    mem = [r for r in rows if r["where"] == "shared_memory"]
+    spilled = [r for r in rows if r["where"] == "spilled"]
+    cap = store.get("capacity", 0) or 1
+    print("\n--- Aggregate object store stats across all nodes ---")
+    print(
+        f"Plasma memory usage {_fmt_bytes(store.get('used', 0))}, {len(mem)} objects, "
+        f"{100 * store.get('used', 0) / cap:.1f}% full of {_fmt_bytes(cap)} "
+        f"({store.get('arena_kind')} object store {store.get('arena_name')})"
+    )
+    print(
+        f"Spilled {_fmt_bytes(store.get('spilled_bytes', 0))}, {len(spilled)} objects now; "
+        f"{store.get('num_spills', 0)} spills and {store.get('num_restores', 0)} restores so far"
+        + (f" (to {store['spill_dir']})" if store.get("spill_dir") else " (spilling disabled)")
+    )
+    print(f"Inline objects: {sum(1 for r in rows if r['where'] == 'inline')}")
+    return 0
 
 
 def _list(kind: str) -> int:

@@ -321,6 +321,12 @@ class CoreClient:
             raise exc.RaySystemError(f"unexpected persistent id {pid!r}")
         return ObjectRef(pid, self)
 
+    def load_borrowed_ref(self, pid: Any) -> ObjectRef:
+        """A ref that someone else keeps alive (not counted here): closure captures."""
+        if not isinstance(pid, bytes):
+            raise exc.RaySystemError(f"unexpected persistent id {pid!r}")
+        return ObjectRef(pid, None)
+
     def deserialize_payload(self, payload: dict[str, Any], *, leased: bool = False) -> Any:
         """The value of a payload (raising the remote error if it is one).
 

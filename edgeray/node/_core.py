@@ -126,6 +126,7 @@ class NodeCore:
         self.objects = ObjectTable(self._free_entry)
         self.peers: dict[bytes, Peer] = {}
         self.leases: dict[bytes, dict[bytes, int]] = {}  # peer -> object -> leases it reads under
+        self.creating: dict[bytes, set[bytes]] = {}  # peer -> objects it is writing (not sealed)
         self.workers: dict[bytes, W.WorkerRecord] = {}
         self.ready = ReadyQueues()
         self.running: dict[bytes, TaskRecord] = {}
@@ -153,6 +154,10 @@ class NodeCore:
         self.peers.pop(peer.peer_id, None)
         for oid, n in self.leases.pop(peer.peer_id, {}).items():
             self.store.unpin(oid, n)
+        for oid in self.creating.pop(peer.peer_id, ()):
+            d = self.store.describe(oid)
+            if d is not None and d["where"] == "creating":
+                self.store.delete(oid)  # written half-way by a process that is gone
         self.objects.drop_holder_everywhere(peer.peer_id)
         if peer.role == "driver":
             self._end_job(peer.job_id)
@@ -182,6 +187,8 @@ class NodeCore:
         never created here becomes an ``ObjectLostError`` payload."""
         if payload.get("loc") is not None:
             oid = payload["id"]
+            for creating in self.creating.values():
+                creating.discard(oid)
             try:
                 self.store.seal(oid)
             except KeyError:
@@ -196,8 +203,13 @@ class NodeCore:
             self.store.delete(oid)
 
     def create_object(self, peer: Peer, oid: bytes, size: int) -> int:
+        """Room for an object ``peer`` writes now and seals with its ``PutObject``/``TaskDone``.
+
+        The creator does not become a holder (a task's result belongs to its owner); if it
+        disconnects before sealing, the half-written object is dropped."""
         offset = self.store.create(oid, size)
-        self.objects.expect(oid, peer.peer_id)
+        self.objects.expect(oid, None)
+        self.creating.setdefault(peer.peer_id, set()).add(oid)
         return offset
 
     def subscribe(self, peer: Peer, ids: list[bytes]) -> None:

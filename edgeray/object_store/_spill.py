@@ -89,7 +89,7 @@ class SpillDir:
 def cleanup_stale_spill(root: str, prefix: str = "edgeray") -> list[str]:
     """Remove the spill directories under ``root`` whose creating process is dead."""
     pattern = re.compile(rf"^{re.escape(prefix)}_(\d+)_[0-9a-f]+$")
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(root)
     except OSError:

@@ -123,7 +123,9 @@ class Executor:
             client = self.client
             assert client is not None
             blob = client.fetch_function(fn_id)
-            fn = self._fns[fn_id] = deserialize(blob, client._load_ref)
+            # refs captured by the function's closure are pinned by its job (the driver), not
+            # by every worker that caches the function: they load as unbound, uncounted refs
+            fn = self._fns[fn_id] = deserialize(blob, client.load_borrowed_ref)
         return fn
 
     def _args(self, msg: Execute) -> tuple[list[Any], dict[str, Any]]:

@@ -461,10 +461,11 @@ class Run:
         )
 
 
-def run_script(name: str, home: Path) -> Run:
+def run_script(name: str, home: Path, extra_env: dict[str, str] | None = None) -> Run:
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["EDGERAY_HOME"] = str(home)
+    env.update(extra_env or {})
     shm_before = _shm_entries()
     watcher = _Watcher(str(home))
     watcher.start()
@@ -558,8 +559,54 @@ def test_script_follows_the_rules(name):
     "name", [pytest.param(n, marks=spec.marks, id=n[:-3]) for n, spec in SPECS.items()]
 )
 def test_seed_script(name, tmp_path):
+    check_run(name, run_script(name, tmp_path / "edgeray_home"))
+
+
+# The object examples again, on nodes whose store is cramped (issue 3): a 64 MiB store that
+# must spill, a node whose /dev/shm is absent (a file-backed arena), and a node whose
+# shared-memory directory is a real 64 MiB tmpfs (root only: it mounts one).
+OBJECT_SEEDS = [
+    "objects_passing_numpy.py",
+    "objects_put_get.py",
+    "objects_nested_args.py",
+    "objects_top_level_args.py",
+    "objects_closure_capture.py",
+    "tasks_dependencies.py",
+    "parameter_server.py",
+]
+STORE_VARIANTS = {
+    "store64mib": "[object_store]\nmemory = 67108864\n",
+    "no_shm": '[object_store]\nshm_dir = "{tmp}/no-such-shm"\n',
+    "shm64mib": '[object_store]\nshm_dir = "{tmp}/small-shm"\n',
+}
+
+
+@pytest.mark.parametrize("variant", sorted(STORE_VARIANTS))
+@pytest.mark.parametrize("name", OBJECT_SEEDS, ids=[n[:-3] for n in OBJECT_SEEDS])
+def test_seed_script_small_store(name, variant, tmp_path):
+    small = tmp_path / "small-shm"
+    if variant == "shm64mib":
+        small.mkdir()
+        mounted = os.geteuid() == 0 and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(small)], capture_output=True
+        ).returncode == 0
+        if not mounted:
+            pytest.skip("mounting a 64 MiB tmpfs needs root")
+    config = tmp_path / "node.toml"
+    config.write_text(STORE_VARIANTS[variant].format(tmp=tmp_path))
+    try:
+        run = run_script(name, tmp_path / "edgeray_home", {"EDGERAY_CONFIG": str(config)})
+    finally:
+        if variant == "shm64mib":
+            subprocess.run(["umount", str(small)], capture_output=True)
+    check_run(name, run)
+    if variant != "store64mib":
+        assert "falls back to the file" in run.stderr, run.stderr[-2000:]  # said once, in the log
+        assert not any((tmp_path / "edgeray_home" / "shm").iterdir()), "the file-backed arena was left behind"
+
+
+def check_run(name: str, run: Run) -> None:
     spec = SPECS[name]
-    run = run_script(name, tmp_path / "edgeray_home")
     problems = []
     if run.timed_out:
         problems.append(f"did not finish within {SCRIPT_TIMEOUT} s")
