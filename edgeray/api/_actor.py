@@ -159,6 +159,11 @@ class ActorHandle:
         self._lock = threading.Lock()
         self._caller = os.urandom(8)
         self._creation: ObjectRef | None = None
+        self._pending = 0  # calls through this handle not finished yet (for max_pending_calls)
+
+    def _call_finished(self) -> None:
+        with self._lock:
+            self._pending -= 1
 
     def __getattr__(self, name: str) -> ActorMethod:
         if name.startswith("__") and name.endswith("__"):
@@ -177,13 +182,23 @@ class ActorHandle:
         group = opts.get("concurrency_group") or meta.get("concurrency_group")
         if group:
             wired["concurrency_group"] = group
+        limit = int(self._meta.get("max_pending_calls", -1))
         with self._lock:
+            if limit > 0 and nr > 0:
+                if self._pending >= limit:
+                    raise exc.PendingCallsLimitExceeded(
+                        f"The actor {self._meta.get('class_name')} ({self._actor_id.hex()}) has {self._pending} calls "
+                        f"from this handle not finished yet, its max_pending_calls={limit}; wait for some first."
+                    )
+                self._pending += 1
             self._seq += 1
             seq = self._seq
         spec = make_spec(client, 2, None, f"{self._meta.get('class_name')}.{name}", argb, deps, nested, nr, {}, wired,
                          actor=self._actor_id, method=name, seq=seq)
         refs = return_refs(client, spec)
         client.submit(spec)
+        if limit > 0 and nr > 0:
+            client.on_ready(refs[0]._id, self._call_finished)
         del keep
         if nr == 1:
             return refs[0]

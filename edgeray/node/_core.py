@@ -63,6 +63,11 @@ class TaskRecord:
         self.held: dict[str, int] = {}
 
 
+def _caller_key(spec: TaskSpec) -> bytes:
+    """The ordering queue of an actor call: its owner process and the handle it came through."""
+    return spec["owner"] + spec["opts"].get("caller", b"")  # type: ignore[no-any-return]
+
+
 def error_payload(object_id: bytes, error: BaseException) -> dict[str, Any]:
     return {"id": object_id, "data": serialize(error).to_bytes(), "loc": None, "err": True, "refs": []}
 
@@ -327,7 +332,8 @@ class NodeCore:
         t.registering = False
         if spec["kind"] == ACTOR_CALL:
             actor = self.gcs.actors[spec["actor"]]
-            actor.queues.setdefault(spec["owner"] + spec["opts"].get("caller", b""), deque()).append(t)  # type: ignore[arg-type]
+            t.retries_left = int(actor.spec["opts"].get("max_task_retries", 0))
+            actor.queues.setdefault(_caller_key(spec), deque()).append(t)  # type: ignore[arg-type]
             self._pump_actor(actor)
         elif t.missing == 0:
             self._enqueue(t)
@@ -698,12 +704,15 @@ class NodeCore:
             actor.restarts += 1
             actor.state = gcs_state.RESTARTING
             actor.worker_id = None
-            retry_calls = int(actor.spec["opts"].get("max_task_retries", 0))
-            for tid, t in list(actor.inflight.items()):
+            # calls that were running: retried first, in their callers' order, if max_task_retries allows
+            for tid, t in reversed(list(actor.inflight.items())):
                 actor.inflight.pop(tid)
                 self.running.pop(tid, None)
-                if retry_calls != 0:
-                    actor.queues.setdefault(b"\x00retry", deque()).appendleft(t)
+                if t.retries_left != 0:
+                    if t.retries_left > 0:
+                        t.retries_left -= 1
+                    t.worker = None
+                    actor.queues.setdefault(_caller_key(t.spec), deque()).appendleft(t)
                 else:
                     self._fail_returns(t.spec, exc.RayActorError(
                         f"The actor {actor.class_name} died while running {t.spec['name']} (exit code {returncode}); "

@@ -1,5 +1,10 @@
-"""``edgeray.util``: Ray's ``ray.util`` names (scheduling strategies; more with issues 4 and 5)."""
+"""``edgeray.util``: Ray's ``ray.util`` names: ``ActorPool``, ``queue.Queue``, scheduling strategies.
 
-from . import scheduling_strategies
+Rule: built on the public API only (``edgeray.api``, ``edgeray.client``'s ``ObjectRef``), like a
+user's own library would be.
+"""
 
-__all__ = ["scheduling_strategies"]
+from . import queue, scheduling_strategies
+from ._actor_pool import ActorPool
+
+__all__ = ["ActorPool", "queue", "scheduling_strategies"]
