@@ -42,7 +42,7 @@ class _QueueActor:
     async def put(self, item: Any, timeout: float | None = None) -> bool:
         try:
             await asyncio.wait_for(self.queue.put(item), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -55,7 +55,7 @@ class _QueueActor:
     async def get(self, timeout: float | None = None) -> tuple[bool, Any]:
         try:
             return True, await asyncio.wait_for(self.queue.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False, None
 
     async def put_nowait(self, item: Any) -> bool:
