@@ -34,6 +34,7 @@ from ..protocol import (
     Unblocked,
     Unmap,
     Welcome,
+    encode_spec,
 )
 from ..transport import connect_blocking
 from ._refs import ObjectRef
@@ -532,7 +533,7 @@ class CoreClient:
         self.send(RegisterFunction(fn_id, blob, name))
 
     def submit(self, spec: dict[str, Any]) -> None:
-        self.send(SubmitTask(spec))
+        self.send(SubmitTask(encode_spec(spec)))
 
     def fetch_function(self, fn_id: bytes) -> bytes:
         return self.call("get_function", {"fn_id": fn_id})

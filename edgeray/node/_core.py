@@ -18,7 +18,7 @@ from .. import exceptions as exc
 from ..gcs import ActorRecord, GcsTables
 from ..gcs import _tables as gcs_state
 from ..object_store import ObjectStore, serialize
-from ..protocol import Execute, Log, Message, ObjectReady
+from ..protocol import Execute, Log, Message, ObjectReady, encode_spec
 from ..raylet import NodeResources, ObjectEntry, ObjectTable, to_units
 from ..raylet import _workers as W
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
@@ -43,10 +43,11 @@ class Spawner(Protocol):
 
 
 class TaskRecord:
-    __slots__ = ("spec", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held")
+    __slots__ = ("spec", "raw", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held")
 
-    def __init__(self, spec: TaskSpec) -> None:
+    def __init__(self, spec: TaskSpec, raw: bytes | None = None) -> None:
         self.spec = spec
+        self.raw = raw  # the spec as the submitter encoded it (forwarded in Execute)
         self.missing = 0
         self.registering = False
         self.dep_payloads: list[dict[str, Any] | None] = [None] * len(spec["deps"])
@@ -299,7 +300,7 @@ class NodeCore:
             return cls(f"{spec['name']}: placement groups are not supported by this edgeray version yet.")
         return None
 
-    def submit(self, peer: Peer, spec: TaskSpec) -> None:
+    def submit(self, peer: Peer, spec: TaskSpec, raw: bytes | None = None) -> None:
         self.stats["tasks_submitted"] += 1
         rets = return_ids(spec)
         objects = self.objects
@@ -320,7 +321,7 @@ class NodeCore:
             if known is None or known.state == gcs_state.DEAD:
                 self._fail_returns(spec, self._actor_error(known, spec))
                 return
-        t = TaskRecord(spec)
+        t = TaskRecord(spec, raw)
         objects.pin(spec["deps"])
         objects.pin(spec["nested"])
         t.missing = len(spec["deps"])
@@ -443,7 +444,9 @@ class NodeCore:
                 "CUDA_VISIBLE_DEVICES": ",".join(t.gpu_ids),
             }
         deps = [self.payload_for(w.peer, p, lease=True) for p in t.dep_payloads]
-        w.peer.send(Execute(spec, deps, env))
+        if t.raw is None:
+            t.raw = encode_spec(spec)  # type: ignore[arg-type]
+        w.peer.send(Execute(t.raw, deps, env))
 
     def _refill_pool(self) -> None:
         pooled = sum(1 for w in self.workers.values() if w.state in (W.STARTING, W.IDLE, W.BUSY))

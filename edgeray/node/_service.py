@@ -44,6 +44,7 @@ from ..protocol import (
     Unblocked,
     Unmap,
     Welcome,
+    decode_spec,
     frame,
 )
 from ..protocol import Refused as RefusedMsg
@@ -318,7 +319,7 @@ class NodeServer:
 
     def _dispatch(self, core: NodeCore, peer: PeerConn, msg: Message, nursery: trio.Nursery) -> None:
         if isinstance(msg, SubmitTask):
-            core.submit(peer, validate_spec(msg.spec))
+            core.submit(peer, validate_spec(decode_spec(msg.spec)), msg.spec)
         elif isinstance(msg, TaskDone):
             core.task_done(peer, msg.task_id, msg.results, msg.failed, msg.retryable, msg.error)
         elif isinstance(msg, Subscribe):

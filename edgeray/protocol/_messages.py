@@ -20,6 +20,8 @@ import cbor2
 from ..exceptions import ProtocolError
 
 __all__ = [
+    "encode_spec",
+    "decode_spec",
     "Hello",
     "Welcome",
     "Refused",
@@ -170,17 +172,20 @@ class RegisterFunction(Message):
 @_message("submit")
 @dataclasses.dataclass(slots=True)
 class SubmitTask(Message):
-    """A task, actor creation or actor call (``spec`` is validated by ``raylet.TaskSpec``)."""
+    """A task, actor creation or actor call: ``spec`` is the CBOR encoding of a map validated by
+    ``raylet.TaskSpec`` (``encode_spec``). Kept encoded so the node forwards those bytes in
+    ``Execute`` instead of encoding the map again (the costliest step of a call's path)."""
 
-    spec: dict
+    spec: bytes
 
 
 @_message("exec")
 @dataclasses.dataclass(slots=True)
 class Execute(Message):
-    """Node to worker: run ``spec`` with its resolved top-level dependencies (payloads)."""
+    """Node to worker: run ``spec`` (encoded as in ``SubmitTask``) with its resolved top-level
+    dependencies (payloads)."""
 
-    spec: dict
+    spec: bytes
     deps: list
     env: dict | None = None
 
@@ -295,6 +300,22 @@ def encode_message(msg: Message) -> bytes:
     for name, _ in msg.FIELDS:
         d[name] = getattr(msg, name)
     return cbor2.dumps(d)
+
+
+def encode_spec(spec: dict[str, Any]) -> bytes:
+    """A task spec as carried by ``SubmitTask`` and ``Execute``."""
+    return cbor2.dumps(spec)
+
+
+def decode_spec(data: bytes) -> dict[str, Any]:
+    """The map inside a ``SubmitTask``/``Execute``; ``ProtocolError`` if it is not one."""
+    try:
+        spec = cbor2.loads(data)
+    except Exception as exc:
+        raise ProtocolError(f"undecodable task spec: {exc}") from None
+    if not isinstance(spec, dict):
+        raise ProtocolError("a task spec must be a CBOR map")
+    return spec
 
 
 def decode_message(data: bytes) -> Message:

@@ -15,16 +15,24 @@ import queue
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import exceptions as exc
 from ..client import CoreClient
 from ..client._args import substitute
 from ..object_store import deserialize
-from ..protocol import Execute, Log, TaskDone
+from ..protocol import Execute, Log, TaskDone, decode_spec
 from ._output import LogStream
 
 TASK, ACTOR_CREATE, ACTOR_CALL = 0, 1, 2
+
+
+class _Run(NamedTuple):
+    """An ``Execute`` with its spec decoded."""
+
+    spec: dict[str, Any]
+    deps: list[Any]
+    env: dict[str, str] | None
 
 
 class ActorExit(BaseException):
@@ -33,7 +41,7 @@ class ActorExit(BaseException):
 
 class Executor:
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Execute | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Run | None] = queue.SimpleQueue()
         self._fns: dict[bytes, Any] = {}
         self.client: CoreClient | None = None
         self.actor: Any = None
@@ -61,8 +69,9 @@ class Executor:
                 pass
 
     # -- the main thread ------------------------------------------------------------------
-    def enqueue(self, msg: Execute) -> None:
+    def enqueue(self, execute: Execute) -> None:
         """Called by the reader thread for each ``Execute``."""
+        msg = _Run(decode_spec(execute.spec), execute.deps, execute.env)
         kind = msg.spec["kind"]
         if kind == ACTOR_CALL and self._mode != "sync":
             self._dispatch_concurrent(msg)
@@ -78,7 +87,7 @@ class Executor:
             self.execute(msg)
 
     # -- one task -------------------------------------------------------------------------
-    def execute(self, msg: Execute) -> None:
+    def execute(self, msg: _Run) -> None:
         spec = msg.spec
         kind = spec["kind"]
         client = self.client
@@ -128,7 +137,7 @@ class Executor:
             fn = self._fns[fn_id] = deserialize(blob, client.load_borrowed_ref)
         return fn
 
-    def _args(self, msg: Execute) -> tuple[list[Any], dict[str, Any]]:
+    def _args(self, msg: _Run) -> tuple[list[Any], dict[str, Any]]:
         client = self.client
         assert client is not None
         try:
@@ -199,7 +208,7 @@ class Executor:
         client.send(TaskDone(tid, payloads, True, retryable, err.traceback_str[-4000:]))
 
     # -- actors ---------------------------------------------------------------------------
-    def _create_actor(self, msg: Execute) -> None:  # the creation task returns None
+    def _create_actor(self, msg: _Run) -> None:  # the creation task returns None
         spec = msg.spec
         client = self.client
         assert client is not None
@@ -245,7 +254,7 @@ class Executor:
         ready.wait()
         self._loop = loop
 
-    def _dispatch_concurrent(self, msg: Execute) -> None:
+    def _dispatch_concurrent(self, msg: _Run) -> None:
         group = self._group_of(msg.spec)
         if self._mode == "async":
             assert self._loop is not None
@@ -254,7 +263,7 @@ class Executor:
             pool = self._pools.get(group) or self._pools["_default"]
             pool.submit(self.execute, msg)
 
-    async def _run_async(self, msg: Execute, group: str) -> None:
+    async def _run_async(self, msg: _Run, group: str) -> None:
         spec = msg.spec
         sem = self._sems.get(group) or self._sems["_default"]
         async with sem:

@@ -194,7 +194,7 @@ def test_send_before_handshake_is_refused() -> None:
     with pytest.raises(ProtocolError):
         client.send(Call(req=1, method="nodes", args={}))
     with pytest.raises(ProtocolError):
-        client.send(SubmitTask(spec={}))
+        client.send(SubmitTask(spec=b""))
     with pytest.raises(ProtocolError):
         server.send(Reply(req=1, ok=True))
     # a client never sends Welcome, even during the handshake
