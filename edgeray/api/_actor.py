@@ -105,7 +105,7 @@ class ActorClass:
         if opts.get("max_concurrency") is None and not self._is_async:
             wired.pop("max_concurrency", None)
         argb, deps, nested, keep = build_args(client, args, kwargs)
-        actor_id = os.urandom(16)
+        actor_id = client.new_id()
         spec = make_spec(client, 1, fn_id, self.__name__, argb, deps, nested, 1, res, wired, actor=actor_id)
         unordered = self._is_async or int(opts.get("max_concurrency") or 1) > 1
         meta = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import os
 from typing import Any
 
 from ..client import CoreClient, ObjectRef
@@ -86,17 +85,13 @@ def build_args(
     return so.to_bytes(), deps, nested, keep
 
 
-def new_task_id() -> bytes:
-    return os.urandom(16)
-
-
 def make_spec(
     client: CoreClient, kind: int, fn_id: bytes | None, name: str, args: bytes, deps: list[bytes], nested: list[bytes],
     rets: int, res: dict[str, float], opts: dict[str, Any], actor: bytes | None = None, method: str | None = None,
     seq: int = 0,
 ) -> dict[str, Any]:
     return {
-        "tid": new_task_id(), "kind": kind, "fn": fn_id, "name": name, "args": args, "deps": deps, "nested": nested,
+        "tid": client.new_id(), "kind": kind, "fn": fn_id, "name": name, "args": args, "deps": deps, "nested": nested,
         "rets": rets, "res": res, "job": client.current_job(), "owner": client.worker_id, "opts": opts, "actor": actor,
         "method": method, "seq": seq,
     }
