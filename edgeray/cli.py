@@ -241,6 +241,9 @@ def _client_call(method: str, args: dict[str, Any] | None = None) -> Any:
     from .client import CoreClient
 
     info = read_address()
+    if info is None:  # no node started with 'edgeray start': a node a driver embeds, if any
+        running = [n for n in _running_nodes() if n.get("unix")]
+        info = running[-1] if running else None
     if info is None:
         raise SystemExit("No running edgeray node found (start one with 'edgeray start').")
     client = CoreClient(info["unix"], token=read_token(), role="cli")
@@ -258,11 +261,18 @@ def _status() -> int:
     print("Resources")
     print("-" * 63)
     print("Usage:")
+    reserved: dict[str, float] = {}
+    pg_used: dict[str, float] = {}
+    for b in st.get("placement_groups") or []:
+        for k, v in b["total"].items():
+            reserved[k] = reserved.get(k, 0) + v
+            pg_used[k] = pg_used.get(k, 0) + b["used"].get(k, 0)
     for k, v in sorted(total.items()):
         if k == "memory":
             continue
-        used = v - avail.get(k, 0)
-        print(f" {used:.1f}/{v:.1f} {k}")
+        used = v - avail.get(k, 0) - reserved.get(k, 0) + pg_used.get(k, 0)
+        extra = f" ({pg_used.get(k, 0):.1f} used of {reserved[k]:.1f} reserved in placement groups)" if k in reserved else ""
+        print(f" {used:.1f}/{v:.1f} {k}{extra}")
     store = st["store"]
     print(f" {_fmt_bytes(store.get('used', 0))}/{_fmt_bytes(store.get('capacity', 0))} object_store_memory")
     print("\nDemands:")

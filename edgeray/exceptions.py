@@ -14,6 +14,8 @@ keeps working after ``import edgeray as ray``::
     ├── TaskCancelledError           ``cancel()`` stopped the task
     ├── TaskUnschedulableError       no node can ever run the task under its strategy
     ├── ActorUnschedulableError      no node can ever host the actor under its strategy
+    ├── TaskPlacementGroupRemoved    the task's placement group was removed
+    ├── ActorPlacementGroupRemoved   the actor's placement group was removed
     ├── ObjectLostError              the value of an object is gone
     │   ├── OwnerDiedError           ... because the process that owned it died
     │   ├── ObjectReconstructionFailedError
@@ -45,6 +47,8 @@ __all__ = [
     "TaskCancelledError",
     "TaskUnschedulableError",
     "ActorUnschedulableError",
+    "TaskPlacementGroupRemoved",
+    "ActorPlacementGroupRemoved",
     "ObjectLostError",
     "OwnerDiedError",
     "ObjectReconstructionFailedError",
@@ -214,6 +218,14 @@ class TaskUnschedulableError(RayError):
 
 class ActorUnschedulableError(RayError):
     """No node can ever host the actor under its scheduling strategy."""
+
+
+class TaskPlacementGroupRemoved(RayError):
+    """The placement group the task was to run in (or ran in) was removed."""
+
+
+class ActorPlacementGroupRemoved(RayError):
+    """The placement group the actor was to live in (or lived in) was removed."""
 
 
 class ObjectLostError(RayError):

@@ -352,6 +352,8 @@ RAY_EXCEPTIONS = {
     "OutOfMemoryError",
     "ActorUnavailableError",
     "PendingCallsLimitExceeded",
+    "TaskPlacementGroupRemoved",
+    "ActorPlacementGroupRemoved",
 }
 
 
@@ -379,6 +381,8 @@ def test_rays_exception_names_are_all_there() -> None:
         ("ObjectStoreFullError", "RayError"),
         ("OutOfMemoryError", "RayError"),
         ("PendingCallsLimitExceeded", "RayError"),
+        ("TaskPlacementGroupRemoved", "RayError"),
+        ("ActorPlacementGroupRemoved", "RayError"),
         ("RaySystemError", "RayError"),
         ("AuthenticationError", "RayError"),
         ("ProtocolError", "RayError"),

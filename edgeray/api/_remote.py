@@ -125,6 +125,10 @@ def wire_options(opts: dict[str, Any], client: CoreClient) -> dict[str, Any]:
             out["strategy"] = strategy
         else:
             out["strategy"] = _strategy_dict(strategy)
+    else:  # a parent running with placement_group_capture_child_tasks takes its children along
+        parent = getattr(client.tls, "pg_current", None)
+        if parent and parent.get("capture_child_tasks"):
+            out["strategy"] = {**parent, "bundle_index": -1}
     env = (opts.get("runtime_env") or {}).get("env_vars")
     if env:
         out["env_vars"] = {str(k): str(v) for k, v in env.items()}

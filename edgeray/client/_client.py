@@ -290,6 +290,12 @@ class CoreClient:
                 self._known.discard(oid)
                 self._pending_ref_ops.append(DelRef([oid]))
 
+    def cache_payload(self, payload: dict[str, Any]) -> None:
+        """Keep an inline payload the node also has (it told us its value in a reply)."""
+        with self._lock:
+            if self._counts.get(payload["id"], 0) > 0:
+                self._payloads[payload["id"]] = payload
+
     def owned_ref(self, oid: bytes) -> ObjectRef:
         """A ref to an object the node already counts this process as holding."""
         with self._lock:

@@ -4,6 +4,6 @@ Rule: imports ``edgeray.protocol``, ``edgeray.plugins``, ``edgeray.exceptions`` 
 library; the tables are plain synchronous objects owned by the head node's Trio thread.
 """
 
-from ._tables import ActorRecord, GcsTables, JobRecord
+from ._tables import ActorRecord, GcsTables, JobRecord, PlacementGroupRecord
 
-__all__ = ["ActorRecord", "GcsTables", "JobRecord"]
+__all__ = ["ActorRecord", "GcsTables", "JobRecord", "PlacementGroupRecord"]

@@ -62,11 +62,49 @@ class ActorRecord:
         }
 
 
+PG_PENDING = "PENDING"
+PG_CREATED = "CREATED"
+PG_REMOVED = "REMOVED"
+
+
+@dataclass
+class PlacementGroupRecord:
+    """A placement group: bundles (resource units) reserved together under one strategy."""
+
+    pg_id: bytes
+    name: str
+    strategy: str
+    bundles: list[dict[str, int]]  # resource -> units (1/10000)
+    job_id: bytes
+    detached: bool
+    ready_id: bytes  # the object pg.ready() returns; set when the group is created
+    ready_value: bytes  # its payload data (the client's pickled PlacementGroup)
+    state: str = PG_PENDING
+    nodes: list[bytes] = field(default_factory=list)  # the node of each bundle, once created
+    create_time: float = field(default_factory=time.time)
+    warned: bool = False
+
+    def info(self) -> dict[str, Any]:
+        """``placement_group_table()``'s entry, as Ray spells it."""
+        return {
+            "placement_group_id": self.pg_id.hex(),
+            "name": self.name,
+            "bundles": {i: {k: v / 10_000 for k, v in b.items()} for i, b in enumerate(self.bundles)},
+            "bundles_to_node_id": {i: n.hex() for i, n in enumerate(self.nodes)},
+            "strategy": self.strategy,
+            "state": self.state,
+            "is_detached": self.detached,
+            "stats": {"scheduling_state": "FINISHED" if self.state == PG_CREATED else self.state},
+        }
+
+
 class GcsTables:
     def __init__(self) -> None:
         self.jobs: dict[bytes, JobRecord] = {}
         self.actors: dict[bytes, ActorRecord] = {}
         self.named: dict[tuple[str, str], bytes] = {}
+        self.pgs: dict[bytes, PlacementGroupRecord] = {}
+        self.named_pgs: dict[str, bytes] = {}
         self.functions: dict[bytes, tuple[bytes, str]] = {}
         self.kv: dict[str, bytes] = {}
         self._next_job = 1

@@ -54,6 +54,10 @@ class CallHandlers:
             "list": self.list_state,
             "status": self.status,
             "stop": self.stop,
+            "create_placement_group": lambda p, a: self.core.pgs.create(p, a),
+            "remove_placement_group": lambda p, a: self.core.pgs.remove(_arg(a, "pg_id", bytes)),
+            "placement_group_table": lambda p, a: self.core.pgs.info(a.get("pg_id")),
+            "get_placement_group": lambda p, a: self.core.pgs.lookup(_arg(a, "name", str)),
             "kv_put": self.kv_put,
             "kv_get": self.kv_get,
         }
@@ -112,6 +116,7 @@ class CallHandlers:
             "store": core.store.stats(),
             "objects": core.objects.stats(),
             "workers": len(core.workers),
+            "placement_groups": core.pgs.usage(),
             "pending_tasks": len(core.ready),
             "infeasible": [
                 {"name": t.spec["name"], "resources": t.spec["res"]} for t in core.infeasible if not t.done
@@ -142,6 +147,12 @@ class CallHandlers:
                     "holders": len(e.holders), "pins": e.pins, "mapped": d["pins"] if d else 0,
                 })
             return out
+        if kind in ("placement-groups", "placement_groups"):
+            return [
+                {"placement_group_id": r.pg_id.hex(), "name": r.name, "state": r.state, "strategy": r.strategy,
+                 "bundles": r.info()["bundles"], "is_detached": r.detached, "creator_job_id": r.job_id.hex()}
+                for r in core.gcs.pgs.values()
+            ]
         if kind == "tasks":
             out = [{"task_id": t.spec["tid"].hex(), "name": t.spec["name"], "state": "RUNNING"} for t in core.running.values()]
             out += [{"task_id": t.spec["tid"].hex(), "name": t.spec["name"], "state": "PENDING_NODE_ASSIGNMENT"} for t in core.ready]
@@ -149,7 +160,7 @@ class CallHandlers:
             return out
         if kind == "workers":
             return [{"worker_id": w.worker_id.hex(), "pid": w.pid, "state": w.state} for w in core.workers.values()]
-        raise ValueError(f"cannot list {kind!r}: use actors, nodes, jobs, objects, tasks or workers")
+        raise ValueError(f"cannot list {kind!r}: use actors, nodes, jobs, objects, placement-groups, tasks or workers")
 
     def stop(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         self.server.stop_event.set()

@@ -21,7 +21,9 @@ from ..object_store import ObjectStore, serialize
 from ..protocol import Execute, Log, Message, ObjectReady, encode_spec
 from ..raylet import NodeResources, ObjectEntry, ObjectTable, to_units
 from ..raylet import _workers as W
+from ..raylet._resources import ResourcePool
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
+from ._placement_groups import WAIT, PlacementGroups, pg_strategy
 
 log = logging.getLogger("edgeray.node")
 
@@ -43,7 +45,7 @@ class Spawner(Protocol):
 
 
 class TaskRecord:
-    __slots__ = ("spec", "raw", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held")
+    __slots__ = ("spec", "raw", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held", "pool")
 
     def __init__(self, spec: TaskSpec, raw: bytes | None = None) -> None:
         self.spec = spec
@@ -56,12 +58,20 @@ class TaskRecord:
         self.place = self.req
         if spec["kind"] == ACTOR_CREATE and spec["opts"].get("placement_cpu"):
             self.place = {**self.req, "CPU": self.req.get("CPU", 0) + to_units(1)}
-        self.shape = (spec["kind"] == ACTOR_CREATE, tuple(sorted(self.place.items())))
+        pg = pg_strategy(spec)
+        if pg is not None:  # in a placement group: the bundle holds the resources, no extra CPU
+            self.place = self.req
+        self.shape = (
+            spec["kind"] == ACTOR_CREATE,
+            tuple(sorted(self.place.items())),
+            (pg["pg_id"], pg.get("bundle_index", -1)) if pg is not None else None,
+        )
         self.gpu_ids: list[str] = []
         self.worker: W.WorkerRecord | None = None
         self.retries_left = int(spec["opts"].get("max_retries", 3 if spec["kind"] == TASK else 0))
         self.done = False
         self.held: dict[str, int] = {}
+        self.pool: tuple[bytes, int] | None = None  # the placement-group bundle it draws from
 
 
 def _caller_key(spec: TaskSpec) -> bytes:
@@ -129,6 +139,7 @@ class NodeCore:
         self.resources = resources
         self.store = store
         self.gcs = GcsTables()
+        self.pgs = PlacementGroups(self)
         self.objects = ObjectTable(self._free_entry)
         self.peers: dict[bytes, Peer] = {}
         self.leases: dict[bytes, dict[bytes, int]] = {}  # peer -> object -> leases it reads under
@@ -177,6 +188,7 @@ class NodeCore:
             if rec.job_id == job_id and not rec.detached and rec.state != gcs_state.DEAD:
                 self.kill_actor(rec, "the driver that created the actor exited", no_restart=True)
         self.ready.remove_if(lambda t: t.spec["job"] == job_id and not self._drop_task(t))
+        self.pgs.end_job(job_id)
 
     def _drop_task(self, t: TaskRecord) -> bool:
         self._release_pins(t)
@@ -296,8 +308,6 @@ class NodeCore:
                 f"{spec['name']} has hard node affinity to node {strategy.get('node_id')}, which is not "
                 f"alive in this cluster (nodes: {self.node_id.hex()}); use soft=True to run elsewhere."
             )
-        if kind == "PLACEMENT_GROUP" and strategy.get("pg_id") is not None:
-            return cls(f"{spec['name']}: placement groups are not supported by this edgeray version yet.")
         return None
 
     def submit(self, peer: Peer, spec: TaskSpec, raw: bytes | None = None) -> None:
@@ -360,28 +370,93 @@ class NodeCore:
 
     # ------------------------------------------------------------------ scheduling
     def schedule(self) -> None:
-        """Place ready tasks: per resource shape, FIFO, while resources and idle workers last."""
+        """Place ready tasks: per resource shape, FIFO, while resources and idle workers last.
+
+        Placement groups waiting for resources are tried first (they were asked for earlier)."""
+        self.pgs.try_pending()
         ready = self.ready
         if not ready:
             return
-        res = self.resources
         idle = [w for w in self.workers.values() if w.state == W.IDLE]
         for shape, q in list(ready.queues.items()):
             while q:
                 t = q[0]
-                if not res.feasible(t.place):
+                pool, key = self._placement(t)
+                if pool is None:
+                    if key is WAIT:
+                        break
                     q.popleft()
-                    self._infeasible(t, t.place)
+                    if key is None:
+                        self._infeasible(t, t.place)
+                    else:
+                        self._fail_unplaceable(t, key)
                     continue
-                if not res.fits(t.place):
-                    break
                 if not idle:
                     self._maybe_spawn()
                     return
                 q.popleft()
-                self._dispatch(t, idle.pop())
+                t.pool = key
+                self._dispatch(t, idle.pop(), pool)
             if not q:
                 del ready.queues[shape]
+
+    def _placement(self, t: TaskRecord) -> tuple[ResourcePool | None, Any]:
+        """Where ``t`` draws its resources: ``(pool, bundle key or None)``; ``(None, WAIT)`` when
+        it must wait; ``(None, None)`` when no node can ever fit it; ``(None, error)``."""
+        strategy = pg_strategy(t.spec)
+        if strategy is not None:
+            return self.pgs.bundle_for(t, strategy)
+        res = self.resources
+        if not res.feasible(t.place):
+            return None, None
+        return (res, None) if res.fits(t.place) else (None, WAIT)
+
+    def _pool(self, t: TaskRecord) -> ResourcePool | None:
+        """The pool ``t`` holds resources from (None: its bundle is gone with its group)."""
+        if t.pool is None:
+            return self.resources
+        return self.resources.bundles.get(t.pool)
+
+    def _fail_unplaceable(self, t: TaskRecord, error: BaseException) -> None:
+        if t.spec["kind"] == ACTOR_CREATE:
+            actor = self.gcs.actors.get(t.spec["actor"])
+            if actor is not None:
+                self.gcs.mark_dead(actor, str(error))
+                actor.death_exc = error
+                self._fail_actor_calls(actor)
+        self._fail_returns(t.spec, error)
+        self._release_pins(t)
+
+    def stop_work_in_placement_group(self, pg_id: bytes, cause: str) -> None:
+        """A group is being removed: queued work for it fails, running work in it is killed."""
+        error_task = exc.TaskPlacementGroupRemoved(f"The placement group {pg_id.hex()} was removed: {cause}.")
+        error_actor = exc.ActorPlacementGroupRemoved(f"The placement group {pg_id.hex()} was removed: {cause}.")
+
+        def in_group(t: TaskRecord) -> bool:
+            s = pg_strategy(t.spec)
+            return s is not None and s["pg_id"] == pg_id
+
+        doomed: list[TaskRecord] = []
+        self.ready.remove_if(lambda t: in_group(t) and not doomed.append(t))  # type: ignore[func-returns-value]
+        for t in doomed:
+            self._fail_unplaceable(t, error_actor if t.spec["kind"] == ACTOR_CREATE else error_task)
+        for w in list(self.workers.values()):
+            t = w.task
+            if t is None or t.pool is None or t.pool[0] != pg_id:
+                continue
+            if w.state == W.ACTOR and w.actor_id is not None:
+                actor = self.gcs.actors.get(w.actor_id)
+                if actor is not None:
+                    actor.death_exc = error_actor
+                    self.kill_actor(actor, f"its placement group was removed ({cause})", no_restart=True)
+            elif not t.done:
+                t.retries_left = 0
+                self.running.pop(t.spec["tid"], None)
+                self._fail_returns(t.spec, error_task)
+                self._release_pins(t)
+                t.done = True
+                if self.spawner is not None:
+                    self.spawner.kill_worker(w)
 
     def _infeasible(self, t: TaskRecord, req: dict[str, int]) -> None:
         self.infeasible.append(t)
@@ -415,10 +490,10 @@ class NodeCore:
         self.stats["workers_started"] += 1
         return w
 
-    def _dispatch(self, t: TaskRecord, w: W.WorkerRecord) -> None:
+    def _dispatch(self, t: TaskRecord, w: W.WorkerRecord, pool: ResourcePool) -> None:
         spec = t.spec
         req = t.req
-        t.gpu_ids = self.resources.acquire(req)
+        t.gpu_ids = pool.acquire(req)
         t.held = req
         t.worker = w
         w.task = t
@@ -482,12 +557,13 @@ class NodeCore:
     def _release_worker(self, t: TaskRecord, w: W.WorkerRecord | None) -> None:
         kind = t.spec["kind"]
         if kind == TASK:
-            if t.held:
+            pool = self._pool(t)
+            if t.held and pool is not None:
                 if w is not None and w.blocked:
-                    self.resources.release({k: v for k, v in t.held.items() if k != "CPU"}, t.gpu_ids)
+                    pool.release({k: v for k, v in t.held.items() if k != "CPU"}, t.gpu_ids)
                 else:
-                    self.resources.release(t.held, t.gpu_ids)
-                t.held = {}
+                    pool.release(t.held, t.gpu_ids)
+            t.held = {}
             if w is not None and w.state == W.BUSY:
                 w.state = W.IDLE
                 w.task = None
@@ -519,8 +595,9 @@ class NodeCore:
             return
         w.blocked = True
         cpu = t.held.get("CPU", 0)
-        if cpu:
-            self.resources.release({"CPU": cpu})
+        pool = self._pool(t)
+        if cpu and pool is not None:
+            pool.release({"CPU": cpu})
         self.schedule()
 
     def worker_unblocked(self, peer: Peer, task_id: bytes) -> None:
@@ -530,8 +607,9 @@ class NodeCore:
             return
         w.blocked = False
         cpu = t.held.get("CPU", 0)
-        if cpu:
-            self.resources.acquire_forced({"CPU": cpu})
+        pool = self._pool(t)
+        if cpu and pool is not None:
+            pool.acquire_forced({"CPU": cpu})
 
     # ------------------------------------------------------------------ worker death
     def worker_exited(self, worker_id: bytes, returncode: int | None) -> None:
@@ -615,9 +693,10 @@ class NodeCore:
         self._pump_actor(actor)
 
     def _release_actor_resources(self, t: TaskRecord) -> None:
-        if t.held:
-            self.resources.release(t.held, t.gpu_ids)
-            t.held = {}
+        pool = self._pool(t)
+        if t.held and pool is not None:
+            pool.release(t.held, t.gpu_ids)
+        t.held = {}
 
     def _pump_actor(self, actor: ActorRecord) -> None:
         if actor.state != gcs_state.ALIVE:

@@ -16,17 +16,28 @@ def from_units(u: int) -> float:
     return u / UNIT
 
 
-class NodeResources:
-    """Totals and availability of one node; GPUs are tracked per device so that a task's
-    ``CUDA_VISIBLE_DEVICES`` names the devices it was given and fractions pack onto one device."""
+class ResourcePool:
+    """Totals and availability of some resources (a node's, or a placement-group bundle's);
+    GPUs are tracked per device so that a task's ``CUDA_VISIBLE_DEVICES`` names the devices it
+    was given and fractions pack onto one device."""
 
     def __init__(self, total: Mapping[str, float], gpu_ids: list[str] | None = None) -> None:
-        self.total = {k: to_units(v) for k, v in total.items() if v > 0}
-        self.available = dict(self.total)
+        units = {k: to_units(v) for k, v in total.items() if v > 0}
         n_gpu = int(total.get(GPU, 0))
         ids = list(gpu_ids or [])[:n_gpu]
         ids += [str(i) for i in range(len(ids), n_gpu)]
-        self.gpu_free: dict[str, int] = {i: UNIT for i in ids}
+        self._init(units, {i: UNIT for i in ids})
+
+    def _init(self, total: dict[str, int], gpu_free: dict[str, int]) -> None:
+        self.total = total
+        self.available = dict(total)
+        self.gpu_free = gpu_free
+
+    @classmethod
+    def from_units(cls, total: dict[str, int], gpu_free: dict[str, int]) -> ResourcePool:
+        pool = cls.__new__(cls)
+        ResourcePool._init(pool, dict(total), dict(gpu_free))
+        return pool
 
     def feasible(self, req: Mapping[str, int]) -> bool:
         total = self.total
@@ -86,3 +97,34 @@ class NodeResources:
 
     def snapshot_available(self) -> dict[str, float]:
         return {k: from_units(v) for k, v in self.available.items() if k in self.total}
+
+
+class NodeResources(ResourcePool):
+    """A node's pool, plus the bundles of placement groups reserved out of it.
+
+    A reserved bundle is a pool of its own (``bundles[key]``): tasks and actors placed in it
+    draw from it, and removing the group gives its totals back to the node.
+    """
+
+    def __init__(self, total: Mapping[str, float], gpu_ids: list[str] | None = None) -> None:
+        super().__init__(total, gpu_ids)
+        self.bundles: dict[tuple[bytes, int], ResourcePool] = {}
+
+    def reserve_bundles(self, requests: dict[tuple[bytes, int], dict[str, int]]) -> bool:
+        """Reserve every bundle or none (two-phase on one node: check all, then take all)."""
+        trial = ResourcePool.from_units(self.available, self.gpu_free)
+        for req in requests.values():
+            if not trial.fits(req):
+                return False
+            trial.acquire(req)
+        for key, req in requests.items():
+            ids = self.acquire(req)
+            g = req.get(GPU, 0)
+            per = g if g < UNIT else UNIT
+            self.bundles[key] = ResourcePool.from_units(req, {i: per for i in ids})
+        return True
+
+    def release_bundle(self, key: tuple[bytes, int]) -> None:
+        pool = self.bundles.pop(key, None)
+        if pool is not None:
+            self.release(pool.total, list(pool.gpu_free))

@@ -28,7 +28,10 @@ class NodeAffinitySchedulingStrategy:
 
 
 class PlacementGroupSchedulingStrategy:
-    """Run inside a placement group's reserved bundles (placement groups: issue 5)."""
+    """Run inside a placement group's reserved bundles: bundle ``placement_group_bundle_index``
+    (-1: any that fits); ``placement_group_capture_child_tasks``: tasks and actors this one
+    creates run in the group too unless they choose a strategy. ``placement_group=None``
+    means "not in any group" (to escape a capturing parent)."""
 
     def __init__(self, placement_group: Any, placement_group_bundle_index: int = -1,
                  placement_group_capture_child_tasks: bool | None = None) -> None:
@@ -38,8 +41,17 @@ class PlacementGroupSchedulingStrategy:
 
     def to_dict(self) -> dict[str, Any]:
         pg = self.placement_group
-        return {"kind": "PLACEMENT_GROUP", "pg_id": getattr(pg, "id", None) if pg is not None else None,
-                "bundle_index": self.placement_group_bundle_index,
+        pg_id = getattr(pg, "id", None) if pg is not None else None
+        if pg is not None and pg_id is None:
+            raise TypeError(f"placement_group must be a PlacementGroup or None, got {type(pg).__name__}")
+        index = self.placement_group_bundle_index
+        if not isinstance(index, int) or index < -1:
+            raise ValueError(f"placement_group_bundle_index must be an int >= -1, got {index!r}")
+        if pg is not None and index >= getattr(pg, "bundle_count", index + 1):
+            raise ValueError(f"placement_group_bundle_index {index} is out of range: the group has "
+                             f"{pg.bundle_count} bundles")
+        return {"kind": "PLACEMENT_GROUP", "pg_id": bytes(pg_id) if pg_id is not None else None,
+                "ready_id": getattr(pg, "_ready_id", None), "bundle_index": index,
                 "capture_child_tasks": bool(self.placement_group_capture_child_tasks)}
 
 

@@ -35,6 +35,12 @@ class _Run(NamedTuple):
     env: dict[str, str] | None
 
 
+def _pg_of(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The placement-group strategy a task or actor runs under, if any."""
+    s = spec["opts"].get("strategy")
+    return s if isinstance(s, dict) and s.get("kind") == "PLACEMENT_GROUP" and s.get("pg_id") else None
+
+
 class ActorExit(BaseException):
     """Raised by ``exit_actor()``: the actor finishes the current call and its process exits."""
 
@@ -43,6 +49,7 @@ class Executor:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[_Run | None] = queue.SimpleQueue()
         self._fns: dict[bytes, Any] = {}
+        self._actor_pg: dict[str, Any] | None = None  # the group this actor lives in
         self.client: CoreClient | None = None
         self.actor: Any = None
         self.actor_name = ""
@@ -95,6 +102,7 @@ class Executor:
         tls = client.tls
         tls.task_id = spec["tid"]
         tls.job_id = spec["job"]
+        tls.pg_current = self._actor_pg if kind == ACTOR_CALL else _pg_of(spec)
         self.current_job = spec["job"]
         if kind == TASK:
             self.current_name = spec["name"]
@@ -217,6 +225,7 @@ class Executor:
         self.actor_name = self.current_name = spec["name"]
         client.actor_id = spec["actor"]
         opts = spec["opts"]
+        self._actor_pg = _pg_of(spec)
         is_async = any(inspect.iscoroutinefunction(m) for _, m in inspect.getmembers(cls, inspect.isfunction))
         groups: dict[str, int] = dict(opts.get("concurrency_groups") or {})
         max_conc = opts.get("max_concurrency")

@@ -1,0 +1,221 @@
+"""Placement groups on the node: create (atomically), wait, place tasks in bundles, remove.
+
+The GCS record (``gcs.PlacementGroupRecord``) says what was asked; ``raylet._placement``
+decides which node each bundle goes to; the node's ``NodeResources`` reserves every bundle or
+none. A group that does not fit stays PENDING and is tried again whenever resources are
+given back. Tasks and actors with a ``PlacementGroupSchedulingStrategy`` draw from their
+bundle's pool instead of the node's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .. import exceptions as exc
+from ..gcs import PlacementGroupRecord
+from ..gcs import _tables as gcs_state
+from ..raylet import to_units
+from ..raylet._placement import STRATEGIES, never_fits, place_bundles
+from ..raylet._resources import ResourcePool
+from ..raylet._tasks import ACTOR_CREATE
+
+if TYPE_CHECKING:
+    from ._core import NodeCore, Peer, TaskRecord
+
+log = logging.getLogger("edgeray.node")
+
+#: ``bundle_for`` answers: wait (the group is pending or its bundles are busy).
+WAIT = "wait"
+
+
+def pg_strategy(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The task's placement-group strategy, if it has one with a group."""
+    s = spec["opts"].get("strategy")
+    if isinstance(s, dict) and s.get("kind") == "PLACEMENT_GROUP" and s.get("pg_id") is not None:
+        return s
+    return None
+
+
+class PlacementGroups:
+    def __init__(self, core: NodeCore) -> None:
+        self.core = core
+        self.pending: list[bytes] = []  # ids of PENDING groups, oldest first
+        self.created = 0
+        self.removed = 0
+
+    @property
+    def table(self) -> dict[bytes, PlacementGroupRecord]:
+        return self.core.gcs.pgs
+
+    # ------------------------------------------------------------------ create
+    def create(self, peer: Peer, args: dict[str, Any]) -> dict[str, Any]:
+        bundles, strategy, name, lifetime = _validated(args)
+        gcs = self.core.gcs
+        if name and name in gcs.named_pgs:
+            existing = gcs.pgs.get(gcs.named_pgs[name])
+            if existing is not None and existing.state != gcs_state.PG_REMOVED:
+                raise ValueError(f"Failed to create placement group: the name {name!r} is already taken.")
+        pg_id, ready_id = args["pg_id"], args["ready_id"]
+        if not (isinstance(pg_id, bytes) and len(pg_id) == 16 and isinstance(ready_id, bytes)):
+            raise ValueError("bad placement group id")
+        if pg_id in gcs.pgs:
+            raise ValueError(f"placement group {pg_id.hex()} exists already")
+        rec = PlacementGroupRecord(
+            pg_id=pg_id, name=name, strategy=strategy, bundles=bundles, job_id=peer.job_id,
+            detached=lifetime == "detached", ready_id=ready_id, ready_value=args.get("ready_value") or b"",
+        )
+        gcs.pgs[pg_id] = rec
+        if name:
+            gcs.named_pgs[name] = pg_id
+        self.core.objects.expect(ready_id, peer.peer_id)
+        self.pending.append(pg_id)
+        self.try_pending()
+        return {"pg_id": pg_id, "state": rec.state}
+
+    def try_pending(self) -> None:
+        """Reserve what fits now, oldest group first (each one atomically)."""
+        if not self.pending:
+            return
+        core = self.core
+        nodes = {core.node_id: core.resources}
+        still = []
+        for pg_id in self.pending:
+            rec = self.table.get(pg_id)
+            if rec is None or rec.state != gcs_state.PG_PENDING:
+                continue
+            placed = place_bundles(rec.strategy, rec.bundles, nodes)
+            if placed is None or not core.resources.reserve_bundles({(pg_id, i): b for i, b in enumerate(rec.bundles)}):
+                still.append(pg_id)
+                self._warn_if_never(rec, nodes)
+                continue
+            rec.nodes = placed
+            rec.state = gcs_state.PG_CREATED
+            self.created += 1
+            core.objects.set_ready({"id": rec.ready_id, "data": rec.ready_value, "loc": None, "err": False, "refs": []})
+        self.pending = still
+
+    def _warn_if_never(self, rec: PlacementGroupRecord, nodes: Mapping[bytes, ResourcePool]) -> None:
+        if rec.warned or not never_fits(rec.strategy, rec.bundles, nodes):
+            return
+        rec.warned = True
+        want = [{k: v / 10_000 for k, v in b.items()} for b in rec.bundles]
+        msg = (
+            f"Warning: placement group {rec.name or rec.pg_id.hex()} ({rec.strategy}, bundles {want}) cannot be "
+            f"created on the nodes of this cluster ({len(nodes)} node(s)); it stays pending until nodes that "
+            f"can hold it join."
+        )
+        log.info(msg)  # the driver sees it on its stderr (send_log); the node's log keeps it too
+        self.core.send_log(rec.job_id, "scheduler", 0, [msg], "err")
+
+    # ------------------------------------------------------------------ tasks in bundles
+    def bundle_for(self, t: TaskRecord, strategy: dict[str, Any]) -> tuple[ResourcePool | None, Any]:
+        """The pool a task draws from: ``(pool, key)``, ``(None, WAIT)`` or ``(None, error)``."""
+        pg_id = strategy["pg_id"]
+        rec = self.table.get(pg_id)
+        actor = t.spec["kind"] == ACTOR_CREATE
+        if rec is None or rec.state == gcs_state.PG_REMOVED:
+            cls = exc.ActorPlacementGroupRemoved if actor else exc.TaskPlacementGroupRemoved
+            return None, cls(f"{t.spec['name']} cannot run: its placement group {pg_id.hex()} was removed or never existed.")
+        if rec.state != gcs_state.PG_CREATED:
+            return None, WAIT
+        index = int(strategy.get("bundle_index", -1))
+        if index >= len(rec.bundles) or index < -1:
+            bad: type[exc.RayError] = exc.ActorUnschedulableError if actor else exc.TaskUnschedulableError
+            return None, bad(f"{t.spec['name']}: placement_group_bundle_index {index} is out of range "
+                             f"for a placement group of {len(rec.bundles)} bundles.")
+        keys = [(pg_id, index)] if index >= 0 else [(pg_id, i) for i in range(len(rec.bundles))]
+        bundles = self.core.resources.bundles
+        pools = [(bundles[k], k) for k in keys if k in bundles]
+        for pool, key in pools:
+            if pool.fits(t.req):
+                return pool, key
+        if not any(pool.feasible(t.req) for pool, _ in pools):
+            want = {k: v / 10_000 for k, v in t.req.items()}
+            unfit: type[exc.RayError] = exc.ActorUnschedulableError if actor else exc.TaskUnschedulableError
+            where = f"bundle {index}" if index >= 0 else "any bundle"
+            return None, unfit(f"{t.spec['name']} asks for {want}, more than {where} of placement group "
+                             f"{pg_id.hex()} holds ({rec.info()['bundles']}).")
+        return None, WAIT
+
+    # ------------------------------------------------------------------ remove
+    def remove(self, pg_id: bytes, cause: str = "it was removed") -> None:
+        rec = self.table.get(pg_id)
+        if rec is None or rec.state == gcs_state.PG_REMOVED:
+            return
+        core = self.core
+        was_created = rec.state == gcs_state.PG_CREATED
+        rec.state = gcs_state.PG_REMOVED
+        self.removed += 1
+        if pg_id in self.pending:
+            self.pending.remove(pg_id)
+            err = exc.RayError(f"placement group {rec.name or pg_id.hex()} was removed before it was created")
+            from ._core import error_payload
+
+            core.objects.set_ready(error_payload(rec.ready_id, err))
+        if rec.name and core.gcs.named_pgs.get(rec.name) == pg_id:
+            del core.gcs.named_pgs[rec.name]
+        core.stop_work_in_placement_group(pg_id, cause)
+        if was_created:
+            for i in range(len(rec.bundles)):
+                core.resources.release_bundle((pg_id, i))
+        self.try_pending()
+        core.schedule()
+
+    def end_job(self, job_id: bytes) -> None:
+        for rec in list(self.table.values()):
+            if rec.job_id == job_id and not rec.detached and rec.state != gcs_state.PG_REMOVED:
+                self.remove(rec.pg_id, "the job that created it ended")
+
+    # ------------------------------------------------------------------ views
+    def lookup(self, name: str) -> dict[str, Any] | None:
+        pg_id = self.core.gcs.named_pgs.get(name)
+        rec = self.table.get(pg_id) if pg_id is not None else None
+        if rec is None or rec.state == gcs_state.PG_REMOVED:
+            return None
+        return {"pg_id": rec.pg_id, "ready_id": rec.ready_id, "bundles": rec.info()["bundles"], "strategy": rec.strategy}
+
+    def info(self, pg_id: bytes | None) -> Any:
+        if pg_id is None:
+            return {r.pg_id.hex(): r.info() for r in self.table.values()}
+        rec = self.table.get(pg_id)
+        return rec.info() if rec is not None else {}
+
+    def usage(self) -> list[dict[str, Any]]:
+        """Per bundle: what it holds and what is in use (for ``edgeray status``)."""
+        out = []
+        for (pg_id, i), pool in self.core.resources.bundles.items():
+            out.append({
+                "pg_id": pg_id.hex(), "bundle": i,
+                "total": {k: v / 10_000 for k, v in pool.total.items()},
+                "used": {k: (v - pool.available.get(k, 0)) / 10_000 for k, v in pool.total.items()},
+            })
+        return out
+
+
+def _validated(args: dict[str, Any]) -> tuple[list[dict[str, int]], str, str, str | None]:
+    bundles = args.get("bundles")
+    if not isinstance(bundles, list) or not bundles:
+        raise ValueError("The placement group `bundles` argument must be a non-empty list of dicts.")
+    out = []
+    for b in bundles:
+        if not isinstance(b, dict) or not b:
+            raise ValueError(f"Bundles must be non-empty dicts of resources, got {b!r}.")
+        units = {}
+        for k, v in b.items():
+            if not isinstance(k, str) or not isinstance(v, int | float) or v < 0:
+                raise ValueError(f"Bundle resources must map names to non-negative numbers, got {k!r}: {v!r}.")
+            if v > 0:
+                units[k] = to_units(v)
+        if not units:
+            raise ValueError(f"Bundles cannot be empty or contain only zero resources: {b!r}.")
+        out.append(units)
+    strategy = args.get("strategy", "PACK")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Invalid placement group strategy {strategy!r}; supported: {', '.join(STRATEGIES)}.")
+    name = args.get("name") or ""
+    lifetime = args.get("lifetime")
+    if lifetime not in (None, "detached"):
+        raise ValueError("Placement group `lifetime` must be None or 'detached'.")
+    return out, strategy, str(name), lifetime
