@@ -20,6 +20,7 @@ from ..protocol import (
     AddRef,
     Blocked,
     Call,
+    CancelTask,
     Connection,
     DelRef,
     Execute,
@@ -95,12 +96,14 @@ class CoreClient:
         worker_id: bytes | None = None,
         embedded: bool = False,
         on_execute: Callable[[Execute], None] | None = None,
+        on_cancel: Callable[[bytes], None] | None = None,
         log_to: Callable[[Log], None] | None = None,
         max_frame: int = 64 << 20,
     ) -> None:
         self.address = address
         self.role = role
         self._on_execute = on_execute
+        self._on_cancel = on_cancel
         self._log_to = log_to or _print_log
         self._lock = threading.RLock()
         self._counts: dict[bytes, int] = {}
@@ -235,6 +238,8 @@ class CoreClient:
                         fut.event.set()
                 elif isinstance(msg, Log):
                     self._log_to(msg)
+                elif isinstance(msg, CancelTask) and self._on_cancel is not None:
+                    self._on_cancel(msg.task_id)
         except Exception as e:
             if not self._closed:
                 log.error("edgeray: connection reader failed: %r", e)

@@ -189,16 +189,5 @@ class CallHandlers:
         return self.core.gcs.kv.get(_arg(args, "key", str))
 
     def cancel(self, peer: PeerConn, msg: CancelTask) -> None:
-        log.info("cancel of %s requested (force=%s)", msg.task_id.hex(), msg.force)
-        core = self.core
-        for t in list(core.ready):
-            if t.spec["tid"] == msg.task_id:
-                core.ready.remove(t)
-                core._fail_returns(t.spec, exc.TaskCancelledError(f"Task {t.spec['name']} was cancelled."))
-                core._release_pins(t)
-                return
-        t = core.running.get(msg.task_id)
-        if t is not None and msg.force and t.worker is not None and core.spawner is not None:
-            t.retries_left = 0
-            core.spawner.kill_worker(t.worker)
-
+        log.info("cancel of %s requested (force=%s, recursive=%s)", msg.task_id.hex(), msg.force, msg.recursive)
+        self.core.cancel_task(msg.task_id, msg.force, msg.recursive)

@@ -10,6 +10,7 @@ import functools
 import logging
 import os
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -18,7 +19,7 @@ from .. import exceptions as exc
 from ..gcs import ActorRecord, GcsTables
 from ..gcs import _tables as gcs_state
 from ..object_store import ObjectStore, serialize
-from ..protocol import Execute, Log, Message, ObjectReady, encode_spec
+from ..protocol import CancelTask, Execute, Log, Message, ObjectReady, encode_spec
 from ..raylet import NodeResources, ObjectEntry, ObjectTable, to_units
 from ..raylet import _workers as W
 from ..raylet._resources import ResourcePool
@@ -45,7 +46,7 @@ class Spawner(Protocol):
 
 
 class TaskRecord:
-    __slots__ = ("spec", "raw", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held", "pool")
+    __slots__ = ("spec", "raw", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held", "pool", "cancelled", "__weakref__")
 
     def __init__(self, spec: TaskSpec, raw: bytes | None = None) -> None:
         self.spec = spec
@@ -72,6 +73,7 @@ class TaskRecord:
         self.done = False
         self.held: dict[str, int] = {}
         self.pool: tuple[bytes, int] | None = None  # the placement-group bundle it draws from
+        self.cancelled = False
 
 
 def _caller_key(spec: TaskSpec) -> bytes:
@@ -142,6 +144,7 @@ class NodeCore:
         self.pgs = PlacementGroups(self)
         self.objects = ObjectTable(self._free_entry)
         self.peers: dict[bytes, Peer] = {}
+        self.live: weakref.WeakValueDictionary[bytes, TaskRecord] = weakref.WeakValueDictionary()  # for cancel
         self.leases: dict[bytes, dict[bytes, int]] = {}  # peer -> object -> leases it reads under
         self.creating: dict[bytes, set[bytes]] = {}  # peer -> objects it is writing (not sealed)
         self.workers: dict[bytes, W.WorkerRecord] = {}
@@ -332,6 +335,7 @@ class NodeCore:
                 self._fail_returns(spec, self._actor_error(known, spec))
                 return
         t = TaskRecord(spec, raw)
+        self.live[spec["tid"]] = t
         objects.pin(spec["deps"])
         objects.pin(spec["nested"])
         t.missing = len(spec["deps"])
@@ -361,6 +365,8 @@ class NodeCore:
                 self._enqueue(t)
 
     def _enqueue(self, t: TaskRecord) -> None:
+        if t.done:  # cancelled while it waited for its arguments
+            return
         failed = next((p for p in t.dep_payloads if p is not None and p.get("err")), None)
         if failed is not None and t.spec["kind"] == TASK:
             self._finish_with_payloads(t, [{**failed, "id": oid, "refs": []} for oid in return_ids(t.spec)])
@@ -587,6 +593,38 @@ class NodeCore:
         for oid in return_ids(spec):
             self.objects.set_ready(error_payload(oid, error))
 
+    # ------------------------------------------------------------------ cancellation
+    def cancel_task(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        """Ray's ``cancel``: a task not started never runs; a running one is interrupted
+        (``KeyboardInterrupt`` in it, or its worker killed with ``force``); ``recursive`` also
+        cancels the tasks it submitted. Its results become ``TaskCancelledError``."""
+        t = self.live.get(task_id)
+        if t is None or t.done or t.cancelled or t.spec["kind"] == ACTOR_CREATE:
+            return
+        t.cancelled = True
+        t.retries_left = 0
+        kind = t.spec["kind"]
+        w = t.worker
+        if recursive and w is not None and kind == TASK:
+            for child in [c for c in self.live.values() if c.spec["owner"] == w.worker_id and c is not t]:
+                self.cancel_task(child.spec["tid"], force, True)
+        if task_id in self.running and w is not None:
+            if force and kind == TASK and self.spawner is not None:
+                self.spawner.kill_worker(w)  # worker_exited reports TaskCancelledError
+            elif w.peer is not None:
+                w.peer.send(CancelTask(task_id, False, False))  # KeyboardInterrupt / coroutine cancel
+            return
+        error = exc.TaskCancelledError(f"Task {t.spec['name']} ({task_id.hex()}) was cancelled.")
+        self.ready.remove_if(lambda x: x is t)
+        if kind == ACTOR_CALL:
+            actor = self.gcs.actors.get(t.spec["actor"])
+            q = actor.queues.get(_caller_key(t.spec)) if actor is not None else None
+            if q is not None and t in q:
+                q.remove(t)
+        t.done = True
+        self._fail_returns(t.spec, error)
+        self._release_pins(t)
+
     # ------------------------------------------------------------------ blocking
     def worker_blocked(self, peer: Peer, task_id: bytes) -> None:
         w = self.workers.get(peer.peer_id)
@@ -627,7 +665,11 @@ class NodeCore:
         elif t is not None and not t.done:
             self.running.pop(t.spec["tid"], None)
             self._release_worker(t, None)
-            if t.retries_left != 0:
+            if t.cancelled:
+                self._fail_returns(t.spec, exc.TaskCancelledError(f"Task {t.spec['name']} ({t.spec['tid'].hex()}) was cancelled (force=True)."))
+                self._release_pins(t)
+                t.done = True
+            elif t.retries_left != 0:
                 t.retries_left -= 1
                 t.worker = None
                 self.ready.append(t)

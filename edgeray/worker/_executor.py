@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import os
 import queue
+import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,12 @@ class Executor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._method_groups: dict[str, str] = {}
+        # cancellation: the task the main thread runs, whether it is inside user code now,
+        # the ids cancelled, and the asyncio futures of running async-actor calls
+        self._running_tid: bytes | None = None
+        self._in_user_code = False
+        self._cancelled: set[bytes] = set()
+        self._async_calls: dict[bytes, Any] = {}
         self.pid = os.getpid()
         self.current_name = ""
         self.current_job = b"\x00" * 4
@@ -113,7 +120,13 @@ class Executor:
             if kind == TASK:
                 fn = self._function(spec["fn"])
                 args, kwargs = self._args(msg)
-                result = fn(*args, **kwargs)
+                self._running_tid = spec["tid"]
+                self._in_user_code = True
+                try:
+                    result = fn(*args, **kwargs)
+                finally:
+                    self._in_user_code = False
+                    self._running_tid = None
             elif kind == ACTOR_CREATE:
                 self._create_actor(msg)
                 result = None
@@ -201,6 +214,9 @@ class Executor:
         client = self.client
         assert client is not None
         name = spec["name"]
+        if spec["tid"] in self._cancelled:  # the KeyboardInterrupt / CancelledError we caused
+            self._cancelled.discard(spec["tid"])
+            error = exc.TaskCancelledError(f"Task {name} ({spec['tid'].hex()}) was cancelled.")
         err = exc.RayTaskError.from_exception(error, name, self.pid, "127.0.0.1")
         try:
             data = client.serialize(err)[0].to_bytes()
@@ -263,11 +279,33 @@ class Executor:
         ready.wait()
         self._loop = loop
 
+    # -- cancellation (called by the reader thread) -------------------------------------
+    def install_cancel_signal(self) -> None:
+        """Main thread: SIGUSR1 raises KeyboardInterrupt in a task being cancelled."""
+        signal.signal(signal.SIGUSR1, self._on_cancel_signal)
+
+    def _on_cancel_signal(self, signum: int, frame: Any) -> None:
+        if self._in_user_code and self._running_tid in self._cancelled:
+            raise KeyboardInterrupt(f"task {self._running_tid.hex()} was cancelled")  # type: ignore[union-attr]
+
+    def cancel(self, task_id: bytes) -> None:
+        """Interrupt a running task (``KeyboardInterrupt``) or async-actor call (its coroutine)."""
+        fut = self._async_calls.get(task_id)
+        if fut is not None:
+            self._cancelled.add(task_id)
+            fut.cancel()
+        elif self._running_tid == task_id:
+            self._cancelled.add(task_id)
+            os.kill(os.getpid(), signal.SIGUSR1)
+
     def _dispatch_concurrent(self, msg: _Run) -> None:
         group = self._group_of(msg.spec)
         if self._mode == "async":
             assert self._loop is not None
-            asyncio.run_coroutine_threadsafe(self._run_async(msg, group), self._loop)
+            tid = msg.spec["tid"]
+            fut = asyncio.run_coroutine_threadsafe(self._run_async(msg, group), self._loop)
+            self._async_calls[tid] = fut
+            fut.add_done_callback(lambda _f: self._async_calls.pop(tid, None))
         else:
             pool = self._pools.get(group) or self._pools["_default"]
             pool.submit(self.execute, msg)

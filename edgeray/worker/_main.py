@@ -27,6 +27,7 @@ def main() -> None:
     from ._executor import Executor
 
     executor = Executor()
+    executor.install_cancel_signal()
     deadline = time.monotonic() + 30
     while True:  # workers may be started before their node listens (to start in parallel)
         try:
@@ -36,6 +37,7 @@ def main() -> None:
                 role="worker",
                 worker_id=bytes.fromhex(os.environ["EDGERAY_WORKER_ID"]),
                 on_execute=executor.enqueue,
+                on_cancel=executor.cancel,
             )
             break
         except (FileNotFoundError, ConnectionRefusedError):

@@ -1,0 +1,216 @@
+"""Cancellation in its three forms and task retries, with real worker processes (issue 6)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def ray1(ray_init):
+    return ray_init(num_cpus=1)
+
+
+def wait_for(path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_queued_task_never_runs_and_running_one_gets_keyboard_interrupt(ray1, tmp_path: Path) -> None:
+    ray = ray1
+    started, interrupted, ran = tmp_path / "started", tmp_path / "interrupted", tmp_path / "ran"
+
+    @ray.remote
+    def long_task():
+        import os
+        import time
+
+        open(started, "w").write(str(os.getpid()))
+        try:
+            time.sleep(120)
+        except KeyboardInterrupt:
+            open(interrupted, "w").close()
+            raise
+
+    @ray.remote
+    def never():
+        open(ran, "w").close()
+
+    running = long_task.remote()
+    wait_for(started)
+    queued = never.remote()  # the only CPU is busy: it waits
+    ray.cancel(queued)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(queued, timeout=20)
+    t0 = time.monotonic()
+    ray.cancel(running)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(running, timeout=20)
+    assert time.monotonic() - t0 < 10
+    assert interrupted.exists(), "the running task did not see a KeyboardInterrupt"
+    assert not ran.exists(), "the cancelled queued task ran"
+
+    @ray.remote
+    def pid():
+        import os
+
+        return os.getpid()
+
+    assert ray.get(pid.remote(), timeout=20) == int(started.read_text())  # the worker lives on
+
+
+def test_force_cancel_kills_the_worker(ray1, tmp_path: Path) -> None:
+    ray = ray1
+    started = tmp_path / "started"
+
+    @ray.remote(max_retries=3)
+    def stubborn():
+        import os
+        import time
+
+        open(started, "w").write(str(os.getpid()))
+        while True:
+            try:
+                time.sleep(60)
+            except KeyboardInterrupt:
+                pass  # ignores polite cancellation
+
+    ref = stubborn.remote()
+    wait_for(started)
+    ray.cancel(ref, force=True)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(ref, timeout=20)
+    deadline = time.monotonic() + 10
+    while _pid_alive(int(started.read_text())):
+        assert time.monotonic() < deadline, "the worker survived force=True"
+        time.sleep(0.05)
+
+
+def test_recursive_cancel_reaches_children_and_dependents_fail(ray_init, tmp_path: Path) -> None:
+    ray = ray_init(num_cpus=2)
+    child_started, child_interrupted = tmp_path / "child", tmp_path / "child-interrupted"
+
+    @ray.remote
+    def child():
+        import time
+
+        open(child_started, "w").close()
+        try:
+            time.sleep(120)
+        except KeyboardInterrupt:
+            open(child_interrupted, "w").close()
+            raise
+
+    @ray.remote
+    def parent():
+        import edgeray
+
+        return edgeray.get(child.remote())
+
+    @ray.remote
+    def consumer(x):
+        return x
+
+    p = parent.remote()
+    downstream = consumer.remote(p)
+    wait_for(child_started)
+    ray.cancel(p, recursive=True)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(p, timeout=20)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(downstream, timeout=20)
+    wait_for(child_interrupted)
+
+
+def test_cancel_async_actor_call_and_queued_actor_call(ray_init) -> None:
+    import asyncio
+
+    ray = ray_init(num_cpus=1)
+
+    @ray.remote
+    class Napper:
+        async def nap(self):
+            await asyncio.sleep(60)
+
+        async def quick(self):
+            return "ok"
+
+    a = Napper.remote()
+    ray.get(a.quick.remote())
+    call = a.nap.remote()
+    time.sleep(0.3)
+    ray.cancel(call)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(call, timeout=20)
+    assert ray.get(a.quick.remote(), timeout=20) == "ok"
+
+
+def test_retries_after_worker_death_then_worker_crashed_error(ray1, tmp_path: Path) -> None:
+    ray = ray1
+    marker = tmp_path / "died-once"
+
+    @ray.remote(max_retries=2)
+    def flaky():
+        import os
+
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)
+        return "second attempt"
+
+    assert ray.get(flaky.remote(), timeout=60) == "second attempt"
+
+    @ray.remote(max_retries=0)
+    def always_dies():
+        import os
+
+        os._exit(1)
+
+    with pytest.raises(ray.exceptions.WorkerCrashedError):
+        ray.get(always_dies.remote(), timeout=60)
+
+
+def test_retry_exceptions(ray1, tmp_path: Path) -> None:
+    ray = ray1
+    counter = tmp_path / "attempts"
+
+    @ray.remote(max_retries=3, retry_exceptions=True)
+    def fails_twice():
+        n = int(counter.read_text()) if counter.exists() else 0
+        counter.write_text(str(n + 1))
+        if n < 2:
+            raise ValueError(f"attempt {n}")
+        return n
+
+    assert ray.get(fails_twice.remote(), timeout=60) == 2
+
+    typed = tmp_path / "typed"
+
+    @ray.remote(max_retries=3, retry_exceptions=[KeyError])
+    def wrong_type():
+        n = int(typed.read_text()) if typed.exists() else 0
+        typed.write_text(str(n + 1))
+        raise TypeError("not retried")
+
+    with pytest.raises(TypeError):
+        ray.get(wrong_type.remote(), timeout=60)
+    assert typed.read_text() == "1"
