@@ -15,7 +15,6 @@ import queue
 import signal
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from .. import exceptions as exc
@@ -42,6 +41,45 @@ def _pg_of(spec: dict[str, Any]) -> dict[str, Any] | None:
     return s if isinstance(s, dict) and s.get("kind") == "PLACEMENT_GROUP" and s.get("pg_id") else None
 
 
+class _CallThreads:
+    """Up to ``n`` threads running ``run(item)`` for submitted items, started as needed.
+
+    Lighter than ``ThreadPoolExecutor`` (no future per call): one ``SimpleQueue`` that idle
+    threads block on, which is all a threaded actor needs."""
+
+    def __init__(self, n: int, run: Any, name: str) -> None:
+        self._n = max(1, n)
+        self._run = run
+        self._name = name
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    def submit(self, item: Any) -> None:
+        with self._lock:
+            self._pending += 1  # items queued and not yet taken by a thread
+            spawn = self._pending > self._idle and len(self._threads) < self._n
+            if spawn:
+                t = threading.Thread(target=self._loop, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                self._threads.append(t)
+        self._queue.put(item)
+        if spawn:
+            t.start()
+
+    def _loop(self) -> None:
+        q, run, lock = self._queue, self._run, self._lock
+        while True:
+            with lock:
+                self._idle += 1
+            item = q.get()
+            with lock:
+                self._idle -= 1
+                self._pending -= 1
+            run(item)
+
+
 class ActorExit(BaseException):
     """Raised by ``exit_actor()``: the actor finishes the current call and its process exits."""
 
@@ -55,7 +93,7 @@ class Executor:
         self.actor: Any = None
         self.actor_name = ""
         self._mode = "sync"
-        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools: dict[str, _CallThreads] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._method_groups: dict[str, str] = {}
@@ -254,9 +292,9 @@ class Executor:
             self._start_loop(groups, int(max_conc or 1000))
         elif (max_conc and max_conc > 1) or groups:
             self._mode = "threaded"
-            self._pools["_default"] = ThreadPoolExecutor(int(max_conc or 1), thread_name_prefix="actor")
+            self._pools["_default"] = _CallThreads(int(max_conc or 1), self.execute, "actor")
             for g, n in groups.items():
-                self._pools[g] = ThreadPoolExecutor(int(n), thread_name_prefix=f"actor-{g}")
+                self._pools[g] = _CallThreads(int(n), self.execute, f"actor-{g}")
         self.actor = cls(*args, **kwargs)
 
     def _group_of(self, spec: dict[str, Any]) -> str:
@@ -308,7 +346,7 @@ class Executor:
             fut.add_done_callback(lambda _f: self._async_calls.pop(tid, None))
         else:
             pool = self._pools.get(group) or self._pools["_default"]
-            pool.submit(self.execute, msg)
+            pool.submit(msg)
 
     async def _run_async(self, msg: _Run, group: str) -> None:
         spec = msg.spec
