@@ -8,14 +8,13 @@ semaphore.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 import queue
 import signal
 import sys
 import threading
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import exceptions as exc
 from ..client import CoreClient
@@ -23,6 +22,9 @@ from ..client._args import substitute
 from ..object_store import deserialize
 from ..protocol import Execute, Log, TaskDone, decode_spec
 from ._output import LogStream
+
+if TYPE_CHECKING:
+    import asyncio  # imported when an async actor starts (it costs ~50 ms at process start)
 
 TASK, ACTOR_CREATE, ACTOR_CALL = 0, 1, 2
 
@@ -173,6 +175,8 @@ class Executor:
                 args, kwargs = self._args(msg)
                 result = method(*args, **kwargs)
                 if inspect.iscoroutine(result):  # an async method on a sync-mode actor
+                    import asyncio
+
                     result = asyncio.run(result)
         except ActorExit:
             self._finish(spec, None)
@@ -302,6 +306,8 @@ class Executor:
         return g or "_default"
 
     def _start_loop(self, groups: dict[str, int], default_limit: int) -> None:
+        import asyncio
+
         loop = asyncio.new_event_loop()
         ready = threading.Event()
 
@@ -341,6 +347,8 @@ class Executor:
         if self._mode == "async":
             assert self._loop is not None
             tid = msg.spec["tid"]
+            import asyncio
+
             fut = asyncio.run_coroutine_threadsafe(self._run_async(msg, group), self._loop)
             self._async_calls[tid] = fut
             fut.add_done_callback(lambda _f: self._async_calls.pop(tid, None))
