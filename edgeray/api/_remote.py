@@ -120,9 +120,10 @@ def wire_options(opts: dict[str, Any], client: CoreClient) -> dict[str, Any]:
     strategy = opts.get("scheduling_strategy")
     if strategy is not None:
         if isinstance(strategy, str):
-            if strategy not in ("DEFAULT", "SPREAD"):
-                raise ValueError(f"Invalid scheduling_strategy {strategy!r}: use 'DEFAULT', 'SPREAD' or a strategy object.")
-            out["strategy"] = strategy
+            if not strategy or not strategy.replace("_", "").isalnum():
+                raise ValueError(f"Invalid scheduling_strategy {strategy!r}: use 'DEFAULT', 'SPREAD', the name of a "
+                                 "strategy plugin, or a strategy object.")
+            out["strategy"] = strategy  # a plugin's name is checked by the node, which loads plugins
         else:
             out["strategy"] = _strategy_dict(strategy)
     else:  # a parent running with placement_group_capture_child_tasks takes its children along

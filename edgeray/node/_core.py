@@ -19,6 +19,7 @@ from .. import exceptions as exc
 from ..gcs import ActorRecord, GcsTables
 from ..gcs import _tables as gcs_state
 from ..object_store import ObjectStore, serialize
+from ..plugins import ClusterView, NodeView, SchedulingRequest
 from ..protocol import CancelTask, Execute, Log, Message, ObjectReady, encode_spec
 from ..raylet import NodeResources, ObjectEntry, ObjectTable, to_units
 from ..raylet import _workers as W
@@ -74,6 +75,9 @@ class TaskRecord:
         self.held: dict[str, int] = {}
         self.pool: tuple[bytes, int] | None = None  # the placement-group bundle it draws from
         self.cancelled = False
+
+
+INFEASIBLE = "infeasible"  # a strategy's answer: no node can ever hold it (it waits, reported)
 
 
 def _caller_key(spec: TaskSpec) -> bytes:
@@ -142,6 +146,8 @@ class NodeCore:
         self.store = store
         self.gcs = GcsTables()
         self.pgs = PlacementGroups(self)
+        self.strategies: dict[str, Any] = {}  # plugin scheduling strategies by name
+        self.labels: dict[str, str] = {}  # this node's labels (config and plugins)
         self.objects = ObjectTable(self._free_entry)
         self.peers: dict[bytes, Peer] = {}
         self.live: weakref.WeakValueDictionary[bytes, TaskRecord] = weakref.WeakValueDictionary()  # for cancel
@@ -392,7 +398,7 @@ class NodeCore:
                     if key is WAIT:
                         break
                     q.popleft()
-                    if key is None:
+                    if key is None or key is INFEASIBLE:
                         self._infeasible(t, t.place)
                     else:
                         self._fail_unplaceable(t, key)
@@ -412,10 +418,43 @@ class NodeCore:
         strategy = pg_strategy(t.spec)
         if strategy is not None:
             return self.pgs.bundle_for(t, strategy)
+        named = t.spec["opts"].get("strategy")
+        if (isinstance(named, str) and named != "DEFAULT") or (isinstance(named, dict) and named.get("kind") == "NAMED"):
+            answer = self._ask_strategy(t, named)
+            if answer is not None:
+                return None, answer
         res = self.resources
         if not res.feasible(t.place):
             return None, None
         return (res, None) if res.fits(t.place) else (None, WAIT)
+
+    def _ask_strategy(self, t: TaskRecord, named: Any) -> Any:
+        """Ask a named strategy (a plugin's, or SPREAD) about ``t``: None = place it here (if it
+        fits), ``WAIT`` = ask again when resources free up, ``INFEASIBLE`` = it waits and is
+        reported, or the error that fails it."""
+        name, params = (named, {}) if isinstance(named, str) else (named.get("name"), named.get("params") or {})
+        strategy = self.strategies.get(name)
+        actor = t.spec["kind"] == ACTOR_CREATE
+        cls = exc.ActorUnschedulableError if actor else exc.TaskUnschedulableError
+        if strategy is None:
+            return cls(f"{t.spec['name']}: unknown scheduling strategy {name!r}; this node knows "
+                       f"{sorted(self.strategies)} (install or load the plugin that provides it).")
+        res = self.resources
+        me = self.node_id.hex()
+        view = ClusterView((NodeView(me, True, res.snapshot_total(), res.snapshot_available(), self.labels, True),), me)
+        request = SchedulingRequest({k: v / 10_000 for k, v in t.place.items()}, "actor" if actor else "task", name, params)
+        try:
+            decision = strategy.decide(request, view)
+        except Exception as e:  # a broken plugin fails this task, not the node
+            log.exception("scheduling strategy %s failed", name)
+            return cls(f"{t.spec['name']}: scheduling strategy {name!r} raised {e!r}")
+        if decision.is_node and decision.node_id == me:
+            return None
+        if decision.is_retry or decision.is_node:  # another node (none here yet): ask again later
+            return WAIT
+        if decision.fatal:
+            return cls(f"{t.spec['name']} cannot be scheduled by {name}: {decision.reason}")
+        return INFEASIBLE
 
     def _pool(self, t: TaskRecord) -> ResourcePool | None:
         """The pool ``t`` holds resources from (None: its bundle is gone with its group)."""

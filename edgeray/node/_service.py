@@ -25,7 +25,7 @@ from .. import _files
 from .. import exceptions as exc
 from ..config import Config
 from ..object_store import Arena, ObjectStore, SpillDir, cleanup_stale, cleanup_stale_spill
-from ..plugins import detect_node_resources, make_plugin_manager
+from ..plugins import detect_node_resources, make_plugin_manager, node_labels, scheduling_strategies
 from ..protocol import (
     AddRef,
     Blocked,
@@ -407,6 +407,8 @@ class NodeServer:
         max_workers = cfg.node.max_workers or max(32, int(num_cpus) * 8)
         resources = NodeResources({k: v for k, v in total.items() if k not in ("memory", "object_store_memory")} | {"memory": total.get("memory", 0)}, gpu_ids)
         self.core = core = NodeCore(self.node_id, resources, store, pool_size=max(pool, 1), max_workers=max_workers)
+        core.strategies = scheduling_strategies(pm)
+        core.labels = node_labels(pm, cfg)
         self.calls = CallHandlers(self, core)
         sdir = _files.node_dir(self.node_id.hex())
         self.session_dir = str(sdir)

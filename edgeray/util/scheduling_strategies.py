@@ -55,4 +55,22 @@ class PlacementGroupSchedulingStrategy:
                 "capture_child_tasks": bool(self.placement_group_capture_child_tasks)}
 
 
-__all__ = ["NodeAffinitySchedulingStrategy", "PlacementGroupSchedulingStrategy"]
+class PluginSchedulingStrategy:
+    """A strategy a plugin provides (``edgeray_scheduling_strategies``), by name, with
+    parameters it reads from ``SchedulingRequest.params`` (edgeray's; Ray has no such hook).
+    A bare name works too: ``scheduling_strategy="BINPACK"``."""
+
+    def __init__(self, name: str, **params: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError("PluginSchedulingStrategy needs the strategy's name")
+        self.name = name
+        self.params = params
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "NAMED", "name": self.name, "params": dict(self.params)}
+
+    def __repr__(self) -> str:
+        return f"PluginSchedulingStrategy({self.name!r}, {self.params!r})"
+
+
+__all__ = ["NodeAffinitySchedulingStrategy", "PlacementGroupSchedulingStrategy", "PluginSchedulingStrategy"]
