@@ -7,6 +7,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._durable import DurableGcs
+
 PENDING = "PENDING_CREATION"
 ALIVE = "ALIVE"
 RESTARTING = "RESTARTING"
@@ -105,6 +107,7 @@ class GcsTables:
         self.named: dict[tuple[str, str], bytes] = {}
         self.pgs: dict[bytes, PlacementGroupRecord] = {}
         self.named_pgs: dict[str, bytes] = {}
+        self.durable: DurableGcs | None = None  # write-through persistence (gcs.storage)
         self.functions: dict[bytes, tuple[bytes, str]] = {}
         self.kv: dict[str, bytes] = {}
         self._next_job = 1
@@ -128,9 +131,24 @@ class GcsTables:
         self.actors[rec.actor_id] = rec
         if rec.name:
             self.named[(rec.namespace, rec.name)] = rec.actor_id
+        if self.durable is not None and rec.detached:
+            fn = self.functions.get(rec.spec.get("fn") or b"")
+            if fn is not None:
+                self.durable.save_function(rec.spec["fn"], fn[0], fn[1])
+            self.durable.save_actor(rec.actor_id, {
+                "spec": rec.spec, "class_name": rec.class_name, "name": rec.name,
+                "namespace": rec.namespace, "job_id": rec.job_id, "meta": rec.meta,
+            })
+
+    def kv_put(self, key: str, value: bytes) -> None:
+        self.kv[key] = value
+        if self.durable is not None:
+            self.durable.kv_put(key, value)
 
     def mark_dead(self, rec: ActorRecord, cause: str) -> None:
         rec.state = DEAD
         rec.death_cause = cause
+        if self.durable is not None and rec.detached:
+            self.durable.drop_actor(rec.actor_id)
         if rec.name and self.named.get((rec.namespace, rec.name)) == rec.actor_id:
             del self.named[(rec.namespace, rec.name)]

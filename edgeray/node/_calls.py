@@ -182,7 +182,7 @@ class CallHandlers:
         return entry[0]
 
     def kv_put(self, peer: PeerConn, args: dict[str, Any]) -> Any:
-        self.core.gcs.kv[_arg(args, "key", str)] = _arg(args, "value", bytes)
+        self.core.gcs.kv_put(_arg(args, "key", str), _arg(args, "value", bytes))
         return None
 
     def kv_get(self, peer: PeerConn, args: dict[str, Any]) -> Any:

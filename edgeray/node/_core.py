@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .. import exceptions as exc
-from ..gcs import ActorRecord, GcsTables
+from ..gcs import ActorRecord, DurableGcs, GcsTables
 from ..gcs import _tables as gcs_state
 from ..object_store import ObjectStore, serialize
 from ..plugins import ClusterView, NodeView, SchedulingRequest
@@ -750,6 +750,36 @@ class NodeCore:
         self.gcs.register_actor(rec)
         self.submit(peer, spec)
         return {"existing": False, "actor_id": rec.actor_id, "meta": meta}
+
+    def restore(self, durable: DurableGcs) -> None:
+        """Take back what the GCS saved before this node restarted: detached actors (created
+        again: their constructors re-run, their state is new), their code, detached placement
+        groups (reserved again) and the KV store; then write through to ``durable``."""
+        gcs = self.gcs
+        gcs.functions.update(durable.functions())
+        gcs.kv.update(durable.kv())
+        for saved in durable.actors():
+            spec = saved["spec"]
+            rec = ActorRecord(
+                actor_id=spec["actor"], spec=spec, class_name=saved["class_name"], name=saved["name"],
+                namespace=saved["namespace"], job_id=saved["job_id"], detached=True, meta=saved["meta"],
+            )
+            gcs.register_actor(rec)
+            if spec["deps"]:
+                gcs.durable = durable
+                gcs.mark_dead(rec, "its constructor's ObjectRef arguments were lost when the node restarted")
+                gcs.durable = None
+                continue
+            rec.state = gcs_state.RESTARTING
+            t = TaskRecord(spec)
+            self.live[spec["tid"]] = t
+            self.ready.append(t)
+        for saved_pg in durable.pgs():
+            self.pgs.restore(saved_pg)
+        gcs.durable = durable
+        if gcs.actors or gcs.pgs:
+            log.info("restored %d detached actors and %d placement groups", len(gcs.actors), len(gcs.pgs))
+        self.schedule()
 
     def _namespace_of(self, peer: Peer) -> str:
         job = self.gcs.jobs.get(peer.job_id)

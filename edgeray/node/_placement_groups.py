@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edgeray.node")
 
+#: The holder of objects the GCS itself keeps alive (detached groups' ready objects).
+GCS_HOLDER = b"\x00gcs"
+
 #: ``bundle_for`` answers: wait (the group is pending or its bundles are busy).
 WAIT = "wait"
 
@@ -66,13 +69,33 @@ class PlacementGroups:
             pg_id=pg_id, name=name, strategy=strategy, bundles=bundles, job_id=peer.job_id,
             detached=lifetime == "detached", ready_id=ready_id, ready_value=args.get("ready_value") or b"",
         )
-        gcs.pgs[pg_id] = rec
-        if name:
-            gcs.named_pgs[name] = pg_id
         self.core.objects.expect(ready_id, peer.peer_id)
-        self.pending.append(pg_id)
+        self.add(rec)
+        if rec.detached and gcs.durable is not None:
+            gcs.durable.save_pg(pg_id, {
+                "pg_id": pg_id, "name": name, "strategy": strategy, "bundles": bundles,
+                "job_id": rec.job_id, "ready_id": ready_id, "ready_value": rec.ready_value,
+            })
         self.try_pending()
         return {"pg_id": pg_id, "state": rec.state}
+
+    def add(self, rec: PlacementGroupRecord) -> None:
+        """Track a new (or restored) group; it is created as soon as it fits."""
+        gcs = self.core.gcs
+        gcs.pgs[rec.pg_id] = rec
+        if rec.name:
+            gcs.named_pgs[rec.name] = rec.pg_id
+        if rec.detached:  # its ready() object outlives the driver that made it
+            self.core.objects.expect(rec.ready_id, GCS_HOLDER)
+        self.pending.append(rec.pg_id)
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """A detached group saved before the node restarted: reserve it again."""
+        self.add(PlacementGroupRecord(
+            pg_id=saved["pg_id"], name=saved["name"], strategy=saved["strategy"],
+            bundles=[{k: int(v) for k, v in b.items()} for b in saved["bundles"]], job_id=saved["job_id"],
+            detached=True, ready_id=saved["ready_id"], ready_value=saved["ready_value"],
+        ))
 
     def try_pending(self) -> None:
         """Reserve what fits now, oldest group first (each one atomically)."""
@@ -156,6 +179,10 @@ class PlacementGroups:
             core.objects.set_ready(error_payload(rec.ready_id, err))
         if rec.name and core.gcs.named_pgs.get(rec.name) == pg_id:
             del core.gcs.named_pgs[rec.name]
+        if rec.detached:
+            core.objects.remove_holder([rec.ready_id], GCS_HOLDER)
+            if core.gcs.durable is not None:
+                core.gcs.durable.drop_pg(pg_id)
         core.stop_work_in_placement_group(pg_id, cause)
         if was_created:
             for i in range(len(rec.bundles)):

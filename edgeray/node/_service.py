@@ -24,8 +24,15 @@ import trio
 from .. import _files
 from .. import exceptions as exc
 from ..config import Config
+from ..gcs import DurableGcs
 from ..object_store import Arena, ObjectStore, SpillDir, cleanup_stale, cleanup_stale_spill
-from ..plugins import detect_node_resources, make_plugin_manager, node_labels, scheduling_strategies
+from ..plugins import (
+    detect_node_resources,
+    make_plugin_manager,
+    node_labels,
+    persistence_backend,
+    scheduling_strategies,
+)
 from ..protocol import (
     AddRef,
     Blocked,
@@ -364,6 +371,7 @@ class NodeServer:
             force_file=cfg.object_store.force_file,
         )
         self.spill = None
+        self.durable: DurableGcs | None = None
         try:
             if cfg.object_store.spilling:
                 root = str(cfg.object_store.resolved_spill_dir())
@@ -371,6 +379,8 @@ class NodeServer:
                 self.spill = SpillDir(root)
             await self._run_with_arena(task_status, total, gpu_ids, pm)
         finally:
+            if self.durable is not None:
+                self.durable.close()
             self.arena.close()
             self.arena.unlink()
             if self.spill is not None:
@@ -409,6 +419,8 @@ class NodeServer:
         self.core = core = NodeCore(self.node_id, resources, store, pool_size=max(pool, 1), max_workers=max_workers)
         core.strategies = scheduling_strategies(pm)
         core.labels = node_labels(pm, cfg)
+        self.durable = durable = DurableGcs(persistence_backend(pm, cfg))
+        core.restore(durable)
         self.calls = CallHandlers(self, core)
         sdir = _files.node_dir(self.node_id.hex())
         self.session_dir = str(sdir)
