@@ -162,7 +162,10 @@ class NodeCore:
         self.spawner: Spawner | None = None
         self._now = now
         self._warned_infeasible: set[bytes] = set()
-        self.stats = {"tasks_submitted": 0, "tasks_finished": 0, "workers_started": 0}
+        self.stats = {
+            "tasks_submitted": 0, "tasks_finished": 0, "workers_started": 0, "workers_died": 0,
+            "task_retries": 0, "actor_restarts": 0,
+        }
 
     # ------------------------------------------------------------------ peers
     def peer_connected(self, peer: Peer) -> None:
@@ -234,6 +237,11 @@ class NodeCore:
 
         The creator does not become a holder (a task's result belongs to its owner); if it
         disconnects before sealing, the half-written object is dropped."""
+        d = self.store.describe(oid)
+        if d is not None and d["where"] == "creating":  # a retry of a task whose worker died mid-write
+            self.store.delete(oid)
+            for creating in self.creating.values():
+                creating.discard(oid)
         offset = self.store.create(oid, size)
         self.objects.expect(oid, None)
         self.creating.setdefault(peer.peer_id, set()).add(oid)
@@ -589,6 +597,7 @@ class NodeCore:
                 actor.inflight.pop(task_id, None)
         if failed and retryable and t.retries_left != 0 and kind == TASK:
             t.retries_left -= 1
+            self.stats["task_retries"] += 1
             self._release_worker(t, w)
             self.ready.append(t)
             self.schedule()
@@ -695,6 +704,8 @@ class NodeCore:
             return
         prev = w.state
         w.state = W.DEAD
+        if returncode not in (0, None) and returncode != -15:
+            self.stats["workers_died"] += 1
         del self.workers[worker_id]
         t = w.task
         if prev == W.ACTOR and w.actor_id is not None:
@@ -711,6 +722,7 @@ class NodeCore:
             elif t.retries_left != 0:
                 t.retries_left -= 1
                 t.worker = None
+                self.stats["task_retries"] += 1
                 self.ready.append(t)
             else:
                 err = exc.WorkerCrashedError(
@@ -895,6 +907,7 @@ class NodeCore:
         budget = actor.max_restarts
         if budget == -1 or actor.restarts < budget:
             actor.restarts += 1
+            self.stats["actor_restarts"] += 1
             actor.state = gcs_state.RESTARTING
             actor.worker_id = None
             # calls that were running: retried first, in their callers' order, if max_task_retries allows
