@@ -53,6 +53,8 @@ def build_args(
     Returns the pickled args, the top-level dependency ids, the nested ids, and the refs of the
     values put here, which the caller keeps alive until the task is submitted (the node pins
     them from then on)."""
+    if not args and not kwargs:
+        return client.empty_args(), [], [], []
     deps: list[bytes] = []
 
     def sub(a: Any) -> Any:

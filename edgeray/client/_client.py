@@ -116,6 +116,7 @@ class CoreClient:
         self._send_lock = threading.Lock()  # taking the queue and sending it is one step
         self._views = ViewLeases()
         self._id_prefix = os.urandom(8)
+        self._empty_args: bytes | None = None
         self._id_counter = itertools.count(1)
         self._helpers: concurrent.futures.ThreadPoolExecutor | None = None
         self._calls: dict[int, _CallFuture] = {}
@@ -166,7 +167,7 @@ class CoreClient:
             if self._pending_ref_ops:
                 with self._lock:
                     ops, self._pending_ref_ops = self._pending_ref_ops, []
-                frames = [self._conn.send(m) for m in ops]
+                frames = [self._conn.send(m) for m in _coalesce(ops)]
             frames.append(self._conn.send(msg))
             try:
                 if len(frames) == 1:
@@ -185,7 +186,7 @@ class CoreClient:
                 ops, self._pending_ref_ops = self._pending_ref_ops, []
             if ops:
                 try:
-                    self._chan.send_frames([self._conn.send(m) for m in ops])
+                    self._chan.send_frames([self._conn.send(m) for m in _coalesce(ops)])
                 except OSError:
                     pass
 
@@ -340,6 +341,13 @@ class CoreClient:
         if not isinstance(pid, bytes):
             raise exc.RaySystemError(f"unexpected persistent id {pid!r}")
         return ObjectRef(pid, self)
+
+    def empty_args(self) -> bytes:
+        """The pickled ``([], {})`` of a call without arguments (made once)."""
+        blob = self._empty_args
+        if blob is None:
+            blob = self._empty_args = self.serialize(([], {}))[0].to_bytes()
+        return blob
 
     def load_borrowed_ref(self, pid: Any) -> ObjectRef:
         """A ref that someone else keeps alive (not counted here): closure captures."""
@@ -569,6 +577,21 @@ class CoreClient:
             self._helpers.shutdown(wait=False)
         if self.arena is not None:
             self.arena.close()
+
+
+def _coalesce(ops: list[Message]) -> list[Message]:
+    """Merge runs of the same reference operation into one message (order kept between runs):
+    a batch of dropped refs costs one frame, not one each."""
+    out: list[Message] = []
+    for m in ops:
+        prev = out[-1] if out else None
+        if isinstance(m, DelRef) and isinstance(prev, DelRef):
+            out[-1] = DelRef(prev.ids + m.ids)
+        elif isinstance(m, AddRef) and isinstance(prev, AddRef):
+            out[-1] = AddRef(prev.ids + m.ids)
+        else:
+            out.append(m)
+    return out
 
 
 def _print_log(msg: Log) -> None:
