@@ -8,6 +8,7 @@ semaphore.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import queue
@@ -104,7 +105,9 @@ class Executor:
         self._running_tid: bytes | None = None
         self._in_user_code = False
         self._cancelled: set[bytes] = set()
-        self._async_calls: dict[bytes, Any] = {}
+        self._async_calls: dict[bytes, Any] = {}  # running async-actor calls (asyncio tasks)
+        self._inbox: list[tuple[_Run, str]] = []  # async-actor calls waiting for the loop
+        self._inbox_lock = threading.Lock()
         self.pid = os.getpid()
         self.current_name = ""
         self.current_job = b"\x00" * 4
@@ -323,6 +326,28 @@ class Executor:
         ready.wait()
         self._loop = loop
 
+    def _drain_inbox(self) -> None:
+        """In the actor's event loop: start a task for every call the reader queued."""
+        with self._inbox_lock:
+            batch, self._inbox = self._inbox, []
+        loop = self._loop
+        assert loop is not None
+        for msg, group in batch:
+            tid = msg.spec["tid"]
+            task = loop.create_task(self._run_async(msg, group))
+            self._async_calls[tid] = task
+            task.add_done_callback(functools.partial(self._async_done, tid))
+
+    def _async_done(self, task_id: bytes, _task: Any) -> None:
+        self._async_calls.pop(task_id, None)
+
+    def _cancel_async(self, task_id: bytes) -> None:
+        task = self._async_calls.get(task_id)
+        if task is not None:
+            task.cancel()
+        else:
+            self._cancelled.discard(task_id)  # finished already
+
     # -- cancellation (called by the reader thread) -------------------------------------
     def install_cancel_signal(self) -> None:
         """Main thread: SIGUSR1 raises KeyboardInterrupt in a task being cancelled."""
@@ -334,10 +359,10 @@ class Executor:
 
     def cancel(self, task_id: bytes) -> None:
         """Interrupt a running task (``KeyboardInterrupt``) or async-actor call (its coroutine)."""
-        fut = self._async_calls.get(task_id)
-        if fut is not None:
+        if self._mode == "async" and self._loop is not None:
+            # in the loop, after any queued start of that call (call_soon runs in order)
             self._cancelled.add(task_id)
-            fut.cancel()
+            self._loop.call_soon_threadsafe(self._cancel_async, task_id)
         elif self._running_tid == task_id:
             self._cancelled.add(task_id)
             os.kill(os.getpid(), signal.SIGUSR1)
@@ -346,12 +371,12 @@ class Executor:
         group = self._group_of(msg.spec)
         if self._mode == "async":
             assert self._loop is not None
-            tid = msg.spec["tid"]
-            import asyncio
-
-            fut = asyncio.run_coroutine_threadsafe(self._run_async(msg, group), self._loop)
-            self._async_calls[tid] = fut
-            fut.add_done_callback(lambda _f: self._async_calls.pop(tid, None))
+            # one loop wake-up per batch of calls: the reader appends, the loop drains
+            with self._inbox_lock:
+                self._inbox.append((msg, group))
+                wake = len(self._inbox) == 1
+            if wake:
+                self._loop.call_soon_threadsafe(self._drain_inbox)
         else:
             pool = self._pools.get(group) or self._pools["_default"]
             pool.submit(msg)
