@@ -4,9 +4,9 @@ Usage: .venv/bin/python tools/chaos.py [--duration 600] [--kill-every 3] [--seed
 
 It starts a node with the CLI in a fresh EDGERAY_HOME, then runs rounds of work until the time
 is up: chains of dependent tasks over numpy arrays (small and several MB, so they live in
-shared memory), wide fan-in sums, calls on actors that restart (max_restarts=-1,
-max_task_retries=-1), and puts read back by tasks. Meanwhile a killer thread sends SIGKILL to a
-random worker process (task or actor worker) every ``--kill-every`` seconds on average.
+shared memory), wide fan-in sums, calls on sync and async actors that restart
+(max_restarts=-1, max_task_retries=-1), and puts read back by tasks. Meanwhile a killer thread sends SIGKILL to a
+random worker process (task, actor or async-actor worker) every ``--kill-every`` seconds on average.
 Every result is checked against its expected value. At the end it stops the node and checks
 that no process and no shared-memory segment of the run is left.
 
@@ -85,6 +85,11 @@ def workload(ray: Any, rng: random.Random, counts: dict[str, int]) -> list[str]:
         def mul(self, x, y):
             return x * y
 
+    @ray.remote(max_restarts=-1, max_task_retries=-1)
+    class AsyncMultiplier:
+        async def mul(self, x, y):
+            return x * y
+
     # chains of dependent tasks over small and large arrays
     chains = []
     for _ in range(8):
@@ -98,7 +103,7 @@ def workload(ray: Any, rng: random.Random, counts: dict[str, int]) -> list[str]:
     parts = [inc.remote(np.full(1000, i, dtype=np.int64)) for i in range(30)]
     fan = total.remote(*parts)
     # actors that get killed and restart
-    actors = [Multiplier.remote() for _ in range(2)]
+    actors = [Multiplier.remote(), AsyncMultiplier.remote()]
     calls = [(a.mul.remote(i, i + 1), i * (i + 1)) for i in range(40) for a in actors]
 
     for ref, n, steps in chains:
