@@ -77,13 +77,21 @@ def remove_address(pid: int) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a killed process its parent has not reaped yet (a zombie) is dead."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 def node_dir(node_id_hex: str) -> Path:

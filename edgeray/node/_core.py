@@ -47,7 +47,7 @@ class Spawner(Protocol):
 
 
 class TaskRecord:
-    __slots__ = ("spec", "raw", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held", "pool", "cancelled", "__weakref__")
+    __slots__ = ("spec", "raw", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held", "pool", "pg", "cancelled", "__weakref__")
 
     def __init__(self, spec: TaskSpec, raw: bytes | None = None) -> None:
         self.spec = spec
@@ -60,7 +60,7 @@ class TaskRecord:
         self.place = self.req
         if spec["kind"] == ACTOR_CREATE and spec["opts"].get("placement_cpu"):
             self.place = {**self.req, "CPU": self.req.get("CPU", 0) + to_units(1)}
-        pg = pg_strategy(spec)
+        self.pg = pg = pg_strategy(spec)  # its placement-group strategy, if any
         if pg is not None:  # in a placement group: the bundle holds the resources, no extra CPU
             self.place = self.req
         self.shape = (
@@ -217,13 +217,16 @@ class NodeCore:
         never created here becomes an ``ObjectLostError`` payload."""
         if payload.get("loc") is not None:
             oid = payload["id"]
-            for creating in self.creating.values():
-                creating.discard(oid)
+            self._forget_creating(oid)
             try:
                 self.store.seal(oid)
             except KeyError:
                 return error_payload(oid, exc.ObjectLostError(oid.hex(), "its creator never allocated it in this node's store"))
         return payload
+
+    def _forget_creating(self, oid: bytes) -> None:
+        for creating in self.creating.values():
+            creating.discard(oid)
 
     def put_object(self, peer: Peer, payload: dict[str, Any]) -> None:
         oid = payload["id"]
@@ -240,8 +243,7 @@ class NodeCore:
         d = self.store.describe(oid)
         if d is not None and d["where"] == "creating":  # a retry of a task whose worker died mid-write
             self.store.delete(oid)
-            for creating in self.creating.values():
-                creating.discard(oid)
+            self._forget_creating(oid)
         offset = self.store.create(oid, size)
         self.objects.expect(oid, None)
         self.creating.setdefault(peer.peer_id, set()).add(oid)
@@ -423,9 +425,8 @@ class NodeCore:
     def _placement(self, t: TaskRecord) -> tuple[ResourcePool | None, Any]:
         """Where ``t`` draws its resources: ``(pool, bundle key or None)``; ``(None, WAIT)`` when
         it must wait; ``(None, None)`` when no node can ever fit it; ``(None, error)``."""
-        strategy = pg_strategy(t.spec)
-        if strategy is not None:
-            return self.pgs.bundle_for(t, strategy)
+        if t.pg is not None:
+            return self.pgs.bundle_for(t, t.pg)
         named = t.spec["opts"].get("strategy")
         if (isinstance(named, str) and named != "DEFAULT") or (isinstance(named, dict) and named.get("kind") == "NAMED"):
             answer = self._ask_strategy(t, named)
@@ -486,11 +487,10 @@ class NodeCore:
         error_actor = exc.ActorPlacementGroupRemoved(f"The placement group {pg_id.hex()} was removed: {cause}.")
 
         def in_group(t: TaskRecord) -> bool:
-            s = pg_strategy(t.spec)
-            return s is not None and s["pg_id"] == pg_id
+            return t.pg is not None and t.pg["pg_id"] == pg_id
 
-        doomed: list[TaskRecord] = []
-        self.ready.remove_if(lambda t: in_group(t) and not doomed.append(t))  # type: ignore[func-returns-value]
+        doomed = [t for t in self.ready if in_group(t)]
+        self.ready.remove_if(in_group)
         for t in doomed:
             self._fail_unplaceable(t, error_actor if t.spec["kind"] == ACTOR_CREATE else error_task)
         for w in list(self.workers.values()):
@@ -778,9 +778,8 @@ class NodeCore:
             )
             gcs.register_actor(rec)
             if spec["deps"]:
-                gcs.durable = durable
                 gcs.mark_dead(rec, "its constructor's ObjectRef arguments were lost when the node restarted")
-                gcs.durable = None
+                durable.drop_actor(rec.actor_id)
                 continue
             rec.state = gcs_state.RESTARTING
             t = TaskRecord(spec)

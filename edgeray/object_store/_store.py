@@ -280,7 +280,7 @@ class ObjectStore:
             "num_sealed": sum(1 for e in self._objects.values() if e.sealed),
             "num_unsealed": sum(1 for e in self._objects.values() if not e.sealed),
             "num_in_memory": len(self._lru),
-            "num_spilled_now": len(self._objects) - len(self._lru) - sum(1 for e in self._objects.values() if not e.sealed),
+            "num_spilled_now": sum(1 for e in self._objects.values() if e.spilled is not None),
             "spilled_bytes": self._spilled_bytes,
             "num_spills": self._num_spilled,
             "num_restores": self._num_restored,

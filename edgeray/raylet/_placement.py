@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ._resources import ResourcePool
+from ._resources import UNIT, ResourcePool
 
 __all__ = ["STRATEGIES", "never_fits", "place_bundles"]
 
@@ -29,7 +29,7 @@ def _trials(nodes: Mapping[bytes, ResourcePool], *, empty: bool) -> dict[bytes, 
     out = {}
     for nid, pool in nodes.items():
         avail = pool.total if empty else pool.available
-        free = {i: 10_000 for i in pool.gpu_free} if empty else pool.gpu_free
+        free = {i: UNIT for i in pool.gpu_free} if empty else pool.gpu_free
         out[nid] = ResourcePool.from_units(avail, free)
     return out
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeray._files import pid_alive
+
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -23,25 +25,12 @@ def wait_for(path: Path, timeout: float = 20) -> None:
         time.sleep(0.02)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_queued_task_never_runs_and_running_one_gets_keyboard_interrupt(ray1, tmp_path: Path) -> None:
     ray = ray1
     started, interrupted, ran = tmp_path / "started", tmp_path / "interrupted", tmp_path / "ran"
 
     @ray.remote
     def long_task():
-        import os
         import time
 
         open(started, "w").write(str(os.getpid()))
@@ -71,7 +60,6 @@ def test_queued_task_never_runs_and_running_one_gets_keyboard_interrupt(ray1, tm
 
     @ray.remote
     def pid():
-        import os
 
         return os.getpid()
 
@@ -84,7 +72,6 @@ def test_force_cancel_kills_the_worker(ray1, tmp_path: Path) -> None:
 
     @ray.remote(max_retries=3)
     def stubborn():
-        import os
         import time
 
         open(started, "w").write(str(os.getpid()))
@@ -100,7 +87,7 @@ def test_force_cancel_kills_the_worker(ray1, tmp_path: Path) -> None:
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(ref, timeout=20)
     deadline = time.monotonic() + 10
-    while _pid_alive(int(started.read_text())):
+    while pid_alive(int(started.read_text())):
         assert time.monotonic() < deadline, "the worker survived force=True"
         time.sleep(0.05)
 
@@ -170,7 +157,6 @@ def test_retries_after_worker_death_then_worker_crashed_error(ray1, tmp_path: Pa
 
     @ray.remote(max_retries=2)
     def flaky():
-        import os
 
         if not os.path.exists(marker):
             open(marker, "w").close()
@@ -181,7 +167,6 @@ def test_retries_after_worker_death_then_worker_crashed_error(ray1, tmp_path: Pa
 
     @ray.remote(max_retries=0)
     def always_dies():
-        import os
 
         os._exit(1)
 

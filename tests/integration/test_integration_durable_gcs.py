@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeray._files import pid_alive
+
 pytestmark = pytest.mark.timeout(240)
 
 PY = sys.executable
@@ -78,7 +80,7 @@ def test_head_killed_and_restarted_from_sqlite(edgeray_home: str, tmp_path: Path
         assert _driver(tmp_path, "first", FIRST) == ["101"]
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while (home / "address.json").exists() and _alive(pid):
+        while (home / "address.json").exists() and pid_alive(pid):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         _start(cfg, home)
@@ -104,15 +106,3 @@ def test_memory_storage_forgets_on_restart(edgeray_home: str, tmp_path: Path) ->
         assert _driver(tmp_path, "second", code) == ["gone"]
     finally:
         subprocess.run([PY, "-m", "edgeray", "stop"], capture_output=True, timeout=60)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

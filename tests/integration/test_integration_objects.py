@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgeray._files import pid_alive
+
 pytestmark = pytest.mark.timeout(240)
 
 PY = sys.executable
@@ -380,7 +382,7 @@ def test_after_kill_9_a_restarted_node_removes_the_dead_sessions_memory(edgeray_
         os.kill(pid, signal.SIGKILL)
         ray.shutdown()
         del refs
-        wait_until(lambda: not _alive(pid), what="node gone")
+        wait_until(lambda: not pid_alive(pid), what="node gone")
         assert all(os.path.exists(f"/dev/shm/{n}") for n in mine)  # kill -9 left them
         pid2 = start()
         assert pid2 != pid
@@ -391,15 +393,3 @@ def test_after_kill_9_a_restarted_node_removes_the_dead_sessions_memory(edgeray_
         ray.shutdown()
     finally:
         subprocess.run([PY, "-m", "edgeray", "stop"], capture_output=True, timeout=60)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
