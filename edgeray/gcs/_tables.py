@@ -44,6 +44,8 @@ class ActorRecord:
     # calls not yet sent to the worker: per caller (ordering) queues
     queues: dict[bytes, deque[Any]] = field(default_factory=dict)  # raylet TaskRecords
     inflight: dict[bytes, Any] = field(default_factory=dict)
+    host: bytes | None = None  # the node it runs on, when that is another node
+    stub: bool = False  # only known here to route calls (created elsewhere)
 
     @property
     def max_restarts(self) -> int:
@@ -111,6 +113,10 @@ class GcsTables:
         self.functions: dict[bytes, tuple[bytes, str]] = {}
         self.kv: dict[str, bytes] = {}
         self._next_job = 1
+        # the head's cluster-wide actor directory: where each actor runs, and the names taken
+        self.directory: dict[bytes, dict[str, Any]] = {}
+        self.dir_named: dict[tuple[str, str], bytes] = {}
+        self.on_dead: Any = None  # called with each actor record marked dead
 
     def new_job(self, namespace: str, pid: int) -> JobRecord:
         job_id = self._next_job.to_bytes(4, "little")
@@ -146,8 +152,11 @@ class GcsTables:
             self.durable.kv_put(key, value)
 
     def mark_dead(self, rec: ActorRecord, cause: str) -> None:
+        was_dead = rec.state == DEAD
         rec.state = DEAD
         rec.death_cause = cause
+        if self.on_dead is not None and not was_dead:
+            self.on_dead(rec)
         if self.durable is not None and rec.detached:
             self.durable.drop_actor(rec.actor_id)
         if rec.name and self.named.get((rec.namespace, rec.name)) == rec.actor_id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -46,8 +47,9 @@ class CallHandlers:
             "kill_actor": self.kill_actor,
             "actor_state": self.actor_state,
             "nodes": self.nodes,
-            "cluster_resources": lambda p, a: self.core.resources.snapshot_total(),
-            "available_resources": lambda p, a: self.core.resources.snapshot_available(),
+            "cluster_resources": lambda p, a: self.core.cluster_resources(),
+            "available_resources": lambda p, a: self.core.available_resources(),
+            "read_object": self.read_object,
             "create_object": self.create_object,
             "map_object": lambda p, a: self.core.map_object(p, _arg(a, "id", bytes)),
             "get_function": self.get_function,
@@ -61,11 +63,22 @@ class CallHandlers:
             "kv_put": self.kv_put,
             "kv_get": self.kv_get,
         }
+        for method in ("actor_placed", "locate_actor", "lookup_actor", "register_name", "actor_dead"):
+            self.table[method] = functools.partial(self.directory, method)
+
+    def directory(self, method: str, peer: PeerConn, args: dict[str, Any]) -> Any:
+        if peer.role != "node" or not self.core.remote.is_head:
+            raise ValueError(f"{method} is the head node's, asked by another node")
+        if not isinstance(args.get("actor_id", b""), bytes):
+            raise exc.ProtocolError("actor_id must be bytes")
+        return self.core.directory_call(method, args)
 
     def handle(self, peer: PeerConn, msg: Call, nursery: trio.Nursery) -> None:
         fn = self.table.get(msg.method)
         if fn is None:
             peer.send(Reply(msg.req, False, None, f"unknown method {msg.method!r}", "ValueError"))
+            return
+        if msg.method in ("create_actor", "get_actor") and self._ask_head_first(peer, msg):
             return
         try:
             value = fn(peer, msg.args)
@@ -77,6 +90,62 @@ class CallHandlers:
         peer.send(Reply(msg.req, True, value, None, None))
 
     # -- actors ---------------------------------------------------------------------------
+    def _ask_head_first(self, peer: PeerConn, msg: Call) -> bool:
+        """In a cluster, actor names are the head's: a node that is not the head asks it before
+        creating a named actor or when it does not know a name. True if the reply is deferred."""
+        core = self.core
+        if core.remote.is_head:
+            return False
+        args = msg.args
+        if msg.method == "get_actor":
+            name = _arg(args, "name", str)
+            namespace = args.get("namespace") or core._namespace_of(peer)
+            if core.gcs.lookup_named(name, namespace) is not None:
+                return False
+
+            def found(ok: bool, value: Any, error: str | None) -> None:
+                if ok and isinstance(value, dict) and isinstance(value.get("node_id"), bytes):
+                    rec = core.adopt_actor_stub(value["actor_id"], value)
+                    peer.send(Reply(msg.req, True, {"actor_id": rec.actor_id, "meta": rec.meta}, None, None))
+                else:
+                    peer.send(Reply(msg.req, False, None, f"Failed to look up actor with name '{name}' in namespace '{namespace}'.", "ValueError"))
+
+            core.remote.head_call("lookup_actor", {"name": name, "namespace": namespace}, found)
+            return True
+        spec = validate_spec(_arg(args, "spec", dict))
+        opts = spec["opts"]
+        name = opts.get("name") or ""
+        if not name:
+            return False
+        namespace = opts.get("namespace") or core._namespace_of(peer)
+
+        def registered(ok: bool, value: Any, error: str | None) -> None:
+            if not ok:
+                peer.send(Reply(msg.req, False, None, f"cannot reach the head to register actor name {name!r}: {error}", "RuntimeError"))
+                return
+            if value.get("taken"):
+                if opts.get("get_if_exists") and isinstance(value.get("node_id"), bytes):
+                    rec = core.adopt_actor_stub(value["actor_id"], value)
+                    peer.send(Reply(msg.req, True, {"existing": True, "actor_id": rec.actor_id, "meta": rec.meta}, None, None))
+                else:
+                    peer.send(Reply(msg.req, False, None, f"The name {name} (namespace={namespace}) is already taken. Use a "
+                                    "different name, kill the existing actor, or pass get_if_exists=True.", "ValueError"))
+                return
+            self.handle_now(peer, msg)
+
+        core.remote.head_call("register_name", {"name": name, "namespace": namespace, "actor_id": spec["actor"]}, registered)
+        return True
+
+    def handle_now(self, peer: PeerConn, msg: Call) -> None:
+        try:
+            value = self.table[msg.method](peer, msg.args)
+        except exc.ProtocolError:
+            raise
+        except Exception as e:
+            peer.send(Reply(msg.req, False, None, str(e), type(e).__name__))
+            return
+        peer.send(Reply(msg.req, True, value, None, None))
+
     def create_actor(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         spec = validate_spec(_arg(args, "spec", dict))
         meta = _arg(args, "meta", dict)
@@ -86,6 +155,10 @@ class CallHandlers:
         name = _arg(args, "name", str)
         namespace = args.get("namespace") or self.core._namespace_of(peer)
         rec = self.core.gcs.lookup_named(name, namespace)
+        if rec is None:  # the head knows every node's names
+            found = self.core.directory_call("lookup_actor", {"name": name, "namespace": namespace})
+            if found is not None and isinstance(found.get("node_id"), bytes):
+                rec = self.core.adopt_actor_stub(found["actor_id"], found)
         if rec is None:
             raise ValueError(f"Failed to look up actor with name '{name}' in namespace '{namespace}'.")
         return {"actor_id": rec.actor_id, "meta": rec.meta}
@@ -128,7 +201,8 @@ class CallHandlers:
         kind = _arg(args, "kind", str)
         core = self.core
         if kind == "actors":
-            return [a.info() for a in core.gcs.actors.values()]
+            here = core.node_id.hex()
+            return [{**a.info(), "node_id": a.host.hex() if a.host else here} for a in core.gcs.actors.values() if not a.stub]
         if kind == "nodes":
             return core.nodes(self.server.address)
         if kind == "jobs":
@@ -173,6 +247,26 @@ class CallHandlers:
         if size <= 0:
             raise ValueError("object size must be positive")
         return self.core.create_object(peer, oid, size)
+
+    def read_object(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        """A chunk of a stored object's bytes, for another node copying it."""
+        oid = _arg(args, "id", bytes)
+        offset, size = _arg(args, "offset", int), _arg(args, "size", int)
+        e = self.core.objects.get(oid)
+        if e is None or not e.ready or e.payload is None or e.payload.get("err"):
+            raise KeyError(f"object {oid.hex()} is not on this node")
+        p = e.payload
+        if p.get("loc") is None:
+            data = p.get("data") or b""
+            return data[offset:offset + size]
+        store = self.core.store
+        try:
+            start, total = store.restore(oid)
+        except exc.ObjectStoreFullError:
+            return store.read_bytes(oid)[offset:offset + size]
+        if offset < 0 or size < 0 or offset + size > total:
+            raise ValueError(f"chunk [{offset}, {offset + size}) is outside object {oid.hex()} of {total} bytes")
+        return bytes(store.arena.write_view(start + offset, size))
 
     def get_function(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         fid = _arg(args, "fn_id", bytes)

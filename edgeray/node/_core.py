@@ -20,12 +20,14 @@ from ..gcs import ActorRecord, DurableGcs, GcsTables
 from ..gcs import _tables as gcs_state
 from ..object_store import ObjectStore, serialize
 from ..plugins import ClusterView, NodeView, SchedulingRequest
-from ..protocol import CancelTask, Execute, Log, Message, ObjectReady, encode_spec
+from ..protocol import Call, CancelTask, Execute, Log, Message, ObjectReady, encode_spec
 from ..raylet import NodeResources, ObjectEntry, ObjectTable, to_units
 from ..raylet import _workers as W
 from ..raylet._resources import ResourcePool
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
+from ._cluster import ClusterTable, NodeEntry
 from ._placement_groups import WAIT, PlacementGroups, pg_strategy
+from ._remote import RemoteWork, is_marker
 
 log = logging.getLogger("edgeray.node")
 
@@ -47,10 +49,12 @@ class Spawner(Protocol):
 
 
 class TaskRecord:
-    __slots__ = ("spec", "raw", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held", "pool", "pg", "cancelled", "__weakref__")
+    __slots__ = ("spec", "raw", "missing", "registering", "dep_payloads", "req", "place", "shape", "gpu_ids", "worker", "retries_left", "done", "held", "pool", "pg", "cancelled", "local_only", "forwarded_to", "__weakref__")
 
-    def __init__(self, spec: TaskSpec, raw: bytes | None = None) -> None:
+    def __init__(self, spec: TaskSpec, raw: bytes | None = None, local_only: bool = False) -> None:
         self.spec = spec
+        self.local_only = local_only  # forwarded here by another node: run here, never elsewhere
+        self.forwarded_to: bytes | None = None
         self.raw = raw  # the spec as the submitter encoded it (forwarded in Execute)
         self.missing = 0
         self.registering = False
@@ -148,6 +152,10 @@ class NodeCore:
         self.pgs = PlacementGroups(self)
         self.strategies: dict[str, Any] = {}  # plugin scheduling strategies by name
         self.labels: dict[str, str] = {}  # this node's labels (config and plugins)
+        self.cluster = ClusterTable(NodeEntry(node_id, "", os.uname().nodename, dict(resources.total),
+                                              dict(resources.available), head=True))
+        self.remote = RemoteWork(self, self.cluster)
+        self.gcs.on_dead = self.actor_died
         self.objects = ObjectTable(self._free_entry)
         self.peers: dict[bytes, Peer] = {}
         self.live: weakref.WeakValueDictionary[bytes, TaskRecord] = weakref.WeakValueDictionary()  # for cancel
@@ -202,6 +210,9 @@ class NodeCore:
         self.ready.remove_if(lambda t: t.spec["job"] == job_id and not self._drop_task(t))
         self.pgs.end_job(job_id)
 
+    def release_pins(self, t: TaskRecord) -> None:
+        self._release_pins(t)
+
     def _drop_task(self, t: TaskRecord) -> bool:
         self._release_pins(t)
         return False
@@ -211,6 +222,14 @@ class NodeCore:
         p = e.payload
         if p is not None and p.get("loc") is not None:
             self.store.delete(e.id)
+        if e.id in self.remote.origin:
+            self.remote.freed(e.id)
+
+    def lost_payload(self, oid: bytes, why: str) -> dict[str, Any]:
+        return error_payload(oid, exc.ObjectLostError(oid.hex(), why))
+
+    def error_payload_for(self, oid: bytes, error: BaseException) -> dict[str, Any]:
+        return error_payload(oid, error)
 
     def _sealed(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Seal a shared-memory payload's object (written by its creator); an object that was
@@ -257,6 +276,9 @@ class NodeCore:
 
     def _push(self, peer: Peer, e: ObjectEntry) -> None:
         if peer.peer_id in self.peers:
+            if peer.role != "node" and is_marker(e.payload):  # its bytes are on another node
+                self.remote.localize([e.id], functools.partial(self._push, peer, e))
+                return
             peer.send(ObjectReady(self.payload_for(peer, e.payload)))
 
     def payload_for(self, peer: Peer, payload: dict[str, Any] | None, *, lease: bool = False) -> dict[str, Any]:
@@ -269,6 +291,8 @@ class NodeCore:
         the bytes.
         """
         assert payload is not None
+        if peer.role == "node":
+            return self.remote.marker_for(payload)  # type: ignore[return-value]
         if payload.get("loc") is None or (peer.shm and not lease):
             return payload
         oid = payload["id"]
@@ -321,22 +345,31 @@ class NodeCore:
         cls = exc.ActorUnschedulableError if spec["kind"] == ACTOR_CREATE else exc.TaskUnschedulableError
         kind = strategy.get("kind")
         if kind == "NODE_AFFINITY":
-            if strategy.get("node_id") == self.node_id.hex() or strategy.get("soft"):
+            target = strategy.get("node_id")
+            try:
+                alive = isinstance(target, str) and self.cluster.is_alive(bytes.fromhex(target))
+            except ValueError:
+                alive = False
+            if alive or strategy.get("soft"):
                 return None
+            nodes = ", ".join(n.hex() for n in self.cluster.alive_ids())
             return cls(
-                f"{spec['name']} has hard node affinity to node {strategy.get('node_id')}, which is not "
-                f"alive in this cluster (nodes: {self.node_id.hex()}); use soft=True to run elsewhere."
+                f"{spec['name']} has hard node affinity to node {target}, which is not "
+                f"alive in this cluster (nodes: {nodes}); use soft=True to run elsewhere."
             )
         return None
 
-    def submit(self, peer: Peer, spec: TaskSpec, raw: bytes | None = None) -> None:
+    def submit(self, peer: Peer, spec: TaskSpec, raw: bytes | None = None, *, local_only: bool = False) -> None:
+        if spec["kind"] == ACTOR_CALL and spec["actor"] not in self.gcs.actors:
+            if self.remote.locate_actor(peer, spec, raw):  # it lives on another node: ask where
+                return
         self.stats["tasks_submitted"] += 1
         rets = return_ids(spec)
         objects = self.objects
         owner = peer.peer_id
         for oid in rets:
             objects.expect(oid, owner).waiters.append(functools.partial(self._push, peer))
-        if spec["kind"] != ACTOR_CALL:
+        if spec["kind"] != ACTOR_CALL and not local_only:
             error = self.unschedulable(spec)
             if error is not None:
                 if spec["kind"] == ACTOR_CREATE and spec["actor"] in self.gcs.actors:
@@ -350,7 +383,7 @@ class NodeCore:
             if known is None or known.state == gcs_state.DEAD:
                 self._fail_returns(spec, self._actor_error(known, spec))
                 return
-        t = TaskRecord(spec, raw)
+        t = TaskRecord(spec, raw, local_only)
         self.live[spec["tid"]] = t
         objects.pin(spec["deps"])
         objects.pin(spec["nested"])
@@ -400,10 +433,21 @@ class NodeCore:
         if not ready:
             return
         idle = [w for w in self.workers.values() if w.state == W.IDLE]
+        multi = self.cluster.is_multi()
         for shape, q in list(ready.queues.items()):
             while q:
                 t = q[0]
-                pool, key = self._placement(t)
+                if multi and not t.local_only and t.pg is None:
+                    where = self.remote.decide(t)
+                    if isinstance(where, bytes):  # another node
+                        q.popleft()
+                        self.remote.forward(t, where)
+                        continue
+                    pool, key = self._local_placement(t) if where is None else (None, where)
+                elif t.local_only and t.pg is None:
+                    pool, key = self._local_placement(t)
+                else:
+                    pool, key = self._placement(t)
                 if pool is None:
                     if key is WAIT:
                         break
@@ -436,6 +480,21 @@ class NodeCore:
         if not res.feasible(t.place):
             return None, None
         return (res, None) if res.fits(t.place) else (None, WAIT)
+
+    def _local_placement(self, t: TaskRecord) -> tuple[ResourcePool | None, Any]:
+        res = self.resources
+        if not res.feasible(t.place):
+            return None, None
+        return (res, None) if res.fits(t.place) else (None, WAIT)
+
+    def retry_infeasible(self) -> None:
+        """The cluster changed (a node joined): tasks no node could hold are tried again."""
+        waiting, self.infeasible = self.infeasible, []
+        for t in waiting:
+            if not t.done:
+                self.ready.append(t)
+        if waiting:
+            self.schedule()
 
     def _ask_strategy(self, t: TaskRecord, named: Any) -> Any:
         """Ask a named strategy (a plugin's, or SPREAD) about ``t``: None = place it here (if it
@@ -556,6 +615,8 @@ class NodeCore:
             actor = self.gcs.actors[spec["actor"]]
             actor.worker_id = w.worker_id
             actor.pid = w.pid
+            if self.cluster.is_multi() or actor.name:
+                self.remote.actor_placed(actor, self.node_id)
             self._refill_pool()
         else:
             w.state = W.BUSY
@@ -563,6 +624,21 @@ class NodeCore:
         self._send_execute(w, t)
 
     def _send_execute(self, w: W.WorkerRecord, t: TaskRecord) -> None:
+        if any(is_marker(p) for p in t.dep_payloads):  # bring arguments held elsewhere here first
+            self.remote.localize(t.spec["deps"], functools.partial(self._send_localized, w, t))
+            return
+        self._send_execute_now(w, t)
+
+    def _send_localized(self, w: W.WorkerRecord, t: TaskRecord) -> None:
+        if t.done or t.worker is not w or w.peer is None or w.state == W.DEAD:
+            return
+        for i, oid in enumerate(t.spec["deps"]):
+            e = self.objects.get(oid)
+            if e is not None and e.payload is not None:
+                t.dep_payloads[i] = e.payload
+        self._send_execute_now(w, t)
+
+    def _send_execute_now(self, w: W.WorkerRecord, t: TaskRecord) -> None:
         spec = t.spec
         env = None
         if spec["kind"] != ACTOR_CALL:
@@ -749,6 +825,16 @@ class NodeCore:
                     f"The name {name} (namespace={namespace}) is already taken. Use a different name, "
                     f"kill the existing actor, or pass get_if_exists=True."
                 )
+            if self.remote.is_head:  # a name another node's actor holds
+                taken = self.directory_call("register_name", {"name": name, "namespace": namespace, "actor_id": spec["actor"]})
+                if taken["taken"]:
+                    if opts.get("get_if_exists") and isinstance(taken.get("node_id"), bytes):
+                        stub = self.adopt_actor_stub(taken["actor_id"], taken)
+                        return {"existing": True, "actor_id": stub.actor_id, "meta": stub.meta}
+                    raise ValueError(
+                        f"The name {name} (namespace={namespace}) is already taken. Use a different name, "
+                        f"kill the existing actor, or pass get_if_exists=True."
+                    )
         rec = ActorRecord(
             actor_id=spec["actor"],
             spec=spec,
@@ -820,7 +906,40 @@ class NodeCore:
             pool.release(t.held, t.gpu_ids)
         t.held = {}
 
+    def pump_actor_of(self, actor_id: bytes) -> None:
+        actor = self.gcs.actors.get(actor_id)
+        if actor is not None:
+            self._pump_actor(actor)
+
+    def _pump_remote_actor(self, actor: ActorRecord, host: bytes) -> None:
+        """Calls to an actor on another node go there in order, once their arguments are ready."""
+        ordered = not actor.meta.get("unordered", False)
+        for q in actor.queues.values():
+            while q:
+                t = q[0]
+                if t.missing:
+                    if ordered:
+                        break
+                    for other in [o for o in q if not o.missing]:
+                        q.remove(other)
+                        self._forward_call(actor, other, host)
+                    break
+                q.popleft()
+                self._forward_call(actor, t, host)
+
+    def _forward_call(self, actor: ActorRecord, t: TaskRecord, host: bytes) -> None:
+        failed = next((p for p in t.dep_payloads if p is not None and p.get("err")), None)
+        if failed is not None:
+            self._finish_with_payloads(t, [{**failed, "id": oid, "refs": []} for oid in return_ids(t.spec)])
+            return
+        actor.inflight[t.spec["tid"]] = t
+        self.remote.forward(t, host)
+
     def _pump_actor(self, actor: ActorRecord) -> None:
+        host = actor.host
+        if host is not None and actor.state == gcs_state.ALIVE:
+            self._pump_remote_actor(actor, host)
+            return
         if actor.state != gcs_state.ALIVE:
             if actor.state == gcs_state.DEAD:
                 self._fail_actor_calls(actor)
@@ -877,8 +996,18 @@ class NodeCore:
             self._fail_returns(t.spec, self._actor_error(actor, t.spec))
             self._release_pins(t)
 
+    def fail_actor_calls(self, actor: ActorRecord, error: BaseException) -> None:
+        actor.death_exc = error
+        self._fail_actor_calls(actor)
+
     def kill_actor(self, actor: ActorRecord, cause: str, no_restart: bool = True) -> None:
         if actor.state == gcs_state.DEAD:
+            return
+        if actor.host is not None:  # it runs on another node: that node kills it
+            self.remote.link(actor.host).send(Call(0, "kill_actor", {"actor_id": actor.actor_id, "no_restart": no_restart}))
+            if no_restart:
+                self.gcs.mark_dead(actor, cause)
+                self._fail_actor_calls(actor)
             return
         w = self.workers.get(actor.worker_id) if actor.worker_id else None
         if no_restart or actor.restarts >= actor.max_restarts != -1:
@@ -940,17 +1069,171 @@ class NodeCore:
         for p in list(self.peers.values()):
             if p.role == "driver" and p.job_id == job_id:
                 p.send(msg)
+        origin = self.remote.job_origin.get(job_id)  # the job's driver is on another node
+        if origin is not None and origin.peer_id in self.peers:
+            origin.send(msg)
 
     # ------------------------------------------------------------------ views
     def nodes(self, address: str) -> list[dict[str, Any]]:
-        return [
-            {
-                "NodeID": self.node_id.hex(),
-                "Alive": True,
-                "NodeManagerAddress": "127.0.0.1",
-                "NodeManagerHostname": os.uname().nodename,
-                "Address": address,
-                "Resources": self.resources.snapshot_total(),
-                "alive": True,
-            }
-        ]
+        self.cluster.local.address = address
+        self.cluster.refresh_local(self.resources.total, self.resources.available)
+        out = []
+        for n in self.cluster.nodes.values():
+            host = n.address.split("://", 1)[-1].rsplit(":", 1)[0] or "127.0.0.1"
+            out.append({
+                "NodeID": n.node_id.hex(), "Alive": n.alive, "NodeManagerAddress": host,
+                "NodeManagerHostname": n.hostname, "Address": n.address,
+                "Resources": {k: v / 10_000 for k, v in n.total.items()} if n.alive else {},
+                "Labels": dict(n.labels), "IsHead": n.head, "alive": n.alive,
+            })
+        return out
+
+    def cluster_resources(self) -> dict[str, float]:
+        if not self.cluster.is_multi():
+            return self.resources.snapshot_total()
+        self.cluster.refresh_local(self.resources.total, self.resources.available)
+        return self.cluster.totals()
+
+    def available_resources(self) -> dict[str, float]:
+        if not self.cluster.is_multi():
+            return self.resources.snapshot_available()
+        self.cluster.refresh_local(self.resources.total, self.resources.available)
+        return self.cluster.availables()
+
+    # ------------------------------------------------------------------ across nodes
+    def adopt_actor(self, spec: TaskSpec, info: dict[str, Any]) -> None:
+        """Another node placed an actor here: keep its record (this node runs and restarts it)."""
+        aid = spec["actor"]
+        rec = self.gcs.actors.get(aid)
+        if rec is not None and not rec.stub:
+            rec.host = None
+            rec.state = gcs_state.PENDING
+            return
+        rec = ActorRecord(
+            actor_id=aid, spec=spec, class_name=str(info.get("class_name") or spec["name"]),
+            name=str(info.get("name") or ""), namespace=str(info.get("namespace") or "default"),
+            job_id=spec["job"], detached=bool(info.get("detached")), meta=dict(info.get("meta") or {}),
+        )
+        rec.restarts = int(info.get("restarts") or 0)
+        self.gcs.actors[aid] = rec  # its name is the head's to keep, not this node's
+
+    def adopt_actor_stub(self, aid: bytes, info: dict[str, Any]) -> ActorRecord:
+        """An actor running on another node that calls from here must reach: a routing record."""
+        rec = self.gcs.actors.get(aid)
+        if rec is not None:
+            return rec
+        rec = ActorRecord(
+            actor_id=aid, spec={"opts": {}, "deps": [], "fn": None}, class_name=str(info.get("class_name") or ""),
+            name=str(info.get("name") or ""), namespace=str(info.get("namespace") or ""), job_id=b"",
+            detached=False, meta=dict(info.get("meta") or {}), state=gcs_state.ALIVE,
+        )
+        rec.host, rec.stub = info["node_id"], True
+        if rec.host == self.node_id:
+            rec.host = None
+        self.gcs.actors[aid] = rec
+        return rec
+
+    def forwarded_lost(self, t: TaskRecord, node_id: bytes) -> None:
+        """``t`` was sent to ``node_id``, which died before it finished."""
+        kind = t.spec["kind"]
+        why = f"the node {node_id.hex()} running {t.spec['name']} died"
+        if kind == TASK:
+            if t.retries_left != 0 and not t.cancelled:
+                t.retries_left -= 1
+                self.stats["task_retries"] += 1
+                self.ready.append(t)
+                return
+            self._fail_returns(t.spec, exc.NodeDiedError(f"{why}; no retries left (max_retries={t.spec['opts'].get('max_retries', 3)})."))
+            self._release_pins(t)
+            t.done = True
+            return
+        actor = self.gcs.actors.get(t.spec["actor"])
+        if kind == ACTOR_CREATE:
+            if actor is None or actor.state == gcs_state.DEAD:
+                self._release_pins(t)
+                return
+            budget = actor.max_restarts
+            if budget == -1 or actor.restarts < budget:
+                actor.restarts += 1
+                self.stats["actor_restarts"] += 1
+                actor.state, actor.host = gcs_state.RESTARTING, None
+                for r in return_ids(t.spec):
+                    e = self.objects.get(r)
+                    if e is not None:
+                        e.state, e.payload = 0, None
+                for tid, call in reversed(list(actor.inflight.items())):  # retried first, in order
+                    actor.inflight.pop(tid)
+                    self._requeue_call(actor, call, why)
+                self.ready.append(t)
+                return
+            self.gcs.mark_dead(actor, f"{why}, and max_restarts={budget} is spent.")
+            self._fail_actor_calls(actor)
+            self._release_pins(t)
+            return
+        if actor is not None:  # an actor call in flight
+            actor.inflight.pop(t.spec["tid"], None)
+            if actor.state == gcs_state.RESTARTING:
+                self._requeue_call(actor, t, why)
+                return
+        self._fail_returns(t.spec, exc.RayActorError(f"The actor died: {why}.", t.spec["actor"].hex()))
+        self._release_pins(t)
+
+    def _requeue_call(self, actor: ActorRecord, t: TaskRecord, why: str) -> None:
+        if t.retries_left != 0:
+            if t.retries_left > 0:
+                t.retries_left -= 1
+            actor.queues.setdefault(_caller_key(t.spec), deque()).appendleft(t)
+            return
+        self._fail_returns(t.spec, exc.RayActorError(
+            f"The actor {actor.class_name} died while running {t.spec['name']} ({why}); it is restarting "
+            "(set max_task_retries to retry calls).", actor.actor_id.hex()))
+        self._release_pins(t)
+
+    def resubmit(self, t: TaskRecord) -> None:
+        """Run a finished task again (lineage reconstruction of its lost results)."""
+        t.done = False
+        t.worker = None
+        self.objects.pin(t.spec["deps"])
+        self.objects.pin(t.spec["nested"])
+        self.live[t.spec["tid"]] = t
+        self.ready.append(t)
+
+    def directory_call(self, method: str, args: dict[str, Any]) -> Any:
+        """The head's actor directory: ``actor_placed``, ``locate_actor``, ``lookup_actor``,
+        ``register_name``, ``actor_dead``."""
+        gcs = self.gcs
+        if method == "actor_placed":
+            aid = args["actor_id"]
+            gcs.directory[aid] = {k: args.get(k) for k in ("node_id", "class_name", "name", "namespace", "meta")}
+            if args.get("name"):
+                gcs.dir_named[(str(args.get("namespace")), str(args["name"]))] = aid
+            return None
+        if method == "locate_actor":
+            return gcs.directory.get(args["actor_id"])
+        if method == "lookup_actor":
+            aid = gcs.dir_named.get((str(args.get("namespace")), str(args.get("name"))))
+            found = gcs.directory.get(aid) if aid is not None else None
+            return None if found is None else {**found, "actor_id": aid}
+        if method == "register_name":
+            key = (str(args.get("namespace")), str(args.get("name")))
+            taken = gcs.dir_named.get(key) or gcs.named.get(key)
+            if taken is not None and taken != args.get("actor_id"):
+                found = gcs.directory.get(taken)
+                if found is None and taken in gcs.actors:
+                    rec = gcs.actors[taken]
+                    found = {"node_id": self.node_id, "class_name": rec.class_name, "meta": rec.meta}
+                return {"taken": True, "actor_id": taken, **(found or {})}
+            gcs.dir_named[key] = args["actor_id"]
+            return {"taken": False}
+        if method == "actor_dead":
+            aid = args["actor_id"]
+            gcs.directory.pop(aid, None)
+            for key in [k for k, v in gcs.dir_named.items() if v == aid]:
+                del gcs.dir_named[key]
+            return None
+        raise ValueError(f"unknown directory method {method!r}")
+
+    def actor_died(self, rec: ActorRecord) -> None:
+        """``GcsTables.on_dead``: the head forgets the actor's place and name."""
+        if not rec.stub and rec.host is None:
+            self.remote.head_call("actor_dead", {"actor_id": rec.actor_id}, None)

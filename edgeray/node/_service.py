@@ -38,8 +38,11 @@ from ..protocol import (
     Blocked,
     Call,
     CancelTask,
+    ClusterState,
     Connection,
     DelRef,
+    ForwardTask,
+    Heartbeat,
     Log,
     Message,
     PutObject,
@@ -60,7 +63,10 @@ from ..raylet import NodeResources
 from ..raylet import _workers as W
 from ..raylet._tasks import validate_spec
 from ._calls import CallHandlers
+from ._cluster import NodeEntry
 from ._core import NodeCore
+from ._links import NodeLinks
+from ._remote import new_job_base
 
 log = logging.getLogger("edgeray.node")
 
@@ -94,6 +100,7 @@ class PeerConn:
         self._writing = False
         self.closed = False
         self._raw = _raw_socket(channel)
+        self.node_id = b""  # for a peer that is another node: its id
 
     def send(self, msg: Message) -> None:
         if self.closed:
@@ -224,6 +231,7 @@ class NodeServer:
         self.unix_path = ""
         self.embedded_driver: bytes | None = None
         self.stop_event = trio.Event()
+        self.members: dict[bytes, PeerConn] = {}  # the head's joined nodes: node id -> their link
 
     # -- connections ----------------------------------------------------------------------
     async def handle_channel(self, channel: Any) -> None:
@@ -249,7 +257,7 @@ class NodeServer:
                 return
             await self._serve_peer(channel, conn, hello)
         finally:
-            with trio.CancelScope(shield=True):
+            with trio.CancelScope(shield=True), trio.move_on_after(1.0):  # a peer may never answer the close
                 try:
                     await channel.aclose()
                 except Exception:
@@ -272,8 +280,14 @@ class NodeServer:
             job_id = core.gcs.new_job(namespace, hello.pid).job_id
         else:
             peer_id, job_id, namespace = os.urandom(16), b"\x00" * 4, hello.namespace or ""
-        shm = info.get("hostname") == self.hostname
+        shm = info.get("hostname") == self.hostname and role != "node"
         peer = PeerConn(channel, conn, peer_id, role, job_id, hello.pid, shm)
+        if role == "node":
+            node_id = info.get("node_id")
+            if not isinstance(node_id, bytes) or len(node_id) != 16:
+                await channel.send_frames([conn.send(RefusedMsg("a node must say its 16-byte node_id"))])
+                return
+            peer.node_id = node_id
         welcome = Welcome(
             node_id=self.node_id,
             worker_id=peer_id,
@@ -294,6 +308,8 @@ class NodeServer:
         if info.get("embedded"):
             self.embedded_driver = peer_id
         core.peer_connected(peer)
+        if role == "node" and info.get("join"):
+            self._member_joined(peer, info)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(peer.writer)
@@ -303,6 +319,8 @@ class NodeServer:
         finally:
             peer.closed = True
             core.peer_disconnected(peer)
+            if self.members.get(peer.node_id) is peer:
+                self._member_left(peer)
             if peer_id == self.embedded_driver:
                 log.info("the embedding driver disconnected; stopping the node")
                 self.stop_event.set()
@@ -352,8 +370,80 @@ class NodeServer:
             core.send_log(msg.job_id, msg.name, msg.pid, msg.lines, msg.stream)
         elif isinstance(msg, CancelTask):
             self.calls.cancel(peer, msg)
+        elif isinstance(msg, ForwardTask) and peer.role == "node":
+            spec = validate_spec(decode_spec(msg.spec))
+            core.remote.accept(peer, peer.node_id, spec, msg.spec, msg.deps, msg.fns, msg.actor)
+        elif isinstance(msg, Heartbeat) and peer.role == "node":
+            if core.cluster.heartbeat(peer.node_id, _units(msg.total), _units(msg.available), msg.labels):
+                core.schedule()
         else:
             raise exc.ProtocolError(f"unexpected message {msg.TAG} from a {peer.role}")
+
+    # -- the cluster ----------------------------------------------------------------------
+    def _member_joined(self, peer: PeerConn, info: dict[str, Any]) -> None:
+        core = self.core
+        if not self.config.node.head:
+            log.warning("node %s tried to join, but this node is not a head", peer.node_id.hex()[:12])
+            return
+        try:
+            entry = NodeEntry.from_wire({**info, "alive": True, "head": False})
+        except ValueError as e:
+            raise exc.ProtocolError(str(e)) from None
+        old = self.members.get(peer.node_id)
+        self.members[peer.node_id] = peer
+        if old is not None:
+            old.closed = True
+        core.cluster.join(entry)
+        log.info("node %s joined from %s", peer.node_id.hex()[:12], entry.address)
+        self._broadcast()
+        core.retry_infeasible()
+        core.schedule()
+
+    def _member_left(self, peer: PeerConn) -> None:
+        del self.members[peer.node_id]
+        if self.core.cluster.mark_dead(peer.node_id):
+            log.warning("node %s left the cluster (its connection closed)", peer.node_id.hex()[:12])
+            self.core.remote.node_died(peer.node_id)
+            self._broadcast()
+
+    def _broadcast(self) -> None:
+        self._sent_version = self.core.cluster.version
+        msg = ClusterState(self.core.cluster.to_wire())
+        for p in list(self.members.values()):
+            p.send(msg)
+
+    async def _cluster_loop(self) -> None:
+        """The head: refresh its own entry, declare silent nodes dead, tell the members."""
+        core = self.core
+        timeout = self.config.gcs.node_timeout_s
+        while True:
+            await trio.sleep(0.05)
+            core.cluster.refresh_local(core.resources.total, core.resources.available)
+            for node_id in core.cluster.expired(timeout):
+                if core.cluster.mark_dead(node_id):
+                    log.warning("node %s missed its heartbeats for %.1f s: declared dead", node_id.hex()[:12], timeout)
+                    core.remote.node_died(node_id)
+            if core.cluster.version != self._sent_version and self.members:
+                self._broadcast()
+
+    async def _heartbeat_loop(self) -> None:
+        """A joined node: tell the head its resources when they change, and at least every
+        ``gcs.heartbeat_interval_s``."""
+        core = self.core
+        interval = self.config.gcs.heartbeat_interval_s
+        last: Any = None
+        last_at = 0.0
+        while True:
+            await trio.sleep(0.05)
+            link = self.links.head_link
+            if link is None or link.closed or not link.connected:
+                last = None
+                continue
+            now = time.monotonic()
+            state = (dict(core.resources.total), dict(core.resources.available), dict(core.labels))
+            if state != last or now - last_at >= interval:
+                link.send(Heartbeat(*state))
+                last, last_at = state, now
 
     # -- lifecycle ------------------------------------------------------------------------
     async def run(self, task_status: Any) -> None:
@@ -419,6 +509,12 @@ class NodeServer:
         self.core = core = NodeCore(self.node_id, resources, store, pool_size=max(pool, 1), max_workers=max_workers)
         core.strategies = scheduling_strategies(pm)
         core.labels = node_labels(pm, cfg)
+        core.cluster.local.labels = dict(core.labels)
+        core.cluster.local.head = cfg.node.head
+        core.remote.is_head = cfg.node.head
+        if not cfg.node.head:
+            core.gcs._next_job = new_job_base()
+        self._sent_version = -1
         self.durable = durable = DurableGcs(persistence_backend(pm, cfg))
         core.restore(durable)
         self.calls = CallHandlers(self, core)
@@ -440,6 +536,15 @@ class NodeServer:
             await nursery.start(lambda task_status: _serve_unix(self, task_status))
             port = await nursery.start(lambda task_status: _serve_ws(self, task_status))
             self.address = f"ws://{cfg.node.host}:{port}"
+            core.cluster.local.address = self.address
+            self.links = links = NodeLinks(self, nursery)
+            core.remote.links = links
+            core.remote.spawn = nursery.start_soon
+            if cfg.node.head:
+                nursery.start_soon(self._cluster_loop)
+            else:
+                await nursery.start(links.keep_head_link, cfg.node.head_address)
+                nursery.start_soon(self._heartbeat_loop)
             for _ in range(pool - len(self.prespawned)):
                 core.spawn()
             nursery.start_soon(self._reaper)
@@ -489,6 +594,12 @@ def _plugin_node_info(info: NodeInfo, total: dict[str, float]) -> Any:
         return info
 
 
+def _units(d: Any) -> dict[str, int]:
+    if not isinstance(d, dict):
+        raise exc.ProtocolError("resources must be a map")
+    return {str(k): int(v) for k, v in d.items() if isinstance(v, int | float)}
+
+
 def _check_payload(p: Any) -> None:
     if not isinstance(p, dict) or not isinstance(p.get("id"), bytes):
         raise exc.ProtocolError("object payload must be a map with a bytes id")
@@ -535,7 +646,7 @@ async def serve_node(
 
     class _Status:
         def started(self, info: NodeInfo) -> None:
-            if write_address:
+            if write_address and (config.node.head or _files.read_address() is None):
                 _files.write_address(
                     {"address": info.address, "unix": info.unix_path, "pid": info.pid, "node_id": info.node_id}
                 )

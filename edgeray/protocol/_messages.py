@@ -42,6 +42,9 @@ __all__ = [
     "Log",
     "Shutdown",
     "CancelTask",
+    "Heartbeat",
+    "ClusterState",
+    "ForwardTask",
 ]
 
 PROTOCOL_VERSION = 1
@@ -269,6 +272,43 @@ class CancelTask(Message):
     task_id: bytes
     force: bool
     recursive: bool
+
+
+# --- between nodes ---------------------------------------------------------------------------
+
+
+@_message("hb")
+@dataclasses.dataclass(slots=True)
+class Heartbeat(Message):
+    """A joined node to the head: its resources now (units of 1/10000, as ``NodeResources``)."""
+
+    total: dict
+    available: dict
+    labels: dict
+
+
+@_message("cluster")
+@dataclasses.dataclass(slots=True)
+class ClusterState(Message):
+    """The head to its joined nodes: every node it knows, as maps with ``node_id`` (bytes),
+    ``address``, ``hostname``, ``alive``, ``head``, ``total``, ``available`` (units), ``labels``."""
+
+    nodes: list
+
+
+@_message("fwd")
+@dataclasses.dataclass(slots=True)
+class ForwardTask(Message):
+    """One node hands a task, actor creation or actor call to another: ``spec`` as in
+    ``SubmitTask``; ``deps`` its resolved top-level arguments (payloads, where a large one is a
+    *marker* ``{"id", "node", "size", ...}`` naming the node that holds its bytes); ``fns`` code
+    the receiver has not been sent yet (``[fn_id, blob, name]`` each); ``actor`` the actor's
+    record for a creation (``name``, ``namespace``, ``meta``)."""
+
+    spec: bytes
+    deps: list
+    fns: list
+    actor: dict | None = None
 
 
 # --- misc ------------------------------------------------------------------------------------

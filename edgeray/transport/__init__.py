@@ -5,6 +5,7 @@ standard library; knows nothing of tasks, objects or actors.
 
 - server side (trio): ``serve_unix``, ``serve_ws`` hand each accepted peer to a handler as a
   ``FrameChannel`` (receive whole frames, send batches of frames);
+- client side in trio: ``open_ws_channel(address, ...)``, a node's links to other nodes;
 - client side (blocking, thread-safe sends): ``connect_blocking(address)`` for drivers and workers,
   which must work from any thread and inside any event loop, so they do not run trio.
 """
@@ -13,7 +14,8 @@ from typing import Any
 
 from ._blocking import BlockingChannel, connect_blocking
 
-_SERVER_NAMES = {"FrameChannel", "UnixFrameChannel", "WebSocketFrameChannel", "serve_unix", "serve_ws"}
+_SERVER_NAMES = {"FrameChannel", "UnixFrameChannel", "WebSocketFrameChannel", "serve_unix", "serve_ws",
+                 "open_ws_channel", "WS_ERRORS"}
 
 
 def __getattr__(name: str) -> Any:
@@ -32,4 +34,6 @@ __all__ = [
     "WebSocketFrameChannel",
     "serve_unix",
     "serve_ws",
+    "open_ws_channel",
+    "WS_ERRORS",
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 import os
 import socket as _stdsocket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import trio
@@ -90,6 +91,26 @@ class WebSocketFrameChannel:
 
 
 Handler = Callable[[Any], Awaitable[None]]
+
+#: What a broken or refused WebSocket connection raises, for callers that retry.
+WS_ERRORS = (
+    OSError,
+    trio.BrokenResourceError,
+    trio_websocket.HandshakeError,
+    trio_websocket.ConnectionRejected,
+    trio_websocket.ConnectionClosed,
+)
+
+
+@asynccontextmanager
+async def open_ws_channel(address: str, *, token: str | None, max_frame: int, connect_timeout: float = 5.0) -> AsyncIterator[WebSocketFrameChannel]:
+    """A client WebSocket to ``address`` (``ws://HOST:PORT``) with the cluster token in the
+    ``Authorization`` header, as a ``FrameChannel`` (node-to-node links run on Trio)."""
+    headers = [(b"Authorization", b"Bearer " + token.encode())] if token else []
+    async with trio_websocket.open_websocket_url(
+        address, extra_headers=headers, max_message_size=max_frame, connect_timeout=connect_timeout,
+    ) as ws:
+        yield WebSocketFrameChannel(ws, address)
 
 
 async def serve_unix(

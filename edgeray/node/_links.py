@@ -1,0 +1,219 @@
+"""Outgoing connections from this node to others (authenticated WebSockets).
+
+A ``NodeLink`` is this node acting as a client of another node: it forwards work there, holds
+objects there, reads chunks of them, and asks the head for the cluster's tables. Sending never
+blocks (frames queue until the writer drains them, also before the connection is up); a call
+gets its ``Reply`` through a callback or ``call_async``. ``NodeLinks`` owns them all in the
+node's nursery: one link per node, opened on first use, and the *head link* of a joined node,
+which carries its heartbeats and is opened again whenever it breaks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .. import exceptions as exc
+from ..protocol import (
+    Call,
+    ClusterState,
+    Connection,
+    Log,
+    Message,
+    ObjectReady,
+    Reply,
+    Role,
+)
+
+if TYPE_CHECKING:
+    from ._service import NodeServer
+
+log = logging.getLogger("edgeray.node")
+
+Callback = Callable[[bool, Any, "str | None"], None]
+
+
+class NodeLink:
+    def __init__(self, owner: NodeLinks, node_id: bytes | None, address: str, info: dict[str, Any]) -> None:
+        self.owner = owner
+        self.node_id = node_id
+        self.address = address
+        self.info = info
+        self.closed = False
+        self.connected = False
+        self._out: list[Message] = []
+        self._wake = trio.Event()
+        self._pending: dict[int, Callback] = {}
+        self._req = 0
+
+    def send(self, msg: Message) -> None:
+        if self.closed:
+            return
+        self._out.append(msg)
+        self._wake.set()
+
+    def call(self, method: str, args: dict[str, Any], callback: Callback | None) -> None:
+        if self.closed:
+            if callback is not None:
+                callback(False, None, "ConnectionError: the link to the node is closed")
+            return
+        self._req += 1
+        if callback is not None:
+            self._pending[self._req] = callback
+        self.send(Call(self._req if callback is not None else 0, method, args))
+
+    async def call_async(self, method: str, args: dict[str, Any]) -> Any:
+        done = trio.Event()
+        box: list[Any] = []
+
+        def finished(ok: bool, value: Any, error: str | None) -> None:
+            box.extend((ok, value, error))
+            done.set()
+
+        self.call(method, args, finished)
+        await done.wait()
+        ok, value, error = box
+        if not ok:
+            raise ConnectionError(error) if str(error).startswith("ConnectionError") else exc.RaySystemError(str(error))
+        return value
+
+    async def run(self) -> None:
+        """Connect, say hello, then pump frames both ways until either side closes."""
+        from ..transport import open_ws_channel
+
+        server = self.owner.server
+        conn = Connection(Role.CLIENT, token=server.token, max_frame=server.max_frame)
+        try:
+            async with open_ws_channel(self.address, token=server.token, max_frame=server.max_frame) as ws:
+                await ws.send_frames([conn.hello("node", os.getpid(), info=self.info)])
+                first = await ws.receive_frame()
+                if first is None:
+                    raise ConnectionError(f"{self.address} closed the connection during the handshake")
+                welcome = conn.receive(first)
+                if self.node_id is None:
+                    self.node_id = welcome.node_id  # type: ignore[attr-defined]
+                self.connected = True
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer, ws, conn)
+                    await self._reader(ws, conn)
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.closed = True
+            pending, self._pending = self._pending, {}
+            for cb in pending.values():
+                cb(False, None, "ConnectionError: the link to the node closed")
+
+    async def _writer(self, ws: Any, conn: Connection) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            out, self._out = self._out, []
+            await ws.send_frames([conn.send(msg) for msg in out])
+
+    async def _reader(self, ws: Any, conn: Connection) -> None:
+        while True:
+            data = await ws.receive_frame()
+            if data is None:
+                return
+            msg = conn.receive(data)
+            if isinstance(msg, Reply):
+                cb = self._pending.pop(msg.req, None)
+                if cb is not None:
+                    cb(msg.ok, msg.value, None if msg.ok else f"{msg.error_type}: {msg.error}")
+            else:
+                self.owner.on_message(self, msg)
+
+
+class NodeLinks:
+    def __init__(self, server: NodeServer, nursery: trio.Nursery) -> None:
+        self.server = server
+        self.nursery = nursery
+        self.links: dict[bytes, NodeLink] = {}
+        self.head_link: NodeLink | None = None
+
+    def _hello_info(self, join: bool) -> dict[str, Any]:
+        core = self.server.core
+        return {
+            "node_id": core.node_id, "address": self.server.address, "hostname": self.server.hostname,
+            "join": join, "total": dict(core.resources.total), "available": dict(core.resources.available),
+            "labels": dict(core.labels),
+        }
+
+    def link(self, node_id: bytes) -> NodeLink:
+        """The link to ``node_id`` (opened now if there is none)."""
+        link = self.links.get(node_id)
+        if link is not None and not link.closed:
+            return link
+        entry = self.server.core.cluster.get(node_id)
+        address = entry.address if entry is not None else ""
+        link = NodeLink(self, node_id, address, self._hello_info(False))
+        self.links[node_id] = link
+        if not address:
+            link.closed = True
+            return link
+        self.nursery.start_soon(self._run, link)
+        return link
+
+    def drop(self, node_id: bytes) -> None:
+        link = self.links.pop(node_id, None)
+        if link is not None:
+            link.closed = True
+            link._wake.set()
+
+    async def _run(self, link: NodeLink) -> None:
+        try:
+            await link.run()
+        except _ws_errors() as e:
+            log.warning("link to node %s (%s) failed: %s", (link.node_id or b"").hex()[:12], link.address, e)
+        finally:
+            if link.node_id is not None and self.links.get(link.node_id) is link:
+                del self.links[link.node_id]
+                self.server.core.remote.node_died(link.node_id)
+
+    async def keep_head_link(self, address: str, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Join the head at ``address`` and stay joined: reconnect (re-registering) whenever the
+        link breaks, e.g. while the head restarts."""
+        started = False
+        while True:
+            link = NodeLink(self, None, address, self._hello_info(True))
+            self.head_link = link
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(link.run)
+                    with trio.move_on_after(10):
+                        while not link.connected and not link.closed:
+                            await trio.sleep(0.01)
+                    if not started and link.connected:
+                        started = True
+                        task_status.started()
+            except _ws_errors() as e:
+                log.warning("cannot reach the head at %s: %s; retrying", address, e)
+            if link.node_id is not None:
+                self.server.core.remote.is_head = False
+            await trio.sleep(1.0)
+
+    def on_message(self, link: NodeLink, msg: Message) -> None:
+        core = self.server.core
+        if isinstance(msg, ObjectReady):
+            if link.node_id is not None:
+                core.remote.object_ready(link.node_id, msg.payload)
+        elif isinstance(msg, ClusterState):
+            died = core.cluster.apply_state(msg.nodes)
+            for node_id in died:
+                core.remote.node_died(node_id)
+            core.retry_infeasible()
+            core.schedule()
+        elif isinstance(msg, Log):
+            core.send_log(msg.job_id, msg.name, msg.pid, msg.lines, msg.stream)
+        else:
+            log.warning("unexpected %s from node %s", msg.TAG, (link.node_id or b"").hex()[:12])
+
+
+def _ws_errors() -> tuple[type[BaseException], ...]:
+    from ..transport import WS_ERRORS
+
+    return (*WS_ERRORS, exc.RaySystemError, ConnectionError)
