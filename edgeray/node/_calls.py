@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .. import exceptions as exc
 from ..protocol import Call, CancelTask, Reply
 from ..raylet._tasks import validate_spec
+from ._remote import is_marker
 
 if TYPE_CHECKING:
     import trio
@@ -80,6 +81,11 @@ class CallHandlers:
             return
         if msg.method in ("create_actor", "get_actor") and self._ask_head_first(peer, msg):
             return
+        if msg.method == "map_object" and isinstance(oid := msg.args.get("id"), bytes):
+            e = self.core.objects.get(oid)
+            if e is not None and is_marker(e.payload):  # copy it here from its node first
+                self.core.remote.localize([oid], functools.partial(self.handle_now, peer, msg))
+                return
         try:
             value = fn(peer, msg.args)
         except exc.ProtocolError:

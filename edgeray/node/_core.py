@@ -276,8 +276,14 @@ class NodeCore:
 
     def _push(self, peer: Peer, e: ObjectEntry) -> None:
         if peer.peer_id in self.peers:
-            if peer.role != "node" and is_marker(e.payload):  # its bytes are on another node
-                self.remote.localize([e.id], functools.partial(self._push, peer, e))
+            p = e.payload
+            if peer.role != "node" and is_marker(p):  # its bytes are on another node
+                assert p is not None
+                if peer.shm:  # a notice: the bytes come here when it maps them (map_object)
+                    peer.send(ObjectReady({"id": e.id, "data": None, "loc": [0, int(p.get("size") or 0)],
+                                           "err": False, "refs": p.get("refs") or []}))
+                else:
+                    self.remote.localize([e.id], functools.partial(self._push, peer, e))
                 return
             peer.send(ObjectReady(self.payload_for(peer, e.payload)))
 
@@ -879,7 +885,12 @@ class NodeCore:
         self.schedule()
 
     def _namespace_of(self, peer: Peer) -> str:
-        job = self.gcs.jobs.get(peer.job_id)
+        job_id = peer.job_id
+        if peer.role == "worker":  # a task or actor: the namespace of the job it works for
+            w = self.workers.get(peer.peer_id)
+            if w is not None and w.task is not None:
+                job_id = w.task.spec["job"]
+        job = self.gcs.jobs.get(job_id)
         return job.namespace if job else "default"
 
     def _actor_created(self, t: TaskRecord, failed: bool, error: str | None) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import trio
 
 from .. import exceptions as exc
-from ..gcs import ActorRecord
+from ..gcs import ActorRecord, JobRecord
 from ..gcs import _tables as gcs_state
 from ..plugins import SchedulingRequest
 from ..protocol import AddRef, DelRef, ForwardTask, Message, Subscribe, encode_spec
@@ -197,7 +197,8 @@ class RemoteWork:
         if t.raw is None:
             t.raw = encode_spec(spec)
         deps = [self.marker_for(p) for p in t.dep_payloads]
-        link.send(ForwardTask(t.raw, deps, fns, actor))
+        job = core.gcs.jobs.get(spec["job"])
+        link.send(ForwardTask(t.raw, deps, fns, actor, {"namespace": job.namespace} if job is not None else None))
         t.forwarded_to = node_id
         self.inflight.setdefault(node_id, {})[spec["tid"]] = t
         self.cluster.debit(node_id, t.place if spec["kind"] != ACTOR_CALL else {})
@@ -206,7 +207,8 @@ class RemoteWork:
             core.pump_actor_of(spec["actor"])
 
     def accept(self, peer: Peer, origin_node: bytes, spec: dict[str, Any], raw: bytes,
-               deps: list[dict[str, Any]], fns: list[Any], actor: dict[str, Any] | None) -> None:
+               deps: list[dict[str, Any]], fns: list[Any], actor: dict[str, Any] | None,
+               job: dict[str, Any] | None = None) -> None:
         """Another node's ``ForwardTask``: take in its code, arguments and nested ids, then run
         it here (it is not forwarded again)."""
         core = self.core
@@ -233,6 +235,8 @@ class RemoteWork:
         for r in spec["nested"]:
             self._proxy(r, origin_node, temp, held)
         self.job_origin[spec["job"]] = peer
+        if job is not None and spec["job"] not in core.gcs.jobs:
+            core.gcs.jobs[spec["job"]] = JobRecord(spec["job"], str(job.get("namespace") or "default"), 0)
         if actor is not None and spec["kind"] == ACTOR_CREATE:
             core.adopt_actor(spec, actor)
         core.submit(peer, spec, raw, local_only=True)
@@ -279,10 +283,12 @@ class RemoteWork:
 
     def _forwarded_done(self, t: TaskRecord) -> None:
         core = self.core
+        node_id, t.forwarded_to = t.forwarded_to, None
         t.done = True
-        t.forwarded_to = None
         core.stats["tasks_finished"] += 1
         core.release_pins(t)
+        if t.spec["kind"] == TASK and node_id is not None:  # its resources are free there again
+            self.cluster.debit(node_id, {k: -v for k, v in t.place.items()})
         if t.spec["kind"] == ACTOR_CALL:
             actor = core.gcs.actors.get(t.spec["actor"])
             if actor is not None:

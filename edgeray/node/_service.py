@@ -372,7 +372,7 @@ class NodeServer:
             self.calls.cancel(peer, msg)
         elif isinstance(msg, ForwardTask) and peer.role == "node":
             spec = validate_spec(decode_spec(msg.spec))
-            core.remote.accept(peer, peer.node_id, spec, msg.spec, msg.deps, msg.fns, msg.actor)
+            core.remote.accept(peer, peer.node_id, spec, msg.spec, msg.deps, msg.fns, msg.actor, msg.job)
         elif isinstance(msg, Heartbeat) and peer.role == "node":
             if core.cluster.heartbeat(peer.node_id, _units(msg.total), _units(msg.available), msg.labels):
                 core.schedule()

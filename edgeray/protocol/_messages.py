@@ -303,12 +303,13 @@ class ForwardTask(Message):
     ``SubmitTask``; ``deps`` its resolved top-level arguments (payloads, where a large one is a
     *marker* ``{"id", "node", "size", ...}`` naming the node that holds its bytes); ``fns`` code
     the receiver has not been sent yet (``[fn_id, blob, name]`` each); ``actor`` the actor's
-    record for a creation (``name``, ``namespace``, ``meta``)."""
+    record for a creation (``name``, ``namespace``, ``meta``); ``job`` the job's namespace."""
 
     spec: bytes
     deps: list
     fns: list
     actor: dict | None = None
+    job: dict | None = None  # the job's ``namespace``
 
 
 # --- misc ------------------------------------------------------------------------------------
