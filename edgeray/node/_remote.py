@@ -274,21 +274,23 @@ class RemoteWork:
                 link = self.link(node_id)
                 link.send(AddRef([r]))
                 link.send(Subscribe([r]))
-        objects.set_ready(payload)
         tasks = self.inflight.get(node_id)
         t = tasks.get(oid[:16]) if tasks else None
-        if t is not None and tasks is not None and all((x := objects.get(r)) is None or x.ready for r in return_ids(t.spec)):
+        done = t is not None and all(r == oid or (x := objects.get(r)) is None or x.ready for r in return_ids(t.spec))
+        if done and t is not None and tasks is not None:
             del tasks[oid[:16]]
+            if t.spec["kind"] == TASK:  # its resources are free there again (before dependents schedule)
+                self.cluster.debit(node_id, {k: -v for k, v in t.place.items()})
+        objects.set_ready(payload)
+        if done and t is not None:
             self._forwarded_done(t)
 
     def _forwarded_done(self, t: TaskRecord) -> None:
         core = self.core
-        node_id, t.forwarded_to = t.forwarded_to, None
+        t.forwarded_to = None
         t.done = True
         core.stats["tasks_finished"] += 1
         core.release_pins(t)
-        if t.spec["kind"] == TASK and node_id is not None:  # its resources are free there again
-            self.cluster.debit(node_id, {k: -v for k, v in t.place.items()})
         if t.spec["kind"] == ACTOR_CALL:
             actor = core.gcs.actors.get(t.spec["actor"])
             if actor is not None:

@@ -92,6 +92,10 @@ class WebSocketFrameChannel:
 
 Handler = Callable[[Any], Awaitable[None]]
 
+#: Bytes read from a WebSocket at a time (trio-websocket's default of 4 KiB makes a large
+#: object's chunks cost thousands of parser rounds each).
+RECEIVE_BYTES = 1 << 20
+
 #: What a broken or refused WebSocket connection raises, for callers that retry.
 WS_ERRORS = (
     OSError,
@@ -109,6 +113,7 @@ async def open_ws_channel(address: str, *, token: str | None, max_frame: int, co
     headers = [(b"Authorization", b"Bearer " + token.encode())] if token else []
     async with trio_websocket.open_websocket_url(
         address, extra_headers=headers, max_message_size=max_frame, connect_timeout=connect_timeout,
+        receive_buffer_size=RECEIVE_BYTES,
     ) as ws:
         yield WebSocketFrameChannel(ws, address)
 
@@ -174,6 +179,7 @@ async def serve_ws(
                 ssl_context=None,
                 handler_nursery=nursery,
                 max_message_size=max_frame,
+                receive_buffer_size=RECEIVE_BYTES,
                 task_status=task_status,
             )
         )
