@@ -51,6 +51,7 @@ class CallHandlers:
             "cluster_resources": lambda p, a: self.core.cluster_resources(),
             "available_resources": lambda p, a: self.core.available_resources(),
             "read_object": self.read_object,
+            "lease_object": self.lease_object,
             "create_object": self.create_object,
             "map_object": lambda p, a: self.core.map_object(p, _arg(a, "id", bytes)),
             "get_function": self.get_function,
@@ -273,6 +274,21 @@ class CallHandlers:
         if offset < 0 or size < 0 or offset + size > total:
             raise ValueError(f"chunk [{offset}, {offset + size}) is outside object {oid.hex()} of {total} bytes")
         return bytes(store.arena.write_view(start + offset, size))
+
+    def lease_object(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        """For a node on this machine: where a stored object is in our arena, pinned there
+        until the node gives the lease back with ``Unmap``."""
+        if peer.role != "node":
+            raise ValueError("lease_object is for other nodes")
+        oid = _arg(args, "id", bytes)
+        e = self.core.objects.get(oid)
+        if e is None or not e.ready or e.payload is None or e.payload.get("loc") is None:
+            raise KeyError(f"object {oid.hex()} is not in this node's store")
+        loc = self.core.store.restore(oid)
+        self.core.store.pin(oid)
+        leases = self.core.leases.setdefault(peer.peer_id, {})
+        leases[oid] = leases.get(oid, 0) + 1
+        return list(loc)
 
     def get_function(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         fid = _arg(args, "fn_id", bytes)

@@ -45,6 +45,7 @@ class NodeLink:
         self.info = info
         self.closed = False
         self.connected = False
+        self.arena_spec: dict[str, Any] | None = None  # the other node's arena, when on this machine
         self._out: list[Message] = []
         self._wake = trio.Event()
         self._pending: dict[int, Callback] = {}
@@ -96,6 +97,7 @@ class NodeLink:
                 welcome = conn.receive(first)
                 if self.node_id is None:
                     self.node_id = welcome.node_id  # type: ignore[attr-defined]
+                self.arena_spec = welcome.arena  # type: ignore[attr-defined]
                 self.connected = True
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer, ws, conn)
@@ -134,6 +136,29 @@ class NodeLinks:
         self.nursery = nursery
         self.links: dict[bytes, NodeLink] = {}
         self.head_link: NodeLink | None = None
+        self._arenas: dict[str, Any] = {}  # other nodes' arenas on this machine, by name
+
+    def arena_of(self, link: NodeLink) -> Any:
+        """The other node's arena mapped here, if it is on this machine (else None)."""
+        spec = link.arena_spec
+        if not spec:
+            return None
+        arena = self._arenas.get(spec["name"])
+        if arena is None:
+            from ..object_store import Arena
+
+            try:
+                arena = self._arenas[spec["name"]] = Arena.attach(spec)
+            except (OSError, ValueError) as e:
+                log.info("cannot map node %s's arena (%s); copying over the link", (link.node_id or b"").hex()[:12], e)
+                link.arena_spec = None
+                return None
+        return arena
+
+    def close(self) -> None:
+        for arena in self._arenas.values():
+            arena.close()
+        self._arenas.clear()
 
     def _hello_info(self, join: bool) -> dict[str, Any]:
         core = self.server.core
@@ -163,6 +188,10 @@ class NodeLinks:
         if link is not None:
             link.closed = True
             link._wake.set()
+            if link.arena_spec:
+                arena = self._arenas.pop(link.arena_spec["name"], None)
+                if arena is not None:
+                    arena.close()
 
     async def _run(self, link: NodeLink) -> None:
         try:

@@ -293,7 +293,8 @@ class NodeServer:
             worker_id=peer_id,
             job_id=job_id,
             namespace=namespace,
-            arena=self.arena.spec if shm else None,
+            # nodes on one machine copy each other's objects straight from the arena
+            arena=self.arena.spec if shm or (role == "node" and info.get("hostname") == self.hostname) else None,
             info={
                 "inline_threshold": self.config.object_store.inline_threshold,
                 "max_frame": self.max_frame,
@@ -471,6 +472,8 @@ class NodeServer:
         finally:
             if self.durable is not None:
                 self.durable.close()
+            if getattr(self, "links", None) is not None:
+                self.links.close()
             self.arena.close()
             self.arena.unlink()
             if self.spill is not None:

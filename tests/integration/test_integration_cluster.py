@@ -225,8 +225,10 @@ def test_driver_on_a_worker_node(cluster: Any) -> None:
         "import edgeray as ray, sys\n"
         f"ray.init(address={cluster.worker_nodes[0].address!r})\n"
         "@ray.remote\n"
-        "def f(): return ray.get_runtime_context().get_node_id()\n"
-        "print(len(ray.nodes()), len(set(ray.get([f.options(scheduling_strategy='SPREAD').remote() for _ in range(6)]))))\n"
+        "def f():\n"
+        "    import time; time.sleep(0.3)\n"
+        "    return ray.get_runtime_context().get_node_id()\n"
+        "print(len(ray.nodes()), len(set(ray.get([f.options(scheduling_strategy='SPREAD').remote() for _ in range(3)]))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
