@@ -129,6 +129,16 @@ class Cluster:
             self.head_node = None
         elif node in self.worker_nodes:
             self.worker_nodes.remove(node)
+        self._reap_killed()
+
+    def _reap_killed(self) -> None:
+        """A node killed with SIGKILL cannot remove its store: do it for it, as its next start
+        on this machine would (only segments of dead processes are touched)."""
+        from ._files import home
+        from .object_store import cleanup_stale, cleanup_stale_spill
+
+        cleanup_stale("edgeray", fallback_dirs=(str(home() / "shm"),))
+        cleanup_stale_spill(str(home() / "spill"))
 
     def wait_for_nodes(self, timeout: float = 30.0) -> None:
         """Until the head reports every node of this cluster alive."""
@@ -149,6 +159,7 @@ class Cluster:
             self.remove_node(node)
         if self.head_node is not None:
             self.remove_node(self.head_node)
+        self._reap_killed()
 
     def __enter__(self) -> Cluster:
         return self

@@ -84,8 +84,12 @@ class CallHandlers:
             return
         if msg.method == "map_object" and isinstance(oid := msg.args.get("id"), bytes):
             e = self.core.objects.get(oid)
+            again = functools.partial(self.handle, peer, msg, nursery)
+            if e is not None and not e.ready:  # being recomputed: answer once it is back
+                e.waiters.append(lambda _e: again())
+                return
             if e is not None and is_marker(e.payload):  # copy it here from its node first
-                self.core.remote.localize([oid], functools.partial(self.handle_now, peer, msg))
+                self.core.remote.localize([oid], again)
                 return
         try:
             value = fn(peer, msg.args)

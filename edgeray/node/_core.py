@@ -1189,6 +1189,35 @@ class NodeCore:
         self._fail_returns(t.spec, exc.RayActorError(f"The actor died: {why}.", t.spec["actor"].hex()))
         self._release_pins(t)
 
+    def actor_host_died(self, actor: ActorRecord, node_id: bytes) -> None:
+        """An actor this node placed on ``node_id`` died with that node: create it again
+        (constructor re-run, on any node) within ``max_restarts``, else it is dead."""
+        why = f"the node {node_id.hex()} running the actor died"
+        budget = actor.max_restarts
+        lost_args = [d for d in actor.spec["deps"] if (e := self.objects.get(d)) is None or not e.ready]
+        if (budget != -1 and actor.restarts >= budget) or lost_args:
+            cause = f"{why}, and max_restarts={budget} is spent." if not lost_args else f"{why}, and its constructor's arguments are lost."
+            self.gcs.mark_dead(actor, cause)
+            actor.death_exc = exc.ActorDiedError(f"The actor {actor.class_name} is dead: {cause}", actor.actor_id.hex())
+            self._fail_actor_calls(actor)
+            return
+        actor.restarts += 1
+        self.stats["actor_restarts"] += 1
+        actor.state, actor.host = gcs_state.RESTARTING, None
+        log.info("restarting actor %s (%s)", actor.class_name, why)
+        t = TaskRecord(actor.spec)
+        for i, d in enumerate(actor.spec["deps"]):
+            e = self.objects.get(d)
+            t.dep_payloads[i] = e.payload if e is not None else None
+        self.objects.pin(actor.spec["deps"])
+        self.objects.pin(actor.spec["nested"])
+        self.live[actor.spec["tid"]] = t
+        for r in return_ids(actor.spec):
+            e = self.objects.get(r)
+            if e is not None:
+                e.state, e.payload = 0, None
+        self.ready.append(t)
+
     def _requeue_call(self, actor: ActorRecord, t: TaskRecord, why: str) -> None:
         if t.retries_left != 0:
             if t.retries_left > 0:

@@ -417,7 +417,13 @@ class RemoteWork:
         if self.links is not None:
             self.links.drop(node_id)
         self.sent_fns.pop(node_id, None)
-        for t in list(self.inflight.pop(node_id, {}).values()):
+        inflight = self.inflight.pop(node_id, {})
+        for rec in list(core.gcs.actors.values()):  # ours that ran there: restart them elsewhere
+            if not rec.stub and rec.host == node_id and rec.state != gcs_state.DEAD:
+                creating = any(t.spec["kind"] == ACTOR_CREATE and t.spec["actor"] == rec.actor_id for t in inflight.values())
+                if not creating:
+                    core.actor_host_died(rec, node_id)
+        for t in list(inflight.values()):
             t.forwarded_to = None
             core.forwarded_lost(t, node_id)
         for rec in [r for r in core.gcs.actors.values() if r.stub and r.host == node_id]:

@@ -1,0 +1,133 @@
+"""Node failures in a real cluster: a worker node is SIGKILLed while it holds work, objects and
+actors, and the rest of the cluster carries on (issue 6 on several nodes)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import edgeray as ray
+from edgeray.cluster_utils import Cluster
+from edgeray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+
+@pytest.fixture
+def cluster() -> Iterator[Any]:
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        c.add_node(num_cpus=1)
+        c.add_node(num_cpus=1)
+        ray.init(address=c.address)
+        yield c
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
+
+
+def soft_on(node: Any) -> NodeAffinitySchedulingStrategy:
+    return NodeAffinitySchedulingStrategy(node.node_id, soft=True)
+
+
+@ray.remote
+def slow(x: int) -> tuple[str, int]:
+    time.sleep(1.5)
+    return ray.get_runtime_context().get_node_id(), x
+
+
+@ray.remote
+def make(n: int) -> np.ndarray:
+    return np.full(n, 3, dtype=np.uint8)
+
+
+@ray.remote(max_restarts=1, max_task_retries=-1)
+class Where:
+    def __init__(self) -> None:
+        self.node = ray.get_runtime_context().get_node_id()
+        self.calls = 0
+
+    def node_id(self) -> str:
+        self.calls += 1
+        return self.node
+
+
+def _wait_dead(node_id: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(n["NodeID"] == node_id and not n["Alive"] for n in ray.nodes()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"node {node_id} was not declared dead")
+
+
+def test_task_on_a_killed_node_is_retried_elsewhere(cluster: Any) -> None:
+    victim = cluster.worker_nodes[0]
+    ref = slow.options(scheduling_strategy=soft_on(victim)).remote(7)
+    time.sleep(0.5)
+    victim.kill()
+    node, x = ray.get(ref, timeout=60)
+    assert x == 7 and node != victim.node_id
+    _wait_dead(victim.node_id)
+    assert ray.cluster_resources()["CPU"] == 2
+
+
+def test_task_without_retries_fails_with_node_died(cluster: Any) -> None:
+    victim = cluster.worker_nodes[0]
+    ref = slow.options(scheduling_strategy=soft_on(victim), max_retries=0).remote(1)
+    time.sleep(0.5)
+    victim.kill()
+    with pytest.raises(ray.exceptions.NodeDiedError):
+        ray.get(ref, timeout=60)
+
+
+def test_actor_on_a_killed_node_restarts_on_another(cluster: Any) -> None:
+    victim = cluster.worker_nodes[1]
+    a = Where.options(scheduling_strategy=soft_on(victim)).remote()
+    assert ray.get(a.node_id.remote(), timeout=30) == victim.node_id
+    victim.kill()
+    _wait_dead(victim.node_id)
+    moved = ray.get(a.node_id.remote(), timeout=60)  # the constructor ran again, elsewhere
+    assert moved != victim.node_id
+
+
+def test_actor_without_restarts_dies_with_its_node(cluster: Any) -> None:
+    victim = cluster.worker_nodes[1]
+    a = Where.options(scheduling_strategy=soft_on(victim), max_restarts=0).remote()
+    assert ray.get(a.node_id.remote(), timeout=30) == victim.node_id
+    victim.kill()
+    _wait_dead(victim.node_id)
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(a.node_id.remote(), timeout=60)
+
+
+def test_object_lost_with_its_node_is_recomputed(cluster: Any) -> None:
+    victim = cluster.worker_nodes[0]
+    ref = make.options(scheduling_strategy=soft_on(victim)).remote(8 << 20)
+    ray.wait([ref], fetch_local=False, timeout=30)
+    victim.kill()
+    _wait_dead(victim.node_id)
+    value = ray.get(ref, timeout=60)
+    assert value.shape == (8 << 20,) and int(value[::4096].sum()) == 3 * (8 << 20) // 4096
+
+
+def test_object_of_a_non_retryable_task_is_lost_with_a_reason(cluster: Any) -> None:
+    victim = cluster.worker_nodes[0]
+    ref = make.options(scheduling_strategy=soft_on(victim), max_retries=0).remote(8 << 20)
+    ray.wait([ref], fetch_local=False, timeout=30)
+    victim.kill()
+    _wait_dead(victim.node_id)
+    with pytest.raises(ray.exceptions.ObjectLostError, match="died"):
+        ray.get(ref, timeout=60)
+
+
+def test_hard_affinity_to_a_dead_node_is_unschedulable(cluster: Any) -> None:
+    victim = cluster.worker_nodes[0]
+    victim.kill()
+    _wait_dead(victim.node_id)
+    hard = NodeAffinitySchedulingStrategy(victim.node_id, soft=False)
+    with pytest.raises(ray.exceptions.TaskUnschedulableError):
+        ray.get(slow.options(scheduling_strategy=hard).remote(1), timeout=30)
