@@ -38,7 +38,7 @@ def main() -> None:
         b = cluster.add_node(num_cpus=1, object_store_memory=store)
         edgeray.init(address=cluster.address)
         on = lambda n: NodeAffinitySchedulingStrategy(n.node_id, soft=False)  # noqa: E731
-        for i in range(args.repeat):
+        for _ in range(args.repeat):
             ref = make.options(scheduling_strategy=on(a)).remote(size)
             edgeray.wait([ref], fetch_local=False)
             t0 = time.perf_counter()

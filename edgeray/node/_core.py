@@ -458,6 +458,9 @@ class NodeCore:
                     if key is WAIT:
                         break
                     q.popleft()
+                    if isinstance(key, bytes):  # its placement-group bundle is on that node
+                        self.remote.forward(t, key)
+                        continue
                     if key is None or key is INFEASIBLE:
                         self._infeasible(t, t.place)
                     else:

@@ -9,6 +9,7 @@ bundle's pool instead of the node's.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from ..gcs import PlacementGroupRecord
 from ..gcs import _tables as gcs_state
 from ..raylet import to_units
 from ..raylet._placement import STRATEGIES, never_fits, place_bundles
-from ..raylet._resources import ResourcePool
+from ..raylet._resources import UNIT, ResourcePool
 from ..raylet._tasks import ACTOR_CREATE
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class PlacementGroups:
     def __init__(self, core: NodeCore) -> None:
         self.core = core
         self.pending: list[bytes] = []  # ids of PENDING groups, oldest first
+        self.preparing: dict[bytes, dict[str, Any]] = {}  # groups waiting for other nodes' reservations
         self.created = 0
         self.removed = 0
 
@@ -102,22 +104,86 @@ class PlacementGroups:
         if not self.pending:
             return
         core = self.core
-        nodes = {core.node_id: core.resources}
+        nodes = self._node_pools()
         still = []
         for pg_id in self.pending:
             rec = self.table.get(pg_id)
-            if rec is None or rec.state != gcs_state.PG_PENDING:
+            if rec is None or rec.state != gcs_state.PG_PENDING or pg_id in self.preparing:
+                if rec is not None and pg_id in self.preparing:
+                    still.append(pg_id)
                 continue
             placed = place_bundles(rec.strategy, rec.bundles, nodes)
-            if placed is None or not core.resources.reserve_bundles({(pg_id, i): b for i, b in enumerate(rec.bundles)}):
+            mine = {(pg_id, i): b for i, b in enumerate(rec.bundles) if placed is not None and placed[i] == core.node_id}
+            if placed is None or not core.resources.reserve_bundles(mine):
                 still.append(pg_id)
                 self._warn_if_never(rec, nodes)
                 continue
-            rec.nodes = placed
-            rec.state = gcs_state.PG_CREATED
-            self.created += 1
-            core.objects.set_ready({"id": rec.ready_id, "data": rec.ready_value, "loc": None, "err": False, "refs": []})
+            if all(n == core.node_id for n in placed):
+                self._created(rec, placed)
+                continue
+            still.append(pg_id)
+            self._prepare_remote(rec, placed)
+            nodes = self._node_pools()
         self.pending = still
+
+    def _node_pools(self) -> dict[bytes, ResourcePool]:
+        """This node's pool and, in a cluster, a view of every other alive node's."""
+        core = self.core
+        nodes: dict[bytes, ResourcePool] = {core.node_id: core.resources}
+        for n in core.cluster.nodes.values():
+            if n.alive and n.node_id != core.node_id:
+                avail = {k: max(v, 0) for k, v in n.available.items()}
+                gpus = {str(i): UNIT for i in range(avail.get("GPU", 0) // UNIT)}
+                nodes[n.node_id] = ResourcePool.from_units(avail, gpus)
+                nodes[n.node_id].total = dict(n.total)
+        return nodes
+
+    def _created(self, rec: PlacementGroupRecord, placed: list[bytes]) -> None:
+        rec.nodes = placed
+        rec.state = gcs_state.PG_CREATED
+        self.created += 1
+        self.core.objects.set_ready({"id": rec.ready_id, "data": rec.ready_value, "loc": None, "err": False, "refs": []})
+
+    def _prepare_remote(self, rec: PlacementGroupRecord, placed: list[bytes]) -> None:
+        """Two-phase creation across nodes: every node holding bundles reserves them (all of a
+        node's or none); once all said yes the group is created, else what was reserved is
+        given back and the group stays pending."""
+        core = self.core
+        pg_id = rec.pg_id
+        by_node: dict[bytes, list[list[Any]]] = {}
+        for i, node_id in enumerate(placed):
+            if node_id != core.node_id:
+                by_node.setdefault(node_id, []).append([i, rec.bundles[i]])
+        self.preparing[pg_id] = {"waiting": set(by_node), "ok": set(), "failed": False}
+        for node_id, bundles in by_node.items():
+            core.cluster.debit(node_id, _sum_units(b for _, b in bundles))
+            core.remote.link(node_id).call("reserve_bundles", {"pg_id": pg_id, "bundles": bundles},
+                                           functools.partial(self._prepared, rec, placed, node_id))
+
+    def _prepared(self, rec: PlacementGroupRecord, placed: list[bytes], node_id: bytes, ok: bool, value: Any, error: str | None) -> None:
+        state = self.preparing.get(rec.pg_id)
+        if state is None:
+            return
+        state["waiting"].discard(node_id)
+        if ok and value is True:
+            state["ok"].add(node_id)
+        else:
+            state["failed"] = True
+        if state["waiting"]:
+            return
+        del self.preparing[rec.pg_id]
+        core = self.core
+        if state["failed"] or rec.state != gcs_state.PG_PENDING:
+            for n in state["ok"]:
+                core.remote.link(n).call("release_bundles", {"pg_id": rec.pg_id}, None)
+            for i, n in enumerate(placed):
+                if n == core.node_id:
+                    core.resources.release_bundle((rec.pg_id, i))
+            core.schedule()
+            return
+        self.pending = [p for p in self.pending if p != rec.pg_id]
+        self._created(rec, placed)
+        core.schedule()
 
     def _warn_if_never(self, rec: PlacementGroupRecord, nodes: Mapping[bytes, ResourcePool]) -> None:
         if rec.warned or not never_fits(rec.strategy, rec.bundles, nodes):
@@ -138,6 +204,8 @@ class PlacementGroups:
         pg_id = strategy["pg_id"]
         rec = self.table.get(pg_id)
         actor = t.spec["kind"] == ACTOR_CREATE
+        if rec is None and any(k[0] == pg_id for k in self.core.resources.bundles):
+            return self._bundle_here(t, pg_id, int(strategy.get("bundle_index", -1)))
         if rec is None or rec.state == gcs_state.PG_REMOVED:
             cls = exc.ActorPlacementGroupRemoved if actor else exc.TaskPlacementGroupRemoved
             return None, cls(f"{t.spec['name']} cannot run: its placement group {pg_id.hex()} was removed or never existed.")
@@ -154,6 +222,10 @@ class PlacementGroups:
         for pool, key in pools:
             if pool.fits(t.req):
                 return pool, key
+        here = self.core.node_id
+        elsewhere = [rec.nodes[k[1]] for k in keys if k[1] < len(rec.nodes) and rec.nodes[k[1]] != here]
+        if elsewhere and (not pools or index >= 0):  # the bundle is on another node: run it there
+            return None, elsewhere[t.spec["tid"][-1] % len(elsewhere)]
         if not any(pool.feasible(t.req) for pool, _ in pools):
             want = {k: v / 10_000 for k, v in t.req.items()}
             unfit: type[exc.RayError] = exc.ActorUnschedulableError if actor else exc.TaskUnschedulableError
@@ -161,6 +233,30 @@ class PlacementGroups:
             return None, unfit(f"{t.spec['name']} asks for {want}, more than {where} of placement group "
                              f"{pg_id.hex()} holds ({rec.info()['bundles']}).")
         return None, WAIT
+
+    def _bundle_here(self, t: TaskRecord, pg_id: bytes, index: int) -> tuple[ResourcePool | None, Any]:
+        """A task forwarded here to run in bundles of a group another node owns."""
+        bundles = self.core.resources.bundles
+        keys = [k for k in bundles if k[0] == pg_id and (index < 0 or k[1] == index)]
+        for key in keys:
+            if bundles[key].fits(t.req):
+                return bundles[key], key
+        if keys and not any(bundles[k].feasible(t.req) for k in keys):
+            cls: type[exc.RayError] = exc.ActorUnschedulableError if t.spec["kind"] == ACTOR_CREATE else exc.TaskUnschedulableError
+            return None, cls(f"{t.spec['name']} asks for more than its placement-group bundle holds.")
+        return None, WAIT
+
+    def reserve_here(self, pg_id: bytes, bundles: list[Any]) -> bool:
+        """Another node's group: reserve its bundles on this node (all of them or none)."""
+        wanted = {(pg_id, int(i)): {str(k): int(v) for k, v in b.items()} for i, b in bundles}
+        return self.core.resources.reserve_bundles(wanted)
+
+    def release_here(self, pg_id: bytes) -> None:
+        core = self.core
+        core.stop_work_in_placement_group(pg_id, "it was removed")
+        for key in [k for k in core.resources.bundles if k[0] == pg_id]:
+            core.resources.release_bundle(key)
+        core.schedule()
 
     # ------------------------------------------------------------------ remove
     def remove(self, pg_id: bytes, cause: str = "it was removed") -> None:
@@ -187,6 +283,8 @@ class PlacementGroups:
         if was_created:
             for i in range(len(rec.bundles)):
                 core.resources.release_bundle((pg_id, i))
+            for node_id in {n for n in rec.nodes if n != core.node_id}:
+                core.remote.link(node_id).call("release_bundles", {"pg_id": pg_id}, None)
         self.try_pending()
         core.schedule()
 
@@ -219,6 +317,14 @@ class PlacementGroups:
                 "used": {k: (v - pool.available.get(k, 0)) / 10_000 for k, v in pool.total.items()},
             })
         return out
+
+
+def _sum_units(bundles: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for b in bundles:
+        for k, v in b.items():
+            out[k] = out.get(k, 0) + v
+    return out
 
 
 def _validated(args: dict[str, Any]) -> tuple[list[dict[str, int]], str, str, str | None]:

@@ -233,3 +233,38 @@ def test_driver_on_a_worker_node(cluster: Any) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-2:] == ["3", "3"]
+
+
+def test_placement_groups_across_nodes(cluster: Any) -> None:
+    from edgeray.util.placement_group import placement_group, placement_group_table, remove_placement_group
+    from edgeray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    spread = placement_group([{"CPU": 0.5}] * 3, strategy="STRICT_SPREAD")
+    ray.get(spread.ready(), timeout=30)
+    table = placement_group_table(spread)
+    assert table["state"] == "CREATED"
+    assert set(table["bundles_to_node_id"].values()) == {n.node_id for n in cluster.list_all_nodes()}
+    f = node_of.options(num_cpus=0.5)
+    got = ray.get([f.options(scheduling_strategy=PlacementGroupSchedulingStrategy(spread, i)).remote() for i in range(3)], timeout=30)
+    assert got == [table["bundles_to_node_id"][i] for i in range(3)]
+
+    a = Counter.options(num_cpus=0.5, scheduling_strategy=PlacementGroupSchedulingStrategy(spread, 1)).remote()
+    assert ray.get(a.node.remote(), timeout=30) == table["bundles_to_node_id"][1]
+
+    too_many = placement_group([{"CPU": 0.1}] * 4, strategy="STRICT_SPREAD")
+    ready, _ = ray.wait([too_many.ready()], timeout=1.0)
+    assert ready == [] and placement_group_table(too_many)["state"] == "PENDING"
+    remove_placement_group(too_many)
+
+    pack = placement_group([{"CPU": 0.25}] * 2, strategy="STRICT_PACK")
+    ray.get(pack.ready(), timeout=30)
+    assert len(set(placement_group_table(pack)["bundles_to_node_id"].values())) == 1
+    remove_placement_group(pack)
+
+    remove_placement_group(spread)  # kills the actor in it, on its node
+    with pytest.raises((ray.exceptions.RayActorError, ray.exceptions.ActorPlacementGroupRemoved)):
+        ray.get(a.inc.remote(), timeout=30)
+    deadline = time.monotonic() + 5
+    while ray.available_resources().get("CPU") != 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ray.available_resources()["CPU"] == 3
