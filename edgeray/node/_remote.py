@@ -414,6 +414,7 @@ class RemoteWork:
         """``node_id`` is gone (the head said so, or our link to it broke): re-run what we sent
         it, restart its actors elsewhere, recompute or fail the objects only it held."""
         core = self.core
+        self.cluster.mark_dead(node_id)  # strategies stop choosing it (the head's next table agrees)
         if self.links is not None:
             self.links.drop(node_id)
         self.sent_fns.pop(node_id, None)

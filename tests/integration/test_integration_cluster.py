@@ -236,7 +236,11 @@ def test_driver_on_a_worker_node(cluster: Any) -> None:
 
 
 def test_placement_groups_across_nodes(cluster: Any) -> None:
-    from edgeray.util.placement_group import placement_group, placement_group_table, remove_placement_group
+    from edgeray.util.placement_group import (
+        placement_group,
+        placement_group_table,
+        remove_placement_group,
+    )
     from edgeray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     spread = placement_group([{"CPU": 0.5}] * 3, strategy="STRICT_SPREAD")
