@@ -14,8 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from .test_seeds import SPECS, check_run, run_script
+from test_seeds import (  # this folder is on sys.path (rootdir-relative test modules)
+    SPECS,
+    check_run,
+    run_script,
+)
 
 # Left out, because what their added checks expect holds on one node only (on three nodes they
 # do what Ray does on three nodes, which tests/integration/test_integration_cluster*.py check):
