@@ -510,28 +510,38 @@ class NodeCore:
         fits), ``WAIT`` = ask again when resources free up, ``INFEASIBLE`` = it waits and is
         reported, or the error that fails it."""
         name, params = (named, {}) if isinstance(named, str) else (named.get("name"), named.get("params") or {})
+        res = self.resources
+        me = self.node_id.hex()
+        view = ClusterView((NodeView(me, True, res.snapshot_total(), res.snapshot_available(), self.labels, True),), me)
+        decision = self.ask_strategy(t, name, params, view)
+        if isinstance(decision, BaseException):
+            return decision
+        if decision.is_node and decision.node_id == me:
+            return None
+        if decision.is_retry or decision.is_node:  # another node (none here yet): ask again later
+            return WAIT
+        return INFEASIBLE
+
+    def ask_strategy(self, t: TaskRecord, name: str, params: dict[str, Any], view: ClusterView,
+                     arg_bytes: dict[str, int] | None = None) -> Any:
+        """The strategy ``name``'s decision for ``t`` over ``view``, or the error that fails
+        ``t``: an unknown strategy, one that raised, or a fatal ``infeasible``."""
         strategy = self.strategies.get(name)
         actor = t.spec["kind"] == ACTOR_CREATE
         cls = exc.ActorUnschedulableError if actor else exc.TaskUnschedulableError
         if strategy is None:
             return cls(f"{t.spec['name']}: unknown scheduling strategy {name!r}; this node knows "
                        f"{sorted(self.strategies)} (install or load the plugin that provides it).")
-        res = self.resources
-        me = self.node_id.hex()
-        view = ClusterView((NodeView(me, True, res.snapshot_total(), res.snapshot_available(), self.labels, True),), me)
-        request = SchedulingRequest({k: v / 10_000 for k, v in t.place.items()}, "actor" if actor else "task", name, params)
+        request = SchedulingRequest({k: v / 10_000 for k, v in t.place.items()}, "actor" if actor else "task",
+                                    name, params, arg_bytes or {})
         try:
             decision = strategy.decide(request, view)
         except Exception as e:  # a broken plugin fails this task, not the node
             log.exception("scheduling strategy %s failed", name)
             return cls(f"{t.spec['name']}: scheduling strategy {name!r} raised {e!r}")
-        if decision.is_node and decision.node_id == me:
-            return None
-        if decision.is_retry or decision.is_node:  # another node (none here yet): ask again later
-            return WAIT
-        if decision.fatal:
+        if decision.is_infeasible and decision.fatal:
             return cls(f"{t.spec['name']} cannot be scheduled by {name}: {decision.reason}")
-        return INFEASIBLE
+        return decision
 
     def _pool(self, t: TaskRecord) -> ResourcePool | None:
         """The pool ``t`` holds resources from (None: its bundle is gone with its group)."""
@@ -925,42 +935,31 @@ class NodeCore:
         if actor is not None:
             self._pump_actor(actor)
 
-    def _pump_remote_actor(self, actor: ActorRecord, host: bytes) -> None:
-        """Calls to an actor on another node go there in order, once their arguments are ready."""
-        ordered = not actor.meta.get("unordered", False)
-        for q in actor.queues.values():
-            while q:
-                t = q[0]
-                if t.missing:
-                    if ordered:
-                        break
-                    for other in [o for o in q if not o.missing]:
-                        q.remove(other)
-                        self._forward_call(actor, other, host)
-                    break
-                q.popleft()
-                self._forward_call(actor, t, host)
-
-    def _forward_call(self, actor: ActorRecord, t: TaskRecord, host: bytes) -> None:
-        failed = next((p for p in t.dep_payloads if p is not None and p.get("err")), None)
-        if failed is not None:
-            self._finish_with_payloads(t, [{**failed, "id": oid, "refs": []} for oid in return_ids(t.spec)])
-            return
-        actor.inflight[t.spec["tid"]] = t
-        self.remote.forward(t, host)
-
     def _pump_actor(self, actor: ActorRecord) -> None:
-        host = actor.host
-        if host is not None and actor.state == gcs_state.ALIVE:
-            self._pump_remote_actor(actor, host)
-            return
         if actor.state != gcs_state.ALIVE:
             if actor.state == gcs_state.DEAD:
                 self._fail_actor_calls(actor)
             return
+        host = actor.host
+        if host is not None:  # on another node: the calls go there, in order, once ready
+            self._drain_calls(actor, functools.partial(self._forward_call, actor, host))
+            return
         w = self.workers.get(actor.worker_id) if actor.worker_id else None
         if w is None or w.peer is None:
             return
+        self._drain_calls(actor, functools.partial(self._send_call, actor, w))
+
+    def _drain_calls(self, actor: ActorRecord, send: Callable[[TaskRecord], None]) -> None:
+        """Hand each caller's ready calls to ``send``, in order (an unordered actor lets later
+        ready calls overtake one still waiting for its arguments). A call whose argument is an
+        error fails with it instead."""
+        def one(t: TaskRecord) -> None:
+            failed = next((p for p in t.dep_payloads if p is not None and p.get("err")), None)
+            if failed is not None:
+                self._finish_with_payloads(t, [{**failed, "id": oid, "refs": []} for oid in return_ids(t.spec)])
+            else:
+                send(t)
+
         ordered = not actor.meta.get("unordered", False)
         for q in actor.queues.values():
             while q:
@@ -972,16 +971,16 @@ class NodeCore:
                     for other in list(q):
                         if not other.missing:
                             q.remove(other)
-                            self._send_call(actor, w, other)
+                            one(other)
                     break
                 q.popleft()
-                self._send_call(actor, w, t)
+                one(t)
+
+    def _forward_call(self, actor: ActorRecord, host: bytes, t: TaskRecord) -> None:
+        actor.inflight[t.spec["tid"]] = t
+        self.remote.forward(t, host)
 
     def _send_call(self, actor: ActorRecord, w: W.WorkerRecord, t: TaskRecord) -> None:
-        failed = next((p for p in t.dep_payloads if p is not None and p.get("err")), None)
-        if failed is not None:
-            self._finish_with_payloads(t, [{**failed, "id": oid, "refs": []} for oid in return_ids(t.spec)])
-            return
         t.worker = w
         self.running[t.spec["tid"]] = t
         actor.inflight[t.spec["tid"]] = t  # type: ignore[assignment]

@@ -134,8 +134,8 @@ class PlacementGroups:
             if n.alive and n.node_id != core.node_id:
                 avail = {k: max(v, 0) for k, v in n.available.items()}
                 gpus = {str(i): UNIT for i in range(avail.get("GPU", 0) // UNIT)}
-                nodes[n.node_id] = ResourcePool.from_units(avail, gpus)
-                nodes[n.node_id].total = dict(n.total)
+                pool = nodes[n.node_id] = ResourcePool.from_units(avail, gpus)
+                pool.total = dict(n.total)  # for never_fits: what it holds when empty
         return nodes
 
     def _created(self, rec: PlacementGroupRecord, placed: list[bytes]) -> None:

@@ -28,7 +28,6 @@ import trio
 from .. import exceptions as exc
 from ..gcs import ActorRecord, JobRecord
 from ..gcs import _tables as gcs_state
-from ..plugins import SchedulingRequest
 from ..protocol import AddRef, DelRef, ForwardTask, Message, Subscribe, Unmap, encode_spec
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, return_ids
 from ._cluster import ClusterTable
@@ -129,22 +128,11 @@ class RemoteWork:
             name, params = named.get("name"), named.get("params") or {}
         else:
             return None
-        strategy = core.strategies.get(name)
-        actor = t.spec["kind"] == ACTOR_CREATE
-        cls = exc.ActorUnschedulableError if actor else exc.TaskUnschedulableError
-        if strategy is None:
-            return cls(f"{t.spec['name']}: unknown scheduling strategy {name!r}; this node knows "
-                       f"{sorted(core.strategies)} (install or load the plugin that provides it).")
         self.cluster.refresh_local(core.resources.total, core.resources.available)
-        request = SchedulingRequest(
-            {k: v / 10_000 for k, v in t.place.items()}, "actor" if actor else "task", name, params,
-            self._arg_bytes(t) if not actor else {},
-        )
-        try:
-            decision = strategy.decide(request, self.cluster.view())
-        except Exception as e:  # a broken plugin fails this task, not the node
-            log.exception("scheduling strategy %s failed", name)
-            return cls(f"{t.spec['name']}: scheduling strategy {name!r} raised {e!r}")
+        arg_bytes = self._arg_bytes(t) if t.spec["kind"] == TASK else None
+        decision = core.ask_strategy(t, str(name), params, self.cluster.view(), arg_bytes)
+        if isinstance(decision, BaseException):
+            return decision
         if decision.is_node:
             target = bytes.fromhex(decision.node_id)
             if target == self.node_id:
@@ -152,8 +140,6 @@ class RemoteWork:
             return target if self.cluster.is_alive(target) else WAIT
         if decision.is_retry:
             return WAIT
-        if decision.fatal:
-            return cls(f"{t.spec['name']} cannot be scheduled by {name}: {decision.reason}")
         return INFEASIBLE
 
     def _arg_bytes(self, t: TaskRecord) -> dict[str, int]:
@@ -345,7 +331,7 @@ class RemoteWork:
             link = self.link(node_id)
             offset = store.create(oid, size)
             view = store.arena.write_view(offset, size)
-            other = self.links.arena_of(link) if hasattr(self.links, "arena_of") else None
+            other = self.links.arena_of(link)
             if other is not None:  # on this machine: one copy, from its arena to ours
                 loc = await link.call_async("lease_object", {"id": oid})
                 try:
