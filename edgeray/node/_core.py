@@ -920,8 +920,6 @@ class NodeCore:
                     self.spawner.kill_worker(w)
             return
         actor.state = gcs_state.ALIVE
-        if t.spec["opts"].get("placement_cpu") is None and False:
-            pass
         self._pump_actor(actor)
 
     def _release_actor_resources(self, t: TaskRecord) -> None:

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import sys
 import time
 
 
-def _die_with_parent() -> None:
-    """Ask the kernel to kill us if the node dies (Linux), so no worker outlives its node."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+def _check_parent() -> None:
+    """Exit at once if the node that started us is already gone.
+
+    No ``PR_SET_PDEATHSIG`` here: the kernel sends it when the *thread* that forked us exits,
+    and Trio forks workers from its thread cache, whose idle threads exit after ten seconds,
+    which SIGKILLed healthy workers and actors. A worker leaves when its connection to the
+    node closes (``CoreClient._connection_lost``), which also covers a node killed with -9.
+    """
     parent = int(os.environ.get("EDGERAY_PARENT_PID", "0") or 0)
     if parent and os.getppid() != parent:
         os._exit(1)
 
 
 def main() -> None:
-    _die_with_parent()
+    _check_parent()
     from ..client import CoreClient, set_current_client
     from ._executor import Executor
 
@@ -43,6 +42,7 @@ def main() -> None:
         except (FileNotFoundError, ConnectionRefusedError):
             if time.monotonic() > deadline:
                 raise
+            _check_parent()
             time.sleep(0.01)
     set_current_client(client)
     executor.attach(client)

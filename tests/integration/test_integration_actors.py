@@ -289,3 +289,18 @@ def test_actor_runtime_context(ray, Counter) -> None:
     actor_id, node_id = ray.get(a.ids.remote())
     assert actor_id and node_id == ray.get_runtime_context().get_node_id()
     ray.kill(a)
+
+
+def test_idle_actors_outlive_the_thread_that_spawned_their_workers(ray, Counter) -> None:
+    """Regression: workers asked the kernel for SIGKILL when their parent *thread* exited, and
+    Trio forks from a thread cache whose idle threads exit after 10 s, so idle actors died.
+    Four actors on a 2-CPU node: at least two workers are forked after the node started."""
+    import time
+
+    actors = [Counter.options(num_cpus=0).remote(i) for i in range(4)]
+    pids = ray.get([a.pid.remote() for a in actors])
+    time.sleep(11.5)
+    assert ray.get([a.add.remote(1) for a in actors], timeout=30) == [1, 2, 3, 4]
+    assert ray.get([a.pid.remote() for a in actors]) == pids
+    for a in actors:
+        ray.kill(a)
