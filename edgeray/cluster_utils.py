@@ -104,18 +104,28 @@ class Cluster:
             argv += ["--config", config]
         child_env = dict(os.environ)
         child_env.update(env or {})
-        proc = subprocess.Popen(
-            [*python_command("from edgeray.cli import main; sys.exit(main())"), *argv],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, env=child_env,
-            start_new_session=True,
-        )
-        info = _ready_line(proc, timeout)
-        node = ClusterNode(proc, info, head, {"num_cpus": num_cpus, "num_gpus": num_gpus, "resources": resources})
+        args = {"num_cpus": num_cpus, "num_gpus": num_gpus, "resources": resources, "argv": argv, "env": child_env}
+        node = _launch(argv, child_env, head, args, timeout)
         if head:
             self.head_node = node
         else:
             self.worker_nodes.append(node)
         return node
+
+    def restart_head(self, timeout: float = 30.0) -> ClusterNode:
+        """Kill the head with SIGKILL (if it still runs) and start it again with the same
+        arguments on the same port, as a supervisor would; with ``gcs.storage = "sqlite"`` in
+        its config it takes its tables back, and the other nodes join it again."""
+        old = self.head_node
+        if old is None:
+            raise RuntimeError("the cluster has no head node")
+        old.kill(signal.SIGKILL)
+        old.process.wait()
+        self._reap_killed()
+        argv = list(old.args["argv"])
+        argv[argv.index("--port") + 1] = old.address.rsplit(":", 1)[1]
+        self.head_node = _launch(argv, old.args["env"], True, {**old.args, "argv": argv}, timeout)
+        return self.head_node
 
     def remove_node(self, node: ClusterNode, allow_graceful: bool = True) -> None:
         """Stop ``node``: SIGTERM and wait, or SIGKILL at once when not ``allow_graceful``."""
@@ -177,6 +187,15 @@ def _labels_config(labels: dict[str, str]) -> str:
         for k, v in labels.items():
             f.write(f"{json.dumps(str(k))} = {json.dumps(str(v))}\n")
     return path
+
+
+def _launch(argv: list[str], env: dict[str, str], head: bool, args: dict[str, Any], timeout: float) -> ClusterNode:
+    proc = subprocess.Popen(
+        [*python_command("from edgeray.cli import main; sys.exit(main())"), *argv],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, env=env,
+        start_new_session=True,
+    )
+    return ClusterNode(proc, _ready_line(proc, timeout), head, args)
 
 
 def _ready_line(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:

@@ -1,17 +1,25 @@
-"""Chaos test: a workload with checked results while worker processes are killed at random.
+"""Chaos test: a workload with checked results on a local cluster while its workers, its worker
+nodes and its head are killed at random.
 
-Usage: .venv/bin/python tools/chaos.py [--duration 600] [--kill-every 3] [--seed 1] [--json FILE]
+Usage: .venv/bin/python tools/chaos.py [--duration 600] [--kill-every 3] [--nodes 3] [--seed 1]
+                                       [--json FILE]
 
-It starts a node with the CLI in a fresh EDGERAY_HOME, then runs rounds of work until the time
-is up: chains of dependent tasks over numpy arrays (small and several MB, so they live in
-shared memory), wide fan-in sums, calls on sync and async actors that restart
-(max_restarts=-1, max_task_retries=-1), and puts read back by tasks. Meanwhile a killer thread sends SIGKILL to a
-random worker process (task, actor or async-actor worker) every ``--kill-every`` seconds on average.
-Every result is checked against its expected value. At the end it stops the node and checks
-that no process and no shared-memory segment of the run is left.
+It starts a cluster (``edgeray.cluster_utils.Cluster``, real ``edgeray start`` processes) in a
+fresh EDGERAY_HOME: a head whose GCS is in SQLite, the driver's node, and ``--nodes - 2`` more.
+The driver runs rounds of work until the time is up: chains of dependent tasks over numpy
+arrays (small and 8 MB, so they live in shared memory and cross nodes), spread over the nodes;
+wide fan-in sums; calls on sync and async actors that restart (max_restarts=-1,
+max_task_retries=-1), spread too; and puts read back by tasks. Meanwhile a killer thread
+injects a fault every ``--kill-every`` seconds on average: SIGKILL to a random worker process
+(70%), SIGKILL to a worker node, replaced by a new node (20%; never the driver's node, whose
+death takes the driver's objects with it, as in Ray), or SIGKILL to the head, started again
+from its SQLite file on the same port (10%). Every result is checked against its expected
+value. At the end it stops the cluster and checks that no process and no shared-memory
+segment of the run is left.
 
-Exit status 0 only if every result was right and nothing leaked. Scope today: one node
-(killing nodes and the head needs multi-node, issue 5).
+Exit status 0 only if every result was right and nothing leaked. ``--nodes 1`` runs one node
+and kills only workers. The retries/restarts/reconstructions reported are summed over the
+nodes alive at the end (a killed node's counters go with it).
 """
 
 from __future__ import annotations
@@ -22,7 +30,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,19 +58,39 @@ def _processes(home: str, needle: bytes = b"") -> list[int]:
 
 
 class Killer(threading.Thread):
-    def __init__(self, home: str, every: float, rng: random.Random) -> None:
+    def __init__(self, home: str, every: float, rng: random.Random, cluster: Any, keep: Any) -> None:
         super().__init__(daemon=True, name="chaos-killer")
         self.home, self.every, self.rng = home, every, rng
-        self.kills = 0
+        self.cluster, self.keep = cluster, keep  # keep: the driver's node, never killed
+        self.faults = {"workers_killed": 0, "nodes_killed": 0, "head_restarts": 0}
+        self.error: str | None = None
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(self.rng.expovariate(1.0 / self.every)):
+            try:
+                self._one_fault()
+            except Exception as e:  # noqa: BLE001 - a fault we could not inject ends the run
+                self.error = f"injecting a fault: {e!r}"
+                return
+
+    def _one_fault(self) -> None:
+        roll = self.rng.random()
+        victims = [n for n in self.cluster.worker_nodes if n is not self.keep]
+        if roll < 0.1 and self.cluster.head_node is not self.keep:
+            self.cluster.restart_head()
+            self.faults["head_restarts"] += 1
+        elif roll < 0.3 and victims:
+            node = self.rng.choice(victims)
+            self.cluster.remove_node(node, allow_graceful=False)
+            self.faults["nodes_killed"] += 1
+            self.cluster.add_node(num_cpus=node.args["num_cpus"])
+        else:
             workers = _processes(self.home, b"EDGERAY_WORKER_ID=")
             if workers:
                 try:
                     os.kill(self.rng.choice(workers), signal.SIGKILL)
-                    self.kills += 1
+                    self.faults["workers_killed"] += 1
                 except ProcessLookupError:
                     pass
 
@@ -90,20 +117,21 @@ def workload(ray: Any, rng: random.Random, counts: dict[str, int]) -> list[str]:
         async def mul(self, x, y):
             return x * y
 
-    # chains of dependent tasks over small and large arrays
+    spread = inc.options(scheduling_strategy="SPREAD")
+    # chains of dependent tasks over small and large arrays, half of them spread over the nodes
     chains = []
-    for _ in range(8):
+    for i in range(8):
         n = rng.choice([100, 1000, 1 << 20])  # 1 M int64 = 8 MB: shared memory
         ref = ray.put(np.arange(n, dtype=np.int64))
         steps = rng.randint(2, 6)
         for _ in range(steps):
-            ref = inc.remote(ref)
+            ref = (spread if i % 2 else inc).remote(ref)
         chains.append((ref, n, steps))
     # fan-in over task results
-    parts = [inc.remote(np.full(1000, i, dtype=np.int64)) for i in range(30)]
+    parts = [spread.remote(np.full(1000, i, dtype=np.int64)) for i in range(30)]
     fan = total.remote(*parts)
-    # actors that get killed and restart
-    actors = [Multiplier.remote(), AsyncMultiplier.remote()]
+    # actors that get killed (with their worker or their node) and restart
+    actors = [cls.options(scheduling_strategy="SPREAD").remote() for cls in (Multiplier, AsyncMultiplier)]
     calls = [(a.mul.remote(i, i + 1), i * (i + 1)) for i in range(40) for a in actors]
 
     for ref, n, steps in chains:
@@ -127,46 +155,72 @@ def workload(ray: Any, rng: random.Random, counts: dict[str, int]) -> list[str]:
     return wrong
 
 
+STATS = ("task_retries", "actor_restarts", "reconstructions", "workers_started", "tasks_forwarded")
+
+
+def node_stats(cluster: Any) -> dict[str, int]:
+    """The counters of every node alive now, summed."""
+    from edgeray._files import read_token
+    from edgeray.client import CoreClient
+
+    out = dict.fromkeys(STATS, 0)
+    for node in cluster.list_all_nodes():
+        client = CoreClient(node.unix_path, token=read_token(), role="cli")
+        try:
+            status = client.call("status", {})
+        finally:
+            client.close()
+        for k in STATS:
+            out[k] += int(status.get(k) or 0)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=600.0, help="seconds of work (default 600)")
-    ap.add_argument("--kill-every", type=float, default=3.0, help="mean seconds between kills")
+    ap.add_argument("--kill-every", type=float, default=3.0, help="mean seconds between faults")
+    ap.add_argument("--nodes", type=int, default=3, help="nodes in the cluster, the head included")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--num-cpus", type=int, default=2)
+    ap.add_argument("--num-cpus", type=int, default=1, help="CPUs of each node")
     ap.add_argument("--json", default=None, help="write the report here too")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     home = tempfile.mkdtemp(prefix="edgeray-chaos-")
     os.environ["EDGERAY_HOME"] = home
     shm_before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-    r = subprocess.run([PY, "-m", "edgeray", "start", "--num-cpus", str(args.num_cpus)], capture_output=True, text=True)
-    if r.returncode != 0:
-        print(r.stderr, file=sys.stderr)
-        return 2
     import edgeray as ray
+    from edgeray.cluster_utils import Cluster
 
+    config = os.path.join(home, "head.toml")
+    with open(config, "w") as f:
+        f.write(f'[gcs]\nstorage = "sqlite"\nsqlite_path = "{os.path.join(home, "gcs.sqlite3")}"\n'
+                "heartbeat_interval_s = 0.5\nnode_timeout_s = 3.0\n")
     counts = {"rounds": 0, "tasks": 0, "actor_calls": 0}
     wrong: list[str] = []
-    killer = Killer(home, args.kill_every, rng)
-    t0 = time.monotonic()
     error = None
+    stats: dict[str, int] = {}
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.num_cpus, "config": config})
+    keep = cluster.head_node
+    for _ in range(args.nodes - 1):
+        keep = cluster.add_node(num_cpus=args.num_cpus)
+    killer = Killer(home, args.kill_every, rng, cluster, keep)
+    t0 = time.monotonic()
     try:
-        ray.init(address="auto")
+        ray.init(address=keep.address)
         killer.start()
-        while time.monotonic() - t0 < args.duration:
+        while time.monotonic() - t0 < args.duration and killer.error is None:
             wrong += workload(ray, rng, counts)
         killer.stop.set()
         killer.join()
-        from edgeray.client._context import current_client
-
-        stats = current_client().call("status")
+        error = killer.error
+        stats = node_stats(cluster)
     except Exception as e:  # noqa: BLE001 - reported as a failure of the run
         error = repr(e)
-        stats = {}
     finally:
         killer.stop.set()
+        killer.join()
         ray.shutdown()
-        subprocess.run([PY, "-m", "edgeray", "stop"], capture_output=True, timeout=60)
+        cluster.shutdown()
     time.sleep(1.0)
     leftover = _processes(home)
     shm_after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
@@ -174,11 +228,10 @@ def main() -> int:
     shutil.rmtree(home, ignore_errors=True)
     report = {
         "seconds": round(time.monotonic() - t0, 1),
+        "nodes": args.nodes,
         **counts,
-        "workers_killed": killer.kills,
-        "task_retries": stats.get("task_retries"),
-        "actor_restarts": stats.get("actor_restarts"),
-        "workers_started": stats.get("workers_started"),
+        **killer.faults,
+        **stats,
         "wrong_results": wrong[:20],
         "error": error,
         "leftover_processes": leftover,

@@ -1,9 +1,9 @@
 """What the GCS keeps across a restart of its node, through a persistence backend plugin.
 
 Written through as the tables change: detached actors (their creation spec, so they can be
-created again), the code of their classes, detached placement groups, and the KV store.
-Everything else (jobs, drivers, tasks, job-scoped actors and groups) ends with the node's
-processes anyway. Values are CBOR maps (the protocol's spec codec).
+created again, and the node they run on), the code of their classes, detached placement groups,
+the jobs (so ids never repeat and ``list jobs`` keeps its history) and the KV store. Everything
+else (drivers, tasks, job-scoped actors and groups) ends with the node's processes anyway. Values are CBOR maps (the protocol's spec codec).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..protocol import decode_spec, encode_spec
 
 __all__ = ["DurableGcs"]
 
-ACTORS, FUNCTIONS, PGS, KV = "actors", "functions", "placement_groups", "kv"
+ACTORS, FUNCTIONS, PGS, KV, JOBS = "actors", "functions", "placement_groups", "kv", "jobs"
 
 
 class DurableGcs:
@@ -38,6 +38,9 @@ class DurableGcs:
     def drop_pg(self, pg_id: bytes) -> None:
         self.backend.delete(PGS, pg_id.hex())
 
+    def save_job(self, job_id: bytes, record: dict[str, Any]) -> None:
+        self.backend.put(JOBS, job_id.hex(), encode_spec(record))
+
     def kv_put(self, key: str, value: bytes) -> None:
         self.backend.put(KV, key, value)
 
@@ -54,6 +57,9 @@ class DurableGcs:
 
     def pgs(self) -> list[dict[str, Any]]:
         return [decode_spec(v) for _, v in self.backend.scan(PGS)]
+
+    def jobs(self) -> list[tuple[bytes, dict[str, Any]]]:
+        return [(bytes.fromhex(k), decode_spec(v)) for k, v in self.backend.scan(JOBS)]
 
     def kv(self) -> dict[str, bytes]:
         return dict(self.backend.scan(KV))

@@ -46,6 +46,7 @@ class ActorRecord:
     inflight: dict[bytes, Any] = field(default_factory=dict)
     host: bytes | None = None  # the node it runs on, when that is another node
     stub: bool = False  # only known here to route calls (created elsewhere)
+    origin: bytes | None = None  # the node that placed it here (its owner), when another node
 
     @property
     def max_restarts(self) -> int:
@@ -122,7 +123,22 @@ class GcsTables:
         job_id = self._next_job.to_bytes(4, "little")
         self._next_job += 1
         rec = self.jobs[job_id] = JobRecord(job_id, namespace, pid)
+        self.save_job(rec)
         return rec
+
+    def save_job(self, rec: JobRecord) -> None:
+        if self.durable is not None:
+            self.durable.save_job(rec.job_id, {
+                "namespace": rec.namespace, "pid": rec.driver_pid, "start": rec.start_time, "end": rec.end_time,
+            })
+
+    def restore_jobs(self, saved: list[tuple[bytes, dict[str, Any]]]) -> None:
+        """Jobs of an earlier run of this node: ended (their drivers went with it); new ids
+        continue after theirs."""
+        for job_id, d in saved:
+            end = d.get("end") or time.time()
+            self.jobs[job_id] = JobRecord(job_id, str(d["namespace"]), int(d["pid"]), float(d["start"]), end, False)
+            self._next_job = max(self._next_job, int.from_bytes(job_id, "little") + 1)
 
     def lookup_named(self, name: str, namespace: str) -> ActorRecord | None:
         aid = self.named.get((namespace, name))
@@ -141,9 +157,15 @@ class GcsTables:
             fn = self.functions.get(rec.spec.get("fn") or b"")
             if fn is not None:
                 self.durable.save_function(rec.spec["fn"], fn[0], fn[1])
+            self.save_detached(rec)
+
+    def save_detached(self, rec: ActorRecord) -> None:
+        """Write a detached actor's record through, with the node it runs on (``host``: after
+        a restart, the head waits for that node to rejoin instead of creating it again)."""
+        if self.durable is not None and rec.detached and rec.state != DEAD:
             self.durable.save_actor(rec.actor_id, {
                 "spec": rec.spec, "class_name": rec.class_name, "name": rec.name,
-                "namespace": rec.namespace, "job_id": rec.job_id, "meta": rec.meta,
+                "namespace": rec.namespace, "job_id": rec.job_id, "meta": rec.meta, "host": rec.host,
             })
 
     def kv_put(self, key: str, value: bytes) -> None:

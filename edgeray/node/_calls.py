@@ -208,6 +208,7 @@ class CallHandlers:
                 {"name": t.spec["name"], "resources": t.spec["res"]} for t in core.infeasible if not t.done
             ],
             **core.stats,
+            **core.remote.stats,
         }
 
     def list_state(self, peer: PeerConn, args: dict[str, Any]) -> Any:

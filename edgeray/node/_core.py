@@ -204,6 +204,7 @@ class NodeCore:
         if job is not None:
             job.alive = False
             job.end_time = time.time()
+            self.gcs.save_job(job)
         for rec in list(self.gcs.actors.values()):
             if rec.job_id == job_id and not rec.detached and rec.state != gcs_state.DEAD:
                 self.kill_actor(rec, "the driver that created the actor exited", no_restart=True)
@@ -868,13 +869,15 @@ class NodeCore:
         self.submit(peer, spec)
         return {"existing": False, "actor_id": rec.actor_id, "meta": meta}
 
-    def restore(self, durable: DurableGcs) -> None:
+    def restore(self, durable: DurableGcs, rejoin_s: float = 0.0) -> None:
         """Take back what the GCS saved before this node restarted: detached actors (created
-        again: their constructors re-run, their state is new), their code, detached placement
+        again: their constructors re-run, their state is new; one that ran on another node is
+        left to it if that node rejoins within ``rejoin_s``), their code, detached placement
         groups (reserved again) and the KV store; then write through to ``durable``."""
         gcs = self.gcs
         gcs.functions.update(durable.functions())
         gcs.kv.update(durable.kv())
+        gcs.restore_jobs(durable.jobs())
         for saved in durable.actors():
             spec = saved["spec"]
             rec = ActorRecord(
@@ -889,7 +892,10 @@ class NodeCore:
             rec.state = gcs_state.RESTARTING
             t = TaskRecord(spec)
             self.live[spec["tid"]] = t
-            self.ready.append(t)
+            if isinstance(saved.get("host"), bytes) and saved["host"] != self.node_id:
+                self.remote.await_host(t, self._now() + rejoin_s)
+            else:
+                self.ready.append(t)
         for saved_pg in durable.pgs():
             self.pgs.restore(saved_pg)
         gcs.durable = durable
@@ -1112,13 +1118,14 @@ class NodeCore:
         return self.cluster.availables()
 
     # ------------------------------------------------------------------ across nodes
-    def adopt_actor(self, spec: TaskSpec, info: dict[str, Any]) -> None:
+    def adopt_actor(self, spec: TaskSpec, info: dict[str, Any], origin: bytes) -> None:
         """Another node placed an actor here: keep its record (this node runs and restarts it)."""
         aid = spec["actor"]
         rec = self.gcs.actors.get(aid)
         if rec is not None and not rec.stub:
             rec.host = None
             rec.state = gcs_state.PENDING
+            rec.origin = origin
             return
         rec = ActorRecord(
             actor_id=aid, spec=spec, class_name=str(info.get("class_name") or spec["name"]),
@@ -1126,6 +1133,7 @@ class NodeCore:
             job_id=spec["job"], detached=bool(info.get("detached")), meta=dict(info.get("meta") or {}),
         )
         rec.restarts = int(info.get("restarts") or 0)
+        rec.origin = origin
         self.gcs.actors[aid] = rec  # its name is the head's to keep, not this node's
 
     def adopt_actor_stub(self, aid: bytes, info: dict[str, Any]) -> ActorRecord:
@@ -1244,6 +1252,8 @@ class NodeCore:
         gcs = self.gcs
         if method == "actor_placed":
             aid = args["actor_id"]
+            if aid in self.remote.awaiting_host:
+                self.remote.claim_restored(aid, args["node_id"])
             gcs.directory[aid] = {k: args.get(k) for k in ("node_id", "class_name", "name", "namespace", "meta")}
             if args.get("name"):
                 gcs.dir_named[(str(args.get("namespace")), str(args["name"]))] = aid

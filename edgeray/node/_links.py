@@ -196,8 +196,8 @@ class NodeLinks:
     async def _run(self, link: NodeLink) -> None:
         try:
             await link.run()
-        except _ws_errors() as e:
-            log.warning("link to node %s (%s) failed: %s", (link.node_id or b"").hex()[:12], link.address, e)
+        except* _ws_errors() as group:  # raised in the link's nursery: it comes in a group
+            log.warning("link to node %s (%s) failed: %s", (link.node_id or b"").hex()[:12], link.address, _first(group))
         finally:
             if link.node_id is not None and self.links.get(link.node_id) is link:
                 del self.links[link.node_id]
@@ -207,6 +207,7 @@ class NodeLinks:
         """Join the head at ``address`` and stay joined: reconnect (re-registering) whenever the
         link breaks, e.g. while the head restarts."""
         started = False
+        head_id: bytes | None = None  # the head we were joined to
         while True:
             link = NodeLink(self, None, address, self._hello_info(True))
             self.head_link = link
@@ -216,11 +217,16 @@ class NodeLinks:
                     with trio.move_on_after(10):
                         while not link.connected and not link.closed:
                             await trio.sleep(0.01)
+                    if link.connected:
+                        if head_id is not None and link.node_id != head_id:  # it restarted: the old one is gone
+                            self.server.core.remote.node_died(head_id)
+                        head_id = link.node_id
+                        self.server.core.remote.announce_actors()
                     if not started and link.connected:
                         started = True
                         task_status.started()
-            except _ws_errors() as e:
-                log.warning("cannot reach the head at %s: %s; retrying", address, e)
+            except* _ws_errors() as group:
+                log.warning("cannot reach the head at %s: %s; retrying", address, _first(group))
             if link.node_id is not None:
                 self.server.core.remote.is_head = False
             await trio.sleep(1.0)
@@ -240,6 +246,14 @@ class NodeLinks:
             core.send_log(msg.job_id, msg.name, msg.pid, msg.lines, msg.stream)
         else:
             log.warning("unexpected %s from node %s", msg.TAG, (link.node_id or b"").hex()[:12])
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The innermost first error of a (possibly nested) exception group."""
+    e: BaseException = group
+    while isinstance(e, BaseExceptionGroup):
+        e = e.exceptions[0]
+    return e
 
 
 def _ws_errors() -> tuple[type[BaseException], ...]:

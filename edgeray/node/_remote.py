@@ -73,6 +73,10 @@ class RemoteWork:
         self.sent_fns: dict[bytes, set[bytes]] = {}
         self.fetching: dict[bytes, list[Callable[[], None]]] = {}
         self.awaiting_actor: dict[bytes, list[tuple[Peer, dict[str, Any], bytes | None]]] = {}
+        # the head, restarted: detached actors saved as running on another node, waiting for
+        # that node to rejoin and say so (else created again once the deadline passes)
+        self.awaiting_host: dict[bytes, TaskRecord] = {}
+        self.awaiting_deadline = 0.0
         self.job_origin: dict[bytes, Peer] = {}  # job -> the node peer that sent us its work
         self.lineage: dict[bytes, TaskRecord] = {}
         self._lineage_order: deque[bytes] = deque()
@@ -177,8 +181,9 @@ class RemoteWork:
                 actor = {"name": rec.name, "namespace": rec.namespace, "meta": rec.meta,
                          "class_name": rec.class_name, "detached": rec.detached, "job_id": rec.job_id,
                          "restarts": rec.restarts}
-                rec.host = node_id  # type: ignore[attr-defined]
+                rec.host = node_id
                 rec.state = gcs_state.ALIVE
+                core.gcs.save_detached(rec)
                 self.actor_placed(rec, node_id)
         if t.raw is None:
             t.raw = encode_spec(spec)
@@ -224,7 +229,7 @@ class RemoteWork:
         if job is not None and spec["job"] not in core.gcs.jobs:
             core.gcs.jobs[spec["job"]] = JobRecord(spec["job"], str(job.get("namespace") or "default"), 0)
         if actor is not None and spec["kind"] == ACTOR_CREATE:
-            core.adopt_actor(spec, actor)
+            core.adopt_actor(spec, actor, origin_node)
         core.submit(peer, spec, raw, local_only=True)
         objects.remove_holder(held, temp)
 
@@ -365,6 +370,40 @@ class RemoteWork:
                 "name": rec.name, "namespace": rec.namespace, "meta": rec.meta}
         self.head_call("actor_placed", args, None)
 
+    def announce_actors(self) -> None:
+        """Joined (or joined again, after the head restarted): tell the head's directory
+        every actor running here, so names resolve and a restarted head does not create
+        again the detached actors that never stopped."""
+        for rec in list(self.core.gcs.actors.values()):
+            if not rec.stub and rec.host is None and rec.worker_id is not None and rec.state != gcs_state.DEAD:
+                self.actor_placed(rec, self.node_id)
+
+    def await_host(self, t: TaskRecord, deadline: float) -> None:
+        """A restored detached actor saved as running on another node: wait for it."""
+        self.awaiting_host[t.spec["actor"]] = t
+        self.awaiting_deadline = deadline
+
+    def claim_restored(self, aid: bytes, node_id: bytes) -> None:
+        """``node_id`` (re)joined and runs ``aid``: the restored record points there."""
+        t = self.awaiting_host.pop(aid, None)
+        rec = self.core.gcs.actors.get(aid)
+        if t is None or rec is None or node_id == self.node_id:
+            return
+        rec.host, rec.state = node_id, gcs_state.ALIVE
+        self.core.live.pop(t.spec["tid"], None)
+        self.core.gcs.save_detached(rec)
+        self.core.pump_actor_of(aid)
+
+    def expire_restored(self, now: float) -> None:
+        """The nodes that ran restored actors had their time to rejoin: create the rest."""
+        if not self.awaiting_host or now < self.awaiting_deadline:
+            return
+        for t in self.awaiting_host.values():
+            log.info("detached actor %s: its node did not rejoin; creating it again", t.spec["name"])
+            self.core.ready.append(t)
+        self.awaiting_host.clear()
+        self.core.schedule()
+
     def locate_actor(self, peer: Peer, spec: dict[str, Any], raw: bytes | None) -> bool:
         """An actor call for an actor this node does not know: ask the head where it lives,
         then submit the calls (in order). False if there is nobody to ask."""
@@ -413,6 +452,9 @@ class RemoteWork:
         for t in list(inflight.values()):
             t.forwarded_to = None
             core.forwarded_lost(t, node_id)
+        for rec in [r for r in core.gcs.actors.values() if r.origin == node_id and not r.stub]:
+            if not rec.detached and rec.host is None:  # its owner is gone: so is it (Ray's fate sharing)
+                core.kill_actor(rec, f"the node {node_id.hex()} that owned the actor died", no_restart=True)
         for rec in [r for r in core.gcs.actors.values() if r.stub and r.host == node_id]:
             del core.gcs.actors[rec.actor_id]  # the next call asks the head where it went
             core.fail_actor_calls(rec, exc.ActorDiedError(f"The node {node_id.hex()} running the actor died.", rec.actor_id.hex()))

@@ -420,6 +420,7 @@ class NodeServer:
         while True:
             await trio.sleep(0.05)
             core.cluster.refresh_local(core.resources.total, core.resources.available)
+            core.remote.expire_restored(time.monotonic())
             for node_id in core.cluster.expired(timeout):
                 if core.cluster.mark_dead(node_id):
                     log.warning("node %s missed its heartbeats for %.1f s: declared dead", node_id.hex()[:12], timeout)
@@ -519,7 +520,7 @@ class NodeServer:
             core.gcs._next_job = new_job_base()
         self._sent_version = -1
         self.durable = durable = DurableGcs(persistence_backend(pm, cfg))
-        core.restore(durable)
+        core.restore(durable, cfg.gcs.node_timeout_s)
         self.calls = CallHandlers(self, core)
         sdir = _files.node_dir(self.node_id.hex())
         self.session_dir = str(sdir)

@@ -108,12 +108,17 @@ class WebSocketChannel(BlockingChannel):
                     raise RaySystemError(f"{url} rejected the WebSocket handshake (HTTP {ev.status_code})")
 
     def send_frame(self, payload: bytes) -> None:
-        with self._lock:
-            self._sock.sendall(self._ws.send(self._wse.BytesMessage(data=payload)))
+        self.send_frames([payload])
 
     def send_frames(self, payloads: list[bytes]) -> None:
+        from wsproto.utilities import LocalProtocolError
+
         with self._lock:
-            self._sock.sendall(b"".join(self._ws.send(self._wse.BytesMessage(data=p)) for p in payloads))
+            try:
+                data = b"".join(self._ws.send(self._wse.BytesMessage(data=p)) for p in payloads)
+            except LocalProtocolError as e:  # the node closed its side: the connection is gone
+                raise ConnectionResetError(f"the WebSocket is closing: {e}") from None
+            self._sock.sendall(data)
 
     def receive_frame(self) -> bytes | None:
         while True:

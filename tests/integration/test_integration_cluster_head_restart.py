@@ -1,0 +1,135 @@
+"""The head of a real cluster killed with kill -9 and started again from its SQLite GCS, while
+the other nodes keep working (issue 6: a durable GCS on several nodes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import edgeray as ray
+from edgeray.cluster_utils import Cluster
+
+pytestmark = pytest.mark.timeout(240)
+
+CREATE = """
+import os, edgeray as ray
+ray.init(address={address!r}, namespace="edge")
+
+@ray.remote
+class Register:
+    def __init__(self, start):
+        self.value = start
+        self.pid = os.getpid()
+    def add(self, x):
+        self.value += x
+        return self.value
+    def where(self):
+        return ray.get_runtime_context().get_node_id(), self.pid
+
+keeper = Register.options(name="keeper", lifetime="detached", resources={{"keep": 1}}).remote(100)
+print(ray.get(keeper.add.remote(1)), *ray.get(keeper.where.remote()))
+from edgeray.client._context import current_client
+current_client().call("kv_put", {{"key": "config", "value": b"v1"}})
+ray.shutdown()
+"""
+
+AFTER = """
+import edgeray as ray
+ray.init(address={address!r}, namespace="edge")
+keeper = ray.get_actor("keeper")
+print(ray.get(keeper.add.remote(5), timeout=60), *ray.get(keeper.where.remote()))
+from edgeray.client._context import current_client
+print(current_client().call("kv_get", {{"key": "config"}}).decode())
+print(len(current_client().call("list", {{"kind": "jobs"}})))
+ray.shutdown()
+"""
+
+
+@ray.remote
+def square(x: int) -> tuple[int, str]:
+    return x * x, ray.get_runtime_context().get_node_id()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Any]:
+    cfg = tmp_path / "head.toml"
+    cfg.write_text(
+        f'[gcs]\nstorage = "sqlite"\nsqlite_path = "{tmp_path / "gcs.sqlite3"}"\nnode_timeout_s = 6.0\n'
+    )
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "config": str(cfg)})
+    try:
+        c.add_node(num_cpus=1, resources={"keep": 1})
+        c.add_node(num_cpus=1)
+        yield c
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
+
+
+def _driver(tmp_path: Path, name: str, code: str) -> list[str]:
+    script = tmp_path / f"{name}.py"
+    script.write_text(textwrap.dedent(code))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"{name}:\n{r.stdout}\n{r.stderr}"
+    return r.stdout.split()
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} within {timeout} s")
+
+
+def test_head_restarted_from_sqlite_while_the_cluster_works(cluster: Any, tmp_path: Path) -> None:
+    keeper_node, other = cluster.worker_nodes
+    value, node, pid = _driver(tmp_path, "create", CREATE.format(address=cluster.address))
+    assert (value, node) == ("101", keeper_node.node_id)
+
+    ray.init(address=other.address, namespace="edge")  # this driver's node is not the head
+    keeper = ray.get_actor("keeper")
+    old_head = cluster.head_node.node_id
+    cluster.head_node.kill()
+
+    # the head is down: the other nodes go on running tasks and actor calls
+    results = ray.get([square.options(num_cpus=0.5).remote(i) for i in range(20)], timeout=60)
+    assert [r[0] for r in results] == [i * i for i in range(20)]
+    assert ray.get(keeper.add.remote(10), timeout=60) == 111
+
+    head = cluster.restart_head()
+    _wait(lambda: any(n["NodeID"] == head.node_id and n["Alive"] for n in ray.nodes()), 30, "the new head is seen")
+    _wait(lambda: not any(n["NodeID"] == old_head and n["Alive"] for n in ray.nodes()), 30, "the old head is dead")
+
+    # a new driver on the restarted head: the detached actor never stopped (same state, same
+    # process, same node), the KV entry and the job history are back
+    value, node2, pid2, kv, jobs = _driver(tmp_path, "after", AFTER.format(address=head.address))
+    assert (value, node2, pid2) == ("116", keeper_node.node_id, pid)
+    assert kv == "v1"
+    assert int(jobs) >= 2  # the creating driver's job and this one
+    results = ray.get([square.options(num_cpus=0.5).remote(i) for i in range(10)], timeout=60)
+    assert [r[0] for r in results] == [i * i for i in range(10)]
+    ray.kill(keeper)
+
+
+def test_a_detached_actor_whose_node_did_not_rejoin_is_created_again(cluster: Any, tmp_path: Path) -> None:
+    keeper_node, _ = cluster.worker_nodes
+    _driver(tmp_path, "create", CREATE.format(address=cluster.address))
+    cluster.head_node.kill()
+    keeper_node.kill()  # gone for good while the head is down
+    cluster.worker_nodes.remove(keeper_node)
+    head = cluster.restart_head()
+    cluster.add_node(num_cpus=1, resources={"keep": 1})  # a new node that can hold it
+    value, node, _pid, kv, _jobs = _driver(tmp_path, "after", AFTER.format(address=head.address))
+    assert value == "105"  # its constructor ran again (state 100), after the rejoin deadline
+    assert node not in (keeper_node.node_id,)
+    assert kv == "v1"
