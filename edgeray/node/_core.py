@@ -225,6 +225,8 @@ class NodeCore:
             self.store.delete(e.id)
         if e.id in self.remote.origin:
             self.remote.freed(e.id)
+        if e.id[:16] in self.remote.lineage:
+            self.remote.lineage_freed(e.id)
 
     def lost_payload(self, oid: bytes, why: str) -> dict[str, Any]:
         return error_payload(oid, exc.ObjectLostError(oid.hex(), why))
@@ -394,6 +396,11 @@ class NodeCore:
         self.live[spec["tid"]] = t
         objects.pin(spec["deps"])
         objects.pin(spec["nested"])
+        self._await_deps(t)
+
+    def _await_deps(self, t: TaskRecord) -> None:
+        """Queue ``t`` once its arguments are ready (actor calls: in their caller's queue)."""
+        spec, objects = t.spec, self.objects
         t.missing = len(spec["deps"])
         t.registering = True  # count every dependency before any may complete
         for i, oid in enumerate(spec["deps"]):
@@ -1238,13 +1245,13 @@ class NodeCore:
         self._release_pins(t)
 
     def resubmit(self, t: TaskRecord) -> None:
-        """Run a finished task again (lineage reconstruction of its lost results)."""
+        """Run a finished task again (lineage reconstruction of its lost results). Its
+        arguments are still pinned (the lineage held them); some may be being recomputed."""
         t.done = False
         t.worker = None
-        self.objects.pin(t.spec["deps"])
-        self.objects.pin(t.spec["nested"])
+        t.dep_payloads = [None] * len(t.spec["deps"])
         self.live[t.spec["tid"]] = t
-        self.ready.append(t)
+        self._await_deps(t)
 
     def directory_call(self, method: str, args: dict[str, Any]) -> Any:
         """The head's actor directory: ``actor_placed``, ``locate_actor``, ``lookup_actor``,

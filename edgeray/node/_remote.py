@@ -281,17 +281,38 @@ class RemoteWork:
         t.forwarded_to = None
         t.done = True
         core.stats["tasks_finished"] += 1
+        if t.spec["kind"] == TASK and t.retries_left != 0 and not t.cancelled:
+            self._keep_lineage(t)  # its arguments stay pinned: it may have to run again
+            return
         core.release_pins(t)
         if t.spec["kind"] == ACTOR_CALL:
             actor = core.gcs.actors.get(t.spec["actor"])
             if actor is not None:
                 actor.inflight.pop(t.spec["tid"], None)
-        elif t.spec["kind"] == TASK and t.retries_left != 0:
-            tid = t.spec["tid"]
-            self.lineage[tid] = t
-            self._lineage_order.append(tid)
-            while len(self._lineage_order) > LINEAGE_LIMIT:
-                self.lineage.pop(self._lineage_order.popleft(), None)
+
+    # ------------------------------------------------------------------ lineage
+    def _keep_lineage(self, t: TaskRecord) -> None:
+        """Keep ``t`` (and its arguments) while its results live, so a result lost with the
+        node that holds it can be recomputed, recursively. Bounded: past ``LINEAGE_LIMIT``
+        tasks the oldest are let go (their results can no longer be recomputed)."""
+        tid = t.spec["tid"]
+        self.lineage[tid] = t
+        self._lineage_order.append(tid)
+        while len(self.lineage) > LINEAGE_LIMIT and self._lineage_order:
+            self._drop_lineage(self._lineage_order.popleft())
+        if len(self._lineage_order) > 2 * LINEAGE_LIMIT:  # ids of entries already dropped
+            self._lineage_order = deque(x for x in self._lineage_order if x in self.lineage)
+
+    def _drop_lineage(self, tid: bytes) -> None:
+        t = self.lineage.pop(tid, None)
+        if t is not None:
+            self.core.release_pins(t)
+
+    def lineage_freed(self, oid: bytes) -> None:
+        """``oid`` was freed here: once all the results of its task are, forget the task."""
+        t = self.lineage.get(oid[:16])
+        if t is not None and all(r == oid or self.core.objects.get(r) is None for r in return_ids(t.spec)):
+            self._drop_lineage(oid[:16])
 
     def freed(self, oid: bytes) -> None:
         node_id = self.origin.pop(oid, None)
@@ -458,29 +479,40 @@ class RemoteWork:
         for rec in [r for r in core.gcs.actors.values() if r.stub and r.host == node_id]:
             del core.gcs.actors[rec.actor_id]  # the next call asks the head where it went
             core.fail_actor_calls(rec, exc.ActorDiedError(f"The node {node_id.hex()} running the actor died.", rec.actor_id.hex()))
-        lost = [oid for oid, n in self.origin.items() if n == node_id]
+        lost = {oid for oid, n in self.origin.items() if n == node_id}
         for oid in lost:
             self.origin.pop(oid, None)
-            e = core.objects.get(oid)
-            if e is None:
-                continue
-            p = e.payload
-            if e.ready and p is not None and not is_marker(p):
-                continue  # a copy lives here already (inline or fetched)
-            self._recover(oid, e, node_id)
+        for oid in list(lost):
+            if oid in lost:  # not already recomputed as another's argument
+                lost.discard(oid)
+                self._recover_if_lost(oid, node_id, lost)
         core.schedule()
 
-    def _recover(self, oid: bytes, e: Any, node_id: bytes) -> None:
+    def _recover_if_lost(self, oid: bytes, node_id: bytes, lost: set[bytes]) -> None:
+        e = self.core.objects.get(oid)
+        if e is None:
+            return
+        p = e.payload
+        if e.ready and p is not None and not is_marker(p):
+            return  # a copy lives here already (inline or fetched)
+        self._recover(oid, e, node_id, lost)
+
+    def _recover(self, oid: bytes, e: Any, node_id: bytes, lost: set[bytes]) -> None:
         core = self.core
         t = self.lineage.get(oid[:16])
         if t is not None and e.ready and all(core.objects.get(d) is not None for d in t.spec["deps"]):
-            self.lineage.pop(oid[:16], None)
+            self.lineage.pop(oid[:16], None)  # its pins go with the task run again
             self.stats["reconstructions"] += 1
             log.info("recomputing %s (lost with node %s)", t.spec["name"], node_id.hex()[:12])
             for r in return_ids(t.spec):
                 x = core.objects.get(r)
                 if x is not None:
                     x.state, x.payload = 0, None
+                lost.discard(r)
+            for d in t.spec["deps"]:  # arguments lost with the same node: recomputed first
+                if d in lost:
+                    lost.discard(d)
+                    self._recover_if_lost(d, node_id, lost)
             core.resubmit(t)
             return
         why = f"node {node_id.hex()} that held it died"

@@ -114,6 +114,26 @@ def test_object_lost_with_its_node_is_recomputed(cluster: Any) -> None:
     assert value.shape == (8 << 20,) and int(value[::4096].sum()) == 3 * (8 << 20) // 4096
 
 
+@ray.remote
+def plus_one(a: np.ndarray) -> np.ndarray:
+    return a + 1
+
+
+def test_a_chain_lost_with_its_node_is_recomputed_through_freed_links(cluster: Any) -> None:
+    """Only the last ref of a chain is held; its intermediate results (freed once used) and
+    its put root stay pinned by the lineage, so the whole chain runs again, in order."""
+    victim = cluster.worker_nodes[0]
+    on_victim = plus_one.options(scheduling_strategy=soft_on(victim))
+    ref = ray.put(np.zeros(1 << 20, dtype=np.int64))
+    for _ in range(4):
+        ref = on_victim.remote(ref)
+    ray.wait([ref], fetch_local=False, timeout=30)
+    victim.kill()
+    _wait_dead(victim.node_id)
+    value = ray.get(ref, timeout=60)
+    assert value.shape == (1 << 20,) and int(value[0]) == 4 and int(value[-1]) == 4
+
+
 def test_object_of_a_non_retryable_task_is_lost_with_a_reason(cluster: Any) -> None:
     victim = cluster.worker_nodes[0]
     ref = make.options(scheduling_strategy=soft_on(victim), max_retries=0).remote(8 << 20)
