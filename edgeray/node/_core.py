@@ -432,9 +432,26 @@ class NodeCore:
             return
         failed = next((p for p in t.dep_payloads if p is not None and p.get("err")), None)
         if failed is not None and t.spec["kind"] == TASK:
-            self._finish_with_payloads(t, [{**failed, "id": oid, "refs": []} for oid in return_ids(t.spec)])
+            bounce = t.local_only and failed.get("lost_from") is not None  # its owner can recompute it
+            self._finish_with_payloads(t, [{**failed, "id": oid, "refs": [], "bounce": bounce} for oid in return_ids(t.spec)])
+            return
+        if t.local_only and t.spec["kind"] == TASK and any(is_marker(p) for p in t.dep_payloads):
+            self.remote.localize(t.spec["deps"], functools.partial(self._localized_before_queue, t))
             return
         self.ready.append(t)
+        self.schedule()
+
+    def _localized_before_queue(self, t: TaskRecord) -> None:
+        """A task forwarded here has its arguments copied in before it takes a worker; one
+        that could not be copied (its node died) goes back to the owner (``bounce``)."""
+        for i, oid in enumerate(t.spec["deps"]):
+            e = self.objects.get(oid)
+            if e is not None and e.payload is not None:
+                t.dep_payloads[i] = e.payload
+        if any(is_marker(p) for p in t.dep_payloads):
+            self.ready.append(t)  # dispatch fetches what is still elsewhere
+        else:
+            self._enqueue(t)
         self.schedule()
 
     # ------------------------------------------------------------------ scheduling
@@ -661,8 +678,14 @@ class NodeCore:
             return
         for i, oid in enumerate(t.spec["deps"]):
             e = self.objects.get(oid)
+            if e is not None and not e.ready:  # lost meanwhile and being recomputed: wait for it
+                self.objects.when_ready(oid, lambda _e: self._send_localized(w, t))
+                return
             if e is not None and e.payload is not None:
                 t.dep_payloads[i] = e.payload
+        if any(is_marker(p) for p in t.dep_payloads):  # recomputed on another node: fetch again
+            self._send_execute(w, t)
+            return
         self._send_execute_now(w, t)
 
     def _send_execute_now(self, w: W.WorkerRecord, t: TaskRecord) -> None:

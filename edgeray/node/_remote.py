@@ -42,6 +42,8 @@ CHUNK = 8 << 20
 WINDOW = 3
 #: How many finished forwarded tasks are remembered to re-run them if their results are lost.
 LINEAGE_LIMIT = 10_000
+#: Tries to copy an object from a node that is still thought alive (0.2 s apart).
+FETCH_TRIES = 25
 
 
 class Link(Protocol):
@@ -254,6 +256,9 @@ class RemoteWork:
         if not isinstance(oid, bytes):
             raise exc.ProtocolError("object payload without a bytes id")
         e = objects.get(oid)
+        if payload.get("bounce"):  # it could not get its arguments there: run it again
+            self._bounced(node_id, oid)
+            return
         if e is None:  # nobody here wants it any more: let the other node free it
             self.link(node_id).send(DelRef([oid]))
             return
@@ -275,6 +280,21 @@ class RemoteWork:
         objects.set_ready(payload)
         if done and t is not None:
             self._forwarded_done(t)
+
+    def _bounced(self, node_id: bytes, oid: bytes) -> None:
+        """``node_id`` could not fetch an argument of the task we sent it (the node holding
+        it died): once that argument is back (``node_died`` recomputes it), send it again."""
+        tasks = self.inflight.get(node_id)
+        t = tasks.pop(oid[:16], None) if tasks else None
+        if t is None or t.done:
+            return  # another result of the same task bounced first
+        t.forwarded_to = None
+        self.link(node_id).send(DelRef(return_ids(t.spec)))  # before any new ForwardTask on that link
+        if t.spec["kind"] == TASK:
+            self.cluster.debit(node_id, {k: -v for k, v in t.place.items()})
+        log.info("%s bounced from node %s (an argument was lost); submitting it again", t.spec["name"], node_id.hex()[:12])
+        self.core.stats["task_retries"] += 1
+        self.core.resubmit(t)
 
     def _forwarded_done(self, t: TaskRecord) -> None:
         core = self.core
@@ -346,16 +366,39 @@ class RemoteWork:
             self.spawn(self._fetch, dict(e.payload))
 
     async def _fetch(self, marker: dict[str, Any]) -> None:
+        """Copy the object ``marker`` points at into this node's store. A failed copy is tried
+        again while its node is thought alive; once it is declared dead, ``node_died`` has
+        already recomputed or failed the object, and that answer is kept."""
         core = self.core
+        oid, node_id = marker["id"], marker["node"]
+        payload: dict[str, Any] | None = None
+        for attempt in range(FETCH_TRIES):
+            try:
+                payload = await self._copy_here(marker)
+                break
+            except Exception as e:
+                if not self.cluster.is_alive(node_id) or attempt == FETCH_TRIES - 1:
+                    log.warning("could not fetch object %s from node %s: %s", oid.hex(), node_id.hex()[:12], e)
+                    payload = {**core.lost_payload(oid, f"fetching it from node {node_id.hex()} failed: {e}"), "lost_from": node_id}
+                    break
+                await trio.sleep(0.2)
+        entry = core.objects.get(oid)
+        ours = payload is not None and payload.get("loc") is not None
+        if entry is not None and entry.payload is not None and entry.payload.get("node") == node_id:
+            entry.payload = payload  # still the marker we fetched (not recomputed meanwhile)
+        elif ours:
+            core.store.delete(oid)
+        for cb in self.fetching.pop(oid, []):
+            cb()
+
+    async def _copy_here(self, marker: dict[str, Any]) -> dict[str, Any]:
         oid, node_id, size = marker["id"], marker["node"], int(marker.get("size") or 0)
-        store = core.store
-        payload: dict[str, Any]
-        offset = None
+        store = self.core.store
+        if not self.cluster.is_alive(node_id):
+            raise ConnectionError(f"node {node_id.hex()} holding it is dead")
+        link = self.link(node_id)
+        offset = store.create(oid, size)
         try:
-            if not self.cluster.is_alive(node_id):
-                raise ConnectionError(f"node {node_id.hex()} holding it is dead")
-            link = self.link(node_id)
-            offset = store.create(oid, size)
             view = store.arena.write_view(offset, size)
             other = self.links.arena_of(link)
             if other is not None:  # on this machine: one copy, from its arena to ours
@@ -367,23 +410,12 @@ class RemoteWork:
             else:
                 await _read_chunks(link, oid, size, view)
             store.seal(oid)
-            payload = {"id": oid, "data": None, "loc": [offset, size], "err": False, "refs": marker.get("refs") or []}
-            self.stats["objects_fetched"] += 1
-            self.stats["bytes_fetched"] += size
-        except Exception as e:
-            if offset is not None:
-                store.delete(oid)
-            offset = None
-            log.warning("could not fetch object %s from node %s: %s", oid.hex(), node_id.hex()[:12], e)
-            payload = core.lost_payload(oid, f"fetching it from node {node_id.hex()} failed: {e}")
-        entry = core.objects.get(oid)
-        if entry is None:
-            if offset is not None:
-                store.delete(oid)
-        else:
-            entry.payload = payload
-        for cb in self.fetching.pop(oid, []):
-            cb()
+        except BaseException:
+            store.delete(oid)
+            raise
+        self.stats["objects_fetched"] += 1
+        self.stats["bytes_fetched"] += size
+        return {"id": oid, "data": None, "loc": [offset, size], "err": False, "refs": marker.get("refs") or []}
 
     # ------------------------------------------------------------------ actors
     def actor_placed(self, rec: ActorRecord, node_id: bytes) -> None:
