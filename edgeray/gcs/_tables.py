@@ -70,6 +70,7 @@ class ActorRecord:
 PG_PENDING = "PENDING"
 PG_CREATED = "CREATED"
 PG_REMOVED = "REMOVED"
+PG_RESCHEDULING = "RESCHEDULING"  # created, then bundles lost with a node: reserving them again
 
 
 @dataclass

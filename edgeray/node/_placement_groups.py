@@ -108,6 +108,11 @@ class PlacementGroups:
         still = []
         for pg_id in self.pending:
             rec = self.table.get(pg_id)
+            if rec is not None and rec.state == gcs_state.PG_RESCHEDULING and pg_id not in self.preparing:
+                if not self._reschedule(rec, nodes):
+                    still.append(pg_id)
+                nodes = self._node_pools()
+                continue
             if rec is None or rec.state != gcs_state.PG_PENDING or pg_id in self.preparing:
                 if rec is not None and pg_id in self.preparing:
                     still.append(pg_id)
@@ -138,23 +143,70 @@ class PlacementGroups:
                 pool.total = dict(n.total)  # for never_fits: what it holds when empty
         return nodes
 
+    # ------------------------------------------------------------------ node death
+    def node_died(self, node_id: bytes) -> None:
+        """Our groups' bundles on a dead node are reserved again on live nodes (the group is
+        RESCHEDULING meanwhile; what ran in them is retried or restarted by its own rules)."""
+        for rec in self.table.values():
+            if rec.state == gcs_state.PG_CREATED and node_id in rec.nodes:
+                rec.state = gcs_state.PG_RESCHEDULING
+                self.pending.append(rec.pg_id)
+                log.info("placement group %s lost bundles with node %s: rescheduling them",
+                         rec.name or rec.pg_id.hex(), node_id.hex()[:12])
+        self.try_pending()
+
+    def _reschedule(self, rec: PlacementGroupRecord, nodes: dict[bytes, ResourcePool]) -> bool:
+        """Place the bundles ``rec`` lost, keeping the others where they are. True once the
+        group is whole again or its new bundles are being reserved."""
+        core = self.core
+        lost = [i for i, n in enumerate(rec.nodes) if n not in nodes]
+        if not lost:
+            rec.state = gcs_state.PG_CREATED
+            return True
+        kept = {n for n in rec.nodes if n in nodes}
+        # a node that still holds bundles of the group takes no new ones, except this node (a
+        # refusal elsewhere releases every bundle of the group on that node); STRICT_PACK lost
+        # them all with their one node
+        pools = {n: p for n, p in nodes.items() if n not in kept or n == core.node_id}
+        sub = place_bundles(rec.strategy, [rec.bundles[i] for i in lost], pools)
+        if sub is None:
+            return False
+        placed = list(rec.nodes)
+        for i, n in zip(lost, sub, strict=True):
+            placed[i] = n
+        mine = {(rec.pg_id, i): rec.bundles[i] for i in lost if placed[i] == core.node_id}
+        if not core.resources.reserve_bundles(mine):
+            return False
+        if all(placed[i] == core.node_id for i in lost):
+            self._rescheduled(rec, placed)
+            return True
+        self._prepare_remote(rec, placed, lost)
+        return True
+
+    def _rescheduled(self, rec: PlacementGroupRecord, placed: list[bytes]) -> None:
+        rec.nodes = placed
+        rec.state = gcs_state.PG_CREATED
+        self.pending = [p for p in self.pending if p != rec.pg_id]
+        self.core.schedule()
+
     def _created(self, rec: PlacementGroupRecord, placed: list[bytes]) -> None:
         rec.nodes = placed
         rec.state = gcs_state.PG_CREATED
         self.created += 1
         self.core.objects.set_ready({"id": rec.ready_id, "data": rec.ready_value, "loc": None, "err": False, "refs": []})
 
-    def _prepare_remote(self, rec: PlacementGroupRecord, placed: list[bytes]) -> None:
+    def _prepare_remote(self, rec: PlacementGroupRecord, placed: list[bytes], only: list[int] | None = None) -> None:
         """Two-phase creation across nodes: every node holding bundles reserves them (all of a
         node's or none); once all said yes the group is created, else what was reserved is
-        given back and the group stays pending."""
+        given back and the group stays pending. ``only``: the bundles being placed again."""
         core = self.core
         pg_id = rec.pg_id
+        indices = list(range(len(placed))) if only is None else only
         by_node: dict[bytes, list[list[Any]]] = {}
-        for i, node_id in enumerate(placed):
-            if node_id != core.node_id:
-                by_node.setdefault(node_id, []).append([i, rec.bundles[i]])
-        self.preparing[pg_id] = {"waiting": set(by_node), "ok": set(), "failed": False}
+        for i in indices:
+            if placed[i] != core.node_id:
+                by_node.setdefault(placed[i], []).append([i, rec.bundles[i]])
+        self.preparing[pg_id] = {"waiting": set(by_node), "ok": set(), "failed": False, "indices": indices}
         for node_id, bundles in by_node.items():
             core.cluster.debit(node_id, _sum_units(b for _, b in bundles))
             core.remote.link(node_id).call("reserve_bundles", {"pg_id": pg_id, "bundles": bundles},
@@ -173,13 +225,17 @@ class PlacementGroups:
             return
         del self.preparing[rec.pg_id]
         core = self.core
-        if state["failed"] or rec.state != gcs_state.PG_PENDING:
+        again = rec.state == gcs_state.PG_RESCHEDULING
+        if state["failed"] or rec.state not in (gcs_state.PG_PENDING, gcs_state.PG_RESCHEDULING):
             for n in state["ok"]:
                 core.remote.link(n).call("release_bundles", {"pg_id": rec.pg_id}, None)
-            for i, n in enumerate(placed):
-                if n == core.node_id:
+            for i in state["indices"]:
+                if placed[i] == core.node_id:
                     core.resources.release_bundle((rec.pg_id, i))
             core.schedule()
+            return
+        if again:
+            self._rescheduled(rec, placed)
             return
         self.pending = [p for p in self.pending if p != rec.pg_id]
         self._created(rec, placed)
@@ -264,11 +320,13 @@ class PlacementGroups:
         if rec is None or rec.state == gcs_state.PG_REMOVED:
             return
         core = self.core
-        was_created = rec.state == gcs_state.PG_CREATED
+        was_created = rec.state in (gcs_state.PG_CREATED, gcs_state.PG_RESCHEDULING)
+        was_pending = rec.state == gcs_state.PG_PENDING
         rec.state = gcs_state.PG_REMOVED
         self.removed += 1
         if pg_id in self.pending:
             self.pending.remove(pg_id)
+        if was_pending:
             err = exc.RayError(f"placement group {rec.name or pg_id.hex()} was removed before it was created")
             from ._core import error_payload
 
@@ -283,7 +341,7 @@ class PlacementGroups:
         if was_created:
             for i in range(len(rec.bundles)):
                 core.resources.release_bundle((pg_id, i))
-            for node_id in {n for n in rec.nodes if n != core.node_id}:
+            for node_id in {n for n in rec.nodes if n != core.node_id and core.cluster.is_alive(n)}:
                 core.remote.link(node_id).call("release_bundles", {"pg_id": pg_id}, None)
         self.try_pending()
         core.schedule()

@@ -505,6 +505,7 @@ class RemoteWork:
         for t in list(inflight.values()):
             t.forwarded_to = None
             core.forwarded_lost(t, node_id)
+        core.pgs.node_died(node_id)
         for rec in [r for r in core.gcs.actors.values() if r.origin == node_id and not r.stub]:
             if not rec.detached and rec.host is None:  # its owner is gone: so is it (Ray's fate sharing)
                 core.kill_actor(rec, f"the node {node_id.hex()} that owned the actor died", no_restart=True)

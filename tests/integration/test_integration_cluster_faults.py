@@ -151,3 +151,39 @@ def test_hard_affinity_to_a_dead_node_is_unschedulable(cluster: Any) -> None:
     hard = NodeAffinitySchedulingStrategy(victim.node_id, soft=False)
     with pytest.raises(ray.exceptions.TaskUnschedulableError):
         ray.get(slow.options(scheduling_strategy=hard).remote(1), timeout=30)
+
+
+@pytest.fixture
+def slot_cluster() -> Iterator[Any]:
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        c.add_node(num_cpus=1, resources={"slot": 1})
+        c.add_node(num_cpus=1, resources={"slot": 1})
+        ray.init(address=c.address)
+        yield c
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
+
+
+def test_bundle_lost_with_its_node_is_reserved_again_elsewhere(slot_cluster: Any) -> None:
+    from edgeray.util.placement_group import placement_group, placement_group_table
+    from edgeray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    pg = placement_group([{"slot": 1, "CPU": 1}])
+    ray.get(pg.ready(), timeout=30)
+    in_pg = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0)
+    keeper = Where.options(scheduling_strategy=in_pg, num_cpus=1).remote()
+    first = ray.get(keeper.node_id.remote(), timeout=30)
+    assert placement_group_table(pg)["bundles_to_node_id"][0] == first
+    victim = next(n for n in slot_cluster.worker_nodes if n.node_id == first)
+    other = next(n for n in slot_cluster.worker_nodes if n is not victim)
+    victim.kill()
+    _wait_dead(victim.node_id)
+    # the actor comes back in the bundle, which now lives on the other node
+    assert ray.get(keeper.node_id.remote(), timeout=60) == other.node_id
+    table = placement_group_table(pg)
+    assert table["state"] == "CREATED" and table["bundles_to_node_id"][0] == other.node_id
+    ref = slow.options(scheduling_strategy=in_pg, num_cpus=0).remote(3)
+    assert ray.get(ref, timeout=60) == (other.node_id, 3)
