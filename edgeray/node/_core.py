@@ -777,6 +777,9 @@ class NodeCore:
             return
         t.cancelled = True
         t.retries_left = 0
+        if t.forwarded_to is not None:  # its node cancels it and answers with its results
+            self.remote.link(t.forwarded_to).send(CancelTask(task_id, force, recursive))
+            return
         kind = t.spec["kind"]
         w = t.worker
         if recursive and w is not None and kind == TASK:

@@ -272,3 +272,34 @@ def test_placement_groups_across_nodes(cluster: Any) -> None:
     while ray.available_resources().get("CPU") != 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ray.available_resources()["CPU"] == 3
+
+
+@ray.remote(max_retries=0)
+def long_sleep() -> str:
+    time.sleep(60)
+    return "finished"
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_cancel_reaches_a_task_running_on_another_node(cluster: Any, force: bool) -> None:
+    target = cluster.worker_nodes[0]
+    ref = long_sleep.options(scheduling_strategy=on(target)).remote()
+    time.sleep(1.0)  # running there
+    start = time.monotonic()
+    ray.cancel(ref, force=force)
+    with pytest.raises((ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError)):
+        ray.get(ref, timeout=30)
+    assert time.monotonic() - start < 15
+    assert ray.get(node_of.options(scheduling_strategy=on(target)).remote(), timeout=30) == target.node_id
+
+
+def test_cancel_of_a_task_queued_on_another_node_never_runs_it(cluster: Any) -> None:
+    target = cluster.worker_nodes[0]
+    busy = [long_sleep.options(scheduling_strategy=on(target)).remote() for _ in range(3)]
+    queued = node_of.options(scheduling_strategy=on(target)).remote()
+    time.sleep(0.5)
+    ray.cancel(queued)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(queued, timeout=30)
+    for r in busy:
+        ray.cancel(r, force=True)
