@@ -52,7 +52,7 @@ class CallHandlers:
             "available_resources": lambda p, a: self.core.available_resources(),
             "read_object": self.read_object,
             "lease_object": self.lease_object,
-            "reserve_bundles": lambda p, a: self.core.pgs.reserve_here(_arg(a, "pg_id", bytes), _arg(a, "bundles", list)),
+            "reserve_bundles": lambda p, a: self.core.pgs.reserve_here(_arg(a, "pg_id", bytes), _arg(a, "bundles", list), p.node_id, bool(a.get("detached"))),
             "release_bundles": lambda p, a: self.core.pgs.release_here(_arg(a, "pg_id", bytes)),
             "create_object": self.create_object,
             "map_object": lambda p, a: self.core.map_object(p, _arg(a, "id", bytes)),

@@ -47,6 +47,7 @@ class PlacementGroups:
         self.core = core
         self.pending: list[bytes] = []  # ids of PENDING groups, oldest first
         self.preparing: dict[bytes, dict[str, Any]] = {}  # groups waiting for other nodes' reservations
+        self.hosted: dict[bytes, bytes] = {}  # other nodes' groups with bundles here -> their owner
         self.created = 0
         self.removed = 0
 
@@ -146,7 +147,9 @@ class PlacementGroups:
     # ------------------------------------------------------------------ node death
     def node_died(self, node_id: bytes) -> None:
         """Our groups' bundles on a dead node are reserved again on live nodes (the group is
-        RESCHEDULING meanwhile; what ran in them is retried or restarted by its own rules)."""
+        RESCHEDULING meanwhile; what ran in them is retried or restarted by its own rules);
+        bundles here of the dead node's groups are released."""
+        self.owner_died(node_id)
         for rec in self.table.values():
             if rec.state == gcs_state.PG_CREATED and node_id in rec.nodes:
                 rec.state = gcs_state.PG_RESCHEDULING
@@ -209,7 +212,7 @@ class PlacementGroups:
         self.preparing[pg_id] = {"waiting": set(by_node), "ok": set(), "failed": False, "indices": indices}
         for node_id, bundles in by_node.items():
             core.cluster.debit(node_id, _sum_units(b for _, b in bundles))
-            core.remote.link(node_id).call("reserve_bundles", {"pg_id": pg_id, "bundles": bundles},
+            core.remote.link(node_id).call("reserve_bundles", {"pg_id": pg_id, "bundles": bundles, "detached": rec.detached},
                                            functools.partial(self._prepared, rec, placed, node_id))
 
     def _prepared(self, rec: PlacementGroupRecord, placed: list[bytes], node_id: bytes, ok: bool, value: Any, error: str | None) -> None:
@@ -302,14 +305,25 @@ class PlacementGroups:
             return None, cls(f"{t.spec['name']} asks for more than its placement-group bundle holds.")
         return None, WAIT
 
-    def reserve_here(self, pg_id: bytes, bundles: list[Any]) -> bool:
+    def reserve_here(self, pg_id: bytes, bundles: list[Any], owner: bytes, detached: bool) -> bool:
         """Another node's group: reserve its bundles on this node (all of them or none)."""
         wanted = {(pg_id, int(i)): {str(k): int(v) for k, v in b.items()} for i, b in bundles}
-        return self.core.resources.reserve_bundles(wanted)
+        if not self.core.resources.reserve_bundles(wanted):
+            return False
+        if not detached:  # a job's group ends with the node its driver used
+            self.hosted[pg_id] = owner
+        return True
 
-    def release_here(self, pg_id: bytes) -> None:
+    def owner_died(self, node_id: bytes) -> None:
+        """The node that owns groups with bundles here died: its groups end with it (their
+        drivers did; a detached group is reserved again by the restarted head)."""
+        for pg_id in [p for p, owner in self.hosted.items() if owner == node_id]:
+            self.release_here(pg_id, "the node that created it died")
+
+    def release_here(self, pg_id: bytes, cause: str = "it was removed") -> None:
         core = self.core
-        core.stop_work_in_placement_group(pg_id, "it was removed")
+        self.hosted.pop(pg_id, None)
+        core.stop_work_in_placement_group(pg_id, cause)
         for key in [k for k in core.resources.bundles if k[0] == pg_id]:
             core.resources.release_bundle(key)
         core.schedule()

@@ -187,3 +187,39 @@ def test_bundle_lost_with_its_node_is_reserved_again_elsewhere(slot_cluster: Any
     assert table["state"] == "CREATED" and table["bundles_to_node_id"][0] == other.node_id
     ref = slow.options(scheduling_strategy=in_pg, num_cpus=0).remote(3)
     assert ray.get(ref, timeout=60) == (other.node_id, 3)
+
+
+PG_DRIVER = """
+import sys, time, edgeray as ray
+from edgeray.util.placement_group import placement_group
+ray.init(address=sys.argv[1])
+pg = placement_group([{"slot": 1}, {"slot": 1}], strategy="STRICT_SPREAD")
+ray.get(pg.ready(), timeout=30)
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_bundles_of_a_dead_nodes_group_are_released(slot_cluster: Any, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    owner, other = slot_cluster.worker_nodes
+    script = tmp_path / "pg_driver.py"
+    script.write_text(PG_DRIVER)
+    driver = subprocess.Popen([sys.executable, str(script), owner.address], stdout=subprocess.PIPE, text=True)
+    try:
+        assert driver.stdout is not None and driver.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 10
+        while ray.available_resources().get("slot", 0) != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ray.available_resources().get("slot", 0) == 0  # both bundles reserved
+        owner.kill()
+        _wait_dead(owner.node_id)
+        deadline = time.monotonic() + 15
+        while ray.available_resources().get("slot", 0) != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ray.available_resources().get("slot", 0) == 1  # the other node's bundle is free again
+    finally:
+        driver.kill()
+        driver.wait()
