@@ -67,7 +67,7 @@ class CallHandlers:
             "kv_put": self.kv_put,
             "kv_get": self.kv_get,
         }
-        for method in ("actor_placed", "locate_actor", "lookup_actor", "register_name", "actor_dead"):
+        for method in ("actor_placed", "locate_actor", "lookup_actor", "register_name", "actor_dead", "bundles_held"):
             self.table[method] = functools.partial(self.directory, method)
 
     def directory(self, method: str, peer: PeerConn, args: dict[str, Any]) -> Any:

@@ -930,7 +930,7 @@ class NodeCore:
             else:
                 self.ready.append(t)
         for saved_pg in durable.pgs():
-            self.pgs.restore(saved_pg)
+            self.pgs.restore(saved_pg, rejoin_s)
         gcs.durable = durable
         if gcs.actors or gcs.pgs:
             log.info("restored %d detached actors and %d placement groups", len(gcs.actors), len(gcs.pgs))
@@ -1290,6 +1290,9 @@ class NodeCore:
             gcs.directory[aid] = {k: args.get(k) for k in ("node_id", "class_name", "name", "namespace", "meta")}
             if args.get("name"):
                 gcs.dir_named[(str(args.get("namespace")), str(args["name"]))] = aid
+            return None
+        if method == "bundles_held":
+            self.pgs.claim_bundles(args["node_id"], list(args.get("bundles") or []))
             return None
         if method == "locate_actor":
             return gcs.directory.get(args["actor_id"])

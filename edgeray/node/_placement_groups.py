@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from ._core import NodeCore, Peer, TaskRecord
 
 log = logging.getLogger("edgeray.node")
+
+#: The node of a bundle not (yet) placed anywhere alive.
+LOST = b""
 
 #: The holder of objects the GCS itself keeps alive (detached groups' ready objects).
 GCS_HOLDER = b"\x00gcs"
@@ -48,6 +52,9 @@ class PlacementGroups:
         self.pending: list[bytes] = []  # ids of PENDING groups, oldest first
         self.preparing: dict[bytes, dict[str, Any]] = {}  # groups waiting for other nodes' reservations
         self.hosted: dict[bytes, bytes] = {}  # other nodes' groups with bundles here -> their owner
+        # a restarted head's detached groups waiting for their nodes to report their bundles
+        self.restoring: dict[bytes, PlacementGroupRecord] = {}
+        self.restore_deadline = 0.0
         self.created = 0
         self.removed = 0
 
@@ -74,11 +81,7 @@ class PlacementGroups:
         )
         self.core.objects.expect(ready_id, peer.peer_id)
         self.add(rec)
-        if rec.detached and gcs.durable is not None:
-            gcs.durable.save_pg(pg_id, {
-                "pg_id": pg_id, "name": name, "strategy": strategy, "bundles": bundles,
-                "job_id": rec.job_id, "ready_id": ready_id, "ready_value": rec.ready_value,
-            })
+        self._save(rec)
         self.try_pending()
         return {"pg_id": pg_id, "state": rec.state}
 
@@ -92,13 +95,62 @@ class PlacementGroups:
             self.core.objects.expect(rec.ready_id, GCS_HOLDER)
         self.pending.append(rec.pg_id)
 
-    def restore(self, saved: dict[str, Any]) -> None:
-        """A detached group saved before the node restarted: reserve it again."""
-        self.add(PlacementGroupRecord(
+    def _save(self, rec: PlacementGroupRecord) -> None:
+        durable = self.core.gcs.durable
+        if rec.detached and durable is not None:
+            durable.save_pg(rec.pg_id, {
+                "pg_id": rec.pg_id, "name": rec.name, "strategy": rec.strategy, "bundles": rec.bundles,
+                "job_id": rec.job_id, "ready_id": rec.ready_id, "ready_value": rec.ready_value,
+                "nodes": list(rec.nodes), "owner": self.core.node_id,
+            })
+
+    def restore(self, saved: dict[str, Any], rejoin_s: float = 0.0) -> None:
+        """A detached group saved before the node restarted: reserve it again. Bundles it had
+        on other nodes are kept if those nodes rejoin within ``rejoin_s`` and report them
+        (``claim_bundles``); the rest are reserved again."""
+        rec = PlacementGroupRecord(
             pg_id=saved["pg_id"], name=saved["name"], strategy=saved["strategy"],
             bundles=[{k: int(v) for k, v in b.items()} for b in saved["bundles"]], job_id=saved["job_id"],
             detached=True, ready_id=saved["ready_id"], ready_value=saved["ready_value"],
-        ))
+        )
+        elsewhere = [n for n in saved.get("nodes") or [] if n != saved.get("owner")]
+        if not elsewhere:
+            self.add(rec)
+            return
+        gcs = self.core.gcs
+        gcs.pgs[rec.pg_id] = rec
+        if rec.name:
+            gcs.named_pgs[rec.name] = rec.pg_id
+        self.core.objects.expect(rec.ready_id, GCS_HOLDER)
+        rec.nodes = [LOST] * len(rec.bundles)
+        rec.state = gcs_state.PG_RESCHEDULING
+        self.restoring[rec.pg_id] = rec
+        self.restore_deadline = time.monotonic() + rejoin_s
+
+    def claim_bundles(self, node_id: bytes, held: list[Any]) -> None:
+        """A node (re)joined holding bundles of restored groups: they stay there."""
+        for item in held:
+            pg_id, index = bytes(item[0]), int(item[1])
+            rec = self.restoring.get(pg_id)
+            if rec is not None and 0 <= index < len(rec.nodes):
+                rec.nodes[index] = node_id
+                if LOST not in rec.nodes:
+                    del self.restoring[pg_id]
+                    self._rescheduled(rec, rec.nodes)
+
+    def expire_restored(self, now: float) -> None:
+        """The nodes of restored groups had their time to rejoin: reserve what is missing."""
+        if not self.restoring or now < self.restore_deadline:
+            return
+        for rec in self.restoring.values():
+            self.pending.append(rec.pg_id)
+        self.restoring.clear()
+        self.try_pending()
+
+    def held_for_others(self) -> list[list[Any]]:
+        """Bundles reserved here for detached groups of other nodes (reported to a new head)."""
+        return [[k[0], k[1]] for k in self.core.resources.bundles
+                if k[0] not in self.table and k[0] not in self.hosted]
 
     def try_pending(self) -> None:
         """Reserve what fits now, oldest group first (each one atomically)."""
@@ -190,11 +242,16 @@ class PlacementGroups:
         rec.nodes = placed
         rec.state = gcs_state.PG_CREATED
         self.pending = [p for p in self.pending if p != rec.pg_id]
+        self._save(rec)
+        ready = self.core.objects.get(rec.ready_id)
+        if ready is not None and not ready.ready:  # a restored group: ready() answers now
+            self.core.objects.set_ready({"id": rec.ready_id, "data": rec.ready_value, "loc": None, "err": False, "refs": []})
         self.core.schedule()
 
     def _created(self, rec: PlacementGroupRecord, placed: list[bytes]) -> None:
         rec.nodes = placed
         rec.state = gcs_state.PG_CREATED
+        self._save(rec)
         self.created += 1
         self.core.objects.set_ready({"id": rec.ready_id, "data": rec.ready_value, "loc": None, "err": False, "refs": []})
 
@@ -340,6 +397,7 @@ class PlacementGroups:
         self.removed += 1
         if pg_id in self.pending:
             self.pending.remove(pg_id)
+        self.restoring.pop(pg_id, None)
         if was_pending:
             err = exc.RayError(f"placement group {rec.name or pg_id.hex()} was removed before it was created")
             from ._core import error_payload

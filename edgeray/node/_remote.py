@@ -430,6 +430,9 @@ class RemoteWork:
         for rec in list(self.core.gcs.actors.values()):
             if not rec.stub and rec.host is None and rec.worker_id is not None and rec.state != gcs_state.DEAD:
                 self.actor_placed(rec, self.node_id)
+        held = self.core.pgs.held_for_others()
+        if held:
+            self.head_call("bundles_held", {"node_id": self.node_id, "bundles": held}, None)
 
     def await_host(self, t: TaskRecord, deadline: float) -> None:
         """A restored detached actor saved as running on another node: wait for it."""

@@ -421,6 +421,7 @@ class NodeServer:
             await trio.sleep(0.05)
             core.cluster.refresh_local(core.resources.total, core.resources.available)
             core.remote.expire_restored(time.monotonic())
+            core.pgs.expire_restored(time.monotonic())
             for node_id in core.cluster.expired(timeout):
                 if core.cluster.mark_dead(node_id):
                     log.warning("node %s missed its heartbeats for %.1f s: declared dead", node_id.hex()[:12], timeout)

@@ -35,6 +35,9 @@ class Register:
 
 keeper = Register.options(name="keeper", lifetime="detached", resources={{"keep": 1}}).remote(100)
 print(ray.get(keeper.add.remote(1)), *ray.get(keeper.where.remote()))
+from edgeray.util.placement_group import placement_group
+pg = placement_group([{{"keep": 1}}], name="reserved", lifetime="detached")
+ray.get(pg.ready(), timeout=30)
 from edgeray.client._context import current_client
 current_client().call("kv_put", {{"key": "config", "value": b"v1"}})
 ray.shutdown()
@@ -48,6 +51,11 @@ print(ray.get(keeper.add.remote(5), timeout=60), *ray.get(keeper.where.remote())
 from edgeray.client._context import current_client
 print(current_client().call("kv_get", {{"key": "config"}}).decode())
 print(len(current_client().call("list", {{"kind": "jobs"}})))
+from edgeray.util import get_placement_group, placement_group_table
+pg = get_placement_group("reserved")
+ray.get(pg.ready(), timeout=30)
+table = placement_group_table(pg)
+print(table["state"], table["bundles_to_node_id"][0])
 ray.shutdown()
 """
 
@@ -65,7 +73,7 @@ def cluster(tmp_path: Path) -> Iterator[Any]:
     )
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "config": str(cfg)})
     try:
-        c.add_node(num_cpus=1, resources={"keep": 1})
+        c.add_node(num_cpus=1, resources={"keep": 2})  # the actor and the group's bundle
         c.add_node(num_cpus=1)
         yield c
     finally:
@@ -112,10 +120,13 @@ def test_head_restarted_from_sqlite_while_the_cluster_works(cluster: Any, tmp_pa
 
     # a new driver on the restarted head: the detached actor never stopped (same state, same
     # process, same node), the KV entry and the job history are back
-    value, node2, pid2, kv, jobs = _driver(tmp_path, "after", AFTER.format(address=head.address))
+    value, node2, pid2, kv, jobs, pg_state, pg_node = _driver(tmp_path, "after", AFTER.format(address=head.address))
     assert (value, node2, pid2) == ("116", keeper_node.node_id, pid)
     assert kv == "v1"
     assert int(jobs) >= 2  # the creating driver's job and this one
+    # the detached group kept its bundle where it was (reserved once, not twice)
+    assert (pg_state, pg_node) == ("CREATED", keeper_node.node_id)
+    assert ray.available_resources().get("keep", 0) == 0
     results = ray.get([square.options(num_cpus=0.5).remote(i) for i in range(10)], timeout=60)
     assert [r[0] for r in results] == [i * i for i in range(10)]
     ray.kill(keeper)
@@ -128,8 +139,9 @@ def test_a_detached_actor_whose_node_did_not_rejoin_is_created_again(cluster: An
     keeper_node.kill()  # gone for good while the head is down
     cluster.worker_nodes.remove(keeper_node)
     head = cluster.restart_head()
-    cluster.add_node(num_cpus=1, resources={"keep": 1})  # a new node that can hold it
-    value, node, _pid, kv, _jobs = _driver(tmp_path, "after", AFTER.format(address=head.address))
+    new = cluster.add_node(num_cpus=1, resources={"keep": 2})  # a new node that can hold it
+    value, node, _pid, kv, _jobs, pg_state, pg_node = _driver(tmp_path, "after", AFTER.format(address=head.address))
     assert value == "105"  # its constructor ran again (state 100), after the rejoin deadline
-    assert node not in (keeper_node.node_id,)
+    assert node == new.node_id
     assert kv == "v1"
+    assert (pg_state, pg_node) == ("CREATED", new.node_id)  # its bundle reserved again there
