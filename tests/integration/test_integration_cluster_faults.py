@@ -15,18 +15,23 @@ from edgeray.cluster_utils import Cluster
 from edgeray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 
-@pytest.fixture
-def cluster() -> Iterator[Any]:
+def _three_nodes(member_resources: dict[str, float] | None = None) -> Iterator[Any]:
+    """A head and two members (1 CPU each), this process a driver on the head."""
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
-        c.add_node(num_cpus=1)
-        c.add_node(num_cpus=1)
+        c.add_node(num_cpus=1, resources=member_resources)
+        c.add_node(num_cpus=1, resources=member_resources)
         ray.init(address=c.address)
         yield c
     finally:
         if ray.is_initialized():
             ray.shutdown()
         c.shutdown()
+
+
+@pytest.fixture
+def cluster() -> Iterator[Any]:
+    yield from _three_nodes()
 
 
 def soft_on(node: Any) -> NodeAffinitySchedulingStrategy:
@@ -155,16 +160,7 @@ def test_hard_affinity_to_a_dead_node_is_unschedulable(cluster: Any) -> None:
 
 @pytest.fixture
 def slot_cluster() -> Iterator[Any]:
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        c.add_node(num_cpus=1, resources={"slot": 1})
-        c.add_node(num_cpus=1, resources={"slot": 1})
-        ray.init(address=c.address)
-        yield c
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        c.shutdown()
+    yield from _three_nodes({"slot": 1})
 
 
 def test_bundle_lost_with_its_node_is_reserved_again_elsewhere(slot_cluster: Any) -> None:
