@@ -46,6 +46,9 @@ log = logging.getLogger("edgeray.client")
 
 #: Seconds an idle process may keep reference operations queued before sending them.
 FLUSH_INTERVAL = 0.05
+#: How long a driver connected over a WebSocket tries to connect again after losing its node
+#: (a head restarted on the same port); a Unix-socket path dies with its node, so never there.
+RECONNECT_S = 30.0
 
 _ERROR_TYPES: dict[str, type[BaseException]] = {
     "ValueError": ValueError,
@@ -128,19 +131,35 @@ class CoreClient:
         self.actor_id: bytes | None = None
         self.gpu_ids: list[str] = []
 
-        self._chan = connect_blocking(address, token=token, max_frame=max_frame)
-        self._conn = Connection(Role.CLIENT, token=token, max_frame=max_frame)
-        info = {"hostname": socket.gethostname(), "embedded": embedded}
-        self._chan.send_frame(self._conn.hello(role, os.getpid(), worker_id=worker_id, namespace=namespace, info=info))
-        first = self._chan.receive_frame()
-        if first is None:
-            raise exc.RaySystemError(f"the node at {address} closed the connection during the handshake")
-        welcome = self._conn.receive(first)
-        assert isinstance(welcome, Welcome)
-        self.node_id: bytes = welcome.node_id
+        self._token, self._max_frame, self._embedded = token, max_frame, embedded
+        self._up = threading.Event()  # cleared while a driver reconnects to its node
+        self._up.set()
+        self._old_arenas: list[Arena] = []  # mapped before a reconnect: values read from them live on
+        self._chan, self._conn, welcome = self._handshake(worker_id, namespace)
         self.worker_id: bytes = welcome.worker_id
-        self.job_id: bytes = welcome.job_id
         self.namespace: str = welcome.namespace
+        self._welcomed(welcome)
+        self._reader = threading.Thread(target=self._read_loop, name="edgeray-reader", daemon=True)
+        self._reader.start()
+        self._flusher = threading.Thread(target=self._flush_loop, name="edgeray-refs", daemon=True)
+        self._flusher.start()
+
+    def _handshake(self, worker_id: bytes | None, namespace: str | None) -> tuple[Any, Connection, Welcome]:
+        chan = connect_blocking(self.address, token=self._token, max_frame=self._max_frame)
+        conn = Connection(Role.CLIENT, token=self._token, max_frame=self._max_frame)
+        info = {"hostname": socket.gethostname(), "embedded": self._embedded}
+        chan.send_frame(conn.hello(self.role, os.getpid(), worker_id=worker_id, namespace=namespace, info=info))
+        first = chan.receive_frame()
+        if first is None:
+            chan.close()
+            raise exc.RaySystemError(f"the node at {self.address} closed the connection during the handshake")
+        welcome = conn.receive(first)
+        assert isinstance(welcome, Welcome)
+        return chan, conn, welcome
+
+    def _welcomed(self, welcome: Welcome) -> None:
+        self.node_id: bytes = welcome.node_id
+        self.job_id: bytes = welcome.job_id
         self.node_info: dict[str, Any] = welcome.info
         self.inline_threshold: int = int(welcome.info.get("inline_threshold", 100 * 1024))
         self.arena: Arena | None = None
@@ -149,10 +168,35 @@ class CoreClient:
                 self.arena = Arena.attach(welcome.arena)
             except OSError as e:
                 log.warning("cannot map the node's shared memory (%s); objects travel inline", e)
-        self._reader = threading.Thread(target=self._read_loop, name="edgeray-reader", daemon=True)
-        self._reader.start()
-        self._flusher = threading.Thread(target=self._flush_loop, name="edgeray-refs", daemon=True)
-        self._flusher.start()
+
+    def _reconnect(self) -> None:
+        """A driver whose node went away (a head restarted by its supervisor): connect to the
+        same address again for up to ``RECONNECT_S``. Meanwhile sends wait; what was in flight
+        has failed already, and objects that lived only on the old node are lost."""
+        deadline = time.monotonic() + RECONNECT_S
+        while not self._closed and time.monotonic() < deadline:
+            try:
+                chan, conn, welcome = self._handshake(None, self.namespace)
+            except (OSError, exc.RaySystemError):
+                time.sleep(0.2)
+                continue
+            with self._send_lock:
+                if self.arena is not None:
+                    self._old_arenas.append(self.arena)
+                self._chan, self._conn = chan, conn
+                self._welcomed(welcome)
+                with self._lock:
+                    self._registered_fns.clear()
+                    self._known.clear()
+                    self._subscribed.clear()
+                self._pending_ref_ops = []
+            self._reader = threading.Thread(target=self._read_loop, name="edgeray-reader", daemon=True)
+            self._reader.start()
+            log.warning("edgeray: reconnected to the node at %s (job %s)", self.address, self.job_id.hex())
+            self._up.set()
+            return
+        self._closed = True
+        self._up.set()  # sends fail from now on
 
     def new_id(self) -> bytes:
         """A fresh 16-byte id (tasks, puts, actors): 8 random bytes drawn once per process, then
@@ -162,6 +206,8 @@ class CoreClient:
     # ================================================================== sending
     def send(self, msg: Message) -> None:
         """Send ``msg``, after any queued reference operations (in the order they happened)."""
+        if not self._up.is_set():
+            self._up.wait(RECONNECT_S + 1)
         with self._send_lock:
             frames = []
             if self._pending_ref_ops:
@@ -261,6 +307,11 @@ class CoreClient:
             self._object_ready({"id": oid, "data": serialize(lost).to_bytes(), "loc": None, "err": True, "refs": []})
         if self.role == "worker" and not was_closed:
             os._exit(1)  # a worker without its node has nothing left to do
+        if self.role == "driver" and not was_closed and self.address.startswith(("ws://", "wss://")):
+            self._up.clear()
+            self._closed = False
+            log.warning("edgeray: lost the connection to the node at %s; reconnecting", self.address)
+            threading.Thread(target=self._reconnect, name="edgeray-reconnect", daemon=True).start()
 
     def _object_ready(self, payload: dict[str, Any]) -> None:
         oid = payload["id"]
@@ -569,14 +620,18 @@ class CoreClient:
     def close(self) -> None:
         if self._closed:
             return
-        self.flush_refs()
+        if self._up.is_set():
+            self.flush_refs()
         self._closed = True
+        self._up.set()
         self._chan.close()
         self._reader.join(timeout=2)
         if self._helpers is not None:
             self._helpers.shutdown(wait=False)
         if self.arena is not None:
             self.arena.close()
+        for arena in self._old_arenas:
+            arena.close()
 
 
 def _coalesce(ops: list[Message]) -> list[Message]:

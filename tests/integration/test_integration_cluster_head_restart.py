@@ -145,3 +145,28 @@ def test_a_detached_actor_whose_node_did_not_rejoin_is_created_again(cluster: An
     assert node == new.node_id
     assert kv == "v1"
     assert (pg_state, pg_node) == ("CREATED", new.node_id)  # its bundle reserved again there
+
+
+def test_a_driver_on_the_head_reconnects_after_its_restart(cluster: Any) -> None:
+    keeper_node, _ = cluster.worker_nodes
+    ray.init(address=cluster.address, namespace="edge")  # a WebSocket driver on the head
+
+    @ray.remote
+    class Tally:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def add(self, x: int) -> int:
+            self.n += x
+            return self.n
+
+    tally = Tally.options(name="tally", lifetime="detached", resources={"keep": 1}).remote()
+    assert ray.get(tally.add.remote(2), timeout=30) == 2
+    old_job = ray.get_runtime_context().get_job_id()
+    head = cluster.restart_head()
+    # the same driver, without a new init(): its next calls wait for the reconnection
+    assert [r[0] for r in ray.get([square.remote(i) for i in range(5)], timeout=60)] == [0, 1, 4, 9, 16]
+    assert ray.get_runtime_context().get_job_id() != old_job
+    assert ray.get(ray.get_actor("tally").add.remote(3), timeout=60) == 5  # it never stopped
+    assert any(n["NodeID"] == head.node_id and n["Alive"] for n in ray.nodes())
+    ray.kill(tally)
