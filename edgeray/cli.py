@@ -256,6 +256,10 @@ def _client_call(method: str, args: dict[str, Any] | None = None) -> Any:
 def _status() -> int:
     st = _client_call("status")
     total, avail = st["total"], st["available"]
+    cluster = st.get("cluster") or {}
+    nodes = cluster.get("nodes") or []
+    if len(nodes) > 1:
+        _print_cluster(nodes, cluster.get("total") or {}, cluster.get("available") or {})
     print("======== Node status ========")
     print(f"Node {st['node_id']} at {st['address']}")
     print("Resources")
@@ -283,6 +287,26 @@ def _status() -> int:
     else:
         print(" (no resource demands)")
     return 0
+
+
+def _print_cluster(nodes: list[dict[str, Any]], total: dict[str, float], avail: dict[str, float]) -> None:
+    """The cluster part of ``edgeray status`` (Ray's "Node status" and cluster usage)."""
+    print("======== Cluster status ========")
+    print("Active:")
+    for n in nodes:
+        if n["Alive"]:
+            print(f" 1 node_{n['NodeID']}{' (head)' if n.get('IsHead') else ''} at {n['Address']}")
+    dead = [n for n in nodes if not n["Alive"]]
+    print("Dead:")
+    for n in dead:
+        print(f" 1 node_{n['NodeID']}")
+    if not dead:
+        print(" (no dead nodes)")
+    print("Usage:")
+    for k, v in sorted(total.items()):
+        if k != "memory":
+            print(f" {v - avail.get(k, 0):.1f}/{v:.1f} {k}")
+    print()
 
 
 def _fmt_bytes(n: float) -> str:

@@ -209,6 +209,8 @@ class CallHandlers:
             ],
             **core.stats,
             **core.remote.stats,
+            "cluster": {"nodes": core.nodes(self.server.address), "total": core.cluster_resources(),
+                        "available": core.available_resources()},
         }
 
     def list_state(self, peer: PeerConn, args: dict[str, Any]) -> Any:

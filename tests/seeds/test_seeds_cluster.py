@@ -66,3 +66,12 @@ def test_seed_script_on_a_three_node_cluster(name: str, cluster: tuple[str, str]
     run = run_script(name, home, {"EDGERAY_ADDRESS": address})
     shutil.rmtree(home, ignore_errors=True)
     check_run(name, run)
+
+
+def test_status_shows_the_whole_cluster(cluster: tuple[str, str], module_home: str) -> None:
+    out = _cli(module_home, "status")
+    cluster_part = out.split("======== Node status ========")[0]
+    assert "======== Cluster status ========" in cluster_part
+    active = cluster_part.split("Active:")[1].split("Dead:")[0]
+    assert active.count(" 1 node_") == 3 and "(head)" in active
+    assert "/12.0 CPU" in cluster_part and "/4.0 GPU" in cluster_part
