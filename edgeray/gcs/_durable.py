@@ -2,8 +2,9 @@
 
 Written through as the tables change: detached actors (their creation spec, so they can be
 created again, and the node they run on), the code of their classes, detached placement groups,
-the jobs (so ids never repeat and ``list jobs`` keeps its history) and the KV store. Everything
-else (drivers, tasks, job-scoped actors and groups) ends with the node's processes anyway. Values are CBOR maps (the protocol's spec codec).
+the jobs (so ids never repeat and ``list jobs`` keeps its history) and the KV store.
+Everything else (drivers, tasks, job-scoped actors and groups) ends with the node's processes
+anyway. Values are CBOR maps (the protocol's spec codec).
 """
 
 from __future__ import annotations

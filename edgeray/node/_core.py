@@ -444,10 +444,7 @@ class NodeCore:
     def _localized_before_queue(self, t: TaskRecord) -> None:
         """A task forwarded here has its arguments copied in before it takes a worker; one
         that could not be copied (its node died) goes back to the owner (``bounce``)."""
-        for i, oid in enumerate(t.spec["deps"]):
-            e = self.objects.get(oid)
-            if e is not None and e.payload is not None:
-                t.dep_payloads[i] = e.payload
+        self._refresh_deps(t)
         if any(is_marker(p) for p in t.dep_payloads):
             self.ready.append(t)  # dispatch fetches what is still elsewhere
         else:
@@ -676,17 +673,23 @@ class NodeCore:
     def _send_localized(self, w: W.WorkerRecord, t: TaskRecord) -> None:
         if t.done or t.worker is not w or w.peer is None or w.state == W.DEAD:
             return
-        for i, oid in enumerate(t.spec["deps"]):
+        for oid in t.spec["deps"]:
             e = self.objects.get(oid)
             if e is not None and not e.ready:  # lost meanwhile and being recomputed: wait for it
                 self.objects.when_ready(oid, lambda _e: self._send_localized(w, t))
                 return
-            if e is not None and e.payload is not None:
-                t.dep_payloads[i] = e.payload
+        self._refresh_deps(t)
         if any(is_marker(p) for p in t.dep_payloads):  # recomputed on another node: fetch again
             self._send_execute(w, t)
             return
         self._send_execute_now(w, t)
+
+    def _refresh_deps(self, t: TaskRecord) -> None:
+        """Take the arguments' current payloads (a copy made here replaces a marker)."""
+        for i, oid in enumerate(t.spec["deps"]):
+            e = self.objects.get(oid)
+            if e is not None and e.payload is not None:
+                t.dep_payloads[i] = e.payload
 
     def _send_execute_now(self, w: W.WorkerRecord, t: TaskRecord) -> None:
         spec = t.spec

@@ -85,15 +85,16 @@ class PlacementGroups:
         self.try_pending()
         return {"pg_id": pg_id, "state": rec.state}
 
-    def add(self, rec: PlacementGroupRecord) -> None:
-        """Track a new (or restored) group; it is created as soon as it fits."""
+    def add(self, rec: PlacementGroupRecord, queue: bool = True) -> None:
+        """Track a new (or restored) group; ``queue``: it is created as soon as it fits."""
         gcs = self.core.gcs
         gcs.pgs[rec.pg_id] = rec
         if rec.name:
             gcs.named_pgs[rec.name] = rec.pg_id
         if rec.detached:  # its ready() object outlives the driver that made it
             self.core.objects.expect(rec.ready_id, GCS_HOLDER)
-        self.pending.append(rec.pg_id)
+        if queue:
+            self.pending.append(rec.pg_id)
 
     def _save(self, rec: PlacementGroupRecord) -> None:
         durable = self.core.gcs.durable
@@ -117,11 +118,7 @@ class PlacementGroups:
         if not elsewhere:
             self.add(rec)
             return
-        gcs = self.core.gcs
-        gcs.pgs[rec.pg_id] = rec
-        if rec.name:
-            gcs.named_pgs[rec.name] = rec.pg_id
-        self.core.objects.expect(rec.ready_id, GCS_HOLDER)
+        self.add(rec, queue=False)
         rec.nodes = [LOST] * len(rec.bundles)
         rec.state = gcs_state.PG_RESCHEDULING
         self.restoring[rec.pg_id] = rec
@@ -245,7 +242,7 @@ class PlacementGroups:
         self._save(rec)
         ready = self.core.objects.get(rec.ready_id)
         if ready is not None and not ready.ready:  # a restored group: ready() answers now
-            self.core.objects.set_ready({"id": rec.ready_id, "data": rec.ready_value, "loc": None, "err": False, "refs": []})
+            self._set_ready(rec)
         self.core.schedule()
 
     def _created(self, rec: PlacementGroupRecord, placed: list[bytes]) -> None:
@@ -253,6 +250,9 @@ class PlacementGroups:
         rec.state = gcs_state.PG_CREATED
         self._save(rec)
         self.created += 1
+        self._set_ready(rec)
+
+    def _set_ready(self, rec: PlacementGroupRecord) -> None:
         self.core.objects.set_ready({"id": rec.ready_id, "data": rec.ready_value, "loc": None, "err": False, "refs": []})
 
     def _prepare_remote(self, rec: PlacementGroupRecord, placed: list[bytes], only: list[int] | None = None) -> None:

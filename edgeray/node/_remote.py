@@ -275,11 +275,15 @@ class RemoteWork:
         done = t is not None and all(r == oid or (x := objects.get(r)) is None or x.ready for r in return_ids(t.spec))
         if done and t is not None and tasks is not None:
             del tasks[oid[:16]]
-            if t.spec["kind"] == TASK:  # its resources are free there again (before dependents schedule)
-                self.cluster.debit(node_id, {k: -v for k, v in t.place.items()})
+            self._credit(node_id, t)  # its resources are free there again (before dependents schedule)
         objects.set_ready(payload)
         if done and t is not None:
             self._forwarded_done(t)
+
+    def _credit(self, node_id: bytes, t: TaskRecord) -> None:
+        """A task sent to ``node_id`` no longer holds its resources there (until its report)."""
+        if t.spec["kind"] == TASK:
+            self.cluster.debit(node_id, {k: -v for k, v in t.place.items()})
 
     def _bounced(self, node_id: bytes, oid: bytes) -> None:
         """``node_id`` could not fetch an argument of the task we sent it (the node holding
@@ -290,8 +294,7 @@ class RemoteWork:
             return  # another result of the same task bounced first
         t.forwarded_to = None
         self.link(node_id).send(DelRef(return_ids(t.spec)))  # before any new ForwardTask on that link
-        if t.spec["kind"] == TASK:
-            self.cluster.debit(node_id, {k: -v for k, v in t.place.items()})
+        self._credit(node_id, t)
         log.info("%s bounced from node %s (an argument was lost); submitting it again", t.spec["name"], node_id.hex()[:12])
         self.core.stats["task_retries"] += 1
         self.core.resubmit(t)
