@@ -98,3 +98,4 @@ def node_dir(node_id_hex: str) -> Path:
     d = home() / "nodes" / node_id_hex[:12]
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     return d
+

@@ -196,7 +196,13 @@ class ActorHandle:
         spec = make_spec(client, 2, None, f"{self._meta.get('class_name')}.{name}", argb, deps, nested, nr, {}, wired,
                          actor=self._actor_id, method=name, seq=seq)
         refs = return_refs(client, spec)
-        client.submit(spec)
+        if self._meta.get("max_task_retries", 0) == 0 and client.lanes.enabled:
+            # straight to the actor's worker when the call needs nothing resolved by the node
+            direct = not deps and not nested
+            held = keep if direct else keep + [ObjectRef(i, client) for i in deps + nested]
+            client.lanes.submit(self._actor_id, str(self._meta.get("class_name")), spec, direct, held)
+        else:
+            client.submit(spec)
         if limit > 0 and nr > 0:
             client.on_ready(refs[0]._id, self._call_finished)
         del keep

@@ -36,8 +36,22 @@ class _Code:
         return self.fn_id
 
 
+_PLAIN = inspect.Parameter.POSITIONAL_OR_KEYWORD
+#: id(signature) -> (the signature, its parameter count when all are plain and required, else -1)
+_ARITY: dict[int, tuple[inspect.Signature, int]] = {}
+
+
 def check_arity(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> None:
+    """``TypeError`` at ``.remote()`` when the call could not bind to ``sig`` (Ray's check).
+    Positional calls of plain signatures skip ``Signature.bind`` (the slow part of a call)."""
     if sig is None:
+        return
+    known = _ARITY.get(id(sig))
+    if known is None or known[0] is not sig:
+        params = sig.parameters.values()
+        n = len(params) if all(p.kind is _PLAIN and p.default is p.empty for p in params) else -1
+        known = _ARITY[id(sig)] = (sig, n)
+    if not kwargs and len(args) == known[1]:
         return
     try:
         sig.bind(*args, **kwargs)

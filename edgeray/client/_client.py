@@ -27,6 +27,7 @@ from ..protocol import (
     Log,
     Message,
     ObjectReady,
+    Promise,
     PutObject,
     RegisterFunction,
     Reply,
@@ -39,6 +40,7 @@ from ..protocol import (
     encode_spec,
 )
 from ..transport import connect_blocking
+from ._direct import ActorLanes
 from ._refs import ObjectRef
 from ._views import ViewLeases
 
@@ -76,11 +78,21 @@ class _Waiter:
 
 
 class _CallFuture:
-    __slots__ = ("event", "reply")
+    """A call's reply: waited for (``event``), or handed to ``callback(ok, value)`` by the reader."""
 
-    def __init__(self) -> None:
+    __slots__ = ("event", "reply", "callback")
+
+    def __init__(self, callback: Callable[[bool, Any], None] | None = None) -> None:
         self.event = threading.Event()
         self.reply: Reply | None = None
+        self.callback = callback
+
+    def done(self, reply: Reply) -> None:
+        self.reply = reply
+        if self.callback is not None:
+            self.callback(reply.ok, reply.value)
+        else:
+            self.event.set()
 
 
 class CoreClient:
@@ -112,6 +124,9 @@ class CoreClient:
         self._counts: dict[bytes, int] = {}
         self._known: set[bytes] = set()  # ids the node tracks us as holding
         self._local: dict[bytes, bytes] = {}  # small puts not yet published to the node
+        self._direct_pending: set[bytes] = set()  # results of direct actor calls not back yet
+        self._promised: set[bytes] = set()  # ... of which the node was told to expect the value
+        self.lanes = ActorLanes(self)
         self._payloads: dict[bytes, dict[str, Any]] = {}
         self._waiters: dict[bytes, list[_Waiter]] = {}
         self._subscribed: set[bytes] = set()
@@ -263,6 +278,28 @@ class CoreClient:
             raise cls(reply.error)
         return reply.value
 
+    def call_async(self, method: str, args: dict[str, Any], callback: Callable[[bool, Any], None]) -> None:
+        """A control-plane request whose reply goes to ``callback(ok, value)`` on the reader
+        thread (which it must not block)."""
+        fut = _CallFuture(callback)
+        with self._lock:
+            self._next_req += 1
+            req = self._next_req
+            self._calls[req] = fut
+        try:
+            self.send(Call(req, method, args))
+        except exc.RaySystemError as e:
+            with self._lock:
+                self._calls.pop(req, None)
+            callback(False, str(e))
+
+    def run_in_helper(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on a helper thread (work the reader thread must not wait for)."""
+        with self._lock:
+            if self._helpers is None:
+                self._helpers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="edgeray-resolve")
+        self._helpers.submit(fn)
+
     # ================================================================== receiving
     def _read_loop(self) -> None:
         chan, conn = self._chan, self._conn
@@ -281,8 +318,7 @@ class CoreClient:
                     with self._lock:
                         fut = self._calls.pop(msg.req, None)
                     if fut is not None:
-                        fut.reply = msg
-                        fut.event.set()
+                        fut.done(msg)
                 elif isinstance(msg, Log):
                     self._log_to(msg)
                 elif isinstance(msg, CancelTask) and self._on_cancel is not None:
@@ -300,8 +336,7 @@ class CoreClient:
             calls, self._calls = self._calls, {}
             waiting = list(self._waiters.items())
         for fut in calls.values():
-            fut.reply = Reply(0, False, None, "the connection to the node was lost", "RaySystemError")
-            fut.event.set()
+            fut.done(Reply(0, False, None, "the connection to the node was lost", "RaySystemError"))
         lost = exc.RaySystemError("the connection to the edgeray node was lost")
         for oid, _ in waiting:
             self._object_ready({"id": oid, "data": serialize(lost).to_bytes(), "loc": None, "err": True, "refs": []})
@@ -313,8 +348,35 @@ class CoreClient:
             log.warning("edgeray: lost the connection to the node at %s; reconnecting", self.address)
             threading.Thread(target=self._reconnect, name="edgeray-reconnect", daemon=True).start()
 
+    def _published_result(self, payload: dict[str, Any]) -> bool:
+        """The node sends a direct call's result its worker sealed there (``Publish``), and
+        counts us as its holder from now on: keep it, or let go of it if its ref is gone.
+        (Deciding here, not when the worker's marker comes, keeps the ``DelRef`` after the
+        node's ``Publish``: the two come from different connections.) False if it is not one."""
+        oid = payload["id"]
+        with self._lock:
+            if oid not in self._direct_pending:
+                return False
+            self._direct_pending.discard(oid)
+            self._promised.discard(oid)
+            held = self._counts.get(oid, 0) > 0
+            if held:
+                self._known.add(oid)
+            else:
+                self._pending_ref_ops.append(DelRef([oid]))
+            waiters = None
+            if held or oid in self._waiters:
+                self._payloads[oid] = payload
+                waiters = self._waiters.pop(oid, None)
+        if waiters:
+            for w in waiters:
+                w.hit()
+        return True
+
     def _object_ready(self, payload: dict[str, Any]) -> None:
         oid = payload["id"]
+        if oid in self._direct_pending and self._published_result(payload):
+            return
         with self._lock:
             if self._counts.get(oid, 0) <= 0 and oid not in self._waiters:
                 return  # nobody here references it any more
@@ -361,16 +423,81 @@ class CoreClient:
         return ObjectRef(oid, self, _counted=False)
 
     def ensure_published(self, oid: bytes) -> None:
-        """Make sure the node has the value of an object this process put (before its ref leaves)."""
-        data = self._local.get(oid)
-        if data is None:
+        """Make sure the node has the value of an object this process put or got back from a
+        direct actor call (before its ref leaves); ``Promise`` it if the value is not back yet."""
+        if oid not in self._local and oid not in self._direct_pending:
             return
         with self._lock:
             data = self._local.pop(oid, None)
             if data is None:
-                return
-            self._known.add(oid)
-        self.send(PutObject({"id": oid, "data": data, "loc": None, "err": False, "refs": []}))
+                if oid not in self._direct_pending or oid in self._promised:
+                    return
+                self._promised.add(oid)
+                self._known.add(oid)
+                msg: Message = Promise([oid])
+            else:
+                self._known.add(oid)
+                p = self._payloads.get(oid)
+                msg = PutObject({"id": oid, "data": data, "loc": None, "err": bool(p and p.get("err")), "refs": []})
+        self.send(msg)
+
+    # ================================================================== direct actor calls
+    def expect_direct(self, ids: list[bytes]) -> None:
+        """These results of an actor call meant to go directly will come back on the actor's
+        connection (the node does not know them: never ask it, never tell it we drop them)."""
+        with self._lock:
+            self._direct_pending.update(ids)
+            self._subscribed.update(ids)
+            self._known.difference_update(ids)
+
+    def direct_to_node(self, ids: list[bytes]) -> None:
+        """The call went via the node after all (just submitted): the node counts us as the
+        holder of its results, so a ref dropped meanwhile is dropped there too."""
+        with self._lock:
+            self._direct_pending.difference_update(ids)
+            self._promised.difference_update(ids)
+            self._known.update(ids)
+            dropped = [i for i in ids if self._counts.get(i, 0) <= 0]
+            if dropped:
+                self._known.difference_update(dropped)
+                self._pending_ref_ops.append(DelRef(dropped))
+
+    def direct_results(self, payloads: list[dict[str, Any]]) -> None:
+        """A direct call's results: inline payloads (kept here, like a small put, and published
+        if promised), or ``{"id", "published": True}`` markers (the worker sealed the value on the
+        node for us, which sends it: see ``_published_result``)."""
+        ops: list[Message] = []
+        hit: list[_Waiter] = []
+        with self._lock:
+            for p in payloads:
+                oid = p.get("id")
+                if not isinstance(oid, bytes) or oid not in self._direct_pending or p.get("published"):
+                    continue  # a published one comes with the node's ObjectReady (_published_result)
+                self._direct_pending.discard(oid)
+                promised = oid in self._promised
+                self._promised.discard(oid)
+                held = self._counts.get(oid, 0) > 0
+                data, err = p.get("data"), bool(p.get("err"))
+                if not isinstance(data, bytes):
+                    data, err = serialize(exc.RaySystemError("malformed direct result")).to_bytes(), True
+                payload: dict[str, Any] = {"id": oid, "data": data, "loc": None, "err": err, "refs": []}
+                if promised:
+                    ops.append(PutObject(payload))
+                    if not held:
+                        ops.append(DelRef([oid]))
+                if held or oid in self._waiters:
+                    self._payloads[oid] = payload
+                    if not promised:
+                        self._local[oid] = data
+                    hit.extend(self._waiters.pop(oid, ()))
+            if ops:
+                self._pending_ref_ops.extend(ops)
+        if ops:
+            self.flush_refs()
+        for w in hit:
+            w.hit()
+
+    # ================================================================== receiving
 
     # ================================================================== serialization
     def serialize(self, value: Any) -> tuple[SerializedObject, list[bytes]]:
@@ -381,7 +508,7 @@ class CoreClient:
             if type(obj) is ObjectRef:
                 oid = obj._id
                 contained.append(oid)
-                if oid in self._local:
+                if oid in self._local or oid in self._direct_pending:
                     self.ensure_published(oid)
                 return oid
             return None
@@ -624,6 +751,7 @@ class CoreClient:
             self.flush_refs()
         self._closed = True
         self._up.set()
+        self.lanes.close()
         self._chan.close()
         self._reader.join(timeout=2)
         if self._helpers is not None:

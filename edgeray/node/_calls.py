@@ -9,7 +9,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import exceptions as exc
+from ..gcs import _tables as gcs_state
 from ..protocol import Call, CancelTask, Reply
+from ..raylet import _workers as W
 from ..raylet._tasks import validate_spec
 from ._remote import is_marker
 
@@ -47,6 +49,7 @@ class CallHandlers:
             "get_actor": self.get_actor,
             "kill_actor": self.kill_actor,
             "actor_state": self.actor_state,
+            "actor_direct": self.actor_direct,
             "nodes": self.nodes,
             "cluster_resources": lambda p, a: self.core.cluster_resources(),
             "available_resources": lambda p, a: self.core.available_resources(),
@@ -187,6 +190,18 @@ class CallHandlers:
     def actor_state(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         rec = self.core.gcs.actors.get(_arg(args, "actor_id", bytes))
         return None if rec is None else rec.info()
+
+    def actor_direct(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        """Where a caller on this machine may call the actor's worker directly, or None (the
+        actor is not alive here yet, lives on another node, or its caller is another node)."""
+        rec = self.core.gcs.actors.get(_arg(args, "actor_id", bytes))
+        core = self.core
+        if rec is None or rec.state != gcs_state.ALIVE or rec.host is not None or peer.role == "node":
+            return None
+        w = core.workers.get(rec.worker_id) if rec.worker_id else None
+        if w is None or w.peer is None or not core.node_socket:
+            return None
+        return {"path": W.direct_socket(core.node_socket, w.worker_id), "worker_id": w.worker_id}
 
     # -- cluster --------------------------------------------------------------------------
     def nodes(self, peer: PeerConn, args: dict[str, Any]) -> Any:

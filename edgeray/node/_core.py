@@ -168,6 +168,7 @@ class NodeCore:
         self.pool_size = pool_size
         self.max_workers = max_workers
         self.spawner: Spawner | None = None
+        self.node_socket = ""  # the node's Unix socket; actors' direct sockets live beside it
         self._now = now
         self._warned_infeasible: set[bytes] = set()
         self.stats = {
@@ -256,6 +257,30 @@ class NodeCore:
         payload = self._sealed(payload)
         if self.objects.set_ready(payload) is None and payload.get("loc") is not None:
             self.store.delete(oid)
+
+    def promise(self, peer: Peer, ids: list[bytes]) -> None:
+        """``peer`` will publish these objects (results of its direct actor calls)."""
+        for oid in ids:
+            self.objects.expect(oid, peer.peer_id)
+
+    def publish(self, peer: Peer, owner: bytes, payloads: list[dict[str, Any]]) -> None:
+        """An actor's worker seals a direct call's results for their ``owner`` (the caller),
+        who becomes their holder and is sent each one."""
+        to = self.peers.get(owner)
+        for payload in payloads:
+            oid = payload["id"]
+            if to is None:  # the caller is gone: nobody will ever read these
+                if payload.get("loc") is not None and self.store.describe(oid) is not None:
+                    self._forget_creating(oid)
+                    self.store.delete(oid)
+                continue
+            self.objects.expect(oid, owner)
+            e = self.objects.set_ready(self._sealed(payload))
+            if e is None:
+                if payload.get("loc") is not None:
+                    self.store.delete(oid)
+            else:
+                self._push(to, e)
 
     def create_object(self, peer: Peer, oid: bytes, size: int) -> int:
         """Room for an object ``peer`` writes now and seals with its ``PutObject``/``TaskDone``.
@@ -840,6 +865,11 @@ class NodeCore:
             self.stats["workers_died"] += 1
         del self.workers[worker_id]
         t = w.task
+        if prev == W.ACTOR and self.node_socket:
+            try:
+                os.unlink(W.direct_socket(self.node_socket, worker_id))
+            except OSError:
+                pass
         if prev == W.ACTOR and w.actor_id is not None:
             actor = self.gcs.actors.get(w.actor_id)
             if actor is not None:

@@ -45,6 +45,8 @@ from ..protocol import (
     Heartbeat,
     Log,
     Message,
+    Promise,
+    Publish,
     PutObject,
     RegisterFunction,
     Role,
@@ -187,9 +189,7 @@ class ProcessSpawner:
     async def _run(self, rec: W.WorkerRecord) -> None:
         import subprocess
 
-        env = dict(os.environ)
-        env.update(self.env)
-        env["EDGERAY_WORKER_ID"] = rec.worker_id.hex()
+        env = W.worker_env(rec.worker_id, self.env)
         path = os.path.join(self.log_dir, f"worker-{rec.worker_id.hex()[:8]}.log")
         with open(path, "ab") as logf:
             proc = await trio.lowlevel.open_process(
@@ -359,6 +359,12 @@ class NodeServer:
         elif isinstance(msg, PutObject):
             _check_payload(msg.payload)
             core.put_object(peer, msg.payload)
+        elif isinstance(msg, Promise):
+            core.promise(peer, [i for i in msg.ids if isinstance(i, bytes)])
+        elif isinstance(msg, Publish):
+            for p in msg.payloads:
+                _check_payload(p)
+            core.publish(peer, msg.owner, msg.payloads)
         elif isinstance(msg, Call):
             self.calls.handle(peer, msg, nursery)
         elif isinstance(msg, RegisterFunction):
@@ -528,6 +534,7 @@ class NodeServer:
         logs = sdir / "logs"
         logs.mkdir(exist_ok=True)
         self.unix_path = str(sdir / "node.sock")
+        core.node_socket = self.unix_path
         async with trio.open_nursery() as nursery:
             env = {
                 "EDGERAY_NODE_SOCKET": self.unix_path,

@@ -52,6 +52,10 @@ _pickle_loads = pickle.loads
 _pack_header = _HEADER.pack
 _unpack_header = _HEADER.unpack_from
 _PickleBuffer = pickle.PickleBuffer
+#: header flag: the pickle stream holds no persistent id (no ObjectRef), so it loads with the
+#: C unpickler directly. Set when the stream has no BINPERSID opcode byte at all (a byte 'Q' in
+#: the data only costs the slower path).
+FLAG_NO_REFS = 1
 
 
 def _align(n: int) -> int:
@@ -126,7 +130,7 @@ class SerializedObject:
 
     __slots__ = ("nbytes", "_head", "_pickle", "_buffers", "_offsets")
 
-    def __init__(self, pickled: bytes, buffers: list[memoryview]) -> None:
+    def __init__(self, pickled: bytes, buffers: list[memoryview], flags: int = 0) -> None:
         nbuf = len(buffers)
         pickle_start = _HEADER_SIZE + nbuf * _BUFENTRY.size
         end = pickle_start + len(pickled)
@@ -138,10 +142,10 @@ class SerializedObject:
                 offsets.append(end)
                 table += _BUFENTRY.pack(end, buf.nbytes)
                 end += buf.nbytes
-            self._head = _pack_header(MAGIC, VERSION, 0, 0, nbuf, len(pickled)) + bytes(table)
+            self._head = _pack_header(MAGIC, VERSION, flags, 0, nbuf, len(pickled)) + bytes(table)
             self._offsets = offsets
         else:
-            self._head = _pack_header(MAGIC, VERSION, 0, 0, 0, len(pickled))
+            self._head = _pack_header(MAGIC, VERSION, flags, 0, 0, len(pickled))
             self._offsets = []
         self._pickle = pickled
         self._buffers = buffers
@@ -202,7 +206,7 @@ def serialize(
     """
     tp = type(value)
     if tp in _ATOMIC:
-        return SerializedObject(_pickle_dumps(value, _PROTOCOL), [])
+        return SerializedObject(_pickle_dumps(value, _PROTOCOL), [], FLAG_NO_REFS)
     buffers: list[memoryview] = []
 
     def buffer_callback(pb: pickle.PickleBuffer) -> None:
@@ -220,7 +224,7 @@ def serialize(
             pickled = f.getvalue()
     except Exception as e:
         raise TypeError(f"Could not serialize {tp.__name__}: {e}") from e
-    return SerializedObject(pickled, buffers)
+    return SerializedObject(pickled, buffers, FLAG_NO_REFS if persistent_id is None or b"Q" not in pickled else 0)
 
 
 def deserialize(
@@ -240,7 +244,7 @@ def deserialize(
     size = mv.nbytes
     if size < _HEADER_SIZE:
         raise ValueError(f"not a serialized object: {size} bytes is shorter than a header")
-    magic, version, _flags, _res, nbuf, plen = _unpack_header(mv)
+    magic, version, flags, _res, nbuf, plen = _unpack_header(mv)
     if magic != MAGIC:
         raise ValueError(f"not a serialized object: bad magic {bytes(magic)!r}")
     if version != VERSION:
@@ -259,7 +263,7 @@ def deserialize(
             buffers.append(mv[off : off + n])
     else:
         buffers = None
-    if persistent_load is None:
+    if persistent_load is None or flags & FLAG_NO_REFS:
         return _pickle_loads(stream, buffers=buffers)
     up = pickle.Unpickler(io.BytesIO(stream), buffers=buffers)
     up.persistent_load = persistent_load  # type: ignore[method-assign]

@@ -13,6 +13,8 @@ request id chosen by the caller, echoed in the ``Reply``; an object *payload* is
 from __future__ import annotations
 
 import dataclasses
+import io
+import threading
 from typing import Any, ClassVar
 
 import cbor2
@@ -32,6 +34,8 @@ __all__ = [
     "Execute",
     "TaskDone",
     "PutObject",
+    "Promise",
+    "Publish",
     "ObjectReady",
     "Subscribe",
     "AddRef",
@@ -216,6 +220,25 @@ class PutObject(Message):
     payload: dict
 
 
+@_message("promise")
+@dataclasses.dataclass(slots=True)
+class Promise(Message):
+    """A client will publish these objects (results of its direct actor calls, whose refs it is
+    passing on): the node expects them, with the client as a holder, until ``PutObject``."""
+
+    ids: list
+
+
+@_message("publish")
+@dataclasses.dataclass(slots=True)
+class Publish(Message):
+    """An actor's worker seals the results of a direct call (too large to travel inline, or
+    holding refs) on behalf of the caller ``owner``, who becomes their holder and is sent them."""
+
+    owner: bytes
+    payloads: list
+
+
 @_message("ready")
 @dataclasses.dataclass(slots=True)
 class ObjectReady(Message):
@@ -336,16 +359,39 @@ class Shutdown(Message):
 # --- codec -----------------------------------------------------------------------------------
 
 
+_encoders = threading.local()
+
+
+def _dumps(obj: Any) -> bytes:
+    """``cbor2.dumps`` with one encoder per thread: building the encoder and its buffer cost
+    more than encoding a small message (~6 µs of ~8)."""
+    try:
+        enc, buf = _encoders.pair
+    except AttributeError:
+        buf = io.BytesIO()
+        enc = cbor2.CBOREncoder(buf)
+        _encoders.pair = (enc, buf)
+    try:
+        enc.encode(obj)
+        return buf.getvalue()
+    except BaseException:
+        del _encoders.pair  # a half-written value: start the next one afresh
+        raise
+    finally:
+        buf.seek(0)
+        buf.truncate()
+
+
 def encode_message(msg: Message) -> bytes:
     d: dict[str, Any] = {"t": msg.TAG}
     for name, _ in msg.FIELDS:
         d[name] = getattr(msg, name)
-    return cbor2.dumps(d)
+    return _dumps(d)
 
 
 def encode_spec(spec: dict[str, Any]) -> bytes:
     """A task spec as carried by ``SubmitTask`` and ``Execute``."""
-    return cbor2.dumps(spec)
+    return _dumps(spec)
 
 
 def decode_spec(data: bytes) -> dict[str, Any]:

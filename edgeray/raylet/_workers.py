@@ -30,13 +30,27 @@ class WorkerRecord:
         self.idle_since = started_at
 
 
+def direct_socket(node_socket: str, worker_id: bytes) -> str:
+    """Where the worker listens for direct actor calls once it hosts an actor: beside the node's
+    socket, named after the worker (the worker learns it from ``EDGERAY_DIRECT_SOCKET``)."""
+    return os.path.join(os.path.dirname(node_socket), f"w-{worker_id.hex()[:16]}.sock")
+
+
+def worker_env(worker_id: bytes, node_env: dict[str, str]) -> dict[str, str]:
+    """The environment of one worker process: the node's, plus who it is and where to listen."""
+    env = dict(os.environ)
+    env.update(node_env)
+    env["EDGERAY_WORKER_ID"] = worker_id.hex()
+    node_socket = node_env.get("EDGERAY_NODE_SOCKET", "")
+    env["EDGERAY_DIRECT_SOCKET"] = direct_socket(node_socket, worker_id) if node_socket else ""
+    return env
+
+
 def spawn_process(worker_id: bytes, env_base: dict[str, str], log_dir: str) -> Any:
     """Start one worker process (a ``subprocess.Popen``); it connects to the node by itself."""
     import subprocess
 
-    env = dict(os.environ)
-    env.update(env_base)
-    env["EDGERAY_WORKER_ID"] = worker_id.hex()
+    env = worker_env(worker_id, env_base)
     path = os.path.join(log_dir, f"worker-{worker_id.hex()[:8]}.log")
     with open(path, "ab") as logf:
         return subprocess.Popen(worker_command(), env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)

@@ -12,7 +12,7 @@ standard library; knows nothing of tasks, objects or actors.
 
 from typing import Any
 
-from ._blocking import BlockingChannel, connect_blocking
+from ._blocking import BlockingChannel, UnixChannel, connect_blocking
 
 _SERVER_NAMES = {"FrameChannel", "UnixFrameChannel", "WebSocketFrameChannel", "serve_unix", "serve_ws",
                  "open_ws_channel", "WS_ERRORS"}
@@ -28,6 +28,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BlockingChannel",
+    "UnixChannel",
     "connect_blocking",
     "FrameChannel",
     "UnixFrameChannel",

@@ -31,9 +31,17 @@ class BlockingChannel:
 
 
 class UnixChannel(BlockingChannel):
-    def __init__(self, path: str, max_frame: int) -> None:
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.connect(path)
+    """``path`` to connect to, or ``sock``, a socket connected already (an accepted peer)."""
+
+    def __init__(self, path: str, max_frame: int, sock: socket.socket | None = None) -> None:
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+        self._sock = sock
         self._lock = threading.Lock()
         self._decoder = FrameDecoder(max_frame)
         self._closed = False

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .. import exceptions as exc
 from ..client import CoreClient
 from ..client._args import substitute
+from ..client._direct import DirectPeer, DirectServer
 from ..object_store import deserialize
-from ..protocol import Execute, Log, TaskDone, decode_spec
+from ..protocol import Execute, Log, Publish, TaskDone, decode_spec
 from ._output import LogStream
 
 if TYPE_CHECKING:
@@ -108,6 +109,8 @@ class Executor:
         self._async_calls: dict[bytes, Any] = {}  # running async-actor calls (asyncio tasks)
         self._inbox: list[tuple[_Run, str]] = []  # async-actor calls waiting for the loop
         self._inbox_lock = threading.Lock()
+        self._replies: dict[bytes, DirectPeer] = {}  # direct calls: who gets their TaskDone
+        self._direct: DirectServer | None = None
         self.pid = os.getpid()
         self.current_name = ""
         self.current_job = b"\x00" * 4
@@ -126,9 +129,14 @@ class Executor:
                 pass
 
     # -- the main thread ------------------------------------------------------------------
-    def enqueue(self, execute: Execute) -> None:
-        """Called by the reader thread for each ``Execute``."""
+    def enqueue(self, execute: Execute, reply: DirectPeer | None = None) -> None:
+        """Called by the reader thread for each ``Execute`` (of a direct call: ``reply``)."""
         msg = _Run(decode_spec(execute.spec), execute.deps, execute.env)
+        if reply is not None:
+            if msg.spec["kind"] != ACTOR_CALL or msg.spec["actor"] != getattr(self.client, "actor_id", None):
+                reply.send(TaskDone(msg.spec["tid"], [], True, False, "not an actor call for this worker"))
+                return
+            self._replies[msg.spec["tid"]] = reply
         kind = msg.spec["kind"]
         if kind == ACTOR_CALL and self._mode != "sync":
             self._dispatch_concurrent(msg)
@@ -156,6 +164,10 @@ class Executor:
         self.current_job = spec["job"]
         if kind == TASK:
             self.current_name = spec["name"]
+        if spec["tid"] in self._cancelled:  # cancelled while it waited here
+            tls.task_id = None
+            self._fail(spec, exc.TaskCancelledError(f"Task {spec['name']} was cancelled."))
+            return
         if msg.env:
             os.environ.update(msg.env)
             client.gpu_ids = [g for g in msg.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
@@ -253,7 +265,22 @@ class Executor:
         except Exception as e:
             self._fail(spec, e)
             return
-        client.send(TaskDone(tid, payloads))
+        self._done(spec, TaskDone(tid, payloads))
+
+    def _done(self, spec: dict[str, Any], done: TaskDone) -> None:
+        """Report a finished task: to the node, or to the caller of a direct call (results it
+        cannot take inline are sealed on the node for it first, with ``Publish``)."""
+        client = self.client
+        assert client is not None
+        peer = self._replies.pop(spec["tid"], None)
+        if peer is None:
+            client.send(done)
+            return
+        big = [p for p in done.results if p.get("loc") is not None or p.get("refs")]
+        if big:
+            client.send(Publish(spec["owner"], big))
+            done.results = [{"id": p["id"], "published": True} if p in big else p for p in done.results]
+        peer.send(done)
 
     def _fail(self, spec: dict[str, Any], error: BaseException) -> None:
         client = self.client
@@ -274,7 +301,7 @@ class Executor:
             for i in range(1, max(spec["rets"], 1) + 1)
         ]
         retryable = _retryable(spec["opts"].get("retry_exceptions"), error)
-        client.send(TaskDone(tid, payloads, True, retryable, err.traceback_str[-4000:]))
+        self._done(spec, TaskDone(tid, payloads, True, retryable, err.traceback_str[-4000:]))
 
     # -- actors ---------------------------------------------------------------------------
     def _create_actor(self, msg: _Run) -> None:  # the creation task returns None
@@ -303,6 +330,21 @@ class Executor:
             for g, n in groups.items():
                 self._pools[g] = _CallThreads(int(n), self.execute, f"actor-{g}")
         self.actor = cls(*args, **kwargs)
+        self._listen_direct()
+
+    def _listen_direct(self) -> None:
+        """Take direct calls from callers on this machine (the node tells them where)."""
+        path = os.environ.get("EDGERAY_DIRECT_SOCKET")
+        client = self.client
+        if not path or client is None:
+            return
+        try:
+            self._direct = DirectServer(
+                path, token=client._token, worker_id=client.worker_id, max_frame=client._max_frame,
+                on_execute=self.enqueue, on_cancel=self.cancel,
+            )
+        except OSError as e:  # calls keep coming via the node
+            print(f"edgeray: no direct calls for this actor ({e})", file=sys.stderr)
 
     def _group_of(self, spec: dict[str, Any]) -> str:
         g = spec["opts"].get("concurrency_group") or self._method_groups.get(spec["method"] or "")
@@ -366,6 +408,8 @@ class Executor:
         elif self._running_tid == task_id:
             self._cancelled.add(task_id)
             os.kill(os.getpid(), signal.SIGUSR1)
+        else:  # not started yet (queued here): it fails as cancelled when its turn comes
+            self._cancelled.add(task_id)
 
     def _dispatch_concurrent(self, msg: _Run) -> None:
         group = self._group_of(msg.spec)
@@ -408,6 +452,8 @@ class Executor:
                 client.call("kill_actor", {"actor_id": client.actor_id, "no_restart": True}, timeout=5)
             except Exception:
                 pass
+        if self._direct is not None:
+            self._direct.close()
         sys.stdout.flush()
         os._exit(0)
 

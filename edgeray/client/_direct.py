@@ -1,0 +1,383 @@
+"""Direct actor calls: a caller sends an actor's calls straight to the actor's worker.
+
+Ray's direct actor transport, on one machine: the worker hosting an actor listens on a Unix socket
+beside its node's (``DirectServer``); a caller on the same machine asks the node where once
+(``actor_direct``), connects (the cluster token authenticates it, as on the node's socket) and
+sends each call as an ``Execute``; the worker answers with a ``TaskDone`` on the same connection.
+A call's round trip then crosses two processes instead of three.
+
+What stays with the node: calls with ObjectRef arguments (the node resolves them), actors that
+retry calls after a crash (``max_task_retries``), actors on other nodes, and every call while the
+actor is being created or restarted. ``ActorLanes`` keeps one caller's calls to one actor in
+submission order across the two paths: it switches path only once the calls sent the other way
+have finished, queueing (never blocking ``.remote()``) in between.
+
+Results: inline results come back on the connection and live in the caller (like a small
+``put``); the caller publishes one to its node only when its ref leaves the process
+(``Promise`` first if the value is not back yet). Results too large to travel inline, or that
+hold refs, are sealed on the node by the worker (``Publish``) with the caller as holder. When the
+worker's connection closes, the calls in flight fail with ``ActorDiedError``, as in Ray for an
+actor without ``max_task_retries``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import exceptions as exc
+from ..exceptions import ProtocolError
+from ..object_store import serialize
+from ..protocol import (
+    CancelTask,
+    Connection,
+    Execute,
+    Refused,
+    Role,
+    TaskDone,
+    Welcome,
+    encode_message,
+    encode_spec,
+)
+from ..transport import UnixChannel
+
+if TYPE_CHECKING:
+    from ._client import CoreClient
+
+log = logging.getLogger("edgeray.client")
+
+RESOLVE_BACKOFF = (0.05, 2.0)  # seconds between asking the node for an actor's socket: first, most
+
+
+# ====================================================================== the worker's side
+class DirectPeer:
+    """One caller connected to an actor's worker; ``send`` is thread-safe."""
+
+    def __init__(self, chan: UnixChannel, conn: Connection) -> None:
+        self._chan = chan
+        self._conn = conn
+        self.closed = False
+
+    def send(self, msg: Any) -> None:
+        if self.closed:
+            return
+        try:
+            self._chan.send_frame(self._conn.send(msg))
+        except OSError:
+            self.closed = True
+
+
+class DirectServer:
+    """Listens at ``path`` for callers of the actor this worker hosts; each ``Execute`` goes to
+    ``on_execute(msg, peer)``, each ``CancelTask`` to ``on_cancel(task_id)``."""
+
+    def __init__(
+        self, path: str, *, token: str | None, worker_id: bytes, max_frame: int,
+        on_execute: Callable[[Execute, DirectPeer], None], on_cancel: Callable[[bytes], None],
+    ) -> None:
+        self.path = path
+        self._token = token
+        self._worker_id = worker_id
+        self._max_frame = max_frame
+        self._on_execute = on_execute
+        self._on_cancel = on_cancel
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # the socket is the user's only (0600), like the node's
+        try:
+            self._sock.bind(path)
+        finally:
+            os.umask(old)
+        self._sock.listen(64)
+        threading.Thread(target=self._accept_loop, name="edgeray-direct", daemon=True).start()
+
+    def _accept_loop(self) -> None:
+        while True:
+            try:
+                sock, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(sock,), name="edgeray-direct-peer", daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        chan = UnixChannel("", self._max_frame, sock=sock)
+        conn = Connection(Role.SERVER, token=self._token, max_frame=self._max_frame)
+        try:
+            first = chan.receive_frame()
+            if first is None:
+                return
+            try:
+                conn.receive(first)
+            except exc.AuthenticationError as e:
+                chan.send_frame(encode_message(Refused(str(e))))  # the connection is closed already
+                return
+            welcome = Welcome(b"", self._worker_id, b"\x00" * 4, "", None, {"direct": True})
+            chan.send_frame(conn.send(welcome))
+            peer = DirectPeer(chan, conn)
+            while True:
+                data = chan.receive_frame()
+                if data is None:
+                    return
+                msg = conn.receive(data)
+                if isinstance(msg, Execute):
+                    self._on_execute(msg, peer)
+                elif isinstance(msg, CancelTask):
+                    self._on_cancel(msg.task_id)
+                else:
+                    raise ProtocolError(f"unexpected {msg.TAG} on a direct actor connection")
+        except (ProtocolError, OSError) as e:
+            log.warning("closing a direct actor connection: %s", e)
+        finally:
+            chan.close()
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+# ====================================================================== the caller's side
+class DirectChannel:
+    """The caller's connection to one actor's worker, with the calls sent on it not answered yet."""
+
+    def __init__(self, client: CoreClient, lane: _Lane, path: str) -> None:
+        self._client = client
+        self._lane = lane
+        self._chan = UnixChannel(path, client._max_frame)
+        self._conn = Connection(Role.CLIENT, token=client._token, max_frame=client._max_frame)
+        try:
+            self._chan.send_frame(self._conn.hello("caller", os.getpid(), worker_id=client.worker_id))
+            first = self._chan.receive_frame()
+            if first is None:
+                raise OSError("the actor's worker closed the connection")
+            self._conn.receive(first)
+        except BaseException:
+            self._chan.close()
+            raise
+        self.open = True
+        self.inflight: dict[bytes, list[bytes]] = {}  # task id -> its return ids
+        self._reader = threading.Thread(target=self._read_loop, name="edgeray-direct-reader", daemon=True)
+        self._reader.start()
+
+    def send_call(self, spec: dict[str, Any], rets: list[bytes]) -> None:
+        """Under the lane's lock (so calls leave in order)."""
+        self.inflight[spec["tid"]] = rets
+        try:
+            self._chan.send_frame(self._conn.send(Execute(encode_spec(spec), [], None)))
+        except OSError:
+            self.open = False  # the reader fails what is in flight, this call included
+
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        try:
+            self._chan.send_frame(self._conn.send(CancelTask(task_id, force, recursive)))
+        except OSError:
+            pass
+
+    def _read_loop(self) -> None:
+        try:
+            while True:
+                data = self._chan.receive_frame()
+                if data is None:
+                    break
+                msg = self._conn.receive(data)
+                if not isinstance(msg, TaskDone):
+                    raise ProtocolError(f"unexpected {msg.TAG} from an actor's worker")
+                with self._lane.lock:
+                    known = self.inflight.pop(msg.task_id, None) is not None
+                if known:
+                    self._client.direct_results(msg.results)
+                    self._lane.owner.completed(self._lane)
+        except Exception as e:
+            if self.open:
+                log.warning("edgeray: direct actor connection failed: %r", e)
+        finally:
+            self._lost()
+
+    def _lost(self) -> None:
+        with self._lane.lock:
+            self.open = False
+            calls, self.inflight = self.inflight, {}
+            if self._lane.chan is self:
+                self._lane.chan = None
+        self._chan.close()
+        if calls:
+            error = self._lane.owner.death_error(self._lane)
+            data = serialize(error).to_bytes()
+            for rets in calls.values():
+                self._client.direct_results([{"id": r, "data": data, "loc": None, "err": True, "refs": []} for r in rets])
+                self._lane.owner.completed(self._lane)
+
+    def close(self) -> None:
+        self.open = False
+        self._chan.close()
+
+
+class _Lane:
+    """One caller process's calls to one actor: which path they take now, and what waits to
+    switch."""
+
+    def __init__(self, owner: ActorLanes, actor_id: bytes, name: str) -> None:
+        self.owner = owner
+        self.actor_id = actor_id
+        self.name = name
+        self.lock = threading.RLock()
+        self.mode = "node"
+        self.inflight = 0  # calls sent on the current path and not finished
+        # calls waiting for the switch: (direct, spec, refs that keep its arguments alive)
+        self.queue: collections.deque[tuple[bool, dict[str, Any], list[Any]]] = collections.deque()
+        self.chan: DirectChannel | None = None
+        self.sticky_node = False  # a call whose end cannot be seen went via the node: stay there
+        self.resolving = False
+        self.next_resolve = 0.0
+        self.backoff = RESOLVE_BACKOFF[0]
+
+
+class ActorLanes:
+    """Per client: every actor it calls directly, and the order of its calls to each."""
+
+    def __init__(self, client: CoreClient) -> None:
+        self._client = client
+        self._lanes: dict[bytes, _Lane] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        #: ``EDGERAY_DIRECT_CALLS=0`` sends every actor call via the node (to compare, or debug)
+        self.enabled = os.environ.get("EDGERAY_DIRECT_CALLS", "1") != "0"
+
+    def submit(self, actor_id: bytes, name: str, spec: dict[str, Any], direct: bool, keep: list[Any]) -> None:
+        """Send one call, directly when ``direct`` (it needs nothing the node must resolve) and
+        a connection is open, else via the node; after every earlier call of this caller.
+        ``keep``: refs to its arguments, held while it waits here (the node pins them once it
+        has the call)."""
+        with self._lock:
+            lane = self._lanes.get(actor_id)
+            if lane is None:
+                lane = self._lanes[actor_id] = _Lane(self, actor_id, name)
+        if direct:
+            self._client.expect_direct(_returns(spec))
+        with lane.lock:
+            if direct and lane.chan is None and not lane.sticky_node:
+                self._resolve(lane)
+            if lane.queue or not (lane.mode == self._path(lane, direct) or lane.inflight == 0):
+                lane.queue.append((direct, spec, keep))
+                return
+            self._send(lane, direct, spec)
+
+    def _path(self, lane: _Lane, direct: bool) -> str:
+        chan = lane.chan
+        return "direct" if direct and chan is not None and chan.open and not lane.sticky_node else "node"
+
+    def _send(self, lane: _Lane, direct: bool, spec: dict[str, Any]) -> None:
+        lane.mode = mode = self._path(lane, direct)
+        rets = _returns(spec)
+        if mode == "direct":
+            assert lane.chan is not None
+            lane.inflight += 1
+            lane.chan.send_call(spec, rets)
+            return
+        self._client.submit(spec)
+        if direct:
+            self._client.direct_to_node(rets)
+        if rets:
+            lane.inflight += 1
+            self._client.on_ready(rets[0], lambda: self.completed(lane))
+        else:
+            lane.sticky_node = True  # its end is invisible here: never switch back
+
+    def completed(self, lane: _Lane) -> None:
+        """One call on the lane's current path finished: send what waited for the switch."""
+        with lane.lock:
+            lane.inflight -= 1
+            while lane.queue:
+                direct, spec, _keep = lane.queue[0]
+                if lane.mode != self._path(lane, direct) and lane.inflight > 0:
+                    break
+                lane.queue.popleft()
+                self._send(lane, direct, spec)
+
+    # -- finding the actor's worker -------------------------------------------------------
+    def _resolve(self, lane: _Lane) -> None:
+        """Ask the node (without waiting) where the actor's worker listens; connect if it says."""
+        now = time.monotonic()
+        if lane.resolving or now < lane.next_resolve or self._closed:
+            return
+        lane.resolving = True
+        self._client.call_async("actor_direct", {"actor_id": lane.actor_id}, lambda ok, value: self._resolved(lane, ok, value))
+
+    def _resolved(self, lane: _Lane, ok: bool, value: Any) -> None:
+        path = value.get("path") if ok and isinstance(value, dict) else None
+        if not isinstance(path, str):
+            self._retry_later(lane)
+            return
+        self._client.run_in_helper(lambda: self._connect(lane, path))
+
+    def _connect(self, lane: _Lane, path: str) -> None:
+        try:
+            chan = DirectChannel(self._client, lane, path)
+        except (OSError, exc.RayError, ProtocolError) as e:
+            log.debug("no direct connection to actor %s: %r", lane.actor_id.hex(), e)
+            self._retry_later(lane)
+            return
+        with lane.lock:
+            lane.resolving = False
+            lane.backoff = RESOLVE_BACKOFF[0]
+            if self._closed:
+                chan.close()
+                return
+            lane.chan = chan
+
+    def _retry_later(self, lane: _Lane) -> None:
+        with lane.lock:
+            lane.resolving = False
+            lane.next_resolve = time.monotonic() + lane.backoff
+            lane.backoff = min(lane.backoff * 2, RESOLVE_BACKOFF[1])
+
+    def death_error(self, lane: _Lane) -> BaseException:
+        """The error of calls in flight when the worker's connection closed: the node's account
+        of the death where it has one already."""
+        cause = "its worker's connection closed"
+        try:
+            info = self._client.call("actor_state", {"actor_id": lane.actor_id}, timeout=2)
+            if isinstance(info, dict) and info.get("death_cause"):
+                cause = str(info["death_cause"])
+        except Exception:
+            pass
+        return exc.ActorDiedError(
+            f"The actor {lane.name} ({lane.actor_id.hex()}) died while this call was in flight. Cause: {cause}",
+            lane.actor_id.hex(),
+        )
+
+    # -- the rest --------------------------------------------------------------------------
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> bool:
+        """Send a cancellation to the worker running a direct call; False if none does."""
+        with self._lock:
+            lanes = list(self._lanes.values())
+        for lane in lanes:
+            chan = lane.chan
+            if chan is not None and task_id in chan.inflight:
+                chan.cancel(task_id, force, recursive)
+                return True
+        return False
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            lanes = list(self._lanes.values())
+        for lane in lanes:
+            chan = lane.chan
+            if chan is not None:
+                chan.close()
+
+
+def _returns(spec: dict[str, Any]) -> list[bytes]:
+    return [spec["tid"] + i.to_bytes(4, "big") for i in range(1, spec["rets"] + 1)]

@@ -1,0 +1,273 @@
+"""Direct actor calls: a caller on the actor's machine sends calls to the actor's worker itself.
+
+Each test checks what a user sees (values, order, errors, freed objects) and, where it matters,
+that the call really went directly (the caller's lane to the actor has an open connection), so a
+regression to the node path cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import socket
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+RAY_INIT_KWARGS = {"num_cpus": 2}
+
+
+@pytest.fixture(scope="module")
+def ray(ray_module):
+    return ray_module
+
+
+@pytest.fixture(scope="module")
+def Log(ray):
+    @ray.remote
+    class Log:
+        def __init__(self) -> None:
+            self.items: list[Any] = []
+
+        def add(self, x: Any) -> int:
+            self.items.append(x)
+            return len(self.items)
+
+        def items_(self) -> list[Any]:
+            return list(self.items)
+
+        def slow(self, x: Any, s: float) -> Any:
+            time.sleep(s)
+            return x
+
+        def big(self, n: int) -> np.ndarray:
+            return np.arange(n, dtype=np.int64)
+
+        def holding(self, x: Any) -> list[Any]:
+            return [ray.put(x)]
+
+        def fail(self) -> None:
+            raise KeyError("boom")
+
+        def pid(self) -> int:
+            return os.getpid()
+
+        def die(self) -> None:
+            os._exit(1)
+
+    return Log
+
+
+def client():
+    from edgeray.client._context import current_client
+
+    return current_client()
+
+
+def lane_of(handle: Any) -> Any:
+    return client().lanes._lanes.get(handle._actor_id)
+
+
+def direct_now(ray: Any, handle: Any, timeout: float = 10.0) -> None:
+    """Call until the caller's connection to the actor's worker is open."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ray.get(handle.items_.remote())
+        lane = lane_of(handle)
+        if lane is not None and lane.chan is not None and lane.chan.open:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail("the caller never connected to the actor's worker directly")
+        time.sleep(0.02)
+
+
+def stored_ids() -> set[str]:
+    gc.collect()
+    return {row["object_id"] for row in client().call("list", {"kind": "objects"})}
+
+
+def test_calls_go_directly_and_return_values_and_errors(ray, Log) -> None:
+    a = Log.remote()
+    direct_now(ray, a)
+    assert [ray.get(a.add.remote(i)) for i in range(5)] == [1, 2, 3, 4, 5]
+    with pytest.raises(KeyError, match="boom"):
+        ray.get(a.fail.remote())
+    with pytest.raises(ray.exceptions.RayTaskError):
+        ray.get(a.fail.remote())
+    assert lane_of(a).mode == "direct"
+    ray.kill(a)
+
+
+def test_order_kept_across_direct_and_node_paths(ray, Log) -> None:
+    """A call with a ref argument goes via the node; the direct calls after it wait for it."""
+
+    @ray.remote
+    def later(x: int) -> int:
+        time.sleep(0.3)
+        return x
+
+    a = Log.remote()
+    direct_now(ray, a)
+    a.add.remote(0)
+    a.add.remote(later.remote(1))  # needs the node (an unresolved argument)
+    for i in range(2, 6):
+        a.add.remote(i)
+    a.add.remote(ray.put(6))
+    last = a.add.remote(7)
+    assert ray.get(last) == 8
+    assert ray.get(a.items_.remote()) == list(range(8))
+    assert lane_of(a).mode == "direct"  # back on the direct path once the node's calls ended
+    ray.kill(a)
+
+
+def test_a_pending_direct_result_passed_on(ray, Log) -> None:
+    """A ref whose value is still on its way is promised to the node: tasks, nested refs and
+    other actors' calls get its value."""
+
+    @ray.remote
+    def plus(x: int, y: int) -> int:
+        return x + y
+
+    @ray.remote
+    def first(refs: list[Any]) -> Any:
+        return ray.get(refs[0])
+
+    a = Log.remote()
+    direct_now(ray, a)
+    x = a.slow.remote(40, 0.4)
+    assert ray.get(plus.remote(x, 2)) == 42
+    y = a.slow.remote(7, 0.3)
+    assert ray.get(first.remote([y])) == 7
+    z = a.slow.remote(5, 0.2)
+    b = Log.remote()
+    assert ray.get(b.add.remote(z)) == 1 and ray.get(b.items_.remote()) == [5]
+    done = a.slow.remote(1, 0)
+    ray.get(done)
+    assert ray.get(plus.remote(done, 1)) == 2  # back already: published when passed on
+    ray.kill(a)
+    ray.kill(b)
+
+
+def test_large_results_and_results_holding_refs(ray, Log) -> None:
+    a = Log.remote()
+    direct_now(ray, a)
+    arr = ray.get(a.big.remote(1 << 18))  # 2 MiB: sealed on the node for us
+    assert arr.shape == (1 << 18,) and int(arr[-1]) == (1 << 18) - 1
+    inner = ray.get(a.holding.remote("kept"))
+    assert ray.get(inner[0]) == "kept"
+    del arr, inner
+    before = stored_ids()
+    for _ in range(5):
+        ray.get(a.big.remote(1 << 17))
+        a.big.remote(1 << 17)  # dropped at once, maybe before it is back
+    ray.get(a.items_.remote())
+    deadline = time.monotonic() + 5
+    while stored_ids() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not stored_ids() - before, f"results of direct calls were never freed: {client().call('list', {'kind': 'objects'})}"
+    ray.kill(a)
+
+
+def test_calls_in_flight_fail_when_the_actor_dies_and_a_restarted_actor_is_reached(ray, Log) -> None:
+    a = Log.options(max_restarts=1).remote()
+    direct_now(ray, a)
+    pid = ray.get(a.pid.remote())
+    a.die.remote()
+    doomed = a.add.remote(1)  # sent to the worker, which dies before it runs
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(doomed, timeout=30)
+    deadline = time.monotonic() + 20
+    while True:  # the restarted actor answers (via the node, then directly again)
+        try:
+            new_pid = ray.get(a.pid.remote(), timeout=20)
+            break
+        except ray.exceptions.RayActorError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert new_pid != pid
+    direct_now(ray, a)
+    assert ray.get(a.add.remote(1)) == 1  # a fresh instance
+    ray.kill(a)
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(a.add.remote(2), timeout=30)
+
+
+def test_cancel_a_direct_call_waiting_in_the_actor(ray, Log) -> None:
+    a = Log.remote()
+    direct_now(ray, a)
+    busy = a.slow.remote("busy", 0.6)
+    queued = a.add.remote("never")
+    ray.cancel(queued)
+    assert ray.get(busy) == "busy"
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(queued, timeout=10)
+    assert ray.get(a.items_.remote()) == []
+    ray.kill(a)
+
+
+def test_the_direct_socket_wants_the_token_and_goes_with_its_actor(ray, Log) -> None:
+    from edgeray.protocol import Connection, Role
+    from edgeray.transport import UnixChannel
+
+    a = Log.remote()
+    direct_now(ray, a)
+    path = client().call("actor_direct", {"actor_id": a._actor_id})["path"]
+    assert os.stat(path).st_mode & 0o077 == 0
+    chan = UnixChannel(path, 1 << 20)
+    conn = Connection(Role.CLIENT, token="wrong-token", max_frame=1 << 20)
+    chan.send_frame(conn.hello("caller", os.getpid()))
+    first = chan.receive_frame()
+    with pytest.raises(ray.exceptions.AuthenticationError):
+        conn.receive(first)
+    chan.close()
+    raw = socket.socket(socket.AF_UNIX)
+    raw.connect(path)
+    raw.sendall(b"\x00\x00\x00\x05garbage")  # a malformed frame closes that connection only
+    raw.close()
+    assert ray.get(a.add.remote(1)) == 1
+    ray.kill(a)
+    deadline = time.monotonic() + 10
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(path)
+
+
+def test_max_pending_calls_counts_direct_calls(ray, Log) -> None:
+    a = Log.options(max_pending_calls=2).remote()
+    direct_now(ray, a)
+    r1 = a.slow.remote(1, 0.5)
+    r2 = a.slow.remote(2, 0.5)
+    with pytest.raises(ray.exceptions.PendingCallsLimitExceeded):
+        a.add.remote(3)
+    assert ray.get([r1, r2]) == [1, 2]
+    assert ray.get(a.add.remote(3)) == 1
+    ray.kill(a)
+
+
+def test_async_actor_direct(ray) -> None:
+    import asyncio
+
+    @ray.remote
+    class Async:
+        async def echo(self, x: Any, s: float = 0) -> Any:
+            await asyncio.sleep(s)
+            return x
+
+    a = Async.remote()
+    for _ in range(100):
+        ray.get(a.echo.remote(0))
+        lane = lane_of(a)
+        if lane is not None and lane.chan is not None:
+            break
+        time.sleep(0.02)
+    slow = a.echo.remote("slow", 0.5)
+    fast = a.echo.remote("fast")
+    assert ray.get(fast) == "fast"  # concurrent: it does not wait for the slow one
+    assert ray.get(slow) == "slow"
+    assert ray.get([a.echo.remote(i) for i in range(50)]) == list(range(50))
+    ray.kill(a)
