@@ -27,7 +27,7 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
     client = auto_client()
     if timeout is not None and timeout < 0:
         raise ValueError("'timeout' must be a non-negative number or None.")
-    if _in_async_actor_loop() and client.actor_id is not None:
+    if client.actor_id is not None and _in_async_actor_loop():
         warnings.warn(
             "Using blocking edgeray.get inside async actor method blocks the event loop; use 'await ref' instead.",
             RuntimeWarning, stacklevel=2,

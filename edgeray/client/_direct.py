@@ -193,9 +193,7 @@ class DirectChannel:
                 msg = self._conn.receive(data)
                 if not isinstance(msg, TaskDone):
                     raise ProtocolError(f"unexpected {msg.TAG} from an actor's worker")
-                with self._lane.lock:
-                    known = self.inflight.pop(msg.task_id, None) is not None
-                if known:
+                if self.inflight.pop(msg.task_id, None) is not None:  # (atomic: no lock)
                     self._client.direct_results(msg.results)
                     self._lane.owner.completed(self._lane)
         except Exception as e:
