@@ -99,10 +99,13 @@ class _CallFuture:
 
     def done(self, reply: Reply) -> None:
         self.reply = reply
-        if self.callback is not None:
-            self.callback(reply.ok, reply.value)
-        else:
+        if self.callback is None:
             self.event.set()
+            return
+        try:
+            self.callback(reply.ok, reply.value)
+        except Exception:  # never the reader thread's problem
+            log.exception("edgeray: a reply callback failed")
 
 
 class CoreClient:

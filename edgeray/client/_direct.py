@@ -301,7 +301,16 @@ class ActorLanes:
                 if lane.mode != self._path(lane, direct) and lane.inflight > 0:
                     break
                 lane.queue.popleft()
-                self._send(lane, direct, spec)
+                try:
+                    self._send(lane, direct, spec)
+                except Exception as e:  # (the node's connection is gone): the call fails, the rest go on
+                    self._fail(spec, e)
+
+    def _fail(self, spec: dict[str, Any], error: BaseException) -> None:
+        rets = _returns(spec)
+        data = serialize(exc.RaySystemError(f"could not send {spec['name']}: {error}")).to_bytes()
+        self._client.expect_direct(rets)
+        self._client.direct_results([{"id": r, "data": data, "loc": None, "err": True, "refs": []} for r in rets])
 
     # -- finding the actor's worker -------------------------------------------------------
     def _resolve(self, lane: _Lane) -> None:
