@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..client import ObjectRef, current_client
-from ..protocol import CancelTask
 from ._actor import ActorHandle
 from ._init import auto_client
 
@@ -79,10 +78,7 @@ def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
     """Cancel the task that makes ``object_ref``: dropped if queued, interrupted if running."""
     if not isinstance(object_ref, ObjectRef):
         raise TypeError(f"cancel() expects an ObjectRef, got {type(object_ref).__name__}.")
-    client = auto_client()
-    tid = object_ref.binary()[:16]
-    if not client.lanes.cancel(tid, force, recursive):  # a direct actor call: its worker's
-        client.send(CancelTask(tid, force, recursive))
+    auto_client().cancel(object_ref.binary()[:16], force, recursive)
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle:

@@ -215,7 +215,13 @@ class RemoteFunction:
         nr = self._options.get("num_returns", 1)
         spec = make_spec(client, 0, fn_id, self._name, argb, deps, nested, nr, res, wired)
         refs = return_refs(client, spec)
-        client.submit(spec)
+        client.note_child(spec)
+        leases = client.leases
+        key = leases.shape(spec) if leases.enabled else None
+        if key is None:
+            client.submit(spec)
+        else:  # to a worker the node lends this caller, when it lends one
+            leases.submit(spec, key)
         del keep
         if nr == 1:
             return refs[0]

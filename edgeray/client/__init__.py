@@ -7,6 +7,9 @@ work in plain threads, inside asyncio loops and inside Trio programs alike), nev
 
 One reader thread per process receives frames; any thread may send. ``ObjectRef`` counts its
 references here and tells the node when this process takes or drops its last reference.
+Calls that need nothing from the node skip it: ``_direct`` sends actor calls straight to the
+actor's worker, ``_leases`` plain tasks to pool workers the node lends this process (each with
+one more reader thread per connection).
 """
 
 from ._client import CoreClient

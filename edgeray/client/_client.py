@@ -41,6 +41,7 @@ from ..protocol import (
 )
 from ..transport import connect_blocking
 from ._direct import ActorLanes
+from ._leases import TaskLeases
 from ._refs import ObjectRef
 from ._views import ViewLeases
 
@@ -48,6 +49,8 @@ log = logging.getLogger("edgeray.client")
 
 #: Seconds an idle process may keep reference operations queued before sending them.
 FLUSH_INTERVAL = 0.05
+#: calls whose answers count resources: idle worker leases are returned before them
+_VIEWS = frozenset({"available_resources", "cluster_resources", "status", "nodes", "list"})
 #: How long a driver connected over a WebSocket tries to connect again after losing its node
 #: (a head restarted on the same port); a Unix-socket path dies with its node, so never there.
 RECONNECT_S = 30.0
@@ -124,7 +127,7 @@ class CoreClient:
         worker_id: bytes | None = None,
         embedded: bool = False,
         on_execute: Callable[[Execute], None] | None = None,
-        on_cancel: Callable[[bytes], None] | None = None,
+        on_cancel: Callable[[bytes, bool, bool], None] | None = None,
         log_to: Callable[[Log], None] | None = None,
         max_frame: int = 64 << 20,
     ) -> None:
@@ -140,6 +143,7 @@ class CoreClient:
         self._direct_pending: set[bytes] = set()  # results of direct actor calls not back yet
         self._promised: set[bytes] = set()  # ... of which the node was told to expect the value
         self.lanes = ActorLanes(self)
+        self.leases = TaskLeases(self)
         self._payloads: dict[bytes, dict[str, Any]] = {}
         self._waiters: dict[bytes, list[_Waiter]] = {}
         self._subscribed: set[bytes] = set()
@@ -156,6 +160,7 @@ class CoreClient:
         self._fn_pins: list[ObjectRef] = []
         self._closed = False
         self.tls = threading.local()  # current task id / name, per executing thread
+        self.children: dict[bytes, list[bytes]] = {}  # a worker's running task -> tasks it submitted
         self.actor_id: bytes | None = None
         self.gpu_ids: list[str] = []
 
@@ -271,9 +276,15 @@ class CoreClient:
             time.sleep(FLUSH_INTERVAL)
             if self._pending_ref_ops:
                 self.flush_refs()
+            try:
+                self.leases.tick()  # idle worker leases go back to the node
+            except Exception:
+                log.exception("edgeray: returning worker leases failed")
 
     def call(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
         """A control-plane request; raises the node's error with its type where known."""
+        if method in _VIEWS:
+            self.leases.tick(all_idle=True)  # (idle leases would count as used resources)
         fut = _CallFuture()
         with self._lock:
             self._next_req += 1
@@ -335,7 +346,7 @@ class CoreClient:
                 elif isinstance(msg, Log):
                     self._log_to(msg)
                 elif isinstance(msg, CancelTask) and self._on_cancel is not None:
-                    self._on_cancel(msg.task_id)
+                    self._on_cancel(msg.task_id, msg.force, msg.recursive)
         except Exception as e:
             if not self._closed:
                 log.error("edgeray: connection reader failed: %r", e)
@@ -751,7 +762,21 @@ class CoreClient:
         self.send(RegisterFunction(fn_id, blob, name))
 
     def submit(self, spec: dict[str, Any]) -> None:
+        if spec["kind"] != 2 and self.leases.holding():
+            self.leases.tick(all_idle=True)  # the node places it with our idle CPUs free again
         self.send(SubmitTask(encode_spec(spec)))
+
+    def note_child(self, spec: dict[str, Any]) -> None:
+        """A worker remembers the tasks its running task submits (a recursive cancel of it
+        reaches them also where the node never saw them: on leased workers)."""
+        parent = getattr(self.tls, "task_id", None)
+        if parent is not None and self.role == "worker":
+            self.children.setdefault(parent, []).append(spec["tid"])
+
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        """Ray's ``cancel`` of the task making ``task_id``'s results, wherever it was sent."""
+        if not (self.lanes.cancel(task_id, force, recursive) or self.leases.cancel(task_id, force, recursive)):
+            self.send(CancelTask(task_id, force, recursive))
 
     def fetch_function(self, fn_id: bytes) -> bytes:
         return self.call("get_function", {"fn_id": fn_id})
@@ -765,6 +790,7 @@ class CoreClient:
         self._closed = True
         self._up.set()
         self.lanes.close()
+        self.leases.close()
         self._chan.close()
         self._reader.join(timeout=2)
         if self._helpers is not None:

@@ -74,12 +74,13 @@ class DirectPeer:
 
 
 class DirectServer:
-    """Listens at ``path`` for callers of the actor this worker hosts; each ``Execute`` goes to
-    ``on_execute(msg, peer)``, each ``CancelTask`` to ``on_cancel(task_id)``."""
+    """Listens at ``path`` for direct callers (of the actor this worker hosts, or that it is lent
+    to); each ``Execute`` goes to ``on_execute(msg, peer)``, each ``CancelTask`` to
+    ``on_cancel(task_id, force, recursive)``."""
 
     def __init__(
         self, path: str, *, token: str | None, worker_id: bytes, max_frame: int,
-        on_execute: Callable[[Execute, DirectPeer], None], on_cancel: Callable[[bytes], None],
+        on_execute: Callable[[Execute, DirectPeer], None], on_cancel: Callable[[bytes, bool, bool], None],
     ) -> None:
         self.path = path
         self._token = token
@@ -131,7 +132,7 @@ class DirectServer:
                 if isinstance(msg, Execute):
                     self._on_execute(msg, peer)
                 elif isinstance(msg, CancelTask):
-                    self._on_cancel(msg.task_id)
+                    self._on_cancel(msg.task_id, msg.force, msg.recursive)
                 else:
                     raise ProtocolError(f"unexpected {msg.TAG} on a direct actor connection")
         except (ProtocolError, OSError) as e:
@@ -149,32 +150,39 @@ class DirectServer:
 
 # ====================================================================== the caller's side
 class DirectChannel:
-    """The caller's connection to one actor's worker, with the calls sent on it not answered yet."""
+    """A caller's connection to a worker (an actor's, or one leased for tasks), with the calls
+    sent on it not answered yet. ``on_done(done, spec)`` gets each answer (on the reader thread)
+    and delivers its results; ``on_lost(calls)`` runs once the connection has closed, with the
+    calls it never answered (task id -> spec)."""
 
-    def __init__(self, client: CoreClient, lane: _Lane, path: str) -> None:
+    def __init__(
+        self, client: CoreClient, path: str, on_done: Callable[[TaskDone, dict[str, Any]], None],
+        on_lost: Callable[[dict[bytes, dict[str, Any]]], None],
+    ) -> None:
         self._client = client
-        self._lane = lane
+        self._on_done = on_done
+        self._on_lost = on_lost
         self._chan = UnixChannel(path, client._max_frame)
         self._conn = Connection(Role.CLIENT, token=client._token, max_frame=client._max_frame)
         try:
             self._chan.send_frame(self._conn.hello("caller", os.getpid(), worker_id=client.worker_id))
             first = self._chan.receive_frame()
             if first is None:
-                raise OSError("the actor's worker closed the connection")
+                raise OSError("the worker closed the connection")
             self._conn.receive(first)
         except BaseException:
             self._chan.close()
             raise
         self.open = True
-        self.inflight: dict[bytes, list[bytes]] = {}  # task id -> its return ids
+        self.inflight: dict[bytes, dict[str, Any]] = {}  # task id -> its spec
         self._reader = threading.Thread(target=self._read_loop, name="edgeray-direct-reader", daemon=True)
         self._reader.start()
 
-    def send_call(self, spec: dict[str, Any], rets: list[bytes]) -> None:
-        """Under the lane's lock (so calls leave in order)."""
-        self.inflight[spec["tid"]] = rets
+    def send_call(self, spec: dict[str, Any], env: dict[str, str] | None = None) -> None:
+        """Under the caller's lock for this worker (so calls leave in order)."""
+        self.inflight[spec["tid"]] = spec
         try:
-            self._chan.send_frame(self._conn.send(Execute(encode_spec(spec), [], None)))
+            self._chan.send_frame(self._conn.send(Execute(encode_spec(spec), [], env)))
         except OSError:
             self.open = False  # the reader fails what is in flight, this call included
 
@@ -192,33 +200,28 @@ class DirectChannel:
                     break
                 msg = self._conn.receive(data)
                 if not isinstance(msg, TaskDone):
-                    raise ProtocolError(f"unexpected {msg.TAG} from an actor's worker")
-                if self.inflight.pop(msg.task_id, None) is not None:  # (atomic: no lock)
-                    self._client.direct_results(msg.results)
-                    self._lane.owner.completed(self._lane)
+                    raise ProtocolError(f"unexpected {msg.TAG} from a worker")
+                spec = self.inflight.pop(msg.task_id, None)  # (atomic: no lock)
+                if spec is not None:
+                    self._on_done(msg, spec)
         except Exception as e:
             if self.open:
-                log.warning("edgeray: direct actor connection failed: %r", e)
+                log.warning("edgeray: direct connection to a worker failed: %r", e)
         finally:
-            self._lost()
-
-    def _lost(self) -> None:
-        with self._lane.lock:
             self.open = False
+            self._chan.close()
             calls, self.inflight = self.inflight, {}
-            if self._lane.chan is self:
-                self._lane.chan = None
-        self._chan.close()
-        if calls:
-            error = self._lane.owner.death_error(self._lane)
-            data = serialize(error).to_bytes()
-            for rets in calls.values():
-                self._client.direct_results([{"id": r, "data": data, "loc": None, "err": True, "refs": []} for r in rets])
-                self._lane.owner.completed(self._lane)
+            self._on_lost(calls)
 
     def close(self) -> None:
         self.open = False
         self._chan.close()
+
+
+def error_results(spec: dict[str, Any], error: BaseException) -> list[dict[str, Any]]:
+    """Payloads that make every result of ``spec`` raise ``error``."""
+    data = serialize(error).to_bytes()
+    return [{"id": r, "data": data, "loc": None, "err": True, "refs": []} for r in returns(spec)]
 
 
 class _Lane:
@@ -262,9 +265,9 @@ class ActorLanes:
             if lane is None:
                 lane = self._lanes[actor_id] = _Lane(self, actor_id, name)
         if direct:
-            self._client.expect_direct(_returns(spec))
+            self._client.expect_direct(returns(spec))
         with lane.lock:
-            if direct and lane.chan is None and not lane.sticky_node:
+            if direct and (lane.chan is None or not lane.chan.open) and not lane.sticky_node:
                 self._resolve(lane)
             if lane.queue or not (lane.mode == self._path(lane, direct) or lane.inflight == 0):
                 lane.queue.append((direct, spec, keep))
@@ -277,11 +280,11 @@ class ActorLanes:
 
     def _send(self, lane: _Lane, direct: bool, spec: dict[str, Any]) -> None:
         lane.mode = mode = self._path(lane, direct)
-        rets = _returns(spec)
+        rets = returns(spec)
         if mode == "direct":
             assert lane.chan is not None
             lane.inflight += 1
-            lane.chan.send_call(spec, rets)
+            lane.chan.send_call(spec)
             return
         self._client.submit(spec)
         if direct:
@@ -307,10 +310,8 @@ class ActorLanes:
                     self._fail(spec, e)
 
     def _fail(self, spec: dict[str, Any], error: BaseException) -> None:
-        rets = _returns(spec)
-        data = serialize(exc.RaySystemError(f"could not send {spec['name']}: {error}")).to_bytes()
-        self._client.expect_direct(rets)
-        self._client.direct_results([{"id": r, "data": data, "loc": None, "err": True, "refs": []} for r in rets])
+        self._client.expect_direct(returns(spec))
+        self._client.direct_results(error_results(spec, exc.RaySystemError(f"could not send {spec['name']}: {error}")))
 
     # -- finding the actor's worker -------------------------------------------------------
     def _resolve(self, lane: _Lane) -> None:
@@ -330,7 +331,11 @@ class ActorLanes:
 
     def _connect(self, lane: _Lane, path: str) -> None:
         try:
-            chan = DirectChannel(self._client, lane, path)
+            made: list[DirectChannel] = []  # (its reader may report a loss before it is returned)
+            chan = DirectChannel(
+                self._client, path, lambda done, _spec: self._answered(lane, done), lambda calls: self._lost(lane, made, calls)
+            )
+            made.append(chan)
         except (OSError, exc.RayError, ProtocolError) as e:
             log.debug("no direct connection to actor %s: %r", lane.actor_id.hex(), e)
             self._retry_later(lane)
@@ -348,6 +353,21 @@ class ActorLanes:
             lane.resolving = False
             lane.next_resolve = time.monotonic() + lane.backoff
             lane.backoff = min(lane.backoff * 2, RESOLVE_BACKOFF[1])
+
+    def _answered(self, lane: _Lane, done: TaskDone) -> None:
+        self._client.direct_results(done.results)
+        self.completed(lane)
+
+    def _lost(self, lane: _Lane, made: list[DirectChannel], calls: dict[bytes, dict[str, Any]]) -> None:
+        """The actor's worker went away: the calls it had not answered fail."""
+        with lane.lock:
+            if lane.chan is not None and lane.chan in made:
+                lane.chan = None
+        if calls:
+            error = self.death_error(lane)
+            for spec in calls.values():
+                self._client.direct_results(error_results(spec, error))
+                self.completed(lane)
 
     def death_error(self, lane: _Lane) -> BaseException:
         """The error of calls in flight when the worker's connection closed: the node's account
@@ -386,5 +406,6 @@ class ActorLanes:
                 chan.close()
 
 
-def _returns(spec: dict[str, Any]) -> list[bytes]:
+def returns(spec: dict[str, Any]) -> list[bytes]:
+    """The ids of a call's results."""
     return [spec["tid"] + i.to_bytes(4, "big") for i in range(1, spec["rets"] + 1)]

@@ -50,6 +50,8 @@ class CallHandlers:
             "kill_actor": self.kill_actor,
             "actor_state": self.actor_state,
             "actor_direct": self.actor_direct,
+            "lease_worker": lambda p, a: self.core.lease_worker(p, _arg(a, "res", dict)),
+            "return_lease": lambda p, a: self.core.return_lease(p, _arg(a, "worker_id", bytes)),
             "nodes": self.nodes,
             "cluster_resources": lambda p, a: self.core.cluster_resources(),
             "available_resources": lambda p, a: self.core.available_resources(),

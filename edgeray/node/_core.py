@@ -197,8 +197,44 @@ class NodeCore:
             if d is not None and d["where"] == "creating":
                 self.store.delete(oid)  # written half-way by a process that is gone
         self.objects.drop_holder_everywhere(peer.peer_id)
+        for w in [w for w in self.workers.values() if w.state == W.LEASED and w.lent_to == peer.peer_id]:
+            self.return_lease(peer, w.worker_id)
         if peer.role == "driver":
             self._end_job(peer.job_id)
+
+    # ------------------------------------------------------------------ worker leases
+    def lease_worker(self, peer: Peer, res: dict[str, Any]) -> dict[str, Any] | None:
+        """Ray's worker lease: lend an idle pool worker to ``peer``, which sends it tasks that
+        need ``res`` (CPUs only) directly, holding those resources until it returns the lease.
+        None when there is no idle worker or room, when tasks wait here already (they come
+        first), or for a peer that is not on this machine."""
+        if peer.role == "node" or not peer.shm or not self.node_socket or self.ready:
+            return None
+        req = {k: to_units(float(v)) for k, v in res.items() if isinstance(v, int | float) and v}
+        if set(req) - {"CPU"} or not self.resources.fits(req):
+            return None
+        w = next((w for w in self.workers.values() if w.state == W.IDLE and w.peer is not None), None)
+        if w is None:
+            return None
+        self.resources.acquire(req)
+        w.state, w.lent_to, w.lent = W.LEASED, peer.peer_id, req
+        cpus = float(res.get("CPU", 0) or 0)
+        env = {"OMP_NUM_THREADS": str(max(1, int(cpus))) if cpus else "1", "CUDA_VISIBLE_DEVICES": ""}
+        return {"path": W.direct_socket(self.node_socket, w.worker_id), "worker_id": w.worker_id, "env": env}
+
+    def return_lease(self, peer: Peer, worker_id: bytes) -> None:
+        w = self.workers.get(worker_id)
+        if w is None or w.state != W.LEASED or w.lent_to != peer.peer_id:
+            return
+        self._release_lease(w)
+        w.state = W.IDLE
+        w.idle_since = self._now()
+        self.schedule()
+
+    def _release_lease(self, w: W.WorkerRecord) -> None:
+        held = {k: v for k, v in w.lent.items() if k != "CPU"} if w.blocked else w.lent
+        self.resources.release(held)
+        w.lent_to, w.lent, w.blocked = None, {}, False
 
     def _end_job(self, job_id: bytes) -> None:
         job = self.gcs.jobs.get(job_id)
@@ -731,7 +767,7 @@ class NodeCore:
         w.peer.send(Execute(t.raw, deps, env))
 
     def _refill_pool(self) -> None:
-        pooled = sum(1 for w in self.workers.values() if w.state in (W.STARTING, W.IDLE, W.BUSY))
+        pooled = sum(1 for w in self.workers.values() if w.state in (W.STARTING, W.IDLE, W.BUSY, W.LEASED))
         if self.spawner is not None and pooled < self.pool_size:
             self.spawn()
 
@@ -817,7 +853,9 @@ class NodeCore:
             if force and kind == TASK and self.spawner is not None:
                 self.spawner.kill_worker(w)  # worker_exited reports TaskCancelledError
             elif w.peer is not None:
-                w.peer.send(CancelTask(task_id, False, False))  # KeyboardInterrupt / coroutine cancel
+                # KeyboardInterrupt / coroutine cancel; the worker also cancels the children it
+                # sent to leased workers (the node does not know those)
+                w.peer.send(CancelTask(task_id, False, recursive and kind == TASK))
             return
         error = exc.TaskCancelledError(f"Task {t.spec['name']} ({task_id.hex()}) was cancelled.")
         self.ready.remove_if(lambda x: x is t)
@@ -833,6 +871,12 @@ class NodeCore:
     # ------------------------------------------------------------------ blocking
     def worker_blocked(self, peer: Peer, task_id: bytes) -> None:
         w = self.workers.get(peer.peer_id)
+        if w is not None and w.state == W.LEASED:  # its caller's task waits: lend its CPU out
+            if not w.blocked and w.lent.get("CPU"):
+                w.blocked = True
+                self.resources.release({"CPU": w.lent["CPU"]})
+                self.schedule()
+            return
         t = self.running.get(task_id)
         if w is None or t is None or w.blocked or t.spec["kind"] != TASK:
             return
@@ -845,6 +889,11 @@ class NodeCore:
 
     def worker_unblocked(self, peer: Peer, task_id: bytes) -> None:
         w = self.workers.get(peer.peer_id)
+        if w is not None and w.state == W.LEASED:
+            if w.blocked:
+                w.blocked = False
+                self.resources.acquire_forced({"CPU": w.lent["CPU"]})
+            return
         t = self.running.get(task_id)
         if w is None or t is None or not w.blocked:
             return
@@ -865,7 +914,9 @@ class NodeCore:
             self.stats["workers_died"] += 1
         del self.workers[worker_id]
         t = w.task
-        if prev == W.ACTOR and self.node_socket:
+        if prev == W.LEASED:
+            self._release_lease(w)
+        if self.node_socket:  # its socket for direct callers
             try:
                 os.unlink(W.direct_socket(self.node_socket, worker_id))
             except OSError:

@@ -579,6 +579,10 @@ class NodeServer:
                     proc.kill()
                 except ProcessLookupError:
                     pass
+            try:  # its socket for direct callers
+                os.unlink(W.direct_socket(self.unix_path, w.worker_id))
+            except OSError:
+                pass
 
     async def _reaper(self) -> None:
         """Stops idle workers beyond the pool size after a while (Ray's idle worker killing)."""
@@ -586,7 +590,7 @@ class NodeServer:
         while True:
             await trio.sleep(1.0)
             now = time.monotonic()
-            pooled = [w for w in core.workers.values() if w.state in (W.IDLE, W.BUSY, W.STARTING)]
+            pooled = [w for w in core.workers.values() if w.state in (W.IDLE, W.BUSY, W.STARTING, W.LEASED)]
             extra = len(pooled) - core.pool_size
             for w in pooled:
                 if extra <= 0:

@@ -11,11 +11,13 @@ STARTING = "starting"
 IDLE = "idle"
 BUSY = "busy"
 ACTOR = "actor"
+LEASED = "leased"  # lent to a caller, who sends it tasks directly
 DEAD = "dead"
 
 
 class WorkerRecord:
-    __slots__ = ("worker_id", "process", "pid", "state", "peer", "task", "actor_id", "blocked", "started_at", "idle_since")
+    __slots__ = ("worker_id", "process", "pid", "state", "peer", "task", "actor_id", "blocked", "started_at", "idle_since",
+                 "lent_to", "lent")
 
     def __init__(self, worker_id: bytes, process: Any, started_at: float) -> None:
         self.worker_id = worker_id
@@ -28,6 +30,8 @@ class WorkerRecord:
         self.blocked = False
         self.started_at = started_at
         self.idle_since = started_at
+        self.lent_to: bytes | None = None  # LEASED: the caller's peer id, and the resources held
+        self.lent: dict[str, int] = {}
 
 
 def direct_socket(node_socket: str, worker_id: bytes) -> str:

@@ -15,6 +15,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import exceptions as exc
@@ -117,6 +118,7 @@ class Executor:
 
     def attach(self, client: CoreClient) -> None:
         self.client = client
+        self._listen_direct()  # for callers it is lent to (and, once it hosts one, its actor's)
         sys.stdout = LogStream(self, "out", sys.stdout)  # type: ignore[assignment]
         sys.stderr = LogStream(self, "err", sys.stderr)  # type: ignore[assignment]
 
@@ -132,9 +134,11 @@ class Executor:
     def enqueue(self, execute: Execute, reply: DirectPeer | None = None) -> None:
         """Called by the reader thread for each ``Execute`` (of a direct call: ``reply``)."""
         msg = _Run(decode_spec(execute.spec), execute.deps, execute.env)
-        if reply is not None:
-            if msg.spec["kind"] != ACTOR_CALL or msg.spec["actor"] != getattr(self.client, "actor_id", None):
-                reply.send(TaskDone(msg.spec["tid"], [], True, False, "not an actor call for this worker"))
+        if reply is not None:  # an actor's call, or a task for the caller this worker is lent to
+            actor_id = getattr(self.client, "actor_id", None)
+            kind = msg.spec["kind"]
+            if not ((kind == ACTOR_CALL and msg.spec["actor"] == actor_id) or (kind == TASK and actor_id is None)):
+                reply.send(TaskDone(msg.spec["tid"], [], True, False, "not a call for this worker"))
                 return
             self._replies[msg.spec["tid"]] = reply
         kind = msg.spec["kind"]
@@ -202,6 +206,7 @@ class Executor:
             return
         finally:
             tls.task_id = None
+            client.children.pop(spec["tid"], None)
         self._finish(spec, result)
 
     def _function(self, fn_id: bytes) -> Any:
@@ -209,11 +214,24 @@ class Executor:
         if fn is None:
             client = self.client
             assert client is not None
-            blob = client.fetch_function(fn_id)
+            blob = self._fetch_function(client, fn_id)
             # refs captured by the function's closure are pinned by its job (the driver), not
             # by every worker that caches the function: they load as unbound, uncounted refs
             fn = self._fns[fn_id] = deserialize(blob, client.load_borrowed_ref)
         return fn
+
+    @staticmethod
+    def _fetch_function(client: CoreClient, fn_id: bytes) -> bytes:
+        """The code of ``fn_id`` from the node. A direct caller registered it on its own
+        connection to the node, which may not have read it yet: wait a moment for it."""
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                return client.fetch_function(fn_id)
+            except Exception as e:
+                if "never registered" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     def _args(self, msg: _Run) -> tuple[list[Any], dict[str, Any]]:
         client = self.client
@@ -336,12 +354,12 @@ class Executor:
         """Take direct calls from callers on this machine (the node tells them where)."""
         path = os.environ.get("EDGERAY_DIRECT_SOCKET")
         client = self.client
-        if not path or client is None:
+        if not path or client is None or self._direct is not None:
             return
         try:
             self._direct = DirectServer(
                 path, token=client._token, worker_id=client.worker_id, max_frame=client._max_frame,
-                on_execute=self.enqueue, on_cancel=self.cancel,
+                on_execute=self.enqueue, on_cancel=self.cancel_from,
             )
         except OSError as e:  # calls keep coming via the node
             print(f"edgeray: no direct calls for this actor ({e})", file=sys.stderr)
@@ -410,6 +428,21 @@ class Executor:
             os.kill(os.getpid(), signal.SIGUSR1)
         else:  # not started yet (queued here): it fails as cancelled when its turn comes
             self._cancelled.add(task_id)
+
+    def cancel_from(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        """A cancellation from the node or a direct caller. ``recursive`` also cancels the tasks
+        it submitted; ``force`` (only a direct caller sends it) on the task running here ends
+        this process, as the node does with a worker it runs a task on (the caller reports it)."""
+        client = self.client
+        if recursive and client is not None:
+            for child in client.children.get(task_id, ()):
+                try:
+                    client.cancel(child, force, True)
+                except Exception:
+                    pass
+        if force and self._running_tid == task_id and self.actor is None:
+            os._exit(1)
+        self.cancel(task_id)
 
     def _dispatch_concurrent(self, msg: _Run) -> None:
         group = self._group_of(msg.spec)

@@ -36,7 +36,7 @@ def main() -> None:
                 role="worker",
                 worker_id=bytes.fromhex(os.environ["EDGERAY_WORKER_ID"]),
                 on_execute=executor.enqueue,
-                on_cancel=executor.cancel,
+                on_cancel=executor.cancel_from,
             )
             break
         except (FileNotFoundError, ConnectionRefusedError):

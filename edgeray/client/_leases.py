@@ -1,0 +1,287 @@
+"""Worker leases: a caller sends its plain tasks straight to pool workers the node lent it.
+
+Ray's lease-based task submission, on one machine. For tasks that need nothing from the node
+(no ObjectRef arguments, only CPUs, the default scheduling strategy, no placement group), the
+caller asks its node for a worker (``lease_worker``, without waiting); the node lends an idle
+pool worker and holds the task shape's resources for as long as the lease lasts. The caller
+then sends each such task to the worker's direct socket (``DirectChannel``), up to ``DEPTH`` at
+a time per worker, queueing the rest here while a lease is being asked for; the worker answers
+on the same connection. A task's round trip then crosses two processes instead of three.
+
+Leases go back (``return_lease``) once idle for ``LINGER_S``, or past ``MAX_AGE_S`` (so one busy
+caller cannot keep the node's workers from others for long), and before the caller asks the
+node for a view of its resources, so ``available_resources()`` does not count idle leases.
+When the node lends nothing (no idle worker, or tasks already wait there), the tasks go via
+the node as before. A leased worker that dies takes its tasks with it: they are sent via the
+node again, with one retry fewer (Ray's ``max_retries``), or fail with ``WorkerCrashedError``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import exceptions as exc
+from ..protocol import TaskDone
+from ._direct import DirectChannel, error_results, returns
+
+if TYPE_CHECKING:
+    from ._client import CoreClient
+
+log = logging.getLogger("edgeray.client")
+
+DEPTH = 1  # tasks in flight per leased worker (Ray's default): the others wait here for a free one
+LINGER_S = 0.1  # an idle lease goes back after this long
+MAX_AGE_S = 1.0  # a lease takes no new task after this long (the node lends it again if free)
+REFUSED_S = 0.05  # after a refusal, ask again for that shape no sooner than this
+
+
+class _Lease:
+    __slots__ = ("worker_id", "chan", "env", "inflight", "since", "idle_since", "returned")
+
+    def __init__(self, worker_id: bytes, env: dict[str, str] | None) -> None:
+        self.worker_id = worker_id
+        self.chan: DirectChannel | None = None
+        self.env = env
+        self.inflight = 0
+        self.since = self.idle_since = time.monotonic()
+        self.returned = False
+
+
+class TaskLeases:
+    """Per client: its leased workers, by task shape (CPUs), and the tasks waiting for one."""
+
+    def __init__(self, client: CoreClient) -> None:
+        self._client = client
+        self._lock = threading.RLock()
+        self._leases: dict[float, list[_Lease]] = {}
+        self._queue: dict[float, collections.deque[dict[str, Any]]] = {}
+        self._asking: set[float] = set()
+        self._refused_until: dict[float, float] = {}
+        self._running: dict[bytes, _Lease] = {}  # task id -> the lease it was sent on
+        self._force_cancelled: set[bytes] = set()
+        self._closed = False
+        self.enabled = os.environ.get("EDGERAY_DIRECT_CALLS", "1") != "0"
+
+    @staticmethod
+    def shape(spec: dict[str, Any]) -> float | None:
+        """The key of a task that may go to a leased worker, or None (it goes via the node)."""
+        res = spec["res"]
+        if spec["deps"] or spec["nested"] or (res and set(res) != {"CPU"}):
+            return None
+        opts = spec["opts"]
+        if opts.get("strategy") is not None or opts.get("env_vars"):
+            return None
+        return float(res.get("CPU", 0))
+
+    def submit(self, spec: dict[str, Any], key: float) -> None:
+        """Send a task to a leased worker, queue it for one being asked for, or (none lent) via
+        the node."""
+        self._client.expect_direct(returns(spec))
+        back: list[_Lease] = []
+        with self._lock:
+            if self._send(key, spec):
+                return
+            back = [] if self._usable(key) else self._retire(key)
+            if key in self._asking or time.monotonic() >= self._refused_until.get(key, 0):
+                self._queue.setdefault(key, collections.deque()).append(spec)
+                if key not in self._asking:
+                    self._ask(key, spec["res"])
+                spec = {}
+        for lease in back:
+            self._give_back(lease)
+        if spec:
+            self._via_node(spec)
+
+    def _usable(self, key: float) -> list[_Lease]:
+        now = time.monotonic()
+        return [
+            x for x in self._leases.get(key, ())
+            if x.chan is not None and x.chan.open and not x.returned and now - x.since <= MAX_AGE_S
+        ]
+
+    def _retire(self, key: float) -> list[_Lease]:
+        """Under the lock: take out the idle leases that may take no more tasks (to give back)."""
+        leases = self._leases.get(key, [])
+        idle = [x for x in leases if x.inflight == 0]
+        for x in idle:
+            leases.remove(x)
+        return idle
+
+    def _send(self, key: float, spec: dict[str, Any]) -> bool:
+        """Under the lock: on the least busy usable lease, if one has room."""
+        best = None
+        for lease in self._usable(key):
+            if lease.inflight < DEPTH and (best is None or lease.inflight < best.inflight):
+                best = lease
+        if best is None:
+            return False
+        assert best.chan is not None
+        best.inflight += 1
+        self._running[spec["tid"]] = best
+        best.chan.send_call(spec, best.env)
+        return True
+
+    def _via_node(self, spec: dict[str, Any]) -> None:
+        self._client.submit(spec)
+        self._client.direct_to_node(returns(spec))
+
+    # -- asking for and returning leases --------------------------------------------------
+    def _ask(self, key: float, res: dict[str, float]) -> None:
+        self._asking.add(key)
+        self._client.call_async("lease_worker", {"res": dict(res)}, lambda ok, value: self._answered(key, ok, value))
+
+    def _answered(self, key: float, ok: bool, value: Any) -> None:
+        if ok and isinstance(value, dict) and isinstance(value.get("path"), str) and isinstance(value.get("worker_id"), bytes):
+            self._client.run_in_helper(lambda: self._connect(key, value))
+            return
+        with self._lock:  # refused: what waited goes via the node (which may start a worker)
+            self._asking.discard(key)
+            self._refused_until[key] = time.monotonic() + REFUSED_S
+            waiting = self._take_queue(key)
+        for spec in waiting:
+            self._via_node(spec)
+
+    def _connect(self, key: float, grant: dict[str, Any]) -> None:
+        lease = _Lease(grant["worker_id"], grant.get("env"))
+        try:
+            lease.chan = DirectChannel(
+                self._client, grant["path"], lambda done, spec: self._done(key, lease, done, spec),
+                lambda calls: self._lost(key, lease, calls),
+            )
+        except (OSError, exc.RayError) as e:
+            log.debug("cannot reach leased worker: %r", e)
+            self._give_back(lease)
+            self._answered(key, False, None)
+            return
+        with self._lock:
+            self._asking.discard(key)
+            if self._closed:
+                lease.chan.close()
+                return
+            self._leases.setdefault(key, []).append(lease)
+            self._drain(key)
+            if self._queue.get(key):  # more waiting than it takes: ask for another worker
+                self._ask(key, {"CPU": key} if key else {})
+
+    def _take_queue(self, key: float) -> list[dict[str, Any]]:
+        q = self._queue.pop(key, None)
+        return list(q) if q else []
+
+    def _drain(self, key: float) -> None:
+        q = self._queue.get(key)
+        while q and self._send(key, q[0]):
+            q.popleft()
+        if q is not None and not q:
+            del self._queue[key]
+
+    def _done(self, key: float, lease: _Lease, done: TaskDone, spec: dict[str, Any]) -> None:
+        if done.failed and done.retryable and int(spec["opts"].get("max_retries", 3)) != 0:
+            self._retry(spec, done.task_id)  # retry_exceptions: again (via the node), one retry fewer
+        else:
+            self._client.direct_results(done.results)
+        with self._lock:
+            self._running.pop(done.task_id, None)
+            lease.inflight -= 1
+            if lease.inflight == 0:
+                lease.idle_since = time.monotonic()
+            self._drain(key)
+            back = [] if lease in self._usable(key) or lease.inflight else self._retire(key)
+            if self._queue.get(key) and not self._usable(key) and key not in self._asking:
+                self._ask(key, {"CPU": key} if key else {})  # every lease is too old: a fresh one
+        for x in back:
+            self._give_back(x)
+
+    def _lost(self, key: float, lease: _Lease, calls: dict[bytes, dict[str, Any]]) -> None:
+        """The leased worker died (or went away): its tasks go via the node, one retry fewer."""
+        with self._lock:
+            leases = self._leases.get(key, [])
+            if lease in leases:
+                leases.remove(lease)
+            for tid in calls:
+                self._running.pop(tid, None)
+            waiting = self._take_queue(key) if not self._usable(key) and key not in self._asking else []
+        for tid, spec in calls.items():
+            self._retry(spec, tid)
+        for spec in waiting:
+            self._via_node(spec)
+
+    def _retry(self, spec: dict[str, Any], tid: bytes) -> None:
+        if tid in self._force_cancelled:
+            self._force_cancelled.discard(tid)
+            err: BaseException = exc.TaskCancelledError(f"Task {spec['name']} ({tid.hex()}) was cancelled (force=True).")
+            self._client.direct_results(error_results(spec, err))
+            return
+        opts = spec["opts"]
+        left = int(opts.get("max_retries", 3))
+        if left == 0:
+            err = exc.WorkerCrashedError(f"The worker running {spec['name']} died unexpectedly; no retries left (max_retries=0).")
+            self._client.direct_results(error_results(spec, err))
+            return
+        retry = {**spec, "opts": {**opts, "max_retries": left - 1 if left > 0 else left}}
+        try:
+            self._via_node(retry)
+        except exc.RaySystemError as e:
+            self._client.direct_results(error_results(spec, e))
+
+    def _give_back(self, lease: _Lease) -> None:
+        """Return an idle lease to the node, and close its connection."""
+        lease.returned = True
+        try:
+            self._client.call_async("return_lease", {"worker_id": lease.worker_id}, lambda ok, value: None)
+        except Exception:
+            pass
+        if lease.chan is not None:
+            lease.chan.close()
+
+    def holding(self) -> bool:
+        """Whether this process holds any lease now."""
+        return bool(self._leases)
+
+    def tick(self, *, all_idle: bool = False) -> None:
+        """Return the leases idle for ``LINGER_S`` (every idle one with ``all_idle``) or too old
+        and idle. Called by the client's flusher, and before it asks the node for views."""
+        now = time.monotonic()
+        back: list[_Lease] = []
+        with self._lock:
+            for key, leases in list(self._leases.items()):
+                for lease in list(leases):
+                    if lease.inflight == 0 and (all_idle or now - lease.idle_since >= LINGER_S or now - lease.since > MAX_AGE_S):
+                        leases.remove(lease)
+                        back.append(lease)
+                if not leases:
+                    del self._leases[key]
+        for lease in back:
+            self._give_back(lease)
+
+    # -- the rest --------------------------------------------------------------------------
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> bool:
+        """Cancel a task sent to a leased worker or waiting for one; False if it is neither."""
+        with self._lock:
+            for q in self._queue.values():
+                for spec in q:
+                    if spec["tid"] == task_id:
+                        q.remove(spec)
+                        err = exc.TaskCancelledError(f"Task {spec['name']} ({task_id.hex()}) was cancelled.")
+                        self._client.direct_results(error_results(spec, err))
+                        return True
+            lease = self._running.get(task_id)
+            if lease is None or lease.chan is None:
+                return False
+            if force:
+                self._force_cancelled.add(task_id)
+            lease.chan.cancel(task_id, force, recursive)
+            return True
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            leases = [x for v in self._leases.values() for x in v]
+            self._leases.clear()
+        for lease in leases:
+            if lease.chan is not None:
+                lease.chan.close()

@@ -1,0 +1,210 @@
+"""Worker leases: plain tasks go straight to pool workers the node lends their caller.
+
+What a user sees (values, errors, retries, cancellation, resources, other drivers served) is
+checked, and, where it matters, that the tasks really went to a leased worker, so a regression to
+the node path cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+RAY_INIT_KWARGS = {"num_cpus": 2}
+
+
+@pytest.fixture(scope="module")
+def ray(ray_module):
+    return ray_module
+
+
+def client() -> Any:
+    from edgeray.client._context import current_client
+
+    return current_client()
+
+
+def leased_workers() -> list[Any]:
+    leases = client().leases
+    with leases._lock:
+        return [x for v in leases._leases.values() for x in v if x.chan is not None and x.chan.open]
+
+
+def wait_for(path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_plain_tasks_run_on_a_leased_worker(ray) -> None:
+    @ray.remote
+    def square(x: int) -> int:
+        return x * x
+
+    @ray.remote
+    def boom() -> None:
+        raise KeyError("leased")
+
+    assert [ray.get(square.remote(i)) for i in range(20)] == [i * i for i in range(20)]
+    assert leased_workers(), "no task went to a leased worker"
+    with pytest.raises(KeyError, match="leased"):
+        ray.get(boom.remote())
+    assert ray.get([square.remote(i) for i in range(500)]) == [i * i for i in range(500)]
+
+
+def test_idle_leases_go_back_and_views_do_not_count_them(ray) -> None:
+    @ray.remote
+    def one() -> int:
+        return 1
+
+    assert ray.get([one.remote() for _ in range(10)]) == [1] * 10
+    assert ray.available_resources().get("CPU") == 2.0  # idle leases are returned first
+    ray.get(one.remote())
+    deadline = time.monotonic() + 5
+    while leased_workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not leased_workers(), "an idle lease was never returned"
+
+
+def test_a_function_defined_after_the_lease(ray) -> None:
+    @ray.remote
+    def first() -> str:
+        return "first"
+
+    assert ray.get(first.remote()) == "first"
+
+    for i in range(5):  # each new function is registered while a lease is open
+        @ray.remote
+        def later(i: int = i) -> int:
+            return i
+
+        assert ray.get(later.remote()) == i
+
+
+def test_a_leased_worker_that_dies_retries_via_the_node(ray, tmp_path: Path) -> None:
+    marker = tmp_path / "died-once"
+
+    @ray.remote(max_retries=1)
+    def dies_once(path: str) -> int:
+        if not os.path.exists(path):
+            open(path, "w").close()
+            os._exit(1)
+        return os.getpid()
+
+    @ray.remote(max_retries=0)
+    def dies(x: int) -> None:
+        os._exit(1)
+
+    @ray.remote
+    def ok() -> int:
+        return 7
+
+    assert ray.get(ok.remote()) == 7
+    assert isinstance(ray.get(dies_once.remote(str(marker)), timeout=60), int)
+    with pytest.raises(ray.exceptions.WorkerCrashedError):
+        ray.get(dies.remote(1), timeout=60)
+    assert ray.get([ok.remote() for _ in range(20)], timeout=60) == [7] * 20
+
+
+def test_cancel_a_leased_task(ray, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+
+    @ray.remote
+    def long(path: str) -> str:
+        open(path, "w").close()
+        time.sleep(60)
+        return "finished"
+
+    @ray.remote
+    def ok() -> int:
+        return 1
+
+    assert ray.get(ok.remote()) == 1
+    running = long.remote(str(started))
+    wait_for(started)
+    ray.cancel(running)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(running, timeout=20)
+    started.unlink()
+    running = long.remote(str(started))
+    wait_for(started)
+    ray.cancel(running, force=True)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(running, timeout=20)
+    assert ray.get([ok.remote() for _ in range(10)], timeout=30) == [1] * 10
+
+
+def test_nested_tasks_that_block_do_not_deadlock(ray) -> None:
+    @ray.remote
+    def leaf(x: int) -> int:
+        return x + 1
+
+    @ray.remote
+    def parent(x: int) -> int:
+        return sum(ray.get([leaf.remote(x), leaf.remote(x + 1)]))
+
+    assert ray.get([parent.remote(i) for i in range(8)], timeout=60) == [2 * i + 3 for i in range(8)]
+
+
+def test_another_driver_is_served_while_this_one_keeps_a_lease_busy(ray, tmp_path: Path) -> None:
+    """A caller keeping both CPUs leased cannot hold them for long: leases stop taking tasks
+    after a second, and the other driver's task (via the node) gets its turn."""
+
+    @ray.remote(num_cpus=2)
+    def both() -> int:
+        time.sleep(0.01)
+        return 1
+
+    script = tmp_path / "other.py"
+    script.write_text(
+        "import time, edgeray as ray\n"
+        f"ray.init(address='unix:{client().address}')\n"
+        "@ray.remote\n"
+        "def f():\n"
+        "    return 'served'\n"
+        "t = time.monotonic()\n"
+        "print(ray.get(f.remote(), timeout=30), round(time.monotonic() - t, 2), flush=True)\n"
+        "ray.shutdown()\n"
+    )
+    other = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 8
+    try:
+        while other.poll() is None and time.monotonic() < deadline:
+            ray.get(both.remote())
+        out, _ = other.communicate(timeout=30)
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+    assert out.startswith("served"), out
+    assert float(out.split()[1]) < 10, out  # (a lease takes no new task after MAX_AGE_S)
+
+
+def test_tasks_needing_the_node_still_work(ray) -> None:
+    @ray.remote
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @ray.remote(scheduling_strategy="SPREAD")
+    def spread() -> str:
+        return "spread"
+
+    @ray.remote(resources={"nothing": 1})
+    def infeasible() -> None:
+        pass
+
+    x = ray.put(40)
+    assert ray.get(add.remote(x, 2)) == 42  # a ref argument: via the node
+    assert ray.get(add.remote(add.remote(1, 2), 3)) == 6
+    assert ray.get(spread.remote()) == "spread"
+    ready, _ = ray.wait([infeasible.remote()], timeout=0.3)
+    assert ready == []
