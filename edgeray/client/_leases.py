@@ -66,6 +66,7 @@ class TaskLeases:
         self._force_cancelled: set[bytes] = set()
         self._closed = False
         self.enabled = os.environ.get("EDGERAY_DIRECT_CALLS", "1") != "0"
+        self.sent = 0  # tasks sent to leased workers, ever
 
     @staticmethod
     def shape(spec: dict[str, Any]) -> float | None:
@@ -122,6 +123,7 @@ class TaskLeases:
             return False
         assert best.chan is not None
         best.inflight += 1
+        self.sent += 1
         self._running[spec["tid"]] = best
         best.chan.send_call(spec, best.env)
         return True

@@ -32,6 +32,22 @@ def client() -> Any:
     return current_client()
 
 
+def leased_now(ray: Any, timeout: float = 10.0) -> None:
+    """Run tasks until one goes to a leased worker (the pool may still be starting)."""
+
+    @ray.remote
+    def probe() -> int:
+        return 1
+
+    leases = client().leases
+    before = leases.sent
+    deadline = time.monotonic() + timeout
+    while leases.sent == before:
+        assert ray.get(probe.remote()) == 1
+        assert time.monotonic() < deadline, "no task went to a leased worker"
+        time.sleep(0.01)
+
+
 def leased_workers() -> list[Any]:
     leases = client().leases
     with leases._lock:
@@ -54,8 +70,10 @@ def test_plain_tasks_run_on_a_leased_worker(ray) -> None:
     def boom() -> None:
         raise KeyError("leased")
 
+    leased_now(ray)
+    sent = client().leases.sent
     assert [ray.get(square.remote(i)) for i in range(20)] == [i * i for i in range(20)]
-    assert leased_workers(), "no task went to a leased worker"
+    assert client().leases.sent > sent, "no task went to a leased worker"
     with pytest.raises(KeyError, match="leased"):
         ray.get(boom.remote())
     assert ray.get([square.remote(i) for i in range(500)]) == [i * i for i in range(500)]
