@@ -38,6 +38,7 @@ DEPTH = 1  # tasks in flight per leased worker (Ray's default): the others wait 
 LINGER_S = 0.1  # an idle lease goes back after this long
 MAX_AGE_S = 1.0  # a lease takes no new task after this long (the node lends it again if free)
 REFUSED_S = 0.05  # after a refusal, ask again for that shape no sooner than this
+STALL_S = 0.2  # tasks waiting here while no leased worker finished one for this long go via the node
 
 
 class _Lease:
@@ -62,6 +63,7 @@ class TaskLeases:
         self._queue: dict[float, collections.deque[dict[str, Any]]] = {}
         self._asking: set[float] = set()
         self._refused_until: dict[float, float] = {}
+        self._progress: dict[float, float] = {}  # shape -> when its queue last moved (or began)
         self._running: dict[bytes, _Lease] = {}  # task id -> the lease it was sent on
         self._force_cancelled: set[bytes] = set()
         self._closed = False
@@ -87,10 +89,15 @@ class TaskLeases:
         with self._lock:
             if self._send(key, spec):
                 return
-            back = [] if self._usable(key) else self._retire(key)
-            if key in self._asking or time.monotonic() >= self._refused_until.get(key, 0):
-                self._queue.setdefault(key, collections.deque()).append(spec)
-                if key not in self._asking:
+            usable = self._usable(key)
+            back = [] if usable else self._retire(key)
+            if usable or key in self._asking or time.monotonic() >= self._refused_until.get(key, 0):
+                q = self._queue.get(key)
+                if not q:
+                    q = self._queue[key] = collections.deque()
+                    self._progress[key] = time.monotonic()
+                q.append(spec)
+                if key not in self._asking and time.monotonic() >= self._refused_until.get(key, 0):
                     self._ask(key, spec["res"])
                 spec = {}
         for lease in back:
@@ -141,10 +148,13 @@ class TaskLeases:
         if ok and isinstance(value, dict) and isinstance(value.get("path"), str) and isinstance(value.get("worker_id"), bytes):
             self._client.run_in_helper(lambda: self._connect(key, value))
             return
-        with self._lock:  # refused: what waited goes via the node (which may start a worker)
+        with self._lock:
             self._asking.discard(key)
             self._refused_until[key] = time.monotonic() + REFUSED_S
-            waiting = self._take_queue(key)
+            # refused: what waits goes via the node (which may start a worker), unless the
+            # workers leased already take it (``tick`` asks again, and sends it via the node
+            # if they stall: their tasks may wait for it)
+            waiting = [] if self._usable(key) and not self._stalled(key) else self._take_queue(key)
         for spec in waiting:
             self._via_node(spec)
 
@@ -172,14 +182,21 @@ class TaskLeases:
 
     def _take_queue(self, key: float) -> list[dict[str, Any]]:
         q = self._queue.pop(key, None)
+        self._progress.pop(key, None)
         return list(q) if q else []
+
+    def _stalled(self, key: float) -> bool:
+        return time.monotonic() - self._progress.get(key, time.monotonic()) >= STALL_S
 
     def _drain(self, key: float) -> None:
         q = self._queue.get(key)
+        if q:
+            self._progress[key] = time.monotonic()
         while q and self._send(key, q[0]):
             q.popleft()
         if q is not None and not q:
             del self._queue[key]
+            self._progress.pop(key, None)
 
     def _done(self, key: float, lease: _Lease, done: TaskDone, spec: dict[str, Any]) -> None:
         if done.failed and done.retryable and int(spec["opts"].get("max_retries", 3)) != 0:
@@ -249,7 +266,15 @@ class TaskLeases:
         and idle. Called by the client's flusher, and before it asks the node for views."""
         now = time.monotonic()
         back: list[_Lease] = []
+        stalled: list[dict[str, Any]] = []
         with self._lock:
+            for key, q in list(self._queue.items()):  # tasks waiting here: another worker, or the node
+                if not q or key in self._asking:
+                    continue
+                if self._stalled(key) or not self._usable(key):
+                    stalled.extend(self._take_queue(key))
+                elif now >= self._refused_until.get(key, 0):
+                    self._ask(key, q[0]["res"])
             for key, leases in list(self._leases.items()):
                 for lease in list(leases):
                     if lease.inflight == 0 and (all_idle or now - lease.idle_since >= LINGER_S or now - lease.since > MAX_AGE_S):
@@ -259,6 +284,8 @@ class TaskLeases:
                     del self._leases[key]
         for lease in back:
             self._give_back(lease)
+        for spec in stalled:
+            self._via_node(spec)
 
     # -- the rest --------------------------------------------------------------------------
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> bool:
