@@ -104,14 +104,18 @@ def argv_is_start() -> bool:
     return len(sys.argv) > 1 and "start" in sys.argv[1:]
 
 
-def _prespawn_workers(config: Any) -> tuple[bytes, list[tuple[bytes, Any]]]:
-    """Start the worker pool before the node's own (slower) imports, so both start in parallel."""
+def _prespawn_workers(config: Any, embedded: bool = False) -> tuple[bytes, list[tuple[bytes, Any]]]:
+    """Start the worker pool before the node's own (slower) imports, so both start in parallel.
+    An embedded node (``init()``) starts one now and the rest once it is up: its first task
+    needs one, and on a small machine more starting at once only slow the node's start."""
     from . import _files
     from .raylet._workers import spawn_process
 
     n = config.node.prestart_workers
     if n < 0:
         n = int(config.resources.num_cpus) if config.resources.num_cpus >= 0 else len(os.sched_getaffinity(0))
+        if embedded:
+            n = min(n, 1)
     node_id = os.urandom(16)
     sdir = _files.node_dir(node_id.hex())
     (sdir / "logs").mkdir(exist_ok=True)
@@ -126,7 +130,7 @@ def _prespawn_workers(config: Any) -> tuple[bytes, list[tuple[bytes, Any]]]:
 
 
 def _run_foreground(config: Any, *, embedded: bool) -> int:
-    node_id, prespawned = _prespawn_workers(config)
+    node_id, prespawned = _prespawn_workers(config, embedded)
     import logging
 
     import trio
