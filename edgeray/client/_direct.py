@@ -338,6 +338,8 @@ class ActorLanes:
             made.append(chan)
         except (OSError, exc.RayError, ProtocolError) as e:
             log.debug("no direct connection to actor %s: %r", lane.actor_id.hex(), e)
+            if isinstance(e, FileNotFoundError):  # the worker's socket is on another machine
+                self.enabled = False
             self._retry_later(lane)
             return
         with lane.lock:

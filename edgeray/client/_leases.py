@@ -148,6 +148,8 @@ class TaskLeases:
         if ok and isinstance(value, dict) and isinstance(value.get("path"), str) and isinstance(value.get("worker_id"), bytes):
             self._client.run_in_helper(lambda: self._connect(key, value))
             return
+        if ok and isinstance(value, dict) and value.get("never"):
+            self.enabled = False  # not on the node's machine (a remote driver): never ask again
         with self._lock:
             self._asking.discard(key)
             self._refused_until[key] = time.monotonic() + REFUSED_S
@@ -167,6 +169,8 @@ class TaskLeases:
             )
         except (OSError, exc.RayError) as e:
             log.debug("cannot reach leased worker: %r", e)
+            if isinstance(e, FileNotFoundError):  # its socket is on another machine: stop asking
+                self.enabled = False
             self._give_back(lease)
             self._answered(key, False, None)
             return

@@ -206,9 +206,11 @@ class NodeCore:
     def lease_worker(self, peer: Peer, res: dict[str, Any]) -> dict[str, Any] | None:
         """Ray's worker lease: lend an idle pool worker to ``peer``, which sends it tasks that
         need ``res`` (CPUs only) directly, holding those resources until it returns the lease.
-        None when there is no idle worker or room, when tasks wait here already (they come
-        first), or for a peer that is not on this machine."""
-        if peer.role == "node" or not peer.shm or not self.node_socket or self.ready:
+        None when there is no idle worker or room, or when tasks wait here already (they come
+        first); ``{"never": True}`` for a peer that is not on this machine."""
+        if peer.role == "node" or not peer.shm or not self.node_socket:
+            return {"never": True}
+        if self.ready:
             return None
         req = {k: to_units(float(v)) for k, v in res.items() if isinstance(v, int | float) and v}
         if set(req) - {"CPU"} or not self.resources.fits(req):

@@ -226,3 +226,25 @@ def test_tasks_needing_the_node_still_work(ray) -> None:
     assert ray.get(spread.remote()) == "spread"
     ready, _ = ray.wait([infeasible.remote()], timeout=0.3)
     assert ready == []
+
+
+def test_a_websocket_driver_on_this_machine(ray, tmp_path: Path) -> None:
+    """A driver connected over the WebSocket, but on the node's machine (it maps the store), is
+    lent workers too and reaches their sockets."""
+    address = ray.nodes()[0]["Address"]
+    script = tmp_path / "remote.py"
+    script.write_text(
+        "import edgeray as ray\n"
+        "from edgeray.client._context import current_client\n"
+        f"ray.init(address={address!r})\n"
+        "@ray.remote\n"
+        "def f(x):\n"
+        "    return x * 2\n"
+        "print(sum(ray.get(f.remote(i)) for i in range(30)), flush=True)\n"
+        "leases = current_client().leases\n"
+        "print(leases.enabled, leases.sent, flush=True)\n"
+        "ray.shutdown()\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    total, enabled, sent = out.stdout.split()
+    assert (total, enabled) == ("870", "True") and int(sent) > 0, out.stdout + out.stderr
