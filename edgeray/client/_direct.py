@@ -338,8 +338,8 @@ class ActorLanes:
             made.append(chan)
         except (OSError, exc.RayError, ProtocolError) as e:
             log.debug("no direct connection to actor %s: %r", lane.actor_id.hex(), e)
-            if isinstance(e, FileNotFoundError):  # the worker's socket is on another machine
-                self.enabled = False
+            if isinstance(e, FileNotFoundError) and not os.path.isdir(os.path.dirname(path)):
+                self.enabled = False  # the worker's socket is on another machine: stop asking
             self._retry_later(lane)
             return
         with lane.lock:

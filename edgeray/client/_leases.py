@@ -169,8 +169,8 @@ class TaskLeases:
             )
         except (OSError, exc.RayError) as e:
             log.debug("cannot reach leased worker: %r", e)
-            if isinstance(e, FileNotFoundError):  # its socket is on another machine: stop asking
-                self.enabled = False
+            if isinstance(e, FileNotFoundError) and not os.path.isdir(os.path.dirname(grant["path"])):
+                self.enabled = False  # its socket is on another machine: stop asking
             self._give_back(lease)
             self._answered(key, False, None)
             return
