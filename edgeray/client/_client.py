@@ -43,6 +43,7 @@ from ..transport import connect_blocking
 from ._direct import ActorLanes
 from ._leases import TaskLeases
 from ._refs import ObjectRef
+from ._results import DirectResults
 from ._views import ViewLeases
 
 log = logging.getLogger("edgeray.client")
@@ -111,7 +112,7 @@ class _CallFuture:
             log.exception("edgeray: a reply callback failed")
 
 
-class CoreClient:
+class CoreClient(DirectResults):
     """Connects, authenticates, then serves the process: refs, objects, tasks, control calls.
 
     ``role`` is "driver" or "worker". A worker passes ``on_execute`` to receive ``Execute``.
@@ -372,31 +373,6 @@ class CoreClient:
             log.warning("edgeray: lost the connection to the node at %s; reconnecting", self.address)
             threading.Thread(target=self._reconnect, name="edgeray-reconnect", daemon=True).start()
 
-    def _published_result(self, payload: dict[str, Any]) -> bool:
-        """The node sends a direct call's result its worker sealed there (``Publish``), and
-        counts us as its holder from now on: keep it, or let go of it if its ref is gone.
-        (Deciding here, not when the worker's marker comes, keeps the ``DelRef`` after the
-        node's ``Publish``: the two come from different connections.) False if it is not one."""
-        oid = payload["id"]
-        with self._lock:
-            if oid not in self._direct_pending:
-                return False
-            self._direct_pending.discard(oid)
-            self._promised.discard(oid)
-            held = self._counts.get(oid, 0) > 0
-            if held:
-                self._known.add(oid)
-            else:
-                self._pending_ref_ops.append(DelRef([oid]))
-            waiters = None
-            if held or oid in self._waiters:
-                self._payloads[oid] = payload
-                waiters = self._waiters.pop(oid, None)
-        if waiters:
-            for w in waiters:
-                w.hit()
-        return True
-
     def _object_ready(self, payload: dict[str, Any]) -> None:
         oid = payload["id"]
         if oid in self._direct_pending and self._published_result(payload):
@@ -464,64 +440,6 @@ class CoreClient:
                 p = self._payloads.get(oid)
                 msg = PutObject({"id": oid, "data": data, "loc": None, "err": bool(p and p.get("err")), "refs": []})
         self.send(msg)
-
-    # ================================================================== direct actor calls
-    def expect_direct(self, ids: list[bytes]) -> None:
-        """These results of an actor call meant to go directly will come back on the actor's
-        connection (the node does not know them: never ask it, never tell it we drop them)."""
-        with self._lock:
-            self._direct_pending.update(ids)
-            self._subscribed.update(ids)
-            self._known.difference_update(ids)
-
-    def direct_to_node(self, ids: list[bytes]) -> None:
-        """The call went via the node after all (just submitted): the node counts us as the
-        holder of its results, so a ref dropped meanwhile is dropped there too."""
-        with self._lock:
-            self._direct_pending.difference_update(ids)
-            self._promised.difference_update(ids)
-            self._known.update(ids)
-            dropped = [i for i in ids if self._counts.get(i, 0) <= 0]
-            if dropped:
-                self._known.difference_update(dropped)
-                self._pending_ref_ops.append(DelRef(dropped))
-
-    def direct_results(self, payloads: list[dict[str, Any]]) -> None:
-        """A direct call's results: inline payloads (kept here, like a small put, and published
-        if promised), or ``{"id", "published": True}`` markers (the worker sealed the value on the
-        node for us, which sends it: see ``_published_result``)."""
-        ops: list[Message] = []
-        hit: list[_Waiter] = []
-        with self._lock:
-            for p in payloads:
-                oid = p.get("id")
-                if not isinstance(oid, bytes) or oid not in self._direct_pending or p.get("published"):
-                    continue  # a published one comes with the node's ObjectReady (_published_result)
-                self._direct_pending.discard(oid)
-                promised = oid in self._promised
-                self._promised.discard(oid)
-                held = self._counts.get(oid, 0) > 0
-                data, err = p.get("data"), bool(p.get("err"))
-                if not isinstance(data, bytes):
-                    data, err = serialize(exc.RaySystemError("malformed direct result")).to_bytes(), True
-                payload: dict[str, Any] = {"id": oid, "data": data, "loc": None, "err": err, "refs": []}
-                if promised:
-                    ops.append(PutObject(payload))
-                    if not held:
-                        ops.append(DelRef([oid]))
-                if held or oid in self._waiters:
-                    self._payloads[oid] = payload
-                    if not promised:
-                        self._local[oid] = data
-                    hit.extend(self._waiters.pop(oid, ()))
-            if ops:
-                self._pending_ref_ops.extend(ops)
-        if ops:
-            self.flush_refs()
-        for w in hit:
-            w.hit()
-
-    # ================================================================== receiving
 
     # ================================================================== serialization
     def serialize(self, value: Any) -> tuple[SerializedObject, list[bytes]]:

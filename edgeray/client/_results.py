@@ -1,0 +1,115 @@
+"""What a client does with the results of calls that skipped its node (direct actor calls,
+tasks on leased workers): ``CoreClient`` takes these methods from ``DirectResults``.
+
+Such results come back on the worker's connection and live in the caller, like small puts,
+until their refs leave the process; the node learns of them only then (``Promise`` if the value
+is not back yet, ``PutObject`` once it is). Results a worker sealed on the node instead
+(``Publish``: too large, or holding refs) reach the caller with the node's ``ObjectReady``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .. import exceptions as exc
+from ..object_store import serialize
+from ..protocol import DelRef, Message, PutObject
+
+
+class DirectResults:
+    """Mixed into ``CoreClient``, whose state it shares (declared here for the type checker)."""
+
+    _lock: threading.RLock
+    _counts: dict[bytes, int]
+    _known: set[bytes]
+    _local: dict[bytes, bytes]
+    _payloads: dict[bytes, dict[str, Any]]
+    _waiters: dict[bytes, list[Any]]
+    _subscribed: set[bytes]
+    _pending_ref_ops: list[Message]
+    _direct_pending: set[bytes]
+    _promised: set[bytes]
+
+    def flush_refs(self) -> None:
+        raise NotImplementedError
+
+    def expect_direct(self, ids: list[bytes]) -> None:
+        """These results of an actor call meant to go directly will come back on the actor's
+        connection (the node does not know them: never ask it, never tell it we drop them)."""
+        with self._lock:
+            self._direct_pending.update(ids)
+            self._subscribed.update(ids)
+            self._known.difference_update(ids)
+
+    def direct_to_node(self, ids: list[bytes]) -> None:
+        """The call went via the node after all (just submitted): the node counts us as the
+        holder of its results, so a ref dropped meanwhile is dropped there too."""
+        with self._lock:
+            self._direct_pending.difference_update(ids)
+            self._promised.difference_update(ids)
+            self._known.update(ids)
+            dropped = [i for i in ids if self._counts.get(i, 0) <= 0]
+            if dropped:
+                self._known.difference_update(dropped)
+                self._pending_ref_ops.append(DelRef(dropped))
+
+    def direct_results(self, payloads: list[dict[str, Any]]) -> None:
+        """A direct call's results: inline payloads (kept here, like a small put, and published
+        if promised), or ``{"id", "published": True}`` markers (the worker sealed the value on the
+        node for us, which sends it: see ``_published_result``)."""
+        ops: list[Message] = []
+        hit: list[Any] = []
+        with self._lock:
+            for p in payloads:
+                oid = p.get("id")
+                if not isinstance(oid, bytes) or oid not in self._direct_pending or p.get("published"):
+                    continue  # a published one comes with the node's ObjectReady (_published_result)
+                self._direct_pending.discard(oid)
+                promised = oid in self._promised
+                self._promised.discard(oid)
+                held = self._counts.get(oid, 0) > 0
+                data, err = p.get("data"), bool(p.get("err"))
+                if not isinstance(data, bytes):
+                    data, err = serialize(exc.RaySystemError("malformed direct result")).to_bytes(), True
+                payload: dict[str, Any] = {"id": oid, "data": data, "loc": None, "err": err, "refs": []}
+                if promised:
+                    ops.append(PutObject(payload))
+                    if not held:
+                        ops.append(DelRef([oid]))
+                if held or oid in self._waiters:
+                    self._payloads[oid] = payload
+                    if not promised:
+                        self._local[oid] = data
+                    hit.extend(self._waiters.pop(oid, ()))
+            if ops:
+                self._pending_ref_ops.extend(ops)
+        if ops:
+            self.flush_refs()
+        for w in hit:
+            w.hit()
+
+    def _published_result(self, payload: dict[str, Any]) -> bool:
+        """The node sends a direct call's result its worker sealed there (``Publish``), and
+        counts us as its holder from now on: keep it, or let go of it if its ref is gone.
+        (Deciding here, not when the worker's marker comes, keeps the ``DelRef`` after the
+        node's ``Publish``: the two come from different connections.) False if it is not one."""
+        oid = payload["id"]
+        with self._lock:
+            if oid not in self._direct_pending:
+                return False
+            self._direct_pending.discard(oid)
+            self._promised.discard(oid)
+            held = self._counts.get(oid, 0) > 0
+            if held:
+                self._known.add(oid)
+            else:
+                self._pending_ref_ops.append(DelRef([oid]))
+            waiters = None
+            if held or oid in self._waiters:
+                self._payloads[oid] = payload
+                waiters = self._waiters.pop(oid, None)
+        if waiters:
+            for w in waiters:
+                w.hit()
+        return True
