@@ -163,3 +163,27 @@ def test_object_ref_basics_without_a_session() -> None:
     assert a.hex() == "01" * 20 and a.binary() == b"\x01" * 20
     assert pickle.loads(pickle.dumps(a)) == a
     assert {a, b, c} == {a, c}
+
+
+def test_arity_is_checked_at_remote_with_or_without_the_fast_path() -> None:
+    """Plain positional signatures skip Signature.bind; every other call still binds."""
+    import inspect
+
+    from edgeray.api._remote import check_arity
+
+    def plain(a, b):  # type: ignore[no-untyped-def]
+        pass
+
+    def rich(a, b=1, *rest, c, **kw):  # type: ignore[no-untyped-def]
+        pass
+
+    p, r = inspect.signature(plain), inspect.signature(rich)
+    check_arity(p, (1, 2), {}, "plain")
+    check_arity(p, (1,), {"b": 2}, "plain")
+    for args, kwargs in [((1,), {}), ((1, 2, 3), {}), ((1, 2), {"b": 3}), ((), {"z": 1})]:
+        with pytest.raises(TypeError, match="plain"):
+            check_arity(p, args, kwargs, "plain")
+    check_arity(r, (1,), {"c": 2}, "rich")
+    check_arity(r, (1, 2, 3, 4), {"c": 2, "x": 5}, "rich")
+    with pytest.raises(TypeError, match="rich"):
+        check_arity(r, (1, 2), {}, "rich")  # c is keyword-only and required

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeray.object_store import BUFFER_ALIGNMENT, SerializedObject, deserialize, serialize
-from edgeray.object_store._serialization import MAGIC, VERSION
+from edgeray.object_store._serialization import FLAG_NO_REFS, MAGIC, VERSION
 
 
 def roundtrip(value, **kw):
@@ -199,6 +199,25 @@ def test_persistent_ids():
     assert out["closure"]() == Ref("b!")
     with pytest.raises(pickle.UnpicklingError):
         deserialize(so.to_bytes())
+
+
+def _flags(so: SerializedObject) -> int:
+    return struct.unpack_from("<4sBBHIQ", so.to_bytes())[2]
+
+
+def test_pickles_without_refs_are_flagged_to_load_directly():
+    """The flag is set only when the stream holds no persistent id; loading with a
+    persistent_load honours it (a flagged stream never needs one) and ignores a missing flag."""
+    pid = lambda o: o.ident if type(o) is Ref else None  # noqa: E731
+    plain = serialize(([1, "two", b"3"], {"k": 4.0}), persistent_id=pid)
+    assert _flags(plain) & FLAG_NO_REFS
+    assert deserialize(plain.to_bytes(), persistent_load=lambda p: pytest.fail("no refs here")) == ([1, "two", b"3"], {"k": 4.0})
+    assert _flags(serialize(7, persistent_id=pid)) & FLAG_NO_REFS
+    with_ref = serialize([Ref("x"), "Q is a byte the stream may hold"], persistent_id=pid)
+    assert not _flags(with_ref) & FLAG_NO_REFS
+    assert deserialize(with_ref.to_bytes(), persistent_load=lambda p: Ref(p))[0] == Ref("x")
+    quoted = serialize(["Quite plain"], persistent_id=pid)  # a 'Q' byte: flag left off, still fine
+    assert deserialize(quoted.to_bytes(), persistent_load=lambda p: pytest.fail("no refs")) == ["Quite plain"]
 
 
 def test_persistent_load_with_buffers():

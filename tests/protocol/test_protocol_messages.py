@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 
 import cbor2
 import pytest
@@ -273,3 +274,22 @@ def test_mutated_messages_decode_or_raise_protocol_error(tag: str, data: st.Data
     assert isinstance(value, types)
     got = getattr(msg, name)
     assert got == value or (isinstance(value, float) and math.isnan(value))
+
+
+def test_the_per_thread_encoder_writes_what_cbor2_writes() -> None:
+    """encode_spec/encode_message reuse one encoder per thread: the same bytes as cbor2.dumps,
+    each value on its own (nothing left over from the last), and a failed encode does not
+    spoil the next."""
+    from edgeray.protocol import encode_spec
+
+    specs = [{"tid": b"t" * 16, "args": b"x" * 100, "deps": [], "opts": {"a": [1, 2]}}, {"n": 1}, {}]
+    for spec in specs * 2:
+        assert encode_spec(spec) == cbor2.dumps(spec)
+    with pytest.raises(cbor2.CBOREncodeError):
+        encode_spec({"bad": object()})
+    assert encode_spec(specs[0]) == cbor2.dumps(specs[0])
+    seen: list[bytes] = []
+    t = threading.Thread(target=lambda: seen.append(encode_spec(specs[1])))
+    t.start()
+    t.join()
+    assert seen == [cbor2.dumps(specs[1])]
