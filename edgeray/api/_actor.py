@@ -197,9 +197,13 @@ class ActorHandle:
                          actor=self._actor_id, method=name, seq=seq)
         refs = return_refs(client, spec)
         if self._meta.get("max_task_retries", 0) == 0 and client.lanes.enabled:
-            # straight to the actor's worker when the call needs nothing resolved by the node
-            direct = not deps and not nested
-            held = keep if direct else keep + [ObjectRef(i, client) for i in deps + nested]
+            # straight to the actor's worker unless it has arguments only the node can resolve
+            # (small values this process has are sent along: Ray's caller-side resolution)
+            inline = client.inline_payloads(deps) if deps and not nested else []
+            direct = not nested and inline is not None
+            if inline:
+                spec["_deps"] = inline  # (taken out before the spec is encoded)
+            held = keep + [ObjectRef(i, client) for i in deps + nested]
             client.lanes.submit(self._actor_id, str(self._meta.get("class_name")), spec, direct, held)
         else:
             client.submit(spec)

@@ -179,10 +179,12 @@ class DirectChannel:
         self._reader.start()
 
     def send_call(self, spec: dict[str, Any], env: dict[str, str] | None = None) -> None:
-        """Under the caller's lock for this worker (so calls leave in order)."""
+        """Under the caller's lock for this worker (so calls leave in order). The payloads of
+        its arguments travel with it (``spec["_deps"]``, resolved by the caller)."""
+        deps = spec.pop("_deps", [])
         self.inflight[spec["tid"]] = spec
         try:
-            self._chan.send_frame(self._conn.send(Execute(encode_spec(spec), [], env)))
+            self._chan.send_frame(self._conn.send(Execute(encode_spec(spec), deps, env)))
         except OSError:
             self.open = False  # the reader fails what is in flight, this call included
 
@@ -286,6 +288,7 @@ class ActorLanes:
             lane.inflight += 1
             lane.chan.send_call(spec)
             return
+        spec.pop("_deps", None)  # the node resolves the arguments itself
         self._client.submit(spec)
         if direct:
             self._client.direct_to_node(rets)

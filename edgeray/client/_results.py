@@ -34,6 +34,21 @@ class DirectResults:
     def flush_refs(self) -> None:
         raise NotImplementedError
 
+    def inline_payloads(self, ids: list[bytes]) -> list[dict[str, Any]] | None:
+        """The values of ``ids`` as inline payloads this process has (small puts, results come
+        back), to send along with a direct call; None if any is missing, large, an error or
+        holds refs (the node must resolve it)."""
+        out = []
+        p = self._payloads
+        for oid in ids:
+            payload = p.get(oid)
+            if payload is None or payload.get("loc") is not None or payload.get("err") or payload.get("refs"):
+                return None
+            if not isinstance(payload.get("data"), bytes):
+                return None
+            out.append(payload)
+        return out
+
     def expect_direct(self, ids: list[bytes]) -> None:
         """These results of an actor call meant to go directly will come back on the actor's
         connection (the node does not know them: never ask it, never tell it we drop them)."""

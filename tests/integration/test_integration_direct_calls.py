@@ -271,3 +271,22 @@ def test_async_actor_direct(ray) -> None:
     assert ray.get(slow) == "slow"
     assert ray.get([a.echo.remote(i) for i in range(50)]) == list(range(50))
     ray.kill(a)
+
+
+def test_small_ref_arguments_this_process_has_travel_with_the_call(ray, Log) -> None:
+    """Caller-side resolution: a small put, or a direct result already back, goes along with the
+    call (still direct); an argument that is an error or not here yet goes via the node."""
+    a = Log.remote()
+    direct_now(ray, a)
+    x = ray.put({"small": 1})
+    first = a.add.remote("first")
+    ray.get(first)
+    assert ray.get(a.add.remote(x)) == 2
+    assert ray.get(a.add.remote(first)) == 3  # a result of this actor, back already
+    sent_via_node = lane_of(a).mode
+    assert sent_via_node == "direct"
+    failed = a.fail.remote()
+    with pytest.raises(KeyError):
+        ray.get(a.add.remote(failed))  # an error argument: the node fails the call with it
+    assert ray.get(a.items_.remote()) == ["first", {"small": 1}, 1]
+    ray.kill(a)
