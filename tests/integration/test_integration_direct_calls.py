@@ -56,7 +56,8 @@ def Log(ray):
         def pid(self) -> int:
             return os.getpid()
 
-        def die(self) -> None:
+        def die(self, after_s: float = 0.0) -> None:
+            time.sleep(after_s)
             os._exit(1)
 
     return Log
@@ -176,8 +177,9 @@ def test_calls_in_flight_fail_when_the_actor_dies_and_a_restarted_actor_is_reach
     a = Log.options(max_restarts=1).remote()
     direct_now(ray, a)
     pid = ray.get(a.pid.remote())
-    a.die.remote()
+    a.die.remote(0.5)  # (dies after the next call has reached its worker, not before)
     doomed = a.add.remote(1)  # sent to the worker, which dies before it runs
+    assert lane_of(a).mode == "direct"
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(doomed, timeout=30)
     deadline = time.monotonic() + 20
