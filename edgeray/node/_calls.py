@@ -60,7 +60,7 @@ class CallHandlers:
             "reserve_bundles": lambda p, a: self.core.pgs.reserve_here(_arg(a, "pg_id", bytes), _arg(a, "bundles", list), p.node_id, bool(a.get("detached"))),
             "release_bundles": lambda p, a: self.core.pgs.release_here(_arg(a, "pg_id", bytes)),
             "create_object": self.create_object,
-            "map_object": lambda p, a: self.core.map_object(p, _arg(a, "id", bytes)),
+            "map_object": lambda p, a: self.core.object_service.map_object(p, _arg(a, "id", bytes)),
             "get_function": self.get_function,
             "list": self.list_state,
             "status": self.status,
@@ -80,7 +80,7 @@ class CallHandlers:
             raise ValueError(f"{method} is the head node's, asked by another node")
         if not isinstance(args.get("actor_id", b""), bytes):
             raise exc.ProtocolError("actor_id must be bytes")
-        return self.core.directory_call(method, args)
+        return self.core.actors.directory_call(method, args)
 
     def handle(self, peer: PeerConn, msg: Call, nursery: trio.Nursery) -> None:
         fn = self.table.get(msg.method)
@@ -117,13 +117,13 @@ class CallHandlers:
         args = msg.args
         if msg.method == "get_actor":
             name = _arg(args, "name", str)
-            namespace = args.get("namespace") or core._namespace_of(peer)
+            namespace = args.get("namespace") or core.namespace_of(peer)
             if core.gcs.lookup_named(name, namespace) is not None:
                 return False
 
             def found(ok: bool, value: Any, error: str | None) -> None:
                 if ok and isinstance(value, dict) and isinstance(value.get("node_id"), bytes):
-                    rec = core.adopt_actor_stub(value["actor_id"], value)
+                    rec = core.actors.adopt_stub(value["actor_id"], value)
                     peer.send(Reply(msg.req, True, {"actor_id": rec.actor_id, "meta": rec.meta}, None, None))
                 else:
                     peer.send(Reply(msg.req, False, None, f"Failed to look up actor with name '{name}' in namespace '{namespace}'.", "ValueError"))
@@ -135,7 +135,7 @@ class CallHandlers:
         name = opts.get("name") or ""
         if not name:
             return False
-        namespace = opts.get("namespace") or core._namespace_of(peer)
+        namespace = opts.get("namespace") or core.namespace_of(peer)
 
         def registered(ok: bool, value: Any, error: str | None) -> None:
             if not ok:
@@ -143,7 +143,7 @@ class CallHandlers:
                 return
             if value.get("taken"):
                 if opts.get("get_if_exists") and isinstance(value.get("node_id"), bytes):
-                    rec = core.adopt_actor_stub(value["actor_id"], value)
+                    rec = core.actors.adopt_stub(value["actor_id"], value)
                     peer.send(Reply(msg.req, True, {"existing": True, "actor_id": rec.actor_id, "meta": rec.meta}, None, None))
                 else:
                     peer.send(Reply(msg.req, False, None, f"The name {name} (namespace={namespace}) is already taken. Use a "
@@ -167,16 +167,16 @@ class CallHandlers:
     def create_actor(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         spec = validate_spec(_arg(args, "spec", dict))
         meta = _arg(args, "meta", dict)
-        return self.core.create_actor(peer, spec, meta)
+        return self.core.actors.create(peer, spec, meta)
 
     def get_actor(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         name = _arg(args, "name", str)
-        namespace = args.get("namespace") or self.core._namespace_of(peer)
+        namespace = args.get("namespace") or self.core.namespace_of(peer)
         rec = self.core.gcs.lookup_named(name, namespace)
         if rec is None:  # the head knows every node's names
-            found = self.core.directory_call("lookup_actor", {"name": name, "namespace": namespace})
+            found = self.core.actors.directory_call("lookup_actor", {"name": name, "namespace": namespace})
             if found is not None and isinstance(found.get("node_id"), bytes):
-                rec = self.core.adopt_actor_stub(found["actor_id"], found)
+                rec = self.core.actors.adopt_stub(found["actor_id"], found)
         if rec is None:
             raise ValueError(f"Failed to look up actor with name '{name}' in namespace '{namespace}'.")
         return {"actor_id": rec.actor_id, "meta": rec.meta}
@@ -186,7 +186,7 @@ class CallHandlers:
         rec = self.core.gcs.actors.get(aid)
         if rec is None:
             raise ValueError(f"no actor {aid.hex()}")
-        self.core.kill_actor(rec, "The actor was killed by edgeray.kill().", bool(args.get("no_restart", True)))
+        self.core.actors.kill(rec, "The actor was killed by edgeray.kill().", bool(args.get("no_restart", True)))
         return None
 
     def actor_state(self, peer: PeerConn, args: dict[str, Any]) -> Any:
@@ -279,7 +279,7 @@ class CallHandlers:
         size = _arg(args, "size", int)
         if size <= 0:
             raise ValueError("object size must be positive")
-        return self.core.create_object(peer, oid, size)
+        return self.core.object_service.create_object(peer, oid, size)
 
     def read_object(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         """A chunk of a stored object's bytes, for another node copying it."""
@@ -312,7 +312,7 @@ class CallHandlers:
             raise KeyError(f"object {oid.hex()} is not in this node's store")
         loc = self.core.store.restore(oid)
         self.core.store.pin(oid)
-        leases = self.core.leases.setdefault(peer.peer_id, {})
+        leases = self.core.object_service.leases.setdefault(peer.peer_id, {})
         leases[oid] = leases.get(oid, 0) + 1
         return list(loc)
 

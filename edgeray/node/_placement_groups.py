@@ -24,7 +24,8 @@ from ..raylet._resources import UNIT, ResourcePool
 from ..raylet._tasks import ACTOR_CREATE
 
 if TYPE_CHECKING:
-    from ._core import NodeCore, Peer, TaskRecord
+    from ._core import NodeCore
+    from ._records import Peer, TaskRecord
 
 log = logging.getLogger("edgeray.node")
 
@@ -400,7 +401,7 @@ class PlacementGroups:
         self.restoring.pop(pg_id, None)
         if was_pending:
             err = exc.RayError(f"placement group {rec.name or pg_id.hex()} was removed before it was created")
-            from ._core import error_payload
+            from ._records import error_payload
 
             core.objects.set_ready(error_payload(rec.ready_id, err))
         if rec.name and core.gcs.named_pgs.get(rec.name) == pg_id:

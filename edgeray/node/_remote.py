@@ -33,7 +33,8 @@ from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, return_ids
 from ._cluster import ClusterTable
 
 if TYPE_CHECKING:
-    from ._core import NodeCore, Peer, TaskRecord
+    from ._core import NodeCore
+    from ._records import Peer, TaskRecord
 
 log = logging.getLogger("edgeray.node")
 
@@ -99,7 +100,7 @@ class RemoteWork:
         """Ask the head (this node's own directory when it is the head)."""
         if self.is_head:
             try:
-                value = self.core.directory_call(method, args)
+                value = self.core.actors.directory_call(method, args)
             except Exception as e:
                 if callback is not None:
                     callback(False, None, f"{type(e).__name__}: {e}")
@@ -118,8 +119,8 @@ class RemoteWork:
     def decide(self, t: TaskRecord) -> Any:
         """Where ``t`` goes: None (here, if it fits), a node id, ``WAIT``, ``INFEASIBLE`` or an
         error, from the strategy the task asked for over the whole cluster."""
-        from ._core import INFEASIBLE
         from ._placement_groups import WAIT
+        from ._records import INFEASIBLE
 
         core = self.core
         named = t.spec["opts"].get("strategy")
@@ -197,7 +198,7 @@ class RemoteWork:
         self.cluster.debit(node_id, t.place if spec["kind"] != ACTOR_CALL else {})
         self.stats["tasks_forwarded"] += 1
         if spec["kind"] == ACTOR_CREATE:
-            core.pump_actor_of(spec["actor"])
+            core.actors.pump_of(spec["actor"])
 
     def accept(self, peer: Peer, origin_node: bytes, spec: dict[str, Any], raw: bytes,
                deps: list[dict[str, Any]], fns: list[Any], actor: dict[str, Any] | None,
@@ -223,7 +224,7 @@ class RemoteWork:
             for r in p.get("refs") or []:
                 self._proxy(r, origin_node, temp, held)
             if p.get("node") == self.node_id:  # ours, but freed meanwhile
-                p = core.lost_payload(oid, "it was freed on the node that holds it")
+                p = core.object_service.lost_payload(oid, "it was freed on the node that holds it")
             objects.set_ready(p)
         for r in spec["nested"]:
             self._proxy(r, origin_node, temp, held)
@@ -231,7 +232,7 @@ class RemoteWork:
         if job is not None and spec["job"] not in core.gcs.jobs:
             core.gcs.jobs[spec["job"]] = JobRecord(spec["job"], str(job.get("namespace") or "default"), 0)
         if actor is not None and spec["kind"] == ACTOR_CREATE:
-            core.adopt_actor(spec, actor, origin_node)
+            core.actors.adopt(spec, actor, origin_node)
         core.submit(peer, spec, raw, local_only=True)
         objects.remove_holder(held, temp)
 
@@ -382,7 +383,7 @@ class RemoteWork:
             except Exception as e:
                 if not self.cluster.is_alive(node_id) or attempt == FETCH_TRIES - 1:
                     log.warning("could not fetch object %s from node %s: %s", oid.hex(), node_id.hex()[:12], e)
-                    payload = {**core.lost_payload(oid, f"fetching it from node {node_id.hex()} failed: {e}"), "lost_from": node_id}
+                    payload = {**core.object_service.lost_payload(oid, f"fetching it from node {node_id.hex()} failed: {e}"), "lost_from": node_id}
                     break
                 await trio.sleep(0.2)
         entry = core.objects.get(oid)
@@ -451,7 +452,7 @@ class RemoteWork:
         rec.host, rec.state = node_id, gcs_state.ALIVE
         self.core.live.pop(t.spec["tid"], None)
         self.core.gcs.save_detached(rec)
-        self.core.pump_actor_of(aid)
+        self.core.actors.pump_of(aid)
 
     def expire_restored(self, now: float) -> None:
         """The nodes that ran restored actors had their time to rejoin: create the rest."""
@@ -480,7 +481,7 @@ class RemoteWork:
     def _ask_location(self, aid: bytes, tries: int) -> None:
         def answered(ok: bool, value: Any, error: str | None) -> None:
             if ok and isinstance(value, dict) and isinstance(value.get("node_id"), bytes):
-                self.core.adopt_actor_stub(aid, value)
+                self.core.actors.adopt_stub(aid, value)
             elif tries > 0 and self.spawn is not None:  # maybe not registered yet: ask again soon
                 self.spawn(self._ask_later, aid, tries - 1)
                 return
@@ -507,17 +508,17 @@ class RemoteWork:
             if not rec.stub and rec.host == node_id and rec.state != gcs_state.DEAD:
                 creating = any(t.spec["kind"] == ACTOR_CREATE and t.spec["actor"] == rec.actor_id for t in inflight.values())
                 if not creating:
-                    core.actor_host_died(rec, node_id)
+                    core.actors.host_died(rec, node_id)
         for t in list(inflight.values()):
             t.forwarded_to = None
             core.forwarded_lost(t, node_id)
         core.pgs.node_died(node_id)
         for rec in [r for r in core.gcs.actors.values() if r.origin == node_id and not r.stub]:
             if not rec.detached and rec.host is None:  # its owner is gone: so is it (Ray's fate sharing)
-                core.kill_actor(rec, f"the node {node_id.hex()} that owned the actor died", no_restart=True)
+                core.actors.kill(rec, f"the node {node_id.hex()} that owned the actor died", no_restart=True)
         for rec in [r for r in core.gcs.actors.values() if r.stub and r.host == node_id]:
             del core.gcs.actors[rec.actor_id]  # the next call asks the head where it went
-            core.fail_actor_calls(rec, exc.ActorDiedError(f"The node {node_id.hex()} running the actor died.", rec.actor_id.hex()))
+            core.actors.fail_calls_with(rec, exc.ActorDiedError(f"The node {node_id.hex()} running the actor died.", rec.actor_id.hex()))
         lost = {oid for oid, n in self.origin.items() if n == node_id}
         for oid in lost:
             self.origin.pop(oid, None)
@@ -559,10 +560,10 @@ class RemoteWork:
             error: BaseException = exc.ObjectReconstructionFailedError(
                 oid.hex(), f"{why}, and the task that made it cannot be re-run (not retryable, "
                 "its arguments are gone, or it was not made by a task)")
-            e.payload = core.error_payload_for(oid, error)
+            e.payload = core.object_service.error_payload_for(oid, error)
         else:
             error = exc.OwnerDiedError(oid.hex(), f"{why} before it sent the value")
-            core.objects.set_ready(core.error_payload_for(oid, error))
+            core.objects.set_ready(core.object_service.error_payload_for(oid, error))
 
 
 async def _read_chunks(link: Link, oid: bytes, size: int, view: memoryview) -> None:

@@ -349,22 +349,22 @@ class NodeServer:
         elif isinstance(msg, TaskDone):
             core.task_done(peer, msg.task_id, msg.results, msg.failed, msg.retryable, msg.error)
         elif isinstance(msg, Subscribe):
-            core.subscribe(peer, msg.ids)
+            core.object_service.subscribe(peer, msg.ids)
         elif isinstance(msg, AddRef):
             core.objects.add_holder(msg.ids, peer.peer_id)
         elif isinstance(msg, DelRef):
             core.objects.remove_holder(msg.ids, peer.peer_id)
         elif isinstance(msg, Unmap):
-            core.unmap(peer, msg.ids, msg.counts)
+            core.object_service.unmap(peer, msg.ids, msg.counts)
         elif isinstance(msg, PutObject):
             _check_payload(msg.payload)
-            core.put_object(peer, msg.payload)
+            core.object_service.put_object(peer, msg.payload)
         elif isinstance(msg, Promise):
-            core.promise(peer, [i for i in msg.ids if isinstance(i, bytes)])
+            core.object_service.promise(peer, [i for i in msg.ids if isinstance(i, bytes)])
         elif isinstance(msg, Publish):
             for p in msg.payloads:
                 _check_payload(p)
-            core.publish(peer, msg.owner, msg.payloads)
+            core.object_service.publish(peer, msg.owner, msg.payloads)
         elif isinstance(msg, Call):
             self.calls.handle(peer, msg, nursery)
         elif isinstance(msg, RegisterFunction):

@@ -1,0 +1,401 @@
+"""Actors on the node: creation and names, each caller's queue of calls, death and restarts,
+actors placed on or by other nodes, and the head's actor directory.
+
+``Actors`` is a part of ``NodeCore`` (``core.actors``) and shares its state: the GCS tables, the
+workers, the ready queue. Like the rest of the core it is synchronous and runs on the node's
+Trio thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import exceptions as exc
+from ..gcs import ActorRecord
+from ..gcs import _tables as gcs_state
+from ..protocol import Call
+from ..raylet import _workers as W
+from ..raylet._tasks import ACTOR_CREATE, TaskSpec, return_ids
+from ._records import Peer, TaskRecord, caller_key
+
+if TYPE_CHECKING:
+    from ._core import NodeCore
+
+log = logging.getLogger("edgeray.node")
+
+
+class Actors:
+    """The node's actor handling (see the module's docstring)."""
+
+    def __init__(self, core: NodeCore) -> None:
+        self.core = core
+
+    def create(self, peer: Peer, spec: TaskSpec, meta: dict[str, Any]) -> dict[str, Any]:
+        """Register the actor (its name taken, here and on the head) and submit its creation;
+        an existing actor of that name is returned when the caller asked ``get_if_exists``."""
+        opts = spec["opts"]
+        name = opts.get("name") or ""
+        namespace = opts.get("namespace") or self.core.namespace_of(peer)
+        if name:
+            existing = self.core.gcs.lookup_named(name, namespace)
+            if existing is not None:
+                if opts.get("get_if_exists"):
+                    return {"existing": True, "actor_id": existing.actor_id, "meta": existing.meta}
+                raise ValueError(
+                    f"The name {name} (namespace={namespace}) is already taken. Use a different name, "
+                    f"kill the existing actor, or pass get_if_exists=True."
+                )
+            if self.core.remote.is_head:  # a name another node's actor holds
+                taken = self.directory_call("register_name", {"name": name, "namespace": namespace, "actor_id": spec["actor"]})
+                if taken["taken"]:
+                    if opts.get("get_if_exists") and isinstance(taken.get("node_id"), bytes):
+                        stub = self.adopt_stub(taken["actor_id"], taken)
+                        return {"existing": True, "actor_id": stub.actor_id, "meta": stub.meta}
+                    raise ValueError(
+                        f"The name {name} (namespace={namespace}) is already taken. Use a different name, "
+                        f"kill the existing actor, or pass get_if_exists=True."
+                    )
+        rec = ActorRecord(
+            actor_id=spec["actor"],
+            spec=spec,
+            class_name=spec["name"],
+            name=name,
+            namespace=namespace,
+            job_id=spec["job"],
+            detached=opts.get("lifetime") == "detached",
+            meta=meta,
+        )
+        self.core.gcs.register_actor(rec)
+        self.core.submit(peer, spec)
+        return {"existing": False, "actor_id": rec.actor_id, "meta": meta}
+
+    def created(self, t: TaskRecord, failed: bool, error: str | None) -> None:
+        """The actor's constructor finished (``failed``: it raised): its calls may go, or fail."""
+        actor = self.core.gcs.actors.get(t.spec["actor"])
+        if actor is None:
+            return
+        if failed:
+            w = t.worker
+            self.core.gcs.mark_dead(actor, f"The actor's constructor raised: {error}")
+            self.fail_calls(actor)
+            if w is not None:
+                self.release_resources(t)
+                if self.core.spawner is not None:
+                    self.core.spawner.kill_worker(w)
+            return
+        actor.state = gcs_state.ALIVE
+        self.pump(actor)
+
+    def release_resources(self, t: TaskRecord) -> None:
+        pool = self.core.pool_of(t)
+        if t.held and pool is not None:
+            pool.release(t.held, t.gpu_ids)
+        t.held = {}
+
+    def pump_of(self, actor_id: bytes) -> None:
+        actor = self.core.gcs.actors.get(actor_id)
+        if actor is not None:
+            self.pump(actor)
+
+    def pump(self, actor: ActorRecord) -> None:
+        """Send the actor's ready calls to its worker, or to the node it lives on."""
+        if actor.state != gcs_state.ALIVE:
+            if actor.state == gcs_state.DEAD:
+                self.fail_calls(actor)
+            return
+        host = actor.host
+        if host is not None:  # on another node: the calls go there, in order, once ready
+            self.drain_calls(actor, functools.partial(self._forward_call, actor, host))
+            return
+        w = self.core.workers.get(actor.worker_id) if actor.worker_id else None
+        if w is None or w.peer is None:
+            return
+        self.drain_calls(actor, functools.partial(self._send_call, actor, w))
+
+    def drain_calls(self, actor: ActorRecord, send: Callable[[TaskRecord], None]) -> None:
+        """Hand each caller's ready calls to ``send``, in order (an unordered actor lets later
+        ready calls overtake one still waiting for its arguments). A call whose argument is an
+        error fails with it instead."""
+        def one(t: TaskRecord) -> None:
+            failed = next((p for p in t.dep_payloads if p is not None and p.get("err")), None)
+            if failed is not None:
+                self.core.finish_with_payloads(t, [{**failed, "id": oid, "refs": []} for oid in return_ids(t.spec)])
+            else:
+                send(t)
+
+        ordered = not actor.meta.get("unordered", False)
+        for q in actor.queues.values():
+            while q:
+                t = q[0]
+                if t.missing:
+                    if ordered:
+                        break
+                    # unordered (async/threaded) actors: let later ready calls overtake
+                    for other in list(q):
+                        if not other.missing:
+                            q.remove(other)
+                            one(other)
+                    break
+                q.popleft()
+                one(t)
+
+    def _forward_call(self, actor: ActorRecord, host: bytes, t: TaskRecord) -> None:
+        actor.inflight[t.spec["tid"]] = t
+        self.core.remote.forward(t, host)
+
+    def _send_call(self, actor: ActorRecord, w: W.WorkerRecord, t: TaskRecord) -> None:
+        t.worker = w
+        self.core.running[t.spec["tid"]] = t
+        actor.inflight[t.spec["tid"]] = t  # type: ignore[assignment]
+        self.core.send_execute(w, t)
+
+    def error(self, actor: ActorRecord | None, spec: TaskSpec) -> BaseException:
+        if actor is not None and actor.death_exc is not None:
+            return actor.death_exc
+        if actor is None:
+            return exc.ActorDiedError("The actor is unknown to this cluster (it may have been created by another session).")
+        return exc.ActorDiedError(
+            f"The actor {actor.class_name} ({actor.actor_id.hex()}) is dead, so {spec['name']} cannot run. "
+            f"Cause: {actor.death_cause}",
+            actor.actor_id.hex(),
+        )
+
+    def fail_calls(self, actor: ActorRecord) -> None:
+        """Every call queued or running on the dead ``actor`` fails with its death error."""
+        for q in actor.queues.values():
+            while q:
+                t = q.popleft()
+                self.core.fail_returns(t.spec, self.error(actor, t.spec))
+                self.core.release_pins(t)
+        for tid, t in list(actor.inflight.items()):
+            actor.inflight.pop(tid)
+            self.core.running.pop(tid, None)
+            self.core.fail_returns(t.spec, self.error(actor, t.spec))
+            self.core.release_pins(t)
+
+    def fail_calls_with(self, actor: ActorRecord, error: BaseException) -> None:
+        actor.death_exc = error
+        self.fail_calls(actor)
+
+    def kill(self, actor: ActorRecord, cause: str, no_restart: bool = True) -> None:
+        """``ray.kill``, fate sharing with an owner, a removed placement group: kill its worker
+        (or ask its node to); dead for good if ``no_restart`` or its restarts are spent."""
+        if actor.state == gcs_state.DEAD:
+            return
+        if actor.host is not None:  # it runs on another node: that node kills it
+            self.core.remote.link(actor.host).send(Call(0, "kill_actor", {"actor_id": actor.actor_id, "no_restart": no_restart}))
+            if no_restart:
+                self.core.gcs.mark_dead(actor, cause)
+                self.fail_calls(actor)
+            return
+        w = self.core.workers.get(actor.worker_id) if actor.worker_id else None
+        if no_restart or actor.restarts >= actor.max_restarts != -1:
+            self.core.gcs.mark_dead(actor, cause)
+        if w is not None and self.core.spawner is not None:
+            self.core.spawner.kill_worker(w)
+        if actor.state == gcs_state.DEAD:
+            create = self._creation_task(actor)
+            if create is not None:
+                self.release_resources(create)
+            self.fail_calls(actor)
+            self.core.ready.remove_if(lambda t: t.spec.get("actor") == actor.actor_id and not self.core.drop_task(t))
+
+    def _creation_task(self, actor: ActorRecord) -> TaskRecord | None:
+        w = self.core.workers.get(actor.worker_id) if actor.worker_id else None
+        return w.task if w is not None else None
+
+    def worker_died(self, actor: ActorRecord, returncode: int | None, create: TaskRecord | None) -> None:
+        """The actor's worker process exited: restart it within ``max_restarts`` (running calls
+        retried within ``max_task_retries``), else it is dead."""
+        if create is not None:
+            self.release_resources(create)
+            self.core.running.pop(create.spec["tid"], None)
+        if actor.state == gcs_state.DEAD:
+            self.fail_calls(actor)
+            return
+        budget = actor.max_restarts
+        if budget == -1 or actor.restarts < budget:
+            actor.restarts += 1
+            self.core.stats["actor_restarts"] += 1
+            actor.state = gcs_state.RESTARTING
+            actor.worker_id = None
+            # calls that were running: retried first, in their callers' order, if max_task_retries allows
+            for tid, t in reversed(list(actor.inflight.items())):
+                actor.inflight.pop(tid)
+                self.core.running.pop(tid, None)
+                if t.retries_left != 0:
+                    if t.retries_left > 0:
+                        t.retries_left -= 1
+                    t.worker = None
+                    actor.queues.setdefault(caller_key(t.spec), deque()).appendleft(t)
+                else:
+                    self.core.fail_returns(t.spec, exc.RayActorError(
+                        f"The actor {actor.class_name} died while running {t.spec['name']} (exit code {returncode}); "
+                        "it is restarting (set max_task_retries to retry calls).", actor.actor_id.hex()))
+                    self.core.release_pins(t)
+            if create is None:
+                create = TaskRecord(actor.spec)
+            create.done = False
+            create.worker = None
+            # a restart re-runs the constructor; its args are still pinned by the record
+            self.core.ready.append(create)
+            self.core.schedule()
+            return
+        self.core.gcs.mark_dead(actor, f"The actor's worker process died (exit code {returncode}) and max_restarts={budget} is spent.")
+        self.fail_calls(actor)
+
+    def adopt(self, spec: TaskSpec, info: dict[str, Any], origin: bytes) -> None:
+        """Another node placed an actor here: keep its record (this node runs and restarts it)."""
+        aid = spec["actor"]
+        rec = self.core.gcs.actors.get(aid)
+        if rec is not None and not rec.stub:
+            rec.host = None
+            rec.state = gcs_state.PENDING
+            rec.origin = origin
+            return
+        rec = ActorRecord(
+            actor_id=aid, spec=spec, class_name=str(info.get("class_name") or spec["name"]),
+            name=str(info.get("name") or ""), namespace=str(info.get("namespace") or "default"),
+            job_id=spec["job"], detached=bool(info.get("detached")), meta=dict(info.get("meta") or {}),
+        )
+        rec.restarts = int(info.get("restarts") or 0)
+        rec.origin = origin
+        self.core.gcs.actors[aid] = rec  # its name is the head's to keep, not this node's
+
+    def adopt_stub(self, aid: bytes, info: dict[str, Any]) -> ActorRecord:
+        """An actor running on another node that calls from here must reach: a routing record."""
+        rec = self.core.gcs.actors.get(aid)
+        if rec is not None:
+            return rec
+        rec = ActorRecord(
+            actor_id=aid, spec={"opts": {}, "deps": [], "fn": None}, class_name=str(info.get("class_name") or ""),
+            name=str(info.get("name") or ""), namespace=str(info.get("namespace") or ""), job_id=b"",
+            detached=False, meta=dict(info.get("meta") or {}), state=gcs_state.ALIVE,
+        )
+        rec.host, rec.stub = info["node_id"], True
+        if rec.host == self.core.node_id:
+            rec.host = None
+        self.core.gcs.actors[aid] = rec
+        return rec
+
+    def forwarded_lost(self, t: TaskRecord, why: str) -> None:
+        """An actor's creation or call, sent to another node that died before it finished."""
+        actor = self.core.gcs.actors.get(t.spec["actor"])
+        if t.spec["kind"] == ACTOR_CREATE:
+            if actor is None or actor.state == gcs_state.DEAD:
+                self.core.release_pins(t)
+                return
+            budget = actor.max_restarts
+            if budget == -1 or actor.restarts < budget:
+                actor.restarts += 1
+                self.core.stats["actor_restarts"] += 1
+                actor.state, actor.host = gcs_state.RESTARTING, None
+                for r in return_ids(t.spec):
+                    e = self.core.objects.get(r)
+                    if e is not None:
+                        e.state, e.payload = 0, None
+                for tid, call in reversed(list(actor.inflight.items())):  # retried first, in order
+                    actor.inflight.pop(tid)
+                    self.requeue_call(actor, call, why)
+                self.core.ready.append(t)
+                return
+            self.core.gcs.mark_dead(actor, f"{why}, and max_restarts={budget} is spent.")
+            self.fail_calls(actor)
+            self.core.release_pins(t)
+            return
+        if actor is not None:  # an actor call in flight
+            actor.inflight.pop(t.spec["tid"], None)
+            if actor.state == gcs_state.RESTARTING:
+                self.requeue_call(actor, t, why)
+                return
+        self.core.fail_returns(t.spec, exc.RayActorError(f"The actor died: {why}.", t.spec["actor"].hex()))
+        self.core.release_pins(t)
+
+    def host_died(self, actor: ActorRecord, node_id: bytes) -> None:
+        """An actor this node placed on ``node_id`` died with that node: create it again
+        (constructor re-run, on any node) within ``max_restarts``, else it is dead."""
+        why = f"the node {node_id.hex()} running the actor died"
+        budget = actor.max_restarts
+        lost_args = [d for d in actor.spec["deps"] if (e := self.core.objects.get(d)) is None or not e.ready]
+        if (budget != -1 and actor.restarts >= budget) or lost_args:
+            cause = f"{why}, and max_restarts={budget} is spent." if not lost_args else f"{why}, and its constructor's arguments are lost."
+            self.core.gcs.mark_dead(actor, cause)
+            actor.death_exc = exc.ActorDiedError(f"The actor {actor.class_name} is dead: {cause}", actor.actor_id.hex())
+            self.fail_calls(actor)
+            return
+        actor.restarts += 1
+        self.core.stats["actor_restarts"] += 1
+        actor.state, actor.host = gcs_state.RESTARTING, None
+        log.info("restarting actor %s (%s)", actor.class_name, why)
+        t = TaskRecord(actor.spec)
+        for i, d in enumerate(actor.spec["deps"]):
+            e = self.core.objects.get(d)
+            t.dep_payloads[i] = e.payload if e is not None else None
+        self.core.objects.pin(actor.spec["deps"])
+        self.core.objects.pin(actor.spec["nested"])
+        self.core.live[actor.spec["tid"]] = t
+        for r in return_ids(actor.spec):
+            e = self.core.objects.get(r)
+            if e is not None:
+                e.state, e.payload = 0, None
+        self.core.ready.append(t)
+
+    def requeue_call(self, actor: ActorRecord, t: TaskRecord, why: str) -> None:
+        if t.retries_left != 0:
+            if t.retries_left > 0:
+                t.retries_left -= 1
+            actor.queues.setdefault(caller_key(t.spec), deque()).appendleft(t)
+            return
+        self.core.fail_returns(t.spec, exc.RayActorError(
+            f"The actor {actor.class_name} died while running {t.spec['name']} ({why}); it is restarting "
+            "(set max_task_retries to retry calls).", actor.actor_id.hex()))
+        self.core.release_pins(t)
+
+    def directory_call(self, method: str, args: dict[str, Any]) -> Any:
+        """The head's actor directory: ``actor_placed``, ``locate_actor``, ``lookup_actor``,
+        ``register_name``, ``actor_dead``."""
+        gcs = self.core.gcs
+        if method == "actor_placed":
+            aid = args["actor_id"]
+            if aid in self.core.remote.awaiting_host:
+                self.core.remote.claim_restored(aid, args["node_id"])
+            gcs.directory[aid] = {k: args.get(k) for k in ("node_id", "class_name", "name", "namespace", "meta")}
+            if args.get("name"):
+                gcs.dir_named[(str(args.get("namespace")), str(args["name"]))] = aid
+            return None
+        if method == "bundles_held":
+            self.core.pgs.claim_bundles(args["node_id"], list(args.get("bundles") or []))
+            return None
+        if method == "locate_actor":
+            return gcs.directory.get(args["actor_id"])
+        if method == "lookup_actor":
+            aid = gcs.dir_named.get((str(args.get("namespace")), str(args.get("name"))))
+            found = gcs.directory.get(aid) if aid is not None else None
+            return None if found is None else {**found, "actor_id": aid}
+        if method == "register_name":
+            key = (str(args.get("namespace")), str(args.get("name")))
+            taken = gcs.dir_named.get(key) or gcs.named.get(key)
+            if taken is not None and taken != args.get("actor_id"):
+                found = gcs.directory.get(taken)
+                if found is None and taken in gcs.actors:
+                    rec = gcs.actors[taken]
+                    found = {"node_id": self.core.node_id, "class_name": rec.class_name, "meta": rec.meta}
+                return {"taken": True, "actor_id": taken, **(found or {})}
+            gcs.dir_named[key] = args["actor_id"]
+            return {"taken": False}
+        if method == "actor_dead":
+            aid = args["actor_id"]
+            gcs.directory.pop(aid, None)
+            for key in [k for k, v in gcs.dir_named.items() if v == aid]:
+                del gcs.dir_named[key]
+            return None
+        raise ValueError(f"unknown directory method {method!r}")
+
+    def died(self, rec: ActorRecord) -> None:
+        """``GcsTables.on_dead``: the head forgets the actor's place and name."""
+        if not rec.stub and rec.host is None:
+            self.core.remote.head_call("actor_dead", {"actor_id": rec.actor_id}, None)
