@@ -56,7 +56,7 @@ def wait(
     for r in refs:
         if not isinstance(r, ObjectRef):
             raise TypeError(f"wait() expected a list of ObjectRef, got {type(r).__name__} in it")
-    if len(set(refs)) != len(refs):
+    if len({r._id for r in refs}) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
     if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 1:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")

@@ -78,6 +78,8 @@ class _Waiter:
         self._done.acquire()
 
     def hit(self) -> None:
+        if self.remaining <= 0:  # (it only ever decreases) already woken: a wait on many
+            return
         with self._mu:
             self.remaining -= 1
             fire = self.remaining == 0
@@ -247,7 +249,7 @@ class CoreClient(DirectResults):
             if self._pending_ref_ops:
                 with self._lock:
                     ops, self._pending_ref_ops = self._pending_ref_ops, []
-                frames = [self._conn.send(m) for m in _coalesce(ops)]
+                frames = [self._conn.send(m) for m in coalesce_ref_ops(ops)]
             frames.append(self._conn.send(msg))
             try:
                 if len(frames) == 1:
@@ -266,7 +268,7 @@ class CoreClient(DirectResults):
                 ops, self._pending_ref_ops = self._pending_ref_ops, []
             if ops:
                 try:
-                    self._chan.send_frames([self._conn.send(m) for m in _coalesce(ops)])
+                    self._chan.send_frames([self._conn.send(m) for m in coalesce_ref_ops(ops)])
                 except OSError:
                     pass
 
@@ -582,14 +584,14 @@ class CoreClient(DirectResults):
             self.send(Subscribe(new))
 
     def wait_ready(self, ids: Sequence[bytes], num: int, timeout: float | None) -> bool:
-        """Block until ``num`` of ``ids`` have payloads here; False on timeout."""
+        """Block until ``num`` of ``ids`` (distinct) have payloads here; False on timeout."""
         with self._lock:
             missing = self._missing(ids)
             have = len(ids) - len(missing)
             if have >= num:
                 return True
             waiter = _Waiter(num - have)
-            for i in set(missing):
+            for i in missing:
                 self._waiters.setdefault(i, []).append(waiter)
         self._subscribe(missing)
         blocked = self._block()
@@ -598,14 +600,18 @@ class CoreClient(DirectResults):
         finally:
             if blocked:
                 self._unblock()
-        if not ok:
+        if waiter.remaining > 0 or len(missing) > 1:  # not registered on ids that came in: forget it
+            waiters = self._waiters
             with self._lock:
-                for i in set(missing):
-                    lst = self._waiters.get(i)
-                    if lst and waiter in lst:
-                        lst.remove(waiter)
+                for i in missing:
+                    lst = waiters.get(i)
+                    if lst:
+                        try:
+                            lst.remove(waiter)
+                        except ValueError:
+                            continue
                         if not lst:
-                            del self._waiters[i]
+                            del waiters[i]
         return ok
 
     def on_ready(self, oid: bytes, callback: Callable[[], None]) -> None:
@@ -650,8 +656,12 @@ class CoreClient(DirectResults):
 
     def get(self, refs: Sequence[ObjectRef], timeout: float | None = None) -> list[Any]:
         ids = [r._id for r in refs]
-        if self._missing(ids) and not self.wait_ready(ids, len(ids), timeout):
-            raise exc.GetTimeoutError(f"Get timed out: some object(s) not ready after {timeout} seconds.")
+        missing = self._missing(ids)
+        if missing:
+            if len(missing) > 1:
+                missing = list(dict.fromkeys(missing))  # (a ref given twice is waited for once)
+            if not self.wait_ready(missing, len(missing), timeout):
+                raise exc.GetTimeoutError(f"Get timed out: some object(s) not ready after {timeout} seconds.")
         p = self._payloads
         return [self.deserialize_payload(p[i]) for i in ids]
 
@@ -719,18 +729,42 @@ class CoreClient(DirectResults):
             arena.close()
 
 
-def _coalesce(ops: list[Message]) -> list[Message]:
-    """Merge runs of the same reference operation into one message (order kept between runs):
-    a batch of dropped refs costs one frame, not one each."""
+def coalesce_ref_ops(ops: list[Message]) -> list[Message]:
+    """The queued operations as few messages, with the same effect on the node.
+
+    Each run of ``AddRef``/``DelRef`` between other messages (kept in place, in order) becomes at
+    most one ``AddRef`` and then one ``DelRef``. The node keeps a *set* of holders, so per object
+    only the run's last operation counts, and only if the node's view changes: an object the
+    run first added and last deleted (a ref unpickled and dropped, like the 10,000 inside a
+    list that is read and thrown away) costs nothing. Adds go before deletes: a deleted
+    container must not free objects nested in it before this process is counted as holding
+    them."""
     out: list[Message] = []
+    first: dict[bytes, bool] = {}  # object -> its first operation in this run was an add
+    last: dict[bytes, bool] = {}  # object -> its last one was (in first-seen order)
+
+    def end_run() -> None:
+        if last:
+            adds = [i for i, add in last.items() if add and first[i]]
+            dels = [i for i, add in last.items() if not add and not first[i]]
+            if adds:
+                out.append(AddRef(adds))
+            if dels:
+                out.append(DelRef(dels))
+            first.clear()
+            last.clear()
+
     for m in ops:
-        prev = out[-1] if out else None
-        if isinstance(m, DelRef) and isinstance(prev, DelRef):
-            out[-1] = DelRef(prev.ids + m.ids)
-        elif isinstance(m, AddRef) and isinstance(prev, AddRef):
-            out[-1] = AddRef(prev.ids + m.ids)
+        kind = type(m)
+        if kind is AddRef or kind is DelRef:
+            add = kind is AddRef
+            for oid in m.ids:  # type: ignore[attr-defined]
+                first.setdefault(oid, add)
+                last[oid] = add
         else:
+            end_run()
             out.append(m)
+    end_run()
     return out
 
 

@@ -404,6 +404,37 @@ def test_wait(ray) -> None:
         ray.wait(fast)
 
 
+def test_get_of_a_ref_given_twice_before_it_is_ready(ray) -> None:
+    @ray.remote
+    def later(x):
+        import time
+
+        time.sleep(0.3)
+        return x
+
+    r = later.remote(7)
+    assert ray.get([r, r, later.remote(8), r], timeout=30) == [7, 7, 8, 7]
+
+
+def test_a_wait_leaves_no_waiter_behind_on_refs_not_ready(ray) -> None:
+    from edgeray.client._context import current_client
+
+    @ray.remote
+    def sleep_then(x, s):
+        import time
+
+        time.sleep(s)
+        return x
+
+    slow = sleep_then.remote("slow", 30)
+    for i in range(20):
+        fast = sleep_then.remote(i, 0)
+        ready, not_ready = ray.wait([slow, fast], num_returns=1, timeout=30)
+        assert ready == [fast] and not_ready == [slow]
+    assert current_client()._waiters.get(slow._id) in (None, [])
+    ray.cancel(slow, force=True)
+
+
 def test_object_ref_identity_and_hex(ray) -> None:
     ref = ray.put("x")
     h = ref.hex()
