@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list actors, tasks, objects, nodes, jobs or workers")
     ls.add_argument("kind", choices=["actors", "tasks", "objects", "nodes", "jobs", "workers", "placement-groups"])
     ls.add_argument("--detail", action="store_true")
+    ls.add_argument("--limit", type=int, default=100, help="print at most this many rows (default 100, as Ray)")
     sub.add_parser("memory", help="objects in the store (like 'ray memory')")
     sub.add_parser("get-auth-token", help="print the cluster token")
     return p
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "memory":
         return _memory()
     if args.command == "list":
-        return _list(args.kind)
+        return _list(args.kind, args.limit)
     if args.command == "get-auth-token":
         from ._files import load_or_create_token
 
@@ -350,10 +351,12 @@ def _memory() -> int:
     return 0
 
 
-def _list(kind: str) -> int:
+def _list(kind: str, limit: int = 100) -> int:
     rows = _client_call("list", {"kind": kind})
     print(f"======== List: {time.strftime('%Y-%m-%d %H:%M:%S')} ========")
-    print(f"Total: {len(rows)}\n")
+    print(f"Total: {len(rows)}" + (f" (the last {limit} shown; --limit N for more)" if len(rows) > limit > 0 else "") + "\n")
+    if limit > 0:
+        rows = rows[-limit:]
     if rows:
         cols = list(rows[0].keys())
         print("  ".join(c.upper() for c in cols))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._durable import DurableGcs
+from ._task_events import TaskEventTable
 
 PENDING = "PENDING_CREATION"
 ALIVE = "ALIVE"
@@ -119,6 +120,7 @@ class GcsTables:
         self.directory: dict[bytes, dict[str, Any]] = {}
         self.dir_named: dict[tuple[str, str], bytes] = {}
         self.on_dead: Any = None  # called with each actor record marked dead
+        self.task_events = TaskEventTable()  # what this node ran and runs (``list tasks``)
 
     def new_job(self, namespace: str, pid: int) -> JobRecord:
         job_id = self._next_job.to_bytes(4, "little")

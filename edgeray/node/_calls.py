@@ -261,10 +261,7 @@ class CallHandlers:
                 for r in core.gcs.pgs.values()
             ]
         if kind == "tasks":
-            out = [{"task_id": t.spec["tid"].hex(), "name": t.spec["name"], "state": "RUNNING"} for t in core.running.values()]
-            out += [{"task_id": t.spec["tid"].hex(), "name": t.spec["name"], "state": "PENDING_NODE_ASSIGNMENT"} for t in core.ready]
-            out += [{"task_id": t.spec["tid"].hex(), "name": t.spec["name"], "state": "INFEASIBLE"} for t in core.infeasible if not t.done]
-            return out
+            return core.task_rows()
         if kind == "workers":
             return [{"worker_id": w.worker_id.hex(), "pid": w.pid, "state": w.state} for w in core.workers.values()]
         raise ValueError(f"cannot list {kind!r}: use actors, nodes, jobs, objects, placement-groups, tasks or workers")

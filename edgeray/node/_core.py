@@ -18,6 +18,7 @@ from typing import Any
 from .. import exceptions as exc
 from ..gcs import ActorRecord, DurableGcs, GcsTables
 from ..gcs import _tables as gcs_state
+from ..gcs._task_events import TERMINAL, error_type, new_row
 from ..object_store import ObjectStore
 from ..plugins import ClusterView, NodeView, SchedulingRequest
 from ..protocol import CancelTask, Execute, Log, encode_spec
@@ -76,7 +77,7 @@ class NodeCore:
         self._warned_infeasible: set[bytes] = set()
         self.stats = {
             "tasks_submitted": 0, "tasks_finished": 0, "workers_started": 0, "workers_died": 0,
-            "task_retries": 0, "actor_restarts": 0,
+            "task_retries": 0, "actor_restarts": 0, "direct_tasks_finished": 0,
         }
 
     # ------------------------------------------------------------------ peers
@@ -511,6 +512,7 @@ class NodeCore:
         if t.raw is None:
             t.raw = encode_spec(spec)  # type: ignore[arg-type]
         w.peer.send(Execute(t.raw, deps, env))
+        self.gcs.task_events.record(spec, "RUNNING", node_id=self.node_id, worker_pid=w.pid)  # type: ignore[arg-type]
 
     def _refill_pool(self) -> None:
         pooled = sum(1 for w in self.workers.values() if w.state in (W.STARTING, W.IDLE, W.BUSY, W.LEASED))
@@ -540,6 +542,9 @@ class NodeCore:
             return
         if kind == ACTOR_CREATE:
             self.actors.created(t, failed, error)
+        state = "FAILED" if failed else "FINISHED"
+        self.gcs.task_events.record(t.spec, state, node_id=self.node_id, worker_pid=w.pid if w is not None else None,
+                                    error=("TASK_CANCELLED" if t.cancelled else "TASK_EXECUTION_EXCEPTION") if failed else None)
         self.finish_with_payloads(t, results)
         self._release_worker(t, w)
         self.schedule()
@@ -574,6 +579,8 @@ class NodeCore:
         self.objects.unpin(t.spec["nested"])
 
     def fail_returns(self, spec: TaskSpec, error: BaseException) -> None:
+        """The task fails without running (again): its results become ``error``."""
+        self.gcs.task_events.record(spec, "FAILED", node_id=self.node_id, error=error_type(error))
         for oid in return_ids(spec):
             self.objects.set_ready(error_payload(oid, error))
 
@@ -659,6 +666,7 @@ class NodeCore:
         if returncode not in (0, None) and returncode != -15:
             self.stats["workers_died"] += 1
         del self.workers[worker_id]
+        self.gcs.task_events.worker_died(w.pid)
         t = w.task
         if prev == W.LEASED:
             self._release_lease(w)
@@ -738,6 +746,29 @@ class NodeCore:
                 job_id = w.task.spec["job"]
         job = self.gcs.jobs.get(job_id)
         return job.namespace if job else "default"
+
+    def task_events_from(self, peer: Peer, events: list[Any]) -> None:
+        """A worker reports what the calls of its direct callers did (``TaskEvents``)."""
+        w = self.workers.get(peer.peer_id)
+        pid = w.pid if w is not None else peer.pid
+        self.stats["direct_tasks_finished"] += self.gcs.task_events.ingest(events, node_id=self.node_id, worker_pid=pid)
+
+    def task_rows(self) -> list[dict[str, Any]]:
+        """``list tasks``: what this node recorded, with the state of tasks it holds now."""
+        rows = {r["task_id"]: r for r in self.gcs.task_events.list()}
+        live: list[tuple[str, Any]] = [("RUNNING", t) for t in self.running.values()]
+        live += [("PENDING_NODE_ASSIGNMENT", t) for t in self.ready]
+        live += [("PENDING_NODE_ASSIGNMENT", t) for t in self.infeasible if not t.done]
+        live += [("PENDING_ARGS_AVAIL", t) for t in list(self.live.values()) if t.missing and not t.done]
+        for state, t in live:
+            spec = t.spec
+            pid = t.worker.pid if t.worker is not None else None
+            row = rows.get(spec["tid"].hex())
+            if row is None or row["state"] in TERMINAL:  # (a retry runs again)
+                row = rows[spec["tid"].hex()] = new_row(spec["tid"], state, spec["kind"], spec["name"], spec["job"],
+                                                        spec.get("actor"), self.node_id, pid)
+            row["state"] = state
+        return list(rows.values())
 
     # ------------------------------------------------------------------ logs
     def send_log(self, job_id: bytes, name: str, pid: int, lines: list[str], stream: str = "out") -> None:

@@ -53,6 +53,7 @@ from ..protocol import (
     SubmitTask,
     Subscribe,
     TaskDone,
+    TaskEvents,
     Unblocked,
     Unmap,
     Welcome,
@@ -375,6 +376,8 @@ class NodeServer:
             core.worker_unblocked(peer, msg.task_id)
         elif isinstance(msg, Log):
             core.send_log(msg.job_id, msg.name, msg.pid, msg.lines, msg.stream)
+        elif isinstance(msg, TaskEvents) and peer.role == "worker":
+            core.task_events_from(peer, msg.events)
         elif isinstance(msg, CancelTask):
             self.calls.cancel(peer, msg)
         elif isinstance(msg, ForwardTask) and peer.role == "node":

@@ -37,6 +37,7 @@ __all__ = [
     "Promise",
     "Publish",
     "ObjectReady",
+    "TaskEvents",
     "Subscribe",
     "AddRef",
     "DelRef",
@@ -237,6 +238,16 @@ class Publish(Message):
 
     owner: bytes
     payloads: list
+
+
+@_message("taskev")
+@dataclasses.dataclass(slots=True)
+class TaskEvents(Message):
+    """A worker's report of the calls it ran for direct callers, which its node never saw
+    (``gcs._task_events``): ``[task_id, state, kind, name, job_id, actor_id|None,
+    error_type|None, start_time|None, time]`` each."""
+
+    events: list
 
 
 @_message("ready")

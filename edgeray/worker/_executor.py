@@ -23,8 +23,9 @@ from ..client import CoreClient
 from ..client._args import substitute
 from ..client._direct import DirectPeer, DirectServer
 from ..object_store import deserialize
-from ..protocol import Execute, Log, Publish, TaskDone, decode_spec
+from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
 from ._output import LogStream
+from ._task_events import TaskEventBuffer
 
 if TYPE_CHECKING:
     import asyncio  # imported when an async actor starts (it costs ~50 ms at process start)
@@ -112,6 +113,7 @@ class Executor:
         self._inbox_lock = threading.Lock()
         self._replies: dict[bytes, DirectPeer] = {}  # direct calls: who gets their TaskDone
         self._direct: DirectServer | None = None
+        self.events = TaskEventBuffer(self._send_to_node)  # what direct calls did, for the node
         self.pid = os.getpid()
         self.current_name = ""
         self.current_job = b"\x00" * 4
@@ -121,6 +123,11 @@ class Executor:
         self._listen_direct()  # for callers it is lent to (and, once it hosts one, its actor's)
         sys.stdout = LogStream(self, "out", sys.stdout)  # type: ignore[assignment]
         sys.stderr = LogStream(self, "err", sys.stderr)  # type: ignore[assignment]
+
+    def _send_to_node(self, msg: Message) -> None:
+        c = self.client
+        if c is not None and not c._closed:
+            c.send(msg)
 
     def send_log(self, lines: list[str], stream: str) -> None:
         c = self.client
@@ -141,6 +148,7 @@ class Executor:
                 reply.send(TaskDone(msg.spec["tid"], [], True, False, "not a call for this worker"))
                 return
             self._replies[msg.spec["tid"]] = reply
+            self.events.accepted(msg.spec)
         kind = msg.spec["kind"]
         if kind == ACTOR_CALL and self._mode != "sync":
             self._dispatch_concurrent(msg)
@@ -175,6 +183,7 @@ class Executor:
         if msg.env:
             os.environ.update(msg.env)
             client.gpu_ids = [g for g in msg.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
+        self.events.started(spec["tid"])
         try:
             if kind == TASK:
                 fn = self._function(spec["fn"])
@@ -285,9 +294,10 @@ class Executor:
             return
         self._done(spec, TaskDone(tid, payloads))
 
-    def _done(self, spec: dict[str, Any], done: TaskDone) -> None:
+    def _done(self, spec: dict[str, Any], done: TaskDone, error_type: str | None = None) -> None:
         """Report a finished task: to the node, or to the caller of a direct call (results it
-        cannot take inline are sealed on the node for it first, with ``Publish``)."""
+        cannot take inline are sealed on the node for it first, with ``Publish``), whose end
+        the node then learns from this worker's task events."""
         client = self.client
         assert client is not None
         peer = self._replies.pop(spec["tid"], None)
@@ -299,6 +309,7 @@ class Executor:
             client.send(Publish(spec["owner"], big))
             done.results = [{"id": p["id"], "published": True} if p in big else p for p in done.results]
         peer.send(done)
+        self.events.finished(spec, error_type)
 
     def _fail(self, spec: dict[str, Any], error: BaseException) -> None:
         client = self.client
@@ -307,6 +318,7 @@ class Executor:
         if spec["tid"] in self._cancelled:  # the KeyboardInterrupt / CancelledError we caused
             self._cancelled.discard(spec["tid"])
             error = exc.TaskCancelledError(f"Task {name} ({spec['tid'].hex()}) was cancelled.")
+        error_type = "TASK_CANCELLED" if isinstance(error, exc.TaskCancelledError) else "TASK_EXECUTION_EXCEPTION"
         err = exc.RayTaskError.from_exception(error, name, self.pid, "127.0.0.1")
         try:
             data = client.serialize(err)[0].to_bytes()
@@ -319,7 +331,7 @@ class Executor:
             for i in range(1, max(spec["rets"], 1) + 1)
         ]
         retryable = _retryable(spec["opts"].get("retry_exceptions"), error)
-        self._done(spec, TaskDone(tid, payloads, True, retryable, err.traceback_str[-4000:]))
+        self._done(spec, TaskDone(tid, payloads, True, retryable, err.traceback_str[-4000:]), error_type)
 
     # -- actors ---------------------------------------------------------------------------
     def _create_actor(self, msg: _Run) -> None:  # the creation task returns None
@@ -464,6 +476,7 @@ class Executor:
         async with sem:
             client = self.client
             assert client is not None
+            self.events.started(spec["tid"])
             try:
                 args, kwargs = self._args(msg)
                 result = getattr(self.actor, spec["method"])(*args, **kwargs)
@@ -480,6 +493,7 @@ class Executor:
 
     def _exit_actor(self) -> None:
         client = self.client
+        self.events.flush()  # (the call that exited included)
         if client is not None and client.actor_id is not None:
             try:
                 client.call("kill_actor", {"actor_id": client.actor_id, "no_restart": True}, timeout=5)

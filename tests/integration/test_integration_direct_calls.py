@@ -292,3 +292,56 @@ def test_small_ref_arguments_this_process_has_travel_with_the_call(ray, Log) -> 
         ray.get(a.add.remote(failed))  # an error argument: the node fails the call with it
     assert ray.get(a.items_.remote()) == ["first", {"small": 1}, 1]
     ray.kill(a)
+
+
+def task_rows() -> dict[str, dict[str, Any]]:
+    return {row["task_id"]: row for row in client().call("list", {"kind": "tasks"})}
+
+
+def row_when(task_hex: str, pred: Any, timeout: float = 10.0) -> dict[str, Any]:
+    """The node's ``list tasks`` row of a task once ``pred(row)`` holds (workers report each second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = task_rows().get(task_hex)
+        if row is not None and pred(row):
+            return row
+        if time.monotonic() > deadline:
+            pytest.fail(f"list tasks never showed what was expected of {task_hex}: {row}")
+        time.sleep(0.1)
+
+
+def test_list_tasks_shows_direct_calls_running_finished_and_failed(ray, Log) -> None:
+    a = Log.remote()
+    direct_now(ray, a)
+    pid = ray.get(a.pid.remote())
+    ok, bad = a.add.remote(1), a.fail.remote()
+    assert lane_of(a).mode == "direct"
+    ray.get(ok)
+    with pytest.raises(KeyError):
+        ray.get(bad)
+    row = row_when(ok.task_id(), lambda r: r["state"] == "FINISHED")
+    assert (row["name"], row["type"], row["actor_id"], row["worker_pid"]) == ("Log.add", "ACTOR_TASK", a._actor_id.hex(), pid)
+    assert row["start_time"] <= row["end_time"]
+    row = row_when(bad.task_id(), lambda r: r["state"] == "FAILED")
+    assert row["error_type"] == "TASK_EXECUTION_EXCEPTION"
+    running, queued = a.slow.remote("x", 30), a.add.remote(2)
+    row_when(running.task_id(), lambda r: r["state"] == "RUNNING")
+    row_when(queued.task_id(), lambda r: r["state"] == "SUBMITTED_TO_WORKER")
+    os.kill(pid, 9)  # the worker dies: what it reported unfinished failed with it
+    row_when(running.task_id(), lambda r: r["state"] == "FAILED" and r["error_type"] == "WORKER_DIED")
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(running, timeout=30)
+
+
+def test_list_tasks_shows_tasks_on_leased_workers_and_via_the_node(ray) -> None:
+    @ray.remote
+    def square(x: int) -> int:
+        return x * x
+
+    sent = client().leases.sent
+    refs = [square.remote(i) for i in range(20)]
+    assert ray.get(refs) == [i * i for i in range(20)]
+    for r in refs:
+        row = row_when(r.task_id(), lambda r: r["state"] == "FINISHED")
+        assert row["name"].endswith("square") and row["type"] == "NORMAL_TASK" and row["worker_pid"]
+    assert client().leases.sent > sent  # some of them went to leased workers
