@@ -8,6 +8,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+# compiled once here: this machine may set PYTHONDONTWRITEBYTECODE, and every process
+# edgeray starts (node, workers) would compile its modules from source again
+.venv/bin/python -m compileall -q edgeray plugins > /dev/null
 export EDGERAY_HOME="${EDGERAY_HOME:-$(mktemp -d)}"
 .venv/bin/edgeray start --config configs/node.toml
 trap '.venv/bin/edgeray stop' EXIT
