@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import itertools
 import logging
 import os
@@ -15,19 +14,16 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import exceptions as exc
-from ..object_store import Arena, SerializedObject, deserialize, serialize
+from ..object_store import Arena, SerializedObject, serialize
 from ..protocol import (
-    AddRef,
     Blocked,
     Call,
     CancelTask,
     Connection,
-    DelRef,
     Execute,
     Log,
     Message,
     ObjectReady,
-    Promise,
     PutObject,
     RegisterFunction,
     Reply,
@@ -35,7 +31,6 @@ from ..protocol import (
     SubmitTask,
     Subscribe,
     Unblocked,
-    Unmap,
     Welcome,
     encode_spec,
 )
@@ -44,6 +39,7 @@ from ._direct import ActorLanes
 from ._leases import TaskLeases
 from ._refs import ObjectRef
 from ._results import DirectResults
+from ._values import Values, coalesce_ref_ops
 from ._views import ViewLeases
 
 log = logging.getLogger("edgeray.client")
@@ -114,7 +110,7 @@ class _CallFuture:
             log.exception("edgeray: a reply callback failed")
 
 
-class CoreClient(DirectResults):
+class CoreClient(DirectResults, Values):
     """Connects, authenticates, then serves the process: refs, objects, tasks, control calls.
 
     ``role`` is "driver" or "worker". A worker passes ``on_execute`` to receive ``Execute``.
@@ -388,159 +384,6 @@ class CoreClient(DirectResults):
             for w in waiters:
                 w.hit()
 
-    # ================================================================== references
-    def incref(self, oid: bytes) -> None:
-        with self._lock:
-            n = self._counts.get(oid, 0)
-            self._counts[oid] = n + 1
-            if n == 0 and oid not in self._known and oid not in self._local:
-                self._known.add(oid)
-                self._pending_ref_ops.append(AddRef([oid]))
-
-    def decref(self, oid: bytes) -> None:
-        with self._lock:
-            n = self._counts.get(oid, 0) - 1
-            if n > 0:
-                self._counts[oid] = n
-                return
-            self._counts.pop(oid, None)
-            self._payloads.pop(oid, None)
-            self._local.pop(oid, None)
-            self._subscribed.discard(oid)
-            if oid in self._known:
-                self._known.discard(oid)
-                self._pending_ref_ops.append(DelRef([oid]))
-
-    def cache_payload(self, payload: dict[str, Any]) -> None:
-        """Keep an inline payload the node also has (it told us its value in a reply)."""
-        with self._lock:
-            if self._counts.get(payload["id"], 0) > 0:
-                self._payloads[payload["id"]] = payload
-
-    def owned_ref(self, oid: bytes) -> ObjectRef:
-        """A ref to an object the node already counts this process as holding."""
-        with self._lock:
-            self._known.add(oid)
-            self._counts[oid] = self._counts.get(oid, 0) + 1
-        return ObjectRef(oid, self, _counted=False)
-
-    def ensure_published(self, oid: bytes) -> None:
-        """Make sure the node has the value of an object this process put or got back from a
-        direct actor call (before its ref leaves); ``Promise`` it if the value is not back yet."""
-        if oid not in self._local and oid not in self._direct_pending:
-            return
-        with self._lock:
-            data = self._local.pop(oid, None)
-            if data is None:
-                if oid not in self._direct_pending or oid in self._promised:
-                    return
-                self._promised.add(oid)
-                self._known.add(oid)
-                msg: Message = Promise([oid])
-            else:
-                self._known.add(oid)
-                p = self._payloads.get(oid)
-                msg = PutObject({"id": oid, "data": data, "loc": None, "err": bool(p and p.get("err")), "refs": []})
-        self.send(msg)
-
-    # ================================================================== serialization
-    def serialize(self, value: Any) -> tuple[SerializedObject, list[bytes]]:
-        """Pickle ``value``; ObjectRefs inside become ids (returned, and published first)."""
-        contained: list[bytes] = []
-
-        def persistent_id(obj: Any) -> Any:
-            if type(obj) is ObjectRef:
-                oid = obj._id
-                contained.append(oid)
-                if oid in self._local or oid in self._direct_pending:
-                    self.ensure_published(oid)
-                return oid
-            return None
-
-        return serialize(value, persistent_id), contained
-
-    def _load_ref(self, pid: Any) -> ObjectRef:
-        if not isinstance(pid, bytes):
-            raise exc.RaySystemError(f"unexpected persistent id {pid!r}")
-        return ObjectRef(pid, self)
-
-    def empty_args(self) -> bytes:
-        """The pickled ``([], {})`` of a call without arguments (made once)."""
-        blob = self._empty_args
-        if blob is None:
-            blob = self._empty_args = self.serialize(([], {}))[0].to_bytes()
-        return blob
-
-    def load_borrowed_ref(self, pid: Any) -> ObjectRef:
-        """A ref that someone else keeps alive (not counted here): closure captures."""
-        if not isinstance(pid, bytes):
-            raise exc.RaySystemError(f"unexpected persistent id {pid!r}")
-        return ObjectRef(pid, None)
-
-    def deserialize_payload(self, payload: dict[str, Any], *, leased: bool = False) -> Any:
-        """The value of a payload (raising the remote error if it is one).
-
-        ``leased``: the payload's ``loc`` is a lease the node gave this process (an ``Execute``
-        argument); otherwise a shared-memory object is read under a lease held already by a
-        live view, or one asked for now (``map_object``).
-        """
-        if payload.get("loc") is not None:
-            if self.arena is None:
-                raise exc.RaySystemError("object lives in shared memory this process cannot map")
-            view_or_payload = self._open_view(payload, leased)
-            if isinstance(view_or_payload, dict):  # the node sent the bytes instead
-                return self.deserialize_payload(view_or_payload)
-            value = deserialize(view_or_payload, self._load_ref)
-        elif payload.get("err"):
-            try:
-                value = deserialize(payload["data"], self._load_ref)
-            except Exception as e:
-                raise exc.RaySystemError(f"The task failed with an exception that cannot be deserialized here: {e!r}") from None
-        else:
-            value = deserialize(payload["data"], self._load_ref)
-        if payload.get("err"):
-            if isinstance(value, exc.RayTaskError):
-                raise value.as_instanceof_cause()
-            if isinstance(value, BaseException):
-                raise value
-            raise exc.RaySystemError(f"bad error payload: {value!r}")
-        return value
-
-    def _open_view(self, payload: dict[str, Any], leased: bool) -> memoryview | dict[str, Any]:
-        """A read-only view of a shared-memory object, kept alive (and in memory) while it lives."""
-        oid = payload["id"]
-        loc = self._views.open(oid, payload["loc"] if leased else None)
-        if loc is None:
-            fresh = self.call("map_object", {"id": oid})
-            if fresh.get("loc") is None:
-                return fresh  # inline bytes or an error: nothing was leased
-            loc = self._views.open(oid, fresh["loc"])
-            assert loc is not None
-        assert self.arena is not None
-        self.incref(oid)  # the object itself stays referenced while any view of it lives
-        try:
-            return self.arena.read_view(loc[0], loc[1], on_release=functools.partial(self._release_view, oid))
-        except BaseException:
-            self._release_view(oid)
-            raise
-
-    def return_lease(self, payload: dict[str, Any]) -> None:
-        """Give back the lease of a leased payload that will not be read."""
-        if payload.get("loc") is not None:
-            with self._lock:
-                self._pending_ref_ops.append(Unmap([payload["id"]], [1]))
-
-    def _release_view(self, oid: bytes) -> None:
-        """The last use of one view is gone (runs inside the garbage collector: queue only)."""
-        try:
-            leases = self._views.close(oid)
-            if leases:
-                with self._lock:
-                    self._pending_ref_ops.append(Unmap([oid], [leases]))
-            self.decref(oid)
-        except Exception:
-            pass
-
     # ================================================================== put / get / wait
     def put(self, value: Any, *, _owner_hint: Any = None) -> ObjectRef:
         if isinstance(value, ObjectRef):
@@ -727,45 +570,6 @@ class CoreClient(DirectResults):
             self.arena.close()
         for arena in self._old_arenas:
             arena.close()
-
-
-def coalesce_ref_ops(ops: list[Message]) -> list[Message]:
-    """The queued operations as few messages, with the same effect on the node.
-
-    Each run of ``AddRef``/``DelRef`` between other messages (kept in place, in order) becomes at
-    most one ``AddRef`` and then one ``DelRef``. The node keeps a *set* of holders, so per object
-    only the run's last operation counts, and only if the node's view changes: an object the
-    run first added and last deleted (a ref unpickled and dropped, like the 10,000 inside a
-    list that is read and thrown away) costs nothing. Adds go before deletes: a deleted
-    container must not free objects nested in it before this process is counted as holding
-    them."""
-    out: list[Message] = []
-    first: dict[bytes, bool] = {}  # object -> its first operation in this run was an add
-    last: dict[bytes, bool] = {}  # object -> its last one was (in first-seen order)
-
-    def end_run() -> None:
-        if last:
-            adds = [i for i, add in last.items() if add and first[i]]
-            dels = [i for i, add in last.items() if not add and not first[i]]
-            if adds:
-                out.append(AddRef(adds))
-            if dels:
-                out.append(DelRef(dels))
-            first.clear()
-            last.clear()
-
-    for m in ops:
-        kind = type(m)
-        if kind is AddRef or kind is DelRef:
-            add = kind is AddRef
-            for oid in m.ids:  # type: ignore[attr-defined]
-                first.setdefault(oid, add)
-                last[oid] = add
-        else:
-            end_run()
-            out.append(m)
-    end_run()
-    return out
 
 
 def _print_log(msg: Log) -> None:

@@ -9,27 +9,16 @@ is not back yet, ``PutObject`` once it is). Results a worker sealed on the node 
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from .. import exceptions as exc
 from ..object_store import serialize
 from ..protocol import DelRef, Message, PutObject
+from ._state import ClientState
 
 
-class DirectResults:
-    """Mixed into ``CoreClient``, whose state it shares (declared here for the type checker)."""
-
-    _lock: threading.RLock
-    _counts: dict[bytes, int]
-    _known: set[bytes]
-    _local: dict[bytes, bytes]
-    _payloads: dict[bytes, dict[str, Any]]
-    _waiters: dict[bytes, list[Any]]
-    _subscribed: set[bytes]
-    _pending_ref_ops: list[Message]
-    _direct_pending: set[bytes]
-    _promised: set[bytes]
+class DirectResults(ClientState):
+    """Mixed into ``CoreClient``, whose state it shares (``ClientState``)."""
 
     def flush_refs(self) -> None:
         raise NotImplementedError

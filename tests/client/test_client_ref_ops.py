@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeray.client._client import coalesce_ref_ops
+from edgeray.client._values import coalesce_ref_ops
 from edgeray.protocol import AddRef, DelRef, Message, PutObject
 
 A, B, C = b"a" * 20, b"b" * 20, b"c" * 20

@@ -382,7 +382,8 @@ def test_get_timeout(ray) -> None:
     assert ray.get(ref, timeout=30) == "late"
 
 
-def test_wait(ray) -> None:
+@pytest.fixture(scope="module")
+def sleep_then(ray):
     @ray.remote
     def sleep_then(x, s):
         import time
@@ -390,6 +391,10 @@ def test_wait(ray) -> None:
         time.sleep(s)
         return x
 
+    return sleep_then
+
+
+def test_wait(ray, sleep_then) -> None:
     fast = sleep_then.remote("fast", 0)
     slow = sleep_then.remote("slow", 1.5)
     ready, not_ready = ray.wait([slow, fast], num_returns=1, timeout=10)
@@ -404,27 +409,13 @@ def test_wait(ray) -> None:
         ray.wait(fast)
 
 
-def test_get_of_a_ref_given_twice_before_it_is_ready(ray) -> None:
-    @ray.remote
-    def later(x):
-        import time
-
-        time.sleep(0.3)
-        return x
-
-    r = later.remote(7)
-    assert ray.get([r, r, later.remote(8), r], timeout=30) == [7, 7, 8, 7]
+def test_get_of_a_ref_given_twice_before_it_is_ready(ray, sleep_then) -> None:
+    r = sleep_then.remote(7, 0.3)
+    assert ray.get([r, r, sleep_then.remote(8, 0.3), r], timeout=30) == [7, 7, 8, 7]
 
 
-def test_a_wait_leaves_no_waiter_behind_on_refs_not_ready(ray) -> None:
+def test_a_wait_leaves_no_waiter_behind_on_refs_not_ready(ray, sleep_then) -> None:
     from edgeray.client._context import current_client
-
-    @ray.remote
-    def sleep_then(x, s):
-        import time
-
-        time.sleep(s)
-        return x
 
     slow = sleep_then.remote("slow", 30)
     for i in range(20):
