@@ -110,6 +110,25 @@ class TaskEventTable:
             self._open.setdefault(worker_pid, set()).add(tid)
 
 
+def merge_rows(tables: list[list[Any]]) -> list[dict[str, Any]]:
+    """Several nodes' ``list tasks`` rows as one list: a task two nodes know (its owner queued
+    it, another ran it) appears once, in the furthest state either saw."""
+    out: dict[Any, dict[str, Any]] = {}
+    for rows in tables:
+        for row in rows:
+            if not isinstance(row, dict) or "task_id" not in row:
+                continue
+            old = out.get(row["task_id"])
+            if old is None or _rank(row) > _rank(old):
+                out[row["task_id"]] = row
+    return list(out.values())
+
+
+def _rank(row: dict[str, Any]) -> tuple[int, bool]:
+    state = row.get("state")
+    return (STATES.index(state) if state in STATES else -1, row.get("worker_pid") is not None)
+
+
 def new_row(
     tid: bytes, state: str, kind: int, name: str, job: bytes, actor: bytes | None, node_id: bytes,
     worker_pid: int | None,

@@ -8,20 +8,23 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from .. import exceptions as exc
 from ..gcs import _tables as gcs_state
+from ..gcs._task_events import merge_rows
 from ..protocol import Call, CancelTask, Reply
 from ..raylet import _workers as W
 from ..raylet._tasks import validate_spec
 from ._remote import is_marker
 
 if TYPE_CHECKING:
-    import trio
-
     from ._core import NodeCore
     from ._service import NodeServer, PeerConn
 
 log = logging.getLogger("edgeray.node")
+
+LIST_TIMEOUT_S = 2.0  # how long ``list tasks`` waits for each other node's rows
 
 
 def _arg(args: dict[str, Any], name: str, typ: type | tuple[type, ...]) -> Any:
@@ -88,6 +91,9 @@ class CallHandlers:
             peer.send(Reply(msg.req, False, None, f"unknown method {msg.method!r}", "ValueError"))
             return
         if msg.method in ("create_actor", "get_actor") and self._ask_head_first(peer, msg):
+            return
+        if msg.method == "list" and msg.args.get("kind") == "tasks" and not msg.args.get("local") and self.core.cluster.is_multi():
+            nursery.start_soon(self._list_tasks_everywhere, peer, msg)
             return
         if msg.method == "map_object" and isinstance(oid := msg.args.get("id"), bytes):
             e = self.core.objects.get(oid)
@@ -265,6 +271,28 @@ class CallHandlers:
         if kind == "workers":
             return [{"worker_id": w.worker_id.hex(), "pid": w.pid, "state": w.state} for w in core.workers.values()]
         raise ValueError(f"cannot list {kind!r}: use actors, nodes, jobs, objects, placement-groups, tasks or workers")
+
+    async def _list_tasks_everywhere(self, peer: PeerConn, msg: Call) -> None:
+        """``list tasks`` on a cluster: this node's rows and every other live node's (Ray's GCS
+        holds them all); a node that does not answer within ``LIST_TIMEOUT_S`` is left out."""
+        core = self.core
+        tables: list[list[Any]] = [core.task_rows()]
+
+        async def ask(node_id: bytes) -> None:
+            with trio.move_on_after(LIST_TIMEOUT_S):
+                try:
+                    rows = await core.remote.link(node_id).call_async("list", {"kind": "tasks", "local": True})
+                except Exception as e:
+                    log.debug("no task list from node %s: %r", node_id.hex()[:12], e)
+                    return
+                if isinstance(rows, list):
+                    tables.append(rows)
+
+        async with trio.open_nursery() as nursery:
+            for node_id in core.cluster.alive_ids():
+                if node_id != core.node_id:
+                    nursery.start_soon(ask, node_id)
+        peer.send(Reply(msg.req, True, merge_rows(tables), None, None))
 
     def stop(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         self.server.stop_event.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeray import exceptions as exc
-from edgeray.gcs._task_events import TaskEventTable, error_type
+from edgeray.gcs._task_events import TaskEventTable, error_type, merge_rows
 
 NODE = b"n" * 16
 
@@ -73,3 +73,13 @@ def test_malformed_events_are_skipped_and_counted() -> None:
     assert t.ingest([*bad, good], node_id=NODE, worker_pid=1) == 1
     assert t.malformed == len(bad) and [r["name"] for r in t.list()] == ["t1"]
     assert t.ingest({"not": "a list"}, node_id=NODE, worker_pid=1) == 0 and t.malformed == len(bad) + 1
+
+
+def test_rows_of_several_nodes_merge_to_the_furthest_state() -> None:
+    owner = TaskEventTable()
+    runner = TaskEventTable()
+    owner.record(spec(1), "PENDING_NODE_ASSIGNMENT", node_id=b"o" * 16)
+    runner.record(spec(1), "FINISHED", node_id=NODE, worker_pid=5)
+    runner.record(spec(2), "RUNNING", node_id=NODE, worker_pid=5)
+    merged = merge_rows([owner.list(), runner.list(), ["junk", {"no": "id"}]])
+    assert [(r["name"], r["state"], r["node_id"]) for r in merged] == [("t1", "FINISHED", NODE.hex()), ("t2", "RUNNING", NODE.hex())]

@@ -303,3 +303,22 @@ def test_cancel_of_a_task_queued_on_another_node_never_runs_it(cluster: Any) -> 
         ray.get(queued, timeout=30)
     for r in busy:
         ray.cancel(r, force=True)
+
+
+def test_list_tasks_covers_every_node(cluster: Any) -> None:
+    from edgeray.client._context import current_client
+
+    special = cluster.worker_nodes[0].node_id
+    ref = node_of.options(resources={"special": 1}).remote()
+    assert ray.get(ref, timeout=60) == special
+    deadline = time.monotonic() + 10
+    while True:  # asked of the head, answered with the worker node's rows too
+        rows = {r["task_id"]: r for r in current_client().call("list", {"kind": "tasks"})}
+        row = rows.get(ref.task_id())
+        if row is not None and row["state"] == "FINISHED":
+            break
+        assert time.monotonic() < deadline, f"the head's list tasks never showed the task finished: {row}"
+        time.sleep(0.1)
+    assert row["node_id"] == special and row["worker_pid"]
+    here = current_client().call("list", {"kind": "tasks", "local": True})
+    assert all(r["node_id"] != special for r in here)  # (only the head's own rows)
