@@ -236,33 +236,42 @@ class NodeServer:
 
     # -- connections ----------------------------------------------------------------------
     async def handle_channel(self, channel: Any) -> None:
-        conn = Connection(Role.SERVER, token=self.token, max_frame=self.max_frame)
-        if hasattr(channel, "set_max_frame"):
-            channel.set_max_frame(PRE_AUTH_MAX_FRAME)  # nothing big is buffered before auth
+        """Serve one connection until it closes. Whatever goes wrong with it (the peer gone
+        mid-handshake, a bug handling it) ends that connection only, never the node."""
         try:
-            try:
-                first = await channel.receive_frame()
-            except exc.ProtocolError as e:
-                log.warning("refused a connection: %s", e)
-                return
-            if first is None:
-                return
-            try:
-                hello = conn.receive(first)
-            except exc.RaySystemError as e:
-                try:
-                    await channel.send_frames([Connection(Role.SERVER, token=None, max_frame=1 << 16).send(RefusedMsg(str(e)))])
-                except Exception:
-                    pass
-                log.warning("refused a connection: %s", e)
-                return
-            await self._serve_peer(channel, conn, hello)
+            await self._handshake_and_serve(channel)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as group:
+            log.debug("a connection broke: %r", group.exceptions[0])
+        except* Exception as group:
+            log.error("internal error serving a connection; closed it", exc_info=group.exceptions[0])
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(1.0):  # a peer may never answer the close
                 try:
                     await channel.aclose()
                 except Exception:
                     pass
+
+    async def _handshake_and_serve(self, channel: Any) -> None:
+        conn = Connection(Role.SERVER, token=self.token, max_frame=self.max_frame)
+        if hasattr(channel, "set_max_frame"):
+            channel.set_max_frame(PRE_AUTH_MAX_FRAME)  # nothing big is buffered before auth
+        try:
+            first = await channel.receive_frame()
+        except exc.ProtocolError as e:
+            log.warning("refused a connection: %s", e)
+            return
+        if first is None:
+            return
+        try:
+            hello = conn.receive(first)
+        except exc.RaySystemError as e:
+            try:
+                await channel.send_frames([Connection(Role.SERVER, token=None, max_frame=1 << 16).send(RefusedMsg(str(e)))])
+            except Exception:
+                pass
+            log.warning("refused a connection: %s", e)
+            return
+        await self._serve_peer(channel, conn, hello)
 
     async def _serve_peer(self, channel: Any, conn: Connection, hello: Any) -> None:
         core = self.core

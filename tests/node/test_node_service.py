@@ -183,6 +183,22 @@ async def test_unknown_worker_id_is_refused(node: NodeInfo) -> None:
     await peer.assert_closed_by_node()
 
 
+async def test_a_peer_gone_before_its_refusal_closes_only_that_connection(node: NodeInfo) -> None:
+    """A worker killed just after its hello (chaos killed one this way): the node's refusal
+    meets a broken pipe, which must end that connection, not the node."""
+    tok = token()
+    for _ in range(30):
+        peer = await RawPeer.open(node, tok)
+        await peer.send_frame(peer.conn.hello("worker", os.getpid(), worker_id=os.urandom(16)))
+        await peer.aclose()
+    await trio.sleep(0.2)
+    good = await RawPeer.open(node, tok)
+    await good.handshake()
+    reply = await good.call("nodes")
+    assert reply.ok, reply.error
+    await good.aclose()
+
+
 async def test_oversize_pre_auth_header_closes_at_once(node: NodeInfo) -> None:
     peer = await RawPeer.open(node, token())
     await peer.send_bytes(struct.pack(">I", 1 << 20))  # a 1 MiB frame announced, not sent
