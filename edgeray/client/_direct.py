@@ -6,9 +6,10 @@ beside its node's (``DirectServer``); a caller on the same machine asks the node
 sends each call as an ``Execute``; the worker answers with a ``TaskDone`` on the same connection.
 A call's round trip then crosses two processes instead of three.
 
-What stays with the node: calls with ObjectRef arguments (the node resolves them), actors that
-retry calls after a crash (``max_task_retries``), actors on other nodes, and every call while the
-actor is being created or restarted. ``ActorLanes`` keeps one caller's calls to one actor in
+What stays with the node: calls with ObjectRef arguments whose small values the caller does not
+have (the node resolves them; those it has travel with the call), actors that retry calls after
+a crash (``max_task_retries``), actors on other nodes, and every call while the actor is being
+created or restarted. ``ActorLanes`` keeps one caller's calls to one actor in
 submission order across the two paths: it switches path only once the calls sent the other way
 have finished, queueing (never blocking ``.remote()``) in between.
 

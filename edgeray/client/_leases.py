@@ -1,8 +1,9 @@
 """Worker leases: a caller sends its plain tasks straight to pool workers the node lent it.
 
 Ray's lease-based task submission, on one machine. For tasks that need nothing from the node
-(no ObjectRef arguments, only CPUs, the default scheduling strategy, no placement group), the
-caller asks its node for a worker (``lease_worker``, without waiting); the node lends an idle
+(only CPUs, the default scheduling strategy, no placement group, no refs nested in arguments,
+top-level ObjectRef arguments only if their values are small and here: they travel with the
+task, as in Ray's caller-side dependency resolution), the caller asks its node for a worker (``lease_worker``, without waiting); the node lends an idle
 pool worker and holds the task shape's resources for as long as the lease lasts. The caller
 then sends each such task to the worker's direct socket (``DirectChannel``), up to ``DEPTH`` at
 a time per worker, queueing the rest here while a lease is being asked for; the worker answers
@@ -65,6 +66,7 @@ class TaskLeases:
         self._refused_until: dict[float, float] = {}
         self._progress: dict[float, float] = {}  # shape -> when its queue last moved (or began)
         self._running: dict[bytes, _Lease] = {}  # task id -> the lease it was sent on
+        self._held: dict[bytes, list[Any]] = {}  # task id -> refs to its arguments, until it ends
         self._force_cancelled: set[bytes] = set()
         self._closed = False
         self.enabled = os.environ.get("EDGERAY_DIRECT_CALLS", "1") != "0"
@@ -72,21 +74,25 @@ class TaskLeases:
 
     @staticmethod
     def shape(spec: dict[str, Any]) -> float | None:
-        """The key of a task that may go to a leased worker, or None (it goes via the node)."""
+        """The key of a task that may go to a leased worker, or None (it goes via the node).
+        Its top-level ObjectRef arguments are the caller's to check (``inline_payloads``)."""
         res = spec["res"]
-        if spec["deps"] or spec["nested"] or (res and set(res) != {"CPU"}):
+        if spec["nested"] or (res and set(res) != {"CPU"}):
             return None
         opts = spec["opts"]
         if opts.get("strategy") is not None or opts.get("env_vars"):
             return None
         return float(res.get("CPU", 0))
 
-    def submit(self, spec: dict[str, Any], key: float) -> None:
+    def submit(self, spec: dict[str, Any], key: float, args: list[Any]) -> None:
         """Send a task to a leased worker, queue it for one being asked for, or (none lent) via
-        the node."""
+        the node. ``args``: refs to its ObjectRef arguments, held until it ends (a retry via the
+        node needs them there)."""
         self._client.expect_direct(returns(spec))
         back: list[_Lease] = []
         with self._lock:
+            if args:
+                self._held[spec["tid"]] = args
             if self._send(key, spec):
                 return
             usable = self._usable(key)
@@ -136,8 +142,19 @@ class TaskLeases:
         return True
 
     def _via_node(self, spec: dict[str, Any]) -> None:
-        self._client.submit(spec)
-        self._client.direct_to_node(returns(spec))
+        spec.pop("_deps", None)  # the node resolves the arguments itself
+        try:
+            self._client.submit(spec)
+            self._client.direct_to_node(returns(spec))
+        finally:
+            self._ended(spec["tid"])  # the node pins the arguments from now on
+
+    def _ended(self, tid: bytes) -> None:
+        """A task left this process's hands (ended, failed here, or went via the node): drop
+        the refs to its arguments held for it."""
+        with self._lock:
+            args = self._held.pop(tid, None)
+        del args  # (outside the lock: dropping refs takes the client's)
 
     # -- asking for and returning leases --------------------------------------------------
     def _ask(self, key: float, res: dict[str, float]) -> None:
@@ -209,6 +226,7 @@ class TaskLeases:
             self._client.direct_results(done.results)
         with self._lock:
             self._running.pop(done.task_id, None)
+            args = self._held.pop(done.task_id, None)  # dropped below, outside the lock
             lease.inflight -= 1
             if lease.inflight == 0:
                 lease.idle_since = time.monotonic()
@@ -216,6 +234,7 @@ class TaskLeases:
             back = [] if lease in self._usable(key) or lease.inflight else self._retire(key)
             if self._queue.get(key) and not self._usable(key) and key not in self._asking:
                 self._ask(key, {"CPU": key} if key else {})  # every lease is too old: a fresh one
+        del args
         for x in back:
             self._give_back(x)
 
@@ -234,6 +253,12 @@ class TaskLeases:
             self._via_node(spec)
 
     def _retry(self, spec: dict[str, Any], tid: bytes) -> None:
+        try:
+            self._retry_or_fail(spec, tid)
+        finally:
+            self._ended(tid)
+
+    def _retry_or_fail(self, spec: dict[str, Any], tid: bytes) -> None:
         if tid in self._force_cancelled:
             self._force_cancelled.discard(tid)
             err: BaseException = exc.TaskCancelledError(f"Task {spec['name']} ({tid.hex()}) was cancelled (force=True).")
@@ -301,6 +326,7 @@ class TaskLeases:
                         q.remove(spec)
                         err = exc.TaskCancelledError(f"Task {spec['name']} ({task_id.hex()}) was cancelled.")
                         self._client.direct_results(error_results(spec, err))
+                        self._ended(task_id)
                         return True
             lease = self._running.get(task_id)
             if lease is None or lease.chan is None:

@@ -221,11 +221,70 @@ def test_tasks_needing_the_node_still_work(ray) -> None:
         pass
 
     x = ray.put(40)
-    assert ray.get(add.remote(x, 2)) == 42  # a ref argument: via the node
+    assert ray.get(add.remote(x, 2)) == 42  # a small ref argument: its value travels along
     assert ray.get(add.remote(add.remote(1, 2), 3)) == 6
     assert ray.get(spread.remote()) == "spread"
     ready, _ = ray.wait([infeasible.remote()], timeout=0.3)
     assert ready == []
+
+
+def test_small_ref_arguments_travel_with_a_leased_task(ray) -> None:
+    """Top-level refs whose small values this process has go to the leased worker with the task
+    (Ray's caller-side resolution); the others (in shared memory, errors, not back yet) make the
+    task go via the node, which resolves them."""
+    import numpy as np
+
+    @ray.remote
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @ray.remote
+    def total(a: Any) -> float:
+        return float(a.sum())
+
+    @ray.remote
+    def boom() -> int:
+        raise KeyError("upstream")
+
+    leased_now(ray)
+    leases = client().leases
+    sent = leases.sent
+    x = ray.put(40)
+    assert ray.get([add.remote(x, i) for i in range(50)]) == [40 + i for i in range(50)]
+    assert leases.sent > sent, "no task with a ref argument went to a leased worker"
+    r = add.remote(1, 2)
+    ray.get(r)
+    assert ray.get(add.remote(r, y=r)) == 6  # a result come back, passed twice
+    assert ray.get(add.remote(add.remote(1, 2), 3)) == 6  # not back yet: via the node
+    big = ray.put(np.ones(1_000_000))
+    assert ray.get(total.remote(big)) == 1_000_000.0  # in shared memory: via the node
+    with pytest.raises(KeyError, match="upstream"):
+        ray.get(add.remote(boom.remote(), 1))
+
+
+def test_a_dropped_ref_argument_survives_the_retry_of_its_leased_task(ray, tmp_path: Path) -> None:
+    """The caller drops its only ref to the argument at once; the leased worker dies; the retry
+    via the node still finds the value (the leases hold the refs until the task ends)."""
+    leased_now(ray)
+
+    @ray.remote(max_retries=2)
+    def dies_once(value: str, path: str) -> str:
+        if not os.path.exists(path):
+            open(path, "w").close()
+            os._exit(1)
+        return value + "!"
+
+    leases = client().leases
+    for i in range(3):
+        sent = leases.sent
+        ref = dies_once.remote(ray.put(f"payload{i}"), str(tmp_path / f"died{i}"))
+        assert ray.get(ref, timeout=60) == f"payload{i}!"
+        if leases.sent > sent:
+            break  # it went to a leased worker first, as meant
+        leased_now(ray)
+    else:
+        pytest.fail("the task never went to a leased worker")
+    assert not leases._held, "refs held for tasks that ended"
 
 
 def test_a_websocket_driver_on_this_machine(ray, tmp_path: Path) -> None:
