@@ -23,8 +23,9 @@ type or value raises ``ValueError`` naming the key, the file (or "overrides") an
 The config travels to child processes as a plain dict (``Config.to_dict()`` /
 ``Config.from_dict()``: only str, int, float, bool, list and dict inside, so CBOR/JSON-able).
 
-This module imports only the standard library (and may use ``edgeray.exceptions``). It keeps no
-module-level mutable state: every ``load_config`` call builds a fresh ``Config``.
+This module imports only the standard library, ``edgeray.exceptions`` and ``_config_values`` (its
+value checks, standard library only). It keeps no module-level mutable state: every
+``load_config`` call builds a fresh ``Config``.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ import math
 import os
 import pathlib
 import tomllib
-import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import _config_values as cv
+from ._config_values import RESERVED_RESOURCE_NAMES
 
 __all__ = [
     "Config",
@@ -57,9 +60,6 @@ __all__ = [
     "RESERVED_RESOURCE_NAMES",
 ]
 
-#: Resource names a node sets from dedicated keys; they may not appear in ``resources.custom``
-#: (nor in ``--resources``), as in Ray.
-RESERVED_RESOURCE_NAMES = ("CPU", "GPU", "memory", "object_store_memory")
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _SQLITE_SYNC = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -76,249 +76,6 @@ def edgeray_home() -> pathlib.Path:
     return pathlib.Path.home() / ".edgeray"
 
 
-# --------------------------------------------------------------------------------------------
-# Per-key value checks. Each returns None when fine, else the reason (completes "must ...").
-
-
-def _auto_or_nonneg(v: float) -> str | None:
-    if v == -1 or v >= 0:
-        return None
-    return "be -1 (auto) or >= 0"
-
-
-def _nonneg(v: float) -> str | None:
-    return None if v >= 0 else "be >= 0"
-
-
-def _positive(v: float) -> str | None:
-    return None if v > 0 else "be > 0"
-
-
-def _port(v: int) -> str | None:
-    return None if 0 <= v <= 65535 else "be a TCP port between 0 and 65535 (0 = pick a free one)"
-
-
-def _prestart(v: int) -> str | None:
-    return None if v >= -1 else "be -1 (= number of CPUs) or >= 0"
-
-
-def _gpus(v: float) -> str | None:
-    if v == -1:
-        return None
-    if v < 0:
-        return "be -1 (auto) or >= 0"
-    if v > 1 and not float(v).is_integer():
-        return "be a whole number when greater than 1 (fractions are allowed only below 1)"
-    return None
-
-
-def _nonempty(v: str) -> str | None:
-    return None if v.strip() else "not be empty"
-
-
-def _frame_bytes(v: int) -> str | None:
-    return None if v >= 1024 else "be at least 1024"
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
-    def check(v: str) -> str | None:
-        return None if v in choices else f"be one of {', '.join(choices)}"
-
-    return check
-
-
-def _token(v: str) -> str | None:
-    if v == "" or all(33 <= ord(c) <= 126 for c in v):
-        return None
-    return "contain only printable ASCII characters without spaces (it travels in an HTTP header)"
-
-
-def _custom_resources(v: dict[str, float]) -> str | None:
-    for name, amount in v.items():
-        if not name:
-            return "not contain an empty resource name"
-        if name in RESERVED_RESOURCE_NAMES:
-            return (
-                f"not name the built-in resource {name!r} (use resources.num_cpus, "
-                "resources.num_gpus, resources.memory or object_store.memory instead)"
-            )
-        if amount < 0:
-            return f"not hold a negative amount (got {name!r} = {amount})"
-    return None
-
-
-def _address(v: str) -> str | None:
-    if v == "":
-        return None
-    parsed = urllib.parse.urlsplit(v)
-    if parsed.scheme not in ("ws", "wss"):
-        return "be a ws://HOST:PORT or wss://HOST:PORT address (or HOST:PORT)"
-    try:
-        port = parsed.port
-    except ValueError:
-        port = None
-    if not parsed.hostname or port is None:
-        return "name both a host and a port, like ws://127.0.0.1:6380"
-    return None
-
-
-def _normalize_address(v: str) -> str:
-    v = v.strip()
-    if v and "://" not in v:
-        v = "ws://" + v
-    return v
-
-
-# --------------------------------------------------------------------------------------------
-# Field declarations: kind, optional check, optional normalizer.
-
-_KIND_NAMES = {
-    "bool": "a boolean (true/false)",
-    "int": "an integer",
-    "float": "a number",
-    "str": "a string",
-    "str_list": "a list of strings",
-    "float_map": "a table of name = number",
-    "str_map": "a table of name = string",
-}
-
-
-def _opt(
-    default: Any,
-    kind: str,
-    check: Callable[[Any], str | None] | None = None,
-    normalize: Callable[[Any], Any] | None = None,
-) -> Any:
-    meta = {"kind": kind, "check": check, "normalize": normalize}
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata=meta)
-    if isinstance(default, tuple):
-        return field(default=default, metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-class _ConfigError(ValueError):
-    """Internal: carries a message without the source; re-raised as ValueError with it."""
-
-
-def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _parse_bool_str(s: str) -> bool:
-    low = s.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise _ConfigError
-
-
-def _coerce(kind: str, value: Any, allow_str: bool) -> Any:
-    """Convert ``value`` to ``kind`` or raise _ConfigError (message filled in by the caller)."""
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if allow_str and isinstance(value, str):
-            return _parse_bool_str(value)
-        raise _ConfigError
-    if kind == "int":
-        if isinstance(value, bool):
-            raise _ConfigError
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if allow_str and isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                raise _ConfigError from None
-        raise _ConfigError
-    if kind == "float":
-        if isinstance(value, bool):
-            raise _ConfigError
-        if isinstance(value, int | float):
-            f = float(value)
-        elif allow_str and isinstance(value, str):
-            try:
-                f = float(value.strip())
-            except ValueError:
-                raise _ConfigError from None
-        else:
-            raise _ConfigError
-        if not math.isfinite(f):
-            raise _ConfigError
-        return f
-    if kind == "str":
-        if isinstance(value, str):
-            return value
-        raise _ConfigError
-    if kind == "str_list":
-        if allow_str and isinstance(value, str):
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        if isinstance(value, list | tuple):
-            out = []
-            for item in value:
-                if isinstance(item, str):
-                    out.append(item)
-                elif isinstance(item, int) and not isinstance(item, bool):
-                    out.append(str(item))  # gpu_ids = [0, 1] reads naturally in TOML
-                else:
-                    raise _ConfigError
-            return tuple(out)
-        raise _ConfigError
-    if kind == "float_map":
-        if allow_str and isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise _ConfigError from None
-        if not isinstance(value, Mapping):
-            raise _ConfigError
-        out_f: dict[str, float] = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise _ConfigError
-            out_f[k] = _coerce("float", v, allow_str)
-        return out_f
-    if kind == "str_map":
-        if allow_str and isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise _ConfigError from None
-        if not isinstance(value, Mapping):
-            raise _ConfigError
-        out_s: dict[str, str] = {}
-        for k, v in value.items():
-            if not isinstance(k, str) or not isinstance(v, str):
-                raise _ConfigError
-            out_s[k] = v
-        return out_s
-    raise AssertionError(f"unknown kind {kind}")  # pragma: no cover
-
-
-def _check_value(section: str, f: dataclasses.Field, value: Any, source: str, allow_str: bool) -> Any:
-    kind = f.metadata["kind"]
-    key = f"{section}.{f.name}"
-    try:
-        v = _coerce(kind, value, allow_str)
-    except _ConfigError:
-        raise ValueError(
-            f"config key '{key}' in {source}: expected {_KIND_NAMES[kind]}, got {_describe(value)}"
-        ) from None
-    normalize = f.metadata["normalize"]
-    if normalize is not None:
-        v = normalize(v)
-    check = f.metadata["check"]
-    if check is not None:
-        reason = check(v)
-        if reason is not None:
-            raise ValueError(f"config key '{key}' in {source}: must {reason}, got {v!r}")
-    return v
-
-
 class _Section:
     """Mixin: validates and normalizes every field after construction."""
 
@@ -328,7 +85,7 @@ class _Section:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             raw = getattr(self, f.name)
-            v = _check_value(self._section_name, f, raw, "Config(...)", allow_str=False)
+            v = cv.check_value(self._section_name, f, raw, "Config(...)", allow_str=False)
             if v is not raw:
                 object.__setattr__(self, f.name, v)
 
@@ -354,19 +111,19 @@ class NodeConfig(_Section):
 
     _section_name = "node"
     #: Run the GCS here (the head). Defaults to false when ``head_address`` is given.
-    head: bool = _opt(True, "bool")
+    head: bool = cv.opt(True, "bool")
     #: Interface the WebSocket listener binds to (and the address other nodes see).
-    host: str = _opt("127.0.0.1", "str", _nonempty)
+    host: str = cv.opt("127.0.0.1", "str", cv.nonempty)
     #: WebSocket port; 0 picks a free one.
-    port: int = _opt(0, "int", _port)
+    port: int = cv.opt(0, "int", cv.port_number)
     #: ``ws://HOST:PORT`` of the head to join ("" = none). ``HOST:PORT`` gets ``ws://`` added.
-    head_address: str = _opt("", "str", _address, _normalize_address)
+    head_address: str = cv.opt("", "str", cv.ws_address, cv.normalize_address)
     #: A human-readable node name ("" = none).
-    name: str = _opt("", "str")
+    name: str = cv.opt("", "str")
     #: Workers started ahead of demand (-1 = number of CPUs).
-    prestart_workers: int = _opt(-1, "int", _prestart)
+    prestart_workers: int = cv.opt(-1, "int", cv.prestart)
     #: Most worker processes at once (0 = automatic).
-    max_workers: int = _opt(0, "int", _nonneg)
+    max_workers: int = cv.opt(0, "int", cv.nonneg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,16 +131,16 @@ class ResourcesConfig(_Section):
     """``[resources]``: what this node offers; -1 = detect. Declared values beat detection."""
 
     _section_name = "resources"
-    num_cpus: float = _opt(-1.0, "float", _auto_or_nonneg)
-    num_gpus: float = _opt(-1.0, "float", _gpus)
+    num_cpus: float = cv.opt(-1.0, "float", cv.auto_or_nonneg)
+    num_gpus: float = cv.opt(-1.0, "float", cv.gpus)
     #: Bytes of memory offered to tasks (the "memory" resource).
-    memory: int = _opt(-1, "int", _auto_or_nonneg)
+    memory: int = cv.opt(-1, "int", cv.auto_or_nonneg)
     #: Custom resources, name -> amount.
-    custom: dict[str, float] = _opt({}, "float_map", _custom_resources)
+    custom: dict[str, float] = cv.opt({}, "float_map", cv.custom_resources)
     #: Node labels, name -> value.
-    labels: dict[str, str] = _opt({}, "str_map")
+    labels: dict[str, str] = cv.opt({}, "str_map")
     #: GPU ids declared for this node (e.g. ["0", "1"]); they become CUDA_VISIBLE_DEVICES of tasks.
-    gpu_ids: tuple[str, ...] = _opt((), "str_list")
+    gpu_ids: tuple[str, ...] = cv.opt((), "str_list")
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,17 +149,17 @@ class ObjectStoreConfig(_Section):
 
     _section_name = "object_store"
     #: Bytes of shared memory for objects (-1 = automatic).
-    memory: int = _opt(-1, "int", _auto_or_nonneg)
+    memory: int = cv.opt(-1, "int", cv.auto_or_nonneg)
     #: Values up to this many bytes travel inline in messages (Ray: 100 KiB).
-    inline_threshold: int = _opt(102400, "int", _nonneg)
-    shm_dir: str = _opt("/dev/shm", "str", _nonempty)
+    inline_threshold: int = cv.opt(102400, "int", cv.nonneg)
+    shm_dir: str = cv.opt("/dev/shm", "str", cv.nonempty)
     #: Where segments go when shm_dir is missing or too small ("" = EDGERAY_HOME/shm).
-    fallback_dir: str = _opt("", "str")
+    fallback_dir: str = cv.opt("", "str")
     #: Where objects spill when the store is full ("" = EDGERAY_HOME/spill).
-    spill_dir: str = _opt("", "str")
-    spilling: bool = _opt(True, "bool")
+    spill_dir: str = cv.opt("", "str")
+    spilling: bool = cv.opt(True, "bool")
     #: Always use file-backed segments in fallback_dir (never shm_dir).
-    force_file: bool = _opt(False, "bool")
+    force_file: bool = cv.opt(False, "bool")
 
     def resolved_fallback_dir(self) -> pathlib.Path:
         return pathlib.Path(self.fallback_dir).expanduser() if self.fallback_dir else edgeray_home() / "shm"
@@ -416,9 +173,9 @@ class AuthConfig(_Section):
     """``[auth]``: the cluster token."""
 
     _section_name = "auth"
-    enabled: bool = _opt(True, "bool")
+    enabled: bool = cv.opt(True, "bool")
     #: The token itself ("" = read EDGERAY_HOME/token, creating it at first start).
-    token: str = _opt("", "str", _token)
+    token: str = cv.opt("", "str", cv.token)
 
     def token_path(self) -> pathlib.Path:
         return edgeray_home() / "token"
@@ -430,7 +187,7 @@ class PluginsConfig(_Section):
 
     _section_name = "plugins"
     #: Dotted module paths, e.g. ["my_company.edgeray_binpack"].
-    load: tuple[str, ...] = _opt((), "str_list")
+    load: tuple[str, ...] = cv.opt((), "str_list")
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,14 +196,14 @@ class GcsConfig(_Section):
 
     _section_name = "gcs"
     #: Persistence backend name (a plugin's; built in: "memory", "sqlite").
-    storage: str = _opt("memory", "str", _nonempty)
+    storage: str = cv.opt("memory", "str", cv.nonempty)
     #: SQLite file for storage = "sqlite" ("" = EDGERAY_HOME/gcs.sqlite3).
-    sqlite_path: str = _opt("", "str")
+    sqlite_path: str = cv.opt("", "str")
     #: SQLite ``PRAGMA synchronous``: NORMAL survives kill -9; FULL also survives power loss.
-    sqlite_synchronous: str = _opt("NORMAL", "str", _one_of(_SQLITE_SYNC), str.upper)
-    heartbeat_interval_s: float = _opt(1.0, "float", _positive)
+    sqlite_synchronous: str = cv.opt("NORMAL", "str", cv.one_of(_SQLITE_SYNC), str.upper)
+    heartbeat_interval_s: float = cv.opt(1.0, "float", cv.positive)
     #: A node missing heartbeats this long is declared dead.
-    node_timeout_s: float = _opt(10.0, "float", _positive)
+    node_timeout_s: float = cv.opt(10.0, "float", cv.positive)
 
     def resolved_sqlite_path(self) -> pathlib.Path:
         return pathlib.Path(self.sqlite_path).expanduser() if self.sqlite_path else edgeray_home() / "gcs.sqlite3"
@@ -457,7 +214,7 @@ class ProtocolConfig(_Section):
     """``[protocol]``: wire limits."""
 
     _section_name = "protocol"
-    max_frame_bytes: int = _opt(64 * 1024 * 1024, "int", _frame_bytes)
+    max_frame_bytes: int = cv.opt(64 * 1024 * 1024, "int", cv.frame_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,7 +222,7 @@ class LogConfig(_Section):
     """``[log]``: logging."""
 
     _section_name = "log"
-    level: str = _opt("INFO", "str", _one_of(_LOG_LEVELS), str.upper)
+    level: str = cv.opt("INFO", "str", cv.one_of(_LOG_LEVELS), str.upper)
 
 
 _SECTIONS: dict[str, type[_Section]] = {
@@ -531,7 +288,7 @@ class Config:
     def __post_init__(self) -> None:
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
-                raise TypeError(f"Config.{name} must be a {cls.__name__}, got {_describe(getattr(self, name))}")
+                raise TypeError(f"Config.{name} must be a {cls.__name__}, got {cv.describe(getattr(self, name))}")
         _cross_check(self.node, self.resources, self.gcs, "Config(...)")
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -561,7 +318,7 @@ _Parsed = dict[str, dict[str, Any]]
 
 def _parse_tree(data: Mapping[str, Any], source: str, allow_str: bool) -> _Parsed:
     if not isinstance(data, Mapping):
-        raise ValueError(f"config in {source}: expected a table of sections, got {_describe(data)}")
+        raise ValueError(f"config in {source}: expected a table of sections, got {cv.describe(data)}")
     out: _Parsed = {}
     for section, table in data.items():
         if section not in _SECTIONS:
@@ -570,7 +327,7 @@ def _parse_tree(data: Mapping[str, Any], source: str, allow_str: bool) -> _Parse
                 f"{_did_you_mean(str(section), list(_SECTIONS))}; known sections: {', '.join(_SECTIONS)}"
             )
         if not isinstance(table, Mapping):
-            raise ValueError(f"config section '{section}' in {source}: expected a table, got {_describe(table)}")
+            raise ValueError(f"config section '{section}' in {source}: expected a table, got {cv.describe(table)}")
         fields = _FIELDS[section]
         parsed: dict[str, Any] = {}
         for key, value in table.items():
@@ -581,7 +338,7 @@ def _parse_tree(data: Mapping[str, Any], source: str, allow_str: bool) -> _Parse
                     f"{_did_you_mean(f'{section}.{key}', [f'{section}.{k}' for k in fields])}; "
                     f"known keys: {_known_keys(section)}"
                 )
-            parsed[key] = _check_value(section, f, value, source, allow_str)
+            parsed[key] = cv.check_value(section, f, value, source, allow_str)
         out[section] = parsed
     return out
 
@@ -598,7 +355,7 @@ def _parse_overrides(overrides: Mapping[str, Any]) -> _Parsed:
         if value is None:
             continue
         if not isinstance(dotted, str):
-            raise ValueError(f"config override key must be a string, got {_describe(dotted)}")
+            raise ValueError(f"config override key must be a string, got {cv.describe(dotted)}")
         parts = dotted.split(".")
         if len(parts) == 1 and isinstance(value, Mapping):  # {"node": {"port": 1}}
             for section, table in _parse_tree({dotted: value}, source, allow_str=True).items():
@@ -623,17 +380,17 @@ def _parse_overrides(overrides: Mapping[str, Any]) -> _Parsed:
         if len(parts) == 3:  # one entry of a table: resources.custom.accel = 2
             entry_kind = "float" if f.metadata["kind"] == "float_map" else "str"
             try:
-                entry = _coerce(entry_kind, value, allow_str=True)
-            except _ConfigError:
+                entry = cv.coerce(entry_kind, value, allow_str=True)
+            except cv.ConfigValueError:
                 raise ValueError(
-                    f"config key '{dotted}' in {source}: expected {_KIND_NAMES[entry_kind]}, "
-                    f"got {_describe(value)}"
+                    f"config key '{dotted}' in {source}: expected {cv.KIND_NAMES[entry_kind]}, "
+                    f"got {cv.describe(value)}"
                 ) from None
             merged = dict(sec.get(key, {}))
             merged[parts[2]] = entry
             sec[key] = _MapEntries(merged)
         else:
-            sec[key] = _check_value(section, f, value, source, allow_str=True)
+            sec[key] = cv.check_value(section, f, value, source, allow_str=True)
     return out
 
 
