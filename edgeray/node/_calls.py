@@ -20,7 +20,8 @@ from ._remote import is_marker
 
 if TYPE_CHECKING:
     from ._core import NodeCore
-    from ._service import NodeServer, PeerConn
+    from ._peer_conn import PeerConn
+    from ._service import NodeServer
 
 log = logging.getLogger("edgeray.node")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -58,7 +57,6 @@ from ..protocol import (
     Unmap,
     Welcome,
     decode_spec,
-    frame,
 )
 from ..protocol import Refused as RefusedMsg
 from ..protocol._connection import PRE_AUTH_MAX_FRAME
@@ -69,7 +67,9 @@ from ._calls import CallHandlers
 from ._cluster import NodeEntry
 from ._core import NodeCore
 from ._links import NodeLinks
+from ._peer_conn import PeerConn
 from ._remote import new_job_base
+from ._spawner import ProcessSpawner
 
 log = logging.getLogger("edgeray.node")
 
@@ -84,138 +84,6 @@ class NodeInfo:
     unix_path: str
     pid: int
     session_dir: str
-
-
-class PeerConn:
-    """One connected peer. ``send`` writes straight to a Unix socket when nothing is queued (no
-    task switch on the hot path); whatever does not fit goes to a queue drained by ``writer``."""
-
-    def __init__(self, channel: Any, conn: Connection, peer_id: bytes, role: str, job_id: bytes, pid: int, shm: bool) -> None:
-        self.channel = channel
-        self.conn = conn
-        self.peer_id = peer_id
-        self.role = role
-        self.job_id = job_id
-        self.pid = pid
-        self.shm = shm
-        self._out: list[bytes] = []
-        self._wake = trio.Event()
-        self._writing = False
-        self.closed = False
-        self._raw = _raw_socket(channel)
-        self.node_id = b""  # for a peer that is another node: its id
-
-    def send(self, msg: Message) -> None:
-        if self.closed:
-            return
-        data = self.conn.send(msg)
-        raw = self._raw
-        if raw is not None and not self._out and not self._writing:
-            framed = frame(data)
-            try:
-                n = raw.send(framed)
-            except (BlockingIOError, InterruptedError):
-                n = 0
-            except OSError:
-                self.closed = True
-                return
-            if n == len(framed):
-                return
-            self._out.append(framed[n:])
-        else:
-            self._out.append(frame(data) if raw is not None else data)
-        self._wake.set()
-
-    async def writer(self) -> None:
-        raw = self._raw
-        while not self.closed:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            chunks, self._out = self._out, []
-            if not chunks:
-                continue
-            self._writing = True
-            try:
-                if raw is not None:  # chunks are already framed bytes
-                    await self.channel.send_raw(b"".join(chunks))
-                else:
-                    await self.channel.send_frames(chunks)
-            except Exception as e:  # broken pipe, closed websocket: the reader ends the peer
-                log.debug("peer write failed: %r", e)
-                self.closed = True
-                return
-            finally:
-                self._writing = False
-            if self._out:
-                self._wake.set()
-
-
-def _raw_socket(channel: Any) -> Any:
-    stream = getattr(channel, "_stream", None)
-    sock = getattr(getattr(stream, "socket", None), "_sock", None)
-    return sock
-
-
-class ProcessSpawner:
-    """Starts worker processes in the node's nursery and reports their exits to the core."""
-
-    def __init__(self, core: NodeCore, nursery: trio.Nursery, node_env: dict[str, str], log_dir: str) -> None:
-        self.core = core
-        self.nursery = nursery
-        self.env = node_env
-        self.log_dir = log_dir
-        self.cmd = W.worker_command()
-
-    def spawn_worker(self) -> W.WorkerRecord:
-        rec = W.WorkerRecord(os.urandom(16), None, time.monotonic())
-        self.nursery.start_soon(self._run, rec)
-        return rec
-
-    def adopt(self, worker_id: bytes, proc: Any) -> W.WorkerRecord:
-        """Take over a worker started before the node was up (a ``subprocess.Popen``)."""
-        rec = W.WorkerRecord(worker_id, proc, time.monotonic())
-        self.nursery.start_soon(self._watch_popen, rec)
-        return rec
-
-    async def _watch_popen(self, rec: W.WorkerRecord) -> None:
-        proc = rec.process
-        try:
-            await trio.to_thread.run_sync(proc.wait, abandon_on_cancel=True)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            self.core.worker_exited(rec.worker_id, proc.returncode)
-
-    async def _run(self, rec: W.WorkerRecord) -> None:
-        import subprocess
-
-        env = W.worker_env(rec.worker_id, self.env)
-        path = os.path.join(self.log_dir, f"worker-{rec.worker_id.hex()[:8]}.log")
-        with open(path, "ab") as logf:
-            proc = await trio.lowlevel.open_process(
-                self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf
-            )
-        rec.process = proc
-        rec.pid = proc.pid
-        if rec.state == W.DEAD:  # killed before it started
-            proc.kill()
-        try:
-            await proc.wait()
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                with trio.CancelScope(shield=True):
-                    await proc.wait()
-            self.core.worker_exited(rec.worker_id, proc.returncode)
-
-    def kill_worker(self, worker: W.WorkerRecord, force: bool = True) -> None:
-        proc = worker.process
-        if proc is not None and proc.returncode is None:
-            try:
-                proc.send_signal(signal.SIGKILL if force else signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
 
 class NodeServer:

@@ -1,0 +1,88 @@
+"""One connected peer as the node's service sees it: who it is, and how messages reach it.
+
+``PeerConn.send`` is synchronous (the core calls it from anywhere in the event loop): on a Unix
+socket it writes straight to the socket when nothing is queued, so the hot path switches no
+task; whatever does not fit, and everything on a WebSocket, goes to a queue that the peer's
+``writer`` task (in the nursery serving the peer) drains.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from ..protocol import Connection, Message, frame
+
+log = logging.getLogger("edgeray.node")
+
+
+class PeerConn:
+    """One connected peer. ``send`` writes straight to a Unix socket when nothing is queued (no
+    task switch on the hot path); whatever does not fit goes to a queue drained by ``writer``."""
+
+    def __init__(self, channel: Any, conn: Connection, peer_id: bytes, role: str, job_id: bytes, pid: int, shm: bool) -> None:
+        self.channel = channel
+        self.conn = conn
+        self.peer_id = peer_id
+        self.role = role
+        self.job_id = job_id
+        self.pid = pid
+        self.shm = shm
+        self._out: list[bytes] = []
+        self._wake = trio.Event()
+        self._writing = False
+        self.closed = False
+        self._raw = _raw_socket(channel)
+        self.node_id = b""  # for a peer that is another node: its id
+
+    def send(self, msg: Message) -> None:
+        if self.closed:
+            return
+        data = self.conn.send(msg)
+        raw = self._raw
+        if raw is not None and not self._out and not self._writing:
+            framed = frame(data)
+            try:
+                n = raw.send(framed)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                self.closed = True
+                return
+            if n == len(framed):
+                return
+            self._out.append(framed[n:])
+        else:
+            self._out.append(frame(data) if raw is not None else data)
+        self._wake.set()
+
+    async def writer(self) -> None:
+        raw = self._raw
+        while not self.closed:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            chunks, self._out = self._out, []
+            if not chunks:
+                continue
+            self._writing = True
+            try:
+                if raw is not None:  # chunks are already framed bytes
+                    await self.channel.send_raw(b"".join(chunks))
+                else:
+                    await self.channel.send_frames(chunks)
+            except Exception as e:  # broken pipe, closed websocket: the reader ends the peer
+                log.debug("peer write failed: %r", e)
+                self.closed = True
+                return
+            finally:
+                self._writing = False
+            if self._out:
+                self._wake.set()
+
+
+def _raw_socket(channel: Any) -> Any:
+    stream = getattr(channel, "_stream", None)
+    sock = getattr(getattr(stream, "socket", None), "_sock", None)
+    return sock
