@@ -22,7 +22,7 @@ from ..gcs._task_events import TERMINAL, error_type, new_row
 from ..object_store import ObjectStore
 from ..plugins import ClusterView, NodeView, SchedulingRequest
 from ..protocol import CancelTask, Execute, Log, encode_spec
-from ..raylet import NodeResources, ObjectEntry, ObjectTable, to_units
+from ..raylet import NodeResources, ObjectEntry, ObjectTable
 from ..raylet import _workers as W
 from ..raylet._resources import ResourcePool
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
@@ -30,6 +30,7 @@ from ._actors import Actors
 from ._cluster import ClusterTable, NodeEntry
 from ._objects import ObjectService
 from ._placement_groups import WAIT, PlacementGroups
+from ._pool_workers import PoolWorkers
 from ._records import INFEASIBLE, Peer, ReadyQueues, Spawner, TaskRecord, caller_key, error_payload
 from ._remote import RemoteWork, is_marker
 
@@ -62,6 +63,7 @@ class NodeCore:
         self.actors = Actors(self)
         self.gcs.on_dead = self.actors.died
         self.object_service = ObjectService(self)
+        self.pool_workers = PoolWorkers(self)
         self.objects = ObjectTable(self.object_service.free_entry)
         self.peers: dict[bytes, Peer] = {}
         self.live: weakref.WeakValueDictionary[bytes, TaskRecord] = weakref.WeakValueDictionary()  # for cancel
@@ -73,7 +75,7 @@ class NodeCore:
         self.max_workers = max_workers
         self.spawner: Spawner | None = None
         self.node_socket = ""  # the node's Unix socket; actors' direct sockets live beside it
-        self._now = now
+        self.now = now
         self._warned_infeasible: set[bytes] = set()
         self.stats = {
             "tasks_submitted": 0, "tasks_finished": 0, "workers_started": 0, "workers_died": 0,
@@ -89,7 +91,7 @@ class NodeCore:
                 w.peer = peer
                 if w.state == W.STARTING:
                     w.state = W.IDLE
-                    w.idle_since = self._now()
+                    w.idle_since = self.now()
                 self.schedule()
 
     def peer_disconnected(self, peer: Peer) -> None:
@@ -97,45 +99,9 @@ class NodeCore:
         self.object_service.peer_gone(peer)
         self.objects.drop_holder_everywhere(peer.peer_id)
         for w in [w for w in self.workers.values() if w.state == W.LEASED and w.lent_to == peer.peer_id]:
-            self.return_lease(peer, w.worker_id)
+            self.pool_workers.return_lease(peer, w.worker_id)
         if peer.role == "driver":
             self._end_job(peer.job_id)
-
-    # ------------------------------------------------------------------ worker leases
-    def lease_worker(self, peer: Peer, res: dict[str, Any]) -> dict[str, Any] | None:
-        """Ray's worker lease: lend an idle pool worker to ``peer``, which sends it tasks that
-        need ``res`` (CPUs only) directly, holding those resources until it returns the lease.
-        None when there is no idle worker or room, or when tasks wait here already (they come
-        first); ``{"never": True}`` for a peer that is not on this machine."""
-        if peer.role == "node" or not peer.shm or not self.node_socket:
-            return {"never": True}
-        if self.ready:
-            return None
-        req = {k: to_units(float(v)) for k, v in res.items() if isinstance(v, int | float) and v}
-        if set(req) - {"CPU"} or not self.resources.fits(req):
-            return None
-        w = next((w for w in self.workers.values() if w.state == W.IDLE and w.peer is not None), None)
-        if w is None:
-            return None
-        self.resources.acquire(req)
-        w.state, w.lent_to, w.lent = W.LEASED, peer.peer_id, req
-        cpus = float(res.get("CPU", 0) or 0)
-        env = {"OMP_NUM_THREADS": str(max(1, int(cpus))) if cpus else "1", "CUDA_VISIBLE_DEVICES": ""}
-        return {"path": W.direct_socket(self.node_socket, w.worker_id), "worker_id": w.worker_id, "env": env}
-
-    def return_lease(self, peer: Peer, worker_id: bytes) -> None:
-        w = self.workers.get(worker_id)
-        if w is None or w.state != W.LEASED or w.lent_to != peer.peer_id:
-            return
-        self._release_lease(w)
-        w.state = W.IDLE
-        w.idle_since = self._now()
-        self.schedule()
-
-    def _release_lease(self, w: W.WorkerRecord) -> None:
-        held = {k: v for k, v in w.lent.items() if k != "CPU"} if w.blocked else w.lent
-        self.resources.release(held)
-        w.lent_to, w.lent, w.blocked = None, {}, False
 
     def _end_job(self, job_id: bytes) -> None:
         job = self.gcs.jobs.get(job_id)
@@ -466,7 +432,7 @@ class NodeCore:
             actor.pid = w.pid
             if self.cluster.is_multi() or actor.name:
                 self.remote.actor_placed(actor, self.node_id)
-            self._refill_pool()
+            self.refill_pool()
         else:
             w.state = W.BUSY
         self.running[spec["tid"]] = t
@@ -514,7 +480,7 @@ class NodeCore:
         w.peer.send(Execute(t.raw, deps, env))
         self.gcs.task_events.record(spec, "RUNNING", node_id=self.node_id, worker_pid=w.pid)  # type: ignore[arg-type]
 
-    def _refill_pool(self) -> None:
+    def refill_pool(self) -> None:
         pooled = sum(1 for w in self.workers.values() if w.state in (W.STARTING, W.IDLE, W.BUSY, W.LEASED))
         if self.spawner is not None and pooled < self.pool_size:
             self.spawn()
@@ -536,7 +502,7 @@ class NodeCore:
         if failed and retryable and t.retries_left != 0 and kind == TASK:
             t.retries_left -= 1
             self.stats["task_retries"] += 1
-            self._release_worker(t, w)
+            self.release_worker(t, w)
             self.ready.append(t)
             self.schedule()
             return
@@ -546,10 +512,10 @@ class NodeCore:
         self.gcs.task_events.record(t.spec, state, node_id=self.node_id, worker_pid=w.pid if w is not None else None,
                                     error=("TASK_CANCELLED" if t.cancelled else "TASK_EXECUTION_EXCEPTION") if failed else None)
         self.finish_with_payloads(t, results)
-        self._release_worker(t, w)
+        self.release_worker(t, w)
         self.schedule()
 
-    def _release_worker(self, t: TaskRecord, w: W.WorkerRecord | None) -> None:
+    def release_worker(self, t: TaskRecord, w: W.WorkerRecord | None) -> None:
         kind = t.spec["kind"]
         if kind == TASK:
             pool = self.pool_of(t)
@@ -563,7 +529,7 @@ class NodeCore:
                 w.state = W.IDLE
                 w.task = None
                 w.blocked = False
-                w.idle_since = self._now()
+                w.idle_since = self.now()
 
     def finish_with_payloads(self, t: TaskRecord, results: list[dict[str, Any]]) -> None:
         t.done = True
@@ -621,87 +587,6 @@ class NodeCore:
         self.fail_returns(t.spec, error)
         self.release_pins(t)
 
-    # ------------------------------------------------------------------ blocking
-    def worker_blocked(self, peer: Peer, task_id: bytes) -> None:
-        w = self.workers.get(peer.peer_id)
-        if w is not None and w.state == W.LEASED:  # its caller's task waits: lend its CPU out
-            if not w.blocked and w.lent.get("CPU"):
-                w.blocked = True
-                self.resources.release({"CPU": w.lent["CPU"]})
-                self.schedule()
-            return
-        t = self.running.get(task_id)
-        if w is None or t is None or w.blocked or t.spec["kind"] != TASK:
-            return
-        w.blocked = True
-        cpu = t.held.get("CPU", 0)
-        pool = self.pool_of(t)
-        if cpu and pool is not None:
-            pool.release({"CPU": cpu})
-        self.schedule()
-
-    def worker_unblocked(self, peer: Peer, task_id: bytes) -> None:
-        w = self.workers.get(peer.peer_id)
-        if w is not None and w.state == W.LEASED:
-            if w.blocked:
-                w.blocked = False
-                self.resources.acquire_forced({"CPU": w.lent["CPU"]})
-            return
-        t = self.running.get(task_id)
-        if w is None or t is None or not w.blocked:
-            return
-        w.blocked = False
-        cpu = t.held.get("CPU", 0)
-        pool = self.pool_of(t)
-        if cpu and pool is not None:
-            pool.acquire_forced({"CPU": cpu})
-
-    # ------------------------------------------------------------------ worker death
-    def worker_exited(self, worker_id: bytes, returncode: int | None) -> None:
-        w = self.workers.get(worker_id)
-        if w is None or w.state == W.DEAD:
-            return
-        prev = w.state
-        w.state = W.DEAD
-        if returncode not in (0, None) and returncode != -15:
-            self.stats["workers_died"] += 1
-        del self.workers[worker_id]
-        self.gcs.task_events.worker_died(w.pid)
-        t = w.task
-        if prev == W.LEASED:
-            self._release_lease(w)
-        if self.node_socket:  # its socket for direct callers
-            try:
-                os.unlink(W.direct_socket(self.node_socket, worker_id))
-            except OSError:
-                pass
-        if prev == W.ACTOR and w.actor_id is not None:
-            actor = self.gcs.actors.get(w.actor_id)
-            if actor is not None:
-                self.actors.worker_died(actor, returncode, t)
-        elif t is not None and not t.done:
-            self.running.pop(t.spec["tid"], None)
-            self._release_worker(t, None)
-            if t.cancelled:
-                self.fail_returns(t.spec, exc.TaskCancelledError(f"Task {t.spec['name']} ({t.spec['tid'].hex()}) was cancelled (force=True)."))
-                self.release_pins(t)
-                t.done = True
-            elif t.retries_left != 0:
-                t.retries_left -= 1
-                t.worker = None
-                self.stats["task_retries"] += 1
-                self.ready.append(t)
-            else:
-                err = exc.WorkerCrashedError(
-                    f"The worker running {t.spec['name']} died unexpectedly (exit code {returncode}); "
-                    f"no retries left (max_retries={t.spec['opts'].get('max_retries', 3)})."
-                )
-                self.fail_returns(t.spec, err)
-                self.release_pins(t)
-        if prev != W.ACTOR:
-            self._refill_pool()
-        self.schedule()
-
     # ------------------------------------------------------------------ actors
 
     def restore(self, durable: DurableGcs, rejoin_s: float = 0.0) -> None:
@@ -728,7 +613,7 @@ class NodeCore:
             t = TaskRecord(spec)
             self.live[spec["tid"]] = t
             if isinstance(saved.get("host"), bytes) and saved["host"] != self.node_id:
-                self.remote.await_host(t, self._now() + rejoin_s)
+                self.remote.await_host(t, self.now() + rejoin_s)
             else:
                 self.ready.append(t)
         for saved_pg in durable.pgs():

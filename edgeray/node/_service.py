@@ -248,9 +248,9 @@ class NodeServer:
         elif isinstance(msg, RegisterFunction):
             core.gcs.functions.setdefault(msg.fn_id, (msg.blob, msg.name))
         elif isinstance(msg, Blocked):
-            core.worker_blocked(peer, msg.task_id)
+            core.pool_workers.worker_blocked(peer, msg.task_id)
         elif isinstance(msg, Unblocked):
-            core.worker_unblocked(peer, msg.task_id)
+            core.pool_workers.worker_unblocked(peer, msg.task_id)
         elif isinstance(msg, Log):
             core.send_log(msg.job_id, msg.name, msg.pid, msg.lines, msg.stream)
         elif isinstance(msg, TaskEvents) and peer.role == "worker":

@@ -49,7 +49,7 @@ class ProcessSpawner:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            self.core.worker_exited(rec.worker_id, proc.returncode)
+            self.core.pool_workers.worker_exited(rec.worker_id, proc.returncode)
 
     async def _run(self, rec: W.WorkerRecord) -> None:
         import subprocess
@@ -71,7 +71,7 @@ class ProcessSpawner:
                 proc.kill()
                 with trio.CancelScope(shield=True):
                     await proc.wait()
-            self.core.worker_exited(rec.worker_id, proc.returncode)
+            self.core.pool_workers.worker_exited(rec.worker_id, proc.returncode)
 
     def kill_worker(self, worker: W.WorkerRecord, force: bool = True) -> None:
         proc = worker.process

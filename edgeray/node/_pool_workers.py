@@ -1,0 +1,153 @@
+"""A node's pool workers outside of dispatch: lent to callers, blocked, exited.
+
+``PoolWorkers`` (``core.pool_workers``) holds what happens to a worker between the tasks the core
+dispatches to it: Ray's worker leases (an idle pool worker lent to a caller on this machine,
+which sends it tasks directly while the lease holds the task shape's resources), a task blocked in
+``get``/``wait`` lending its CPU out until it resumes (so nested tasks never deadlock), and a
+worker's exit (its task retried or failed, its actor restarted or dead, the pool refilled).
+Like the core, it runs on the node's Trio thread and its handlers are synchronous.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from .. import exceptions as exc
+from ..raylet import _workers as W
+from ..raylet import to_units
+from ..raylet._tasks import TASK
+
+if TYPE_CHECKING:
+    from ._core import NodeCore
+    from ._records import Peer
+
+
+class PoolWorkers:
+    """Leases, blocking and exits of one node's workers (``NodeCore.workers`` holds them)."""
+
+    def __init__(self, core: NodeCore) -> None:
+        self.core = core
+
+    # ------------------------------------------------------------------ worker leases
+    def lease_worker(self, peer: Peer, res: dict[str, Any]) -> dict[str, Any] | None:
+        """Ray's worker lease: lend an idle pool worker to ``peer``, which sends it tasks that
+        need ``res`` (CPUs only) directly, holding those resources until it returns the lease.
+        None when there is no idle worker or room, or when tasks wait here already (they come
+        first); ``{"never": True}`` for a peer that is not on this machine."""
+        core = self.core
+        if peer.role == "node" or not peer.shm or not core.node_socket:
+            return {"never": True}
+        if core.ready:
+            return None
+        req = {k: to_units(float(v)) for k, v in res.items() if isinstance(v, int | float) and v}
+        if set(req) - {"CPU"} or not core.resources.fits(req):
+            return None
+        w = next((w for w in core.workers.values() if w.state == W.IDLE and w.peer is not None), None)
+        if w is None:
+            return None
+        core.resources.acquire(req)
+        w.state, w.lent_to, w.lent = W.LEASED, peer.peer_id, req
+        cpus = float(res.get("CPU", 0) or 0)
+        env = {"OMP_NUM_THREADS": str(max(1, int(cpus))) if cpus else "1", "CUDA_VISIBLE_DEVICES": ""}
+        return {"path": W.direct_socket(core.node_socket, w.worker_id), "worker_id": w.worker_id, "env": env}
+
+    def return_lease(self, peer: Peer, worker_id: bytes) -> None:
+        core = self.core
+        w = core.workers.get(worker_id)
+        if w is None or w.state != W.LEASED or w.lent_to != peer.peer_id:
+            return
+        self._release_lease(w)
+        w.state = W.IDLE
+        w.idle_since = core.now()
+        core.schedule()
+
+    def _release_lease(self, w: W.WorkerRecord) -> None:
+        core = self.core
+        held = {k: v for k, v in w.lent.items() if k != "CPU"} if w.blocked else w.lent
+        core.resources.release(held)
+        w.lent_to, w.lent, w.blocked = None, {}, False
+
+    # ------------------------------------------------------------------ blocking
+    def worker_blocked(self, peer: Peer, task_id: bytes) -> None:
+        core = self.core
+        w = core.workers.get(peer.peer_id)
+        if w is not None and w.state == W.LEASED:  # its caller's task waits: lend its CPU out
+            if not w.blocked and w.lent.get("CPU"):
+                w.blocked = True
+                core.resources.release({"CPU": w.lent["CPU"]})
+                core.schedule()
+            return
+        t = core.running.get(task_id)
+        if w is None or t is None or w.blocked or t.spec["kind"] != TASK:
+            return
+        w.blocked = True
+        cpu = t.held.get("CPU", 0)
+        pool = core.pool_of(t)
+        if cpu and pool is not None:
+            pool.release({"CPU": cpu})
+        core.schedule()
+
+    def worker_unblocked(self, peer: Peer, task_id: bytes) -> None:
+        core = self.core
+        w = core.workers.get(peer.peer_id)
+        if w is not None and w.state == W.LEASED:
+            if w.blocked:
+                w.blocked = False
+                core.resources.acquire_forced({"CPU": w.lent["CPU"]})
+            return
+        t = core.running.get(task_id)
+        if w is None or t is None or not w.blocked:
+            return
+        w.blocked = False
+        cpu = t.held.get("CPU", 0)
+        pool = core.pool_of(t)
+        if cpu and pool is not None:
+            pool.acquire_forced({"CPU": cpu})
+
+    # ------------------------------------------------------------------ worker death
+    def worker_exited(self, worker_id: bytes, returncode: int | None) -> None:
+        core = self.core
+        w = core.workers.get(worker_id)
+        if w is None or w.state == W.DEAD:
+            return
+        prev = w.state
+        w.state = W.DEAD
+        if returncode not in (0, None) and returncode != -15:
+            core.stats["workers_died"] += 1
+        del core.workers[worker_id]
+        core.gcs.task_events.worker_died(w.pid)
+        t = w.task
+        if prev == W.LEASED:
+            self._release_lease(w)
+        if core.node_socket:  # its socket for direct callers
+            try:
+                os.unlink(W.direct_socket(core.node_socket, worker_id))
+            except OSError:
+                pass
+        if prev == W.ACTOR and w.actor_id is not None:
+            actor = core.gcs.actors.get(w.actor_id)
+            if actor is not None:
+                core.actors.worker_died(actor, returncode, t)
+        elif t is not None and not t.done:
+            core.running.pop(t.spec["tid"], None)
+            core.release_worker(t, None)
+            if t.cancelled:
+                core.fail_returns(t.spec, exc.TaskCancelledError(f"Task {t.spec['name']} ({t.spec['tid'].hex()}) was cancelled (force=True)."))
+                core.release_pins(t)
+                t.done = True
+            elif t.retries_left != 0:
+                t.retries_left -= 1
+                t.worker = None
+                core.stats["task_retries"] += 1
+                core.ready.append(t)
+            else:
+                err = exc.WorkerCrashedError(
+                    f"The worker running {t.spec['name']} died unexpectedly (exit code {returncode}); "
+                    f"no retries left (max_retries={t.spec['opts'].get('max_retries', 3)})."
+                )
+                core.fail_returns(t.spec, err)
+                core.release_pins(t)
+        if prev != W.ACTOR:
+            core.refill_pool()
+        core.schedule()
