@@ -283,7 +283,7 @@ class CoreClient(DirectResults, Values):
     def call(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
         """A control-plane request; raises the node's error with its type where known."""
         if method in _VIEWS:
-            self.leases.tick(all_idle=True)  # (idle leases would count as used resources)
+            self.leases.settle()  # (idle leases would count as used resources)
         fut = _CallFuture()
         with self._lock:
             self._next_req += 1

@@ -1,13 +1,16 @@
 """Worker leases: a caller sends its plain tasks straight to pool workers the node lent it.
 
 Ray's lease-based task submission, on one machine. For tasks that need nothing from the node
-(only CPUs, the default scheduling strategy, no placement group, no refs nested in arguments,
+(no GPUs, the default scheduling strategy, no placement group, no refs nested in arguments,
 top-level ObjectRef arguments only if their values are small and here: they travel with the
-task, as in Ray's caller-side dependency resolution), the caller asks its node for a worker (``lease_worker``, without waiting); the node lends an idle
-pool worker and holds the task shape's resources for as long as the lease lasts. The caller
-then sends each such task to the worker's direct socket (``DirectChannel``), up to ``DEPTH`` at
-a time per worker, queueing the rest here while a lease is being asked for; the worker answers
-on the same connection. A task's round trip then crosses two processes instead of three.
+task, as in Ray's caller-side dependency resolution), the caller asks its node for a worker
+(``lease_worker``, without waiting); the node lends an idle pool worker and holds the task
+shape's resources (CPUs, custom resources, memory) for as long as the lease lasts. A shape the
+node can never hold (a custom resource it lacks) is not asked for again: such tasks go via the
+node, which places them elsewhere. The caller then sends each task to the worker's direct
+socket (``DirectChannel``), up to ``DEPTH`` at a time per worker, queueing the rest here while
+a lease is being asked for; the worker answers on the same connection. A task's round trip
+then crosses two processes instead of three.
 
 Leases go back (``return_lease``) once idle for ``LINGER_S``, or past ``MAX_AGE_S`` (so one busy
 caller cannot keep the node's workers from others for long), and before the caller asks the
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import threading
 import time
@@ -35,10 +39,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edgeray.client")
 
+#: a task shape: its resources as sorted (name, amount) pairs
+Shape = tuple[tuple[str, float], ...]
+
 DEPTH = 1  # tasks in flight per leased worker (Ray's default): the others wait here for a free one
 LINGER_S = 0.1  # an idle lease goes back after this long
 MAX_AGE_S = 1.0  # a lease takes no new task after this long (the node lends it again if free)
 REFUSED_S = 0.05  # after a refusal, ask again for that shape no sooner than this
+SETTLE_S = 0.5  # a view waits this long at most for the leases asked for
 STALL_S = 0.2  # tasks waiting here while no leased worker finished one for this long go via the node
 
 
@@ -55,16 +63,18 @@ class _Lease:
 
 
 class TaskLeases:
-    """Per client: its leased workers, by task shape (CPUs), and the tasks waiting for one."""
+    """Per client: its leased workers, by task shape (its resources), and the tasks waiting
+    for one."""
 
     def __init__(self, client: CoreClient) -> None:
         self._client = client
         self._lock = threading.RLock()
-        self._leases: dict[float, list[_Lease]] = {}
-        self._queue: dict[float, collections.deque[dict[str, Any]]] = {}
-        self._asking: set[float] = set()
-        self._refused_until: dict[float, float] = {}
-        self._progress: dict[float, float] = {}  # shape -> when its queue last moved (or began)
+        self._leases: dict[Shape, list[_Lease]] = {}
+        self._queue: dict[Shape, collections.deque[dict[str, Any]]] = {}
+        self._asking: set[Shape] = set()
+        self._asked = threading.Condition(self._lock)  # notified when an ask is answered
+        self._refused_until: dict[Shape, float] = {}
+        self._progress: dict[Shape, float] = {}  # shape -> when its queue last moved (or began)
         self._running: dict[bytes, _Lease] = {}  # task id -> the lease it was sent on
         self._held: dict[bytes, list[Any]] = {}  # task id -> refs to its arguments, until it ends
         self._force_cancelled: set[bytes] = set()
@@ -73,18 +83,18 @@ class TaskLeases:
         self.sent = 0  # tasks sent to leased workers, ever
 
     @staticmethod
-    def shape(spec: dict[str, Any]) -> float | None:
+    def shape(spec: dict[str, Any]) -> Shape | None:
         """The key of a task that may go to a leased worker, or None (it goes via the node).
         Its top-level ObjectRef arguments are the caller's to check (``inline_payloads``)."""
         res = spec["res"]
-        if spec["nested"] or (res and set(res) != {"CPU"}):
+        if spec["nested"] or res.get("GPU"):
             return None
         opts = spec["opts"]
         if opts.get("strategy") is not None or opts.get("env_vars"):
             return None
-        return float(res.get("CPU", 0))
+        return tuple(sorted((k, float(v)) for k, v in res.items() if v))
 
-    def submit(self, spec: dict[str, Any], key: float, args: list[Any]) -> None:
+    def submit(self, spec: dict[str, Any], key: Shape, args: list[Any]) -> None:
         """Send a task to a leased worker, queue it for one being asked for, or (none lent) via
         the node. ``args``: refs to its ObjectRef arguments, held until it ends (a retry via the
         node needs them there)."""
@@ -111,14 +121,14 @@ class TaskLeases:
         if spec:
             self._via_node(spec)
 
-    def _usable(self, key: float) -> list[_Lease]:
+    def _usable(self, key: Shape) -> list[_Lease]:
         now = time.monotonic()
         return [
             x for x in self._leases.get(key, ())
             if x.chan is not None and x.chan.open and not x.returned and now - x.since <= MAX_AGE_S
         ]
 
-    def _retire(self, key: float) -> list[_Lease]:
+    def _retire(self, key: Shape) -> list[_Lease]:
         """Under the lock: take out the idle leases that may take no more tasks (to give back)."""
         leases = self._leases.get(key, [])
         idle = [x for x in leases if x.inflight == 0]
@@ -126,7 +136,7 @@ class TaskLeases:
             leases.remove(x)
         return idle
 
-    def _send(self, key: float, spec: dict[str, Any]) -> bool:
+    def _send(self, key: Shape, spec: dict[str, Any]) -> bool:
         """Under the lock: on the least busy usable lease, if one has room."""
         best = None
         for lease in self._usable(key):
@@ -157,19 +167,22 @@ class TaskLeases:
         del args  # (outside the lock: dropping refs takes the client's)
 
     # -- asking for and returning leases --------------------------------------------------
-    def _ask(self, key: float, res: dict[str, float]) -> None:
+    def _ask(self, key: Shape, res: dict[str, float]) -> None:
         self._asking.add(key)
         self._client.call_async("lease_worker", {"res": dict(res)}, lambda ok, value: self._answered(key, ok, value))
 
-    def _answered(self, key: float, ok: bool, value: Any) -> None:
+    def _answered(self, key: Shape, ok: bool, value: Any) -> None:
         if ok and isinstance(value, dict) and isinstance(value.get("path"), str) and isinstance(value.get("worker_id"), bytes):
             self._client.run_in_helper(lambda: self._connect(key, value))
             return
         if ok and isinstance(value, dict) and value.get("never"):
             self.enabled = False  # not on the node's machine (a remote driver): never ask again
+        unfit = ok and isinstance(value, dict) and bool(value.get("unfit"))
         with self._lock:
             self._asking.discard(key)
-            self._refused_until[key] = time.monotonic() + REFUSED_S
+            self._asked.notify_all()
+            # (a shape the node can never hold: never again, its tasks go via the node)
+            self._refused_until[key] = math.inf if unfit else time.monotonic() + REFUSED_S
             # refused: what waits goes via the node (which may start a worker), unless the
             # workers leased already take it (``tick`` asks again, and sends it via the node
             # if they stall: their tasks may wait for it)
@@ -177,7 +190,7 @@ class TaskLeases:
         for spec in waiting:
             self._via_node(spec)
 
-    def _connect(self, key: float, grant: dict[str, Any]) -> None:
+    def _connect(self, key: Shape, grant: dict[str, Any]) -> None:
         lease = _Lease(grant["worker_id"], grant.get("env"))
         try:
             lease.chan = DirectChannel(
@@ -193,23 +206,24 @@ class TaskLeases:
             return
         with self._lock:
             self._asking.discard(key)
+            self._asked.notify_all()
             if self._closed:
                 lease.chan.close()
                 return
             self._leases.setdefault(key, []).append(lease)
             self._drain(key)
             if self._queue.get(key):  # more waiting than it takes: ask for another worker
-                self._ask(key, {"CPU": key} if key else {})
+                self._ask(key, dict(key))
 
-    def _take_queue(self, key: float) -> list[dict[str, Any]]:
+    def _take_queue(self, key: Shape) -> list[dict[str, Any]]:
         q = self._queue.pop(key, None)
         self._progress.pop(key, None)
         return list(q) if q else []
 
-    def _stalled(self, key: float) -> bool:
+    def _stalled(self, key: Shape) -> bool:
         return time.monotonic() - self._progress.get(key, time.monotonic()) >= STALL_S
 
-    def _drain(self, key: float) -> None:
+    def _drain(self, key: Shape) -> None:
         q = self._queue.get(key)
         if q:
             self._progress[key] = time.monotonic()
@@ -219,11 +233,9 @@ class TaskLeases:
             del self._queue[key]
             self._progress.pop(key, None)
 
-    def _done(self, key: float, lease: _Lease, done: TaskDone, spec: dict[str, Any]) -> None:
-        if done.failed and done.retryable and int(spec["opts"].get("max_retries", 3)) != 0:
-            self._retry(spec, done.task_id)  # retry_exceptions: again (via the node), one retry fewer
-        else:
-            self._client.direct_results(done.results)
+    def _done(self, key: Shape, lease: _Lease, done: TaskDone, spec: dict[str, Any]) -> None:
+        # the lease is idle again before the result is delivered: a caller that got every result
+        # and then asks for a view finds it idle, and returns it first
         with self._lock:
             self._running.pop(done.task_id, None)
             args = self._held.pop(done.task_id, None)  # dropped below, outside the lock
@@ -233,12 +245,16 @@ class TaskLeases:
             self._drain(key)
             back = [] if lease in self._usable(key) or lease.inflight else self._retire(key)
             if self._queue.get(key) and not self._usable(key) and key not in self._asking:
-                self._ask(key, {"CPU": key} if key else {})  # every lease is too old: a fresh one
+                self._ask(key, dict(key))  # every lease is too old: a fresh one
+        if done.failed and done.retryable and int(spec["opts"].get("max_retries", 3)) != 0:
+            self._retry(spec, done.task_id)  # retry_exceptions: again (via the node), one retry fewer
+        else:
+            self._client.direct_results(done.results)
         del args
         for x in back:
             self._give_back(x)
 
-    def _lost(self, key: float, lease: _Lease, calls: dict[bytes, dict[str, Any]]) -> None:
+    def _lost(self, key: Shape, lease: _Lease, calls: dict[bytes, dict[str, Any]]) -> None:
         """The leased worker died (or went away): its tasks go via the node, one retry fewer."""
         with self._lock:
             leases = self._leases.get(key, [])
@@ -289,6 +305,15 @@ class TaskLeases:
     def holding(self) -> bool:
         """Whether this process holds any lease now."""
         return bool(self._leases)
+
+    def settle(self) -> None:
+        """Before a view of the node's resources: wait (``SETTLE_S`` at most) for the leases
+        asked for to be answered, then return every idle lease, so the view counts none of
+        this caller's idle workers as used."""
+        with self._lock:
+            if self._asking:
+                self._asked.wait_for(lambda: not self._asking or self._closed, SETTLE_S)
+        self.tick(all_idle=True)
 
     def tick(self, *, all_idle: bool = False) -> None:
         """Return the leases idle for ``LINGER_S`` (every idle one with ``all_idle``) or too old

@@ -32,16 +32,19 @@ class PoolWorkers:
     # ------------------------------------------------------------------ worker leases
     def lease_worker(self, peer: Peer, res: dict[str, Any]) -> dict[str, Any] | None:
         """Ray's worker lease: lend an idle pool worker to ``peer``, which sends it tasks that
-        need ``res`` (CPUs only) directly, holding those resources until it returns the lease.
+        need ``res`` (no GPUs) directly, holding those resources until it returns the lease.
         None when there is no idle worker or room, or when tasks wait here already (they come
-        first); ``{"never": True}`` for a peer that is not on this machine."""
+        first); ``{"unfit": True}`` when this node can never hold ``res``; ``{"never": True}``
+        for a peer that is not on this machine."""
         core = self.core
         if peer.role == "node" or not peer.shm or not core.node_socket:
             return {"never": True}
         if core.ready:
             return None
         req = {k: to_units(float(v)) for k, v in res.items() if isinstance(v, int | float) and v}
-        if set(req) - {"CPU"} or not core.resources.fits(req):
+        if "GPU" in req or not core.resources.feasible(req):
+            return {"unfit": True}
+        if not core.resources.fits(req):
             return None
         w = next((w for w in core.workers.values() if w.state == W.IDLE and w.peer is not None), None)
         if w is None:

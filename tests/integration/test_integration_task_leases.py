@@ -18,7 +18,7 @@ import pytest
 
 pytestmark = pytest.mark.timeout(120)
 
-RAY_INIT_KWARGS = {"num_cpus": 2}
+RAY_INIT_KWARGS = {"num_cpus": 2, "resources": {"slot": 1}}
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +32,14 @@ def client() -> Any:
     return current_client()
 
 
-def leased_now(ray: Any, timeout: float = 10.0) -> None:
-    """Run tasks until one goes to a leased worker (the pool may still be starting)."""
+def leased_now(ray: Any, timeout: float = 10.0, probe: Any = None) -> None:
+    """Run ``probe`` tasks (returning 1) until one goes to a leased worker (the pool may still
+    be starting, or busy with an earlier test's work)."""
+    if probe is None:
 
-    @ray.remote
-    def probe() -> int:
-        return 1
+        @ray.remote
+        def probe() -> int:
+            return 1
 
     leases = client().leases
     before = leases.sent
@@ -285,6 +287,42 @@ def test_a_dropped_ref_argument_survives_the_retry_of_its_leased_task(ray, tmp_p
     else:
         pytest.fail("the task never went to a leased worker")
     assert not leases._held, "refs held for tasks that ended"
+
+
+def test_custom_resources_lease_workers_and_still_admit(ray, tmp_path: Path) -> None:
+    """Tasks needing a custom resource go to leased workers, which hold it: with one ``slot``
+    and two idle workers, two such tasks never run at once. A shape this node can never hold
+    is not asked for again (its tasks wait via the node, as in Ray)."""
+    import math
+
+    @ray.remote(resources={"slot": 1})
+    def one_slot() -> int:
+        return 1
+
+    @ray.remote(resources={"slot": 1}, num_cpus=0)
+    def hold(path: str) -> None:
+        start = time.time()
+        time.sleep(0.2)
+        with open(path, "a") as f:
+            f.write(f"{start} {time.time()}\n")
+
+    @ray.remote(resources={"elsewhere": 1})
+    def nowhere() -> None:
+        pass
+
+    leased_now(ray, probe=one_slot)  # (fails if no such task ever goes to a leased worker)
+    leases = client().leases
+    assert ray.get([one_slot.remote() for _ in range(30)], timeout=60) == [1] * 30
+    log = tmp_path / "spans"
+    ray.get([hold.remote(str(log)) for _ in range(4)], timeout=60)
+    spans = sorted(tuple(map(float, line.split())) for line in log.read_text().splitlines())
+    assert len(spans) == 4
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end - 0.01, f"two tasks held the one slot at once: {spans}"
+    assert ray.available_resources().get("slot") == 1.0
+    ready, _ = ray.wait([nowhere.remote()], timeout=0.3)
+    assert ready == []
+    assert leases._refused_until.get((("CPU", 1.0), ("elsewhere", 1.0))) == math.inf
 
 
 def test_a_websocket_driver_on_this_machine(ray, tmp_path: Path) -> None:
