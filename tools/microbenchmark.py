@@ -74,7 +74,13 @@ CORE_METRICS = [
     "1:n async-actor calls async",
     "n:n async-actor calls async",
 ]
-OTHER_METRICS = ["init to first result (s)", "placement group create/removal"]
+#: edgeray's own metrics (not in Ray's script; --ray measures them on Ray too): tasks whose
+#: argument is a small put value, or that need a custom resource
+EXTRA_TASK_METRICS = [
+    "single client tasks with a put arg sync",
+    "single client tasks with a custom resource sync",
+]
+OTHER_METRICS = ["init to first result (s)", "placement group create/removal", *EXTRA_TASK_METRICS]
 
 
 class MetricTimeout(BaseException):  # not an Exception: runtime code must not swallow it
@@ -495,6 +501,20 @@ def core_metrics(bench: Bench) -> None:
         )
 
 
+def extra_task_metrics(bench: Bench) -> None:
+    @ray.remote
+    def echo(x):
+        return x
+
+    @ray.remote(resources={"custom": 1})
+    def needs_custom():
+        return 0
+
+    value = ray.put(0)
+    bench.timeit("single client tasks with a put arg sync", lambda: ray.get(echo.remote(value)))
+    bench.timeit("single client tasks with a custom resource sync", lambda: ray.get(needs_custom.remote()))
+
+
 def placement_group_metrics(bench: Bench) -> None:
     name = "placement group create/removal"
     if not bench.wanted(name):
@@ -590,14 +610,14 @@ def main(argv: list[str] | None = None) -> int:
             bench.failed("core metrics", e)
         safe_shutdown(bench, "core")
 
-    if bench.wanted("placement group create/removal") and safe_init(
-        bench, "placement group create/removal", resources={"custom": 100}
-    ):
+    custom_wanted = any(bench.wanted(n) for n in OTHER_METRICS[1:])
+    if custom_wanted and safe_init(bench, "custom resource metrics", resources={"custom": 100}):
         try:
+            extra_task_metrics(bench)
             placement_group_metrics(bench)
         except (Exception, MetricTimeout) as e:
-            bench.failed("placement group create/removal", e)
-        safe_shutdown(bench, "placement group create/removal")
+            bench.failed("custom resource metrics", e)
+        safe_shutdown(bench, "custom resource metrics")
 
     total = time.perf_counter() - started
     print(f"# total {total:.1f} s", flush=True)
