@@ -211,7 +211,7 @@ def coerce(kind: str, value: Any, allow_str: bool) -> Any:
                     raise ConfigValueError
             return tuple(out)
         raise ConfigValueError
-    if kind == "float_map":
+    if kind in ("float_map", "str_map"):
         if allow_str and isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -219,26 +219,17 @@ def coerce(kind: str, value: Any, allow_str: bool) -> Any:
                 raise ConfigValueError from None
         if not isinstance(value, Mapping):
             raise ConfigValueError
-        out_f: dict[str, float] = {}
+        out_m: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise ConfigValueError
-            out_f[k] = coerce("float", v, allow_str)
-        return out_f
-    if kind == "str_map":
-        if allow_str and isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise ConfigValueError from None
-        if not isinstance(value, Mapping):
-            raise ConfigValueError
-        out_s: dict[str, str] = {}
-        for k, v in value.items():
-            if not isinstance(k, str) or not isinstance(v, str):
+            if kind == "float_map":
+                out_m[k] = coerce("float", v, allow_str)
+            elif isinstance(v, str):
+                out_m[k] = v
+            else:
                 raise ConfigValueError
-            out_s[k] = v
-        return out_s
+        return out_m
     raise AssertionError(f"unknown kind {kind}")  # pragma: no cover
 
 
