@@ -11,7 +11,15 @@ from .. import exceptions as exc
 from ..client import CoreClient, ObjectRef, try_current_client
 from ._init import auto_client
 from ._options import resource_request, validate_options
-from ._remote import _Code, build_args, check_arity, make_spec, return_refs, wire_options
+from ._remote import (
+    _Code,
+    build_args,
+    check_arity,
+    make_spec,
+    return_refs,
+    wire_options,
+    with_inherited_env,
+)
 
 
 def method(*args: Any, **options: Any) -> Any:
@@ -99,7 +107,7 @@ class ActorClass:
         fn_id = self._code.ensure(client)
         explicit_cpu = opts.get("num_cpus") is not None
         res = resource_request(opts, default_cpus=0.0)
-        wired = wire_options(opts, client)
+        wired = with_inherited_env(wire_options(opts, client), client)
         if not explicit_cpu:
             wired["placement_cpu"] = 1  # Ray: 1 CPU to schedule an actor, 0 while it runs
         if opts.get("max_concurrency") is None and not self._is_async:

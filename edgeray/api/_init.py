@@ -15,6 +15,7 @@ from .. import _files
 from .. import exceptions as exc
 from ..client import CoreClient, current_client, set_current_client, try_current_client
 from ..client._context import init_lock
+from ._options import check_runtime_env
 
 log = logging.getLogger("edgeray")
 
@@ -57,6 +58,7 @@ def init(
     """
     if unsupported:
         raise TypeError(f"init() got unexpected keyword arguments {sorted(unsupported)}")
+    check_runtime_env(runtime_env)
     with init_lock():
         if is_initialized():
             if ignore_reinit_error:
@@ -94,6 +96,7 @@ def init(
             if node_proc is not None:
                 _stop_process(node_proc)
             raise
+        client.inherited_env = dict((runtime_env or {}).get("env_vars") or {})  # the job's, for all its work
         set_current_client(client)
         _STATE["session"] = _Session(client, node_proc, target)
         return _context_info()

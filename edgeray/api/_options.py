@@ -94,7 +94,27 @@ def validate_options(opts: dict[str, Any], *, kind: str) -> dict[str, Any]:
             raise ValueError("The option 'concurrency_groups' must map group names to integers >= 1.")
     if opts.get("get_if_exists") and not opts.get("name"):
         raise ValueError("get_if_exists=True requires a name for the actor.")
+    check_runtime_env(opts.get("runtime_env"))
     return opts
+
+
+def check_runtime_env(env: Any) -> None:
+    """A ``runtime_env`` edgeray can honour: ``{"env_vars": {str: str}}`` (or None). The other
+    fields (``pip``, ``conda``, ``working_dir``, ...) need installing things per task, which
+    edgeray does not do: they are refused rather than ignored."""
+    if env is None:
+        return
+    if not isinstance(env, dict):
+        raise TypeError(f"runtime_env must be a dict, not {type(env).__name__}.")
+    other = sorted(set(env) - {"env_vars"})
+    if other:
+        raise ValueError(
+            f"edgeray supports only runtime_env={{'env_vars': {{...}}}}; it cannot set up {other} "
+            "(install packages and ship code with the node instead)."
+        )
+    ev = env.get("env_vars")
+    if ev is not None and (not isinstance(ev, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in ev.items())):
+        raise TypeError(f"runtime_env['env_vars'] must be of type Dict[str, str], got {ev!r}.")
 
 
 def resource_request(opts: dict[str, Any], *, default_cpus: float) -> dict[str, float]:

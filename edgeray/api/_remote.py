@@ -148,8 +148,18 @@ def wire_options(opts: dict[str, Any], client: CoreClient) -> dict[str, Any]:
             out["strategy"] = {**parent, "bundle_index": -1}
     env = (opts.get("runtime_env") or {}).get("env_vars")
     if env:
-        out["env_vars"] = {str(k): str(v) for k, v in env.items()}
+        out["env_vars"] = dict(env)
     return out
+
+
+def with_inherited_env(wired: dict[str, Any], client: CoreClient) -> dict[str, Any]:
+    """The wired options with the ``env_vars`` the submitter's own runtime env passes down
+    (its job's, or the running task's or actor's), the task's own taking precedence: Ray's
+    runtime_env inheritance, where ``env_vars`` merge."""
+    inherited = client.inherited_env
+    if not inherited:
+        return wired
+    return {**wired, "env_vars": {**inherited, **wired.get("env_vars", {})}}
 
 
 def _strategy_dict(strategy: Any) -> dict[str, Any]:
@@ -211,6 +221,7 @@ class RemoteFunction:
             res = resource_request(opts, default_cpus=1.0)
             cache = self._wire_cache = (client, wired, res)
         _, wired, res = cache
+        wired = with_inherited_env(wired, client)
         argb, deps, nested, keep = build_args(client, args, kwargs)
         nr = self._options.get("num_returns", 1)
         spec = make_spec(client, 0, fn_id, self._name, argb, deps, nested, nr, res, wired)

@@ -183,6 +183,7 @@ class Executor:
         if msg.env:
             os.environ.update(msg.env)
             client.gpu_ids = [g for g in msg.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
+        undo_env = self._enter_runtime_env(spec) if kind != ACTOR_CALL else None
         self.events.started(spec["tid"])
         try:
             if kind == TASK:
@@ -216,7 +217,34 @@ class Executor:
         finally:
             tls.task_id = None
             client.children.pop(spec["tid"], None)
+            if undo_env is not None:
+                self._leave_runtime_env(undo_env)
         self._finish(spec, result)
+
+    def _enter_runtime_env(self, spec: dict[str, Any]) -> tuple[dict[str, str | None], dict[str, str]] | None:
+        """Set a task's or actor's runtime_env ``env_vars`` (merged with what it inherited when
+        it was submitted) in this process's environment; what it submits inherits them. An
+        actor's stay for its lifetime; for a task, returns what undoes them once it ends."""
+        env = spec["opts"].get("env_vars")
+        if not isinstance(env, dict) or not env:
+            return None
+        env = {k: v for k, v in env.items() if isinstance(k, str) and isinstance(v, str)}
+        client = self.client
+        assert client is not None
+        undo = ({k: os.environ.get(k) for k in env}, client.inherited_env)
+        os.environ.update(env)
+        client.inherited_env = env
+        return undo if spec["kind"] == TASK else None
+
+    def _leave_runtime_env(self, undo: tuple[dict[str, str | None], dict[str, str]]) -> None:
+        saved, inherited = undo
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        assert self.client is not None
+        self.client.inherited_env = inherited
 
     def _function(self, fn_id: bytes) -> Any:
         fn = self._fns.get(fn_id)

@@ -62,6 +62,9 @@ def test_remote_decorator_forms() -> None:
         ({"retry_exceptions": [1]}, TypeError),
         ({"no_such_option": 1}, ValueError),
         ({"max_concurrency": 2}, ValueError),  # an actor option, not a task option
+        ({"runtime_env": {"pip": ["numpy"]}}, ValueError),  # refused, not ignored
+        ({"runtime_env": {"env_vars": {"A": 1}}}, TypeError),
+        ({"runtime_env": ["env_vars"]}, TypeError),
     ],
 )
 def test_task_option_errors(options: dict, error: type[Exception]) -> None:
