@@ -138,7 +138,42 @@ class RuntimeContext:
         return self._client.namespace
 
     def get_assigned_resources(self) -> dict[str, float]:
-        return {}
+        """The resources the current task holds, or the current actor holds while it runs
+        (Ray: an actor without ``num_cpus`` holds no CPU once created); {} in a driver."""
+        res = getattr(self._client.tls, "resources", None)
+        if res is None:
+            res = self._client.actor_resources
+        return dict(res)
+
+    def get_accelerator_ids(self) -> dict[str, list[str]]:
+        """The accelerators given to the current task or actor, by kind (GPUs only here)."""
+        return {"GPU": list(self._client.gpu_ids)}
+
+    def get_placement_group_id(self) -> str | None:
+        """The placement group the current task or actor runs in, or None."""
+        pg = getattr(self._client.tls, "pg_current", None)
+        pg_id = pg.get("pg_id") if isinstance(pg, dict) else None
+        return pg_id.hex() if isinstance(pg_id, bytes) else None
+
+    @property
+    def current_actor(self) -> ActorHandle:
+        """A handle to the actor this code runs in (``RuntimeError`` outside an actor)."""
+        info = self._actor_info()
+        return ActorHandle(self._client.actor_id, info["meta"], None, self._client)  # type: ignore[arg-type]
+
+    @property
+    def was_current_actor_reconstructed(self) -> bool:
+        """Whether the current actor has been restarted (its constructor ran again)."""
+        return int(self._actor_info().get("restarts") or 0) > 0
+
+    def _actor_info(self) -> dict[str, Any]:
+        aid = self._client.actor_id
+        if aid is None:
+            raise RuntimeError("This method is only available in an actor.")
+        info = self._client.call("actor_state", {"actor_id": aid})
+        if not isinstance(info, dict):
+            raise RuntimeError(f"The node does not know the actor {aid.hex()}.")
+        return info
 
     @property
     def gcs_address(self) -> str:

@@ -162,6 +162,7 @@ class CoreClient(DirectResults, Values):
         self.children: dict[bytes, list[bytes]] = {}  # a worker's running task -> tasks it submitted
         self.actor_id: bytes | None = None
         self.gpu_ids: list[str] = []
+        self.actor_resources: dict[str, float] = {}  # in an actor's worker: what it holds while it runs
         #: env_vars of the runtime env this process submits under (``init(runtime_env=)`` in a
         #: driver; in a worker, the running task's or the actor's): its tasks and actors inherit them
         self.inherited_env: dict[str, str] = {}

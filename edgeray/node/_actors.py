@@ -357,7 +357,7 @@ class Actors:
 
     def directory_call(self, method: str, args: dict[str, Any]) -> Any:
         """The head's actor directory: ``actor_placed``, ``locate_actor``, ``lookup_actor``,
-        ``register_name``, ``actor_dead``."""
+        ``register_name``, ``named_actors``, ``actor_dead``."""
         gcs = self.core.gcs
         if method == "actor_placed":
             aid = args["actor_id"]
@@ -387,6 +387,8 @@ class Actors:
                 return {"taken": True, "actor_id": taken, **(found or {})}
             gcs.dir_named[key] = args["actor_id"]
             return {"taken": False}
+        if method == "named_actors":  # (live actors: a dead one's name is free again)
+            return sorted({*gcs.dir_named, *gcs.named})
         if method == "actor_dead":
             aid = args["actor_id"]
             gcs.directory.pop(aid, None)

@@ -76,7 +76,8 @@ class CallHandlers:
             "kv_put": self.kv_put,
             "kv_get": self.kv_get,
         }
-        for method in ("actor_placed", "locate_actor", "lookup_actor", "register_name", "actor_dead", "bundles_held"):
+        for method in ("actor_placed", "locate_actor", "lookup_actor", "register_name", "actor_dead", "bundles_held",
+                       "named_actors"):
             self.table[method] = functools.partial(self.directory, method)
 
     def directory(self, method: str, peer: PeerConn, args: dict[str, Any]) -> Any:
@@ -87,6 +88,9 @@ class CallHandlers:
         return self.core.actors.directory_call(method, args)
 
     def handle(self, peer: PeerConn, msg: Call, nursery: trio.Nursery) -> None:
+        if msg.method == "list_named_actors":  # (answered once the head has)
+            self._list_named_actors(peer, msg)
+            return
         fn = self.table.get(msg.method)
         if fn is None:
             peer.send(Reply(msg.req, False, None, f"unknown method {msg.method!r}", "ValueError"))
@@ -115,6 +119,24 @@ class CallHandlers:
         peer.send(Reply(msg.req, True, value, None, None))
 
     # -- actors ---------------------------------------------------------------------------
+    def _list_named_actors(self, peer: PeerConn, msg: Call) -> None:
+        """``ray.util.list_named_actors``: the names taken in the cluster (the head's), in the
+        caller's namespace, or in all of them with ``all_namespaces``."""
+        namespace = self.core.namespace_of(peer)
+        everywhere = bool(msg.args.get("all_namespaces"))
+
+        def answer(ok: bool, value: Any, error: str | None) -> None:
+            if not ok or not isinstance(value, list):
+                peer.send(Reply(msg.req, False, None, f"cannot reach the head to list actor names: {error}", "RuntimeError"))
+                return
+            pairs = [(str(p[0]), str(p[1])) for p in value if isinstance(p, list | tuple) and len(p) == 2]
+            names: list[Any] = (
+                [{"name": n, "namespace": ns} for ns, n in pairs] if everywhere else [n for ns, n in pairs if ns == namespace]
+            )
+            peer.send(Reply(msg.req, True, names, None, None))
+
+        self.core.remote.head_call("named_actors", {}, answer)
+
     def _ask_head_first(self, peer: PeerConn, msg: Call) -> bool:
         """In a cluster, actor names are the head's: a node that is not the head asks it before
         creating a named actor or when it does not know a name. True if the reply is deferred."""
@@ -198,7 +220,7 @@ class CallHandlers:
 
     def actor_state(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         rec = self.core.gcs.actors.get(_arg(args, "actor_id", bytes))
-        return None if rec is None else rec.info()
+        return None if rec is None else {**rec.info(), "meta": rec.meta}
 
     def actor_direct(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         """Where a caller on this machine may call the actor's worker directly, or None (the

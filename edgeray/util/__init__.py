@@ -1,4 +1,5 @@
-"""``edgeray.util``: Ray's ``ray.util`` names: ``ActorPool``, ``queue.Queue``, scheduling strategies.
+"""``edgeray.util``: Ray's ``ray.util`` names: ``ActorPool``, ``queue.Queue``, scheduling strategies,
+``list_named_actors``.
 
 Rule: built on the public API only (``edgeray.api``, ``edgeray.client``'s ``ObjectRef``), like a
 user's own library would be.
@@ -6,6 +7,7 @@ user's own library would be.
 
 from . import queue, scheduling_strategies
 from ._actor_pool import ActorPool
+from ._actors import list_named_actors
 from .placement_group import (
     get_current_placement_group,
     get_placement_group,
@@ -18,6 +20,7 @@ __all__ = [
     "ActorPool",
     "get_current_placement_group",
     "get_placement_group",
+    "list_named_actors",
     "placement_group",
     "placement_group_table",
     "queue",

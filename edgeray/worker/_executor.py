@@ -173,6 +173,7 @@ class Executor:
         tls.task_id = spec["tid"]
         tls.job_id = spec["job"]
         tls.pg_current = self._actor_pg if kind == ACTOR_CALL else _pg_of(spec)
+        tls.resources = spec["res"] if kind == TASK else None  # (an actor's: client.actor_resources)
         self.current_job = spec["job"]
         if kind == TASK:
             self.current_name = spec["name"]
@@ -370,6 +371,7 @@ class Executor:
         args, kwargs = self._args(msg)
         self.actor_name = self.current_name = spec["name"]
         client.actor_id = spec["actor"]
+        client.actor_resources = dict(spec["res"])
         opts = spec["opts"]
         self._actor_pg = _pg_of(spec)
         is_async = any(inspect.iscoroutinefunction(m) for _, m in inspect.getmembers(cls, inspect.isfunction))
