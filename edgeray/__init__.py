@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the names below are imported lazily (see __getattr__)
         put,
         remote,
         shutdown,
+        timeline,
         wait,
     )
     from .client import ObjectRef
@@ -49,6 +50,7 @@ __all__ = [
     "put",
     "remote",
     "shutdown",
+    "timeline",
     "wait",
 ]
 

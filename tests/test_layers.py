@@ -297,6 +297,7 @@ PUBLIC = {
     "available_resources",
     "get_runtime_context",
     "get_gpu_ids",
+    "timeline",
     "ObjectRef",
     "exceptions",
     "open_node",

@@ -23,9 +23,10 @@ from ._api import (
 from ._decorator import remote
 from ._init import init, is_initialized, shutdown
 from ._remote import RemoteFunction
+from ._timeline import timeline
 
 __all__ = [
     "ActorClass", "ActorHandle", "ActorMethod", "RemoteFunction", "RuntimeContext", "available_resources", "cancel",
     "cluster_resources", "exit_actor", "get", "get_actor", "get_gpu_ids", "get_runtime_context", "init",
-    "is_initialized", "kill", "method", "nodes", "put", "remote", "shutdown", "wait",
+    "is_initialized", "kill", "method", "nodes", "put", "remote", "shutdown", "timeline", "wait",
 ]

@@ -17,6 +17,19 @@ if TYPE_CHECKING:
     from ._client import CoreClient
 
 
+class TaskID(str):
+    """The id of the task that makes an object, as ``ObjectRef.task_id()`` gives it: its hex
+    string, with the ``hex()`` and ``binary()`` of Ray's ``TaskID``."""
+
+    __slots__ = ()
+
+    def hex(self) -> str:
+        return str(self)
+
+    def binary(self) -> bytes:
+        return bytes.fromhex(self)
+
+
 class ObjectRef:
     __slots__ = ("_id", "_client", "_removed", "__weakref__")
 
@@ -33,8 +46,8 @@ class ObjectRef:
     def hex(self) -> str:
         return self._id.hex()
 
-    def task_id(self) -> str:
-        return self._id[:16].hex()
+    def task_id(self) -> TaskID:
+        return TaskID(self._id[:16].hex())
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ObjectRef) and other._id == self._id

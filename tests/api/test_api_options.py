@@ -166,6 +166,8 @@ def test_object_ref_basics_without_a_session() -> None:
     assert a.hex() == "01" * 20 and a.binary() == b"\x01" * 20
     assert pickle.loads(pickle.dumps(a)) == a
     assert {a, b, c} == {a, c}
+    tid = a.task_id()  # Ray's TaskID methods, and the hex string it always was
+    assert tid == "01" * 16 and tid.hex() == "01" * 16 and tid.binary() == b"\x01" * 16
 
 
 def test_arity_is_checked_at_remote_with_or_without_the_fast_path() -> None:

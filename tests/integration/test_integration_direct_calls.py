@@ -345,3 +345,25 @@ def test_list_tasks_shows_tasks_on_leased_workers_and_via_the_node(ray) -> None:
         row = row_when(r.task_id(), lambda r: r["state"] == "FINISHED")
         assert row["name"].endswith("square") and row["type"] == "NORMAL_TASK" and row["worker_pid"]
     assert client().leases.sent > sent  # some of them went to leased workers
+
+
+def test_timeline_has_one_complete_event_per_finished_task(ray, tmp_path) -> None:
+    import json
+
+    @ray.remote
+    def nap(s: float) -> float:
+        time.sleep(s)
+        return s
+
+    refs = [nap.remote(0.05) for _ in range(4)]
+    ray.get(refs)
+    for r in refs:
+        row_when(r.task_id(), lambda r: r["state"] == "FINISHED")
+    events = [e for e in ray.timeline() if e["args"]["task_id"] in {r.task_id() for r in refs}]
+    assert len(events) == 4
+    for e in events:
+        assert e["ph"] == "X" and e["name"].endswith("nap") and e["tid"].startswith("Worker ")
+        assert 0.04e6 <= e["dur"] < 5e6 and e["ts"] > 1e15  # microseconds since the epoch
+    path = tmp_path / "trace.json"
+    assert ray.timeline(str(path)) is None
+    assert any(e["args"]["task_id"] == refs[0].task_id() for e in json.loads(path.read_text()))
