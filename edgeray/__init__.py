@@ -27,12 +27,14 @@ if TYPE_CHECKING:  # the names below are imported lazily (see __getattr__)
         timeline,
         wait,
     )
-    from .client import ObjectRef
+    from .client import DynamicObjectRefGenerator, ObjectRef, ObjectRefGenerator
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DynamicObjectRefGenerator",
     "ObjectRef",
+    "ObjectRefGenerator",
     "available_resources",
     "cancel",
     "cluster_resources",
@@ -57,8 +59,9 @@ __all__ = [
 
 # Re-exported on first use: the node and worker processes import ``edgeray.*`` modules without
 # paying for the driver API (measured: ~120 ms of imports per process start).
-_LAZY = {name: "edgeray.api" for name in __all__ if name not in ("ObjectRef", "exceptions", "open_node")}
-_LAZY["ObjectRef"] = "edgeray.client"
+_CLIENT_NAMES = ("DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator")
+_LAZY = {name: "edgeray.api" for name in __all__ if name not in (*_CLIENT_NAMES, "exceptions", "open_node")}
+_LAZY.update(dict.fromkeys(_CLIENT_NAMES, "edgeray.client"))
 
 
 def __getattr__(name: str) -> object:

@@ -299,6 +299,8 @@ PUBLIC = {
     "get_gpu_ids",
     "timeline",
     "ObjectRef",
+    "ObjectRefGenerator",
+    "DynamicObjectRefGenerator",
     "exceptions",
     "open_node",
 }

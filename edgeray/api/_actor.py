@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import exceptions as exc
 from ..client import CoreClient, ObjectRef, try_current_client
+from ..client._generators import generator_mode, wrap_generator_result
 from ._init import auto_client
 from ._options import resource_request, validate_options
 from ._remote import (
@@ -53,7 +54,10 @@ def _method_meta(cls: type) -> dict[str, Any]:
         if name.startswith("__") and name not in ("__call__",):
             continue
         opts = dict(getattr(fn, "__edgeray_method_options__", {}))
-        entry: dict[str, Any] = {"num_returns": opts.get("num_returns", 1)}
+        mode = generator_mode(opts.get("num_returns"), inspect.isgeneratorfunction(fn))
+        entry: dict[str, Any] = {"num_returns": 1 if mode else opts.get("num_returns", 1)}
+        if mode:
+            entry["generator"] = mode
         if "concurrency_group" in opts:
             entry["concurrency_group"] = opts["concurrency_group"]
         try:
@@ -185,8 +189,9 @@ class ActorHandle:
         check_arity(sig, args, kwargs, f"{self._meta.get('class_name')}.{name}")
         client = auto_client()
         argb, deps, nested, keep = build_args(client, args, kwargs)
-        nr = opts.get("num_returns", meta.get("num_returns", 1))
-        wired: dict[str, Any] = {}
+        mode = generator_mode(opts["num_returns"], False) if "num_returns" in opts else meta.get("generator")
+        nr = 1 if mode else opts.get("num_returns", meta.get("num_returns", 1))
+        wired: dict[str, Any] = {"generator": mode} if mode else {}
         group = opts.get("concurrency_group") or meta.get("concurrency_group")
         if group:
             wired["concurrency_group"] = group
@@ -218,6 +223,8 @@ class ActorHandle:
         if limit > 0 and nr > 0:
             client.on_ready(refs[0]._id, self._call_finished)
         del keep
+        if mode:
+            return wrap_generator_result(mode, refs[0])
         if nr == 1:
             return refs[0]
         if nr == 0:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..client import CoreClient, ObjectRef
 from ..client._args import Dep
+from ..client._generators import generator_mode, wrap_generator_result
 from ._init import auto_client
 from ._options import resource_request, validate_options
 
@@ -180,6 +181,7 @@ class RemoteFunction:
                 "(Async methods of actors are supported.)"
             )
         self._fn = fn
+        self._is_generator = inspect.isgeneratorfunction(fn)
         self._options = validate_options(dict(options), kind="task")
         self._code = _Code(fn)
         try:
@@ -223,8 +225,11 @@ class RemoteFunction:
         _, wired, res = cache
         wired = with_inherited_env(wired, client)
         argb, deps, nested, keep = build_args(client, args, kwargs)
-        nr = self._options.get("num_returns", 1)
-        spec = make_spec(client, 0, fn_id, self._name, argb, deps, nested, nr, res, wired)
+        nr = self._options.get("num_returns")
+        mode = generator_mode(nr, self._is_generator)
+        if mode is not None:
+            nr, wired = 1, {**wired, "generator": mode}
+        spec = make_spec(client, 0, fn_id, self._name, argb, deps, nested, 1 if nr is None else nr, res, wired)
         refs = return_refs(client, spec)
         client.note_child(spec)
         leases = client.leases
@@ -242,7 +247,9 @@ class RemoteFunction:
         else:  # to a worker the node lends this caller, when it lends one
             leases.submit(spec, key, [ObjectRef(i, client) for i in deps])
         del keep
-        if nr == 1:
+        if mode is not None:
+            return wrap_generator_result(mode, refs[0])
+        if nr is None or nr == 1:
             return refs[0]
         if nr == 0:
             return None

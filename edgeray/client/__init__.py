@@ -14,6 +14,10 @@ one more reader thread per connection).
 
 from ._client import CoreClient
 from ._context import current_client, set_current_client, try_current_client
+from ._generators import DynamicObjectRefGenerator, ObjectRefGenerator
 from ._refs import ObjectRef
 
-__all__ = ["CoreClient", "ObjectRef", "current_client", "set_current_client", "try_current_client"]
+__all__ = [
+    "CoreClient", "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator", "current_client",
+    "set_current_client", "try_current_client",
+]

@@ -22,6 +22,7 @@ from .. import exceptions as exc
 from ..client import CoreClient
 from ..client._args import substitute
 from ..client._direct import DirectPeer, DirectServer
+from ..client._generators import DynamicObjectRefGenerator
 from ..object_store import deserialize
 from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
 from ._output import LogStream
@@ -193,7 +194,7 @@ class Executor:
                 self._running_tid = spec["tid"]
                 self._in_user_code = True
                 try:
-                    result = fn(*args, **kwargs)
+                    result = self._collect(spec, fn(*args, **kwargs))
                 finally:
                     self._in_user_code = False
                     self._running_tid = None
@@ -203,7 +204,7 @@ class Executor:
             else:
                 method = getattr(self.actor, spec["method"])
                 args, kwargs = self._args(msg)
-                result = method(*args, **kwargs)
+                result = self._collect(spec, method(*args, **kwargs))
                 if inspect.iscoroutine(result):  # an async method on a sync-mode actor
                     import asyncio
 
@@ -295,6 +296,31 @@ class Executor:
                 raise error
             args, kwargs = substitute(args, kwargs, values)
         return args, kwargs
+
+    def _collect(self, spec: dict[str, Any], result: Any) -> Any:
+        """The result of a generator task (``spec["opts"]["generator"]``): each value it yields
+        stored as an object, their refs in a ``DynamicObjectRefGenerator`` (a streaming one
+        keeps an error raised midway for after them). A generator with an int num_returns
+        yields that many values: their list."""
+        mode = spec["opts"].get("generator")
+        if mode is None:
+            return list(result) if spec["rets"] > 1 and inspect.isgenerator(result) else result
+        try:
+            values = iter(result)
+        except TypeError:
+            raise TypeError(f"{spec['name']} has num_returns={mode!r} but returned {type(result).__name__}, "
+                            "not a generator") from None
+        client = self.client
+        assert client is not None
+        refs = []
+        try:
+            for v in values:
+                refs.append(client.put(v))
+        except Exception as e:
+            if mode == "dynamic":
+                raise
+            return DynamicObjectRefGenerator(refs, exc.RayTaskError.from_exception(e, spec["name"], self.pid, "127.0.0.1"))
+        return DynamicObjectRefGenerator(refs)
 
     def _finish(self, spec: dict[str, Any], result: Any) -> None:
         client = self.client

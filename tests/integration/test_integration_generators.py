@@ -1,0 +1,112 @@
+"""Generator tasks and actor methods: ``num_returns="streaming"`` (the default for a function
+that yields), ``"dynamic"`` and a static count, as Ray's generators."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def ray(ray_module):
+    return ray_module
+
+
+def test_a_generator_task_streams_refs_by_default(ray) -> None:
+    @ray.remote
+    def count(n: int) -> Any:
+        for i in range(n):
+            yield i * 10
+
+    @ray.remote
+    def add(*xs: int) -> int:
+        return sum(xs)
+
+    gen = count.remote(5)
+    assert isinstance(gen, ray.ObjectRefGenerator)
+    refs = list(gen)
+    assert all(isinstance(r, ray.ObjectRef) for r in refs)
+    assert ray.get(refs) == [0, 10, 20, 30, 40]
+    assert ray.get(add.remote(*refs)) == 100  # the refs work as task arguments
+    assert ray.get(gen.completed()) is not None
+    assert list(count.remote(0)) == []
+
+    async def consume() -> list[int]:
+        return [await r async for r in count.remote(3)]
+
+    assert asyncio.run(consume()) == [0, 10, 20]
+
+
+def test_large_values_and_an_error_midway(ray) -> None:
+    @ray.remote
+    def arrays(n: int) -> Any:
+        for i in range(n):
+            yield np.full(300_000, i, dtype=np.int64)  # above the inline threshold: shared memory
+        raise KeyError("after the arrays")
+
+    gen = arrays.remote(3)
+    got = [int(ray.get(next(gen))[0]) for _ in range(3)]
+    assert got == [0, 1, 2]
+    with pytest.raises(KeyError, match="after the arrays"):
+        next(gen)
+
+
+def test_dynamic_and_static_num_returns(ray) -> None:
+    @ray.remote(num_returns="dynamic")
+    def dynamic(n: int) -> Any:
+        yield from range(n)
+
+    @ray.remote(num_returns=3)
+    def static() -> Any:
+        yield from ("a", "b", "c")
+
+    @ray.remote(num_returns="dynamic")
+    def broken() -> Any:
+        yield 1
+        raise ValueError("dynamic fails whole")
+
+    @ray.remote(num_returns="dynamic")
+    def not_a_generator() -> int:
+        return 1
+
+    ref = dynamic.remote(4)
+    assert isinstance(ref, ray.ObjectRef)
+    inner = ray.get(ref)
+    assert isinstance(inner, ray.DynamicObjectRefGenerator) and len(inner) == 4
+    assert ray.get(list(inner)) == [0, 1, 2, 3]
+    assert ray.get(static.remote()) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="dynamic fails whole"):
+        ray.get(broken.remote())
+    with pytest.raises(TypeError, match="not a generator"):
+        ray.get(not_a_generator.remote())
+
+
+def test_actor_generator_methods(ray) -> None:
+    @ray.remote
+    class Source:
+        def __init__(self) -> None:
+            self.base = 100
+
+        def stream(self, n: int) -> Any:
+            for i in range(n):
+                yield self.base + i
+
+        @ray.method(num_returns="dynamic")
+        def dynamic(self, n: int) -> Any:
+            yield from range(n)
+
+        def plain(self) -> int:
+            return 7
+
+    s = Source.remote()
+    gen = s.stream.remote(3)
+    assert isinstance(gen, ray.ObjectRefGenerator)
+    assert ray.get(list(gen)) == [100, 101, 102]
+    assert ray.get(list(ray.get(s.dynamic.remote(2)))) == [0, 1]
+    assert ray.get(s.plain.remote()) == 7
+    assert ray.get(list(s.stream.options(num_returns="streaming").remote(2))) == [100, 101]
