@@ -1,5 +1,5 @@
 """``edgeray.util``: Ray's ``ray.util`` names: ``ActorPool``, ``queue.Queue``, scheduling strategies,
-``list_named_actors``.
+``list_named_actors``, ``get_node_ip_address``.
 
 Rule: built on the public API only (``edgeray.api``, ``edgeray.client``'s ``ObjectRef``), like a
 user's own library would be.
@@ -7,7 +7,7 @@ user's own library would be.
 
 from . import queue, scheduling_strategies
 from ._actor_pool import ActorPool
-from ._actors import list_named_actors
+from ._cluster import get_node_ip_address, list_named_actors
 from .placement_group import (
     get_current_placement_group,
     get_placement_group,
@@ -19,6 +19,7 @@ from .placement_group import (
 __all__ = [
     "ActorPool",
     "get_current_placement_group",
+    "get_node_ip_address",
     "get_placement_group",
     "list_named_actors",
     "placement_group",

@@ -106,6 +106,15 @@ def test_current_actor_and_reconstruction(ray, tmp_path: Any) -> None:
         _ = ray.get_runtime_context().current_actor
 
 
+def test_node_ip_address(ray) -> None:
+    @ray.remote
+    def where() -> str:
+        return ray.util.get_node_ip_address()
+
+    here = ray.util.get_node_ip_address()
+    assert here == ray.nodes()[0]["NodeManagerAddress"] and ray.get(where.remote()) == here
+
+
 def test_list_named_actors(ray) -> None:
     @ray.remote
     class Named:
