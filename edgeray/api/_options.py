@@ -69,6 +69,9 @@ def validate_options(opts: dict[str, Any], *, kind: str) -> dict[str, Any]:
         v = opts.get(k)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < -1):
             raise ValueError(f"The option '{k}' must be an integer >= -1, got {v!r}.")
+    calls = opts.get("max_calls")
+    if calls is not None and (isinstance(calls, bool) or not isinstance(calls, int) or calls < 0):
+        raise ValueError(f"The option 'max_calls' must be an integer >= 0 (0: no limit), got {calls!r}.")
     mc = opts.get("max_concurrency")
     if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
         raise ValueError(f"The option 'max_concurrency' must be an integer >= 1, got {mc!r}.")

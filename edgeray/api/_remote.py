@@ -125,7 +125,7 @@ def wire_options(opts: dict[str, Any], client: CoreClient) -> dict[str, Any]:
     """The options the node and worker need, in CBOR-friendly form."""
     out: dict[str, Any] = {}
     for k in ("max_retries", "max_restarts", "max_task_retries", "max_concurrency", "concurrency_groups", "name",
-              "namespace", "lifetime", "get_if_exists", "concurrency_group", "max_pending_calls"):
+              "namespace", "lifetime", "get_if_exists", "concurrency_group", "max_pending_calls", "max_calls"):
         v = opts.get(k)
         if v is not None:
             out[k] = v

@@ -90,7 +90,7 @@ class TaskLeases:
         if spec["nested"] or res.get("GPU"):
             return None
         opts = spec["opts"]
-        if opts.get("strategy") is not None:
+        if opts.get("strategy") is not None or opts.get("max_calls"):  # (the node counts max_calls)
             return None
         return tuple(sorted((k, float(v)) for k, v in res.items() if v))
 

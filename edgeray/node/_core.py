@@ -530,6 +530,19 @@ class NodeCore:
                 w.task = None
                 w.blocked = False
                 w.idle_since = self.now()
+                self._count_call(t, w)
+
+    def _count_call(self, t: TaskRecord, w: W.WorkerRecord) -> None:
+        """Ray's ``max_calls``: a worker that has run a function that many times exits (its
+        memory with it); the pool starts another."""
+        limit = t.spec["opts"].get("max_calls")
+        if not isinstance(limit, int) or limit <= 0:
+            return
+        fn = t.spec["fn"]
+        n = w.calls[fn] = w.calls.get(fn, 0) + 1
+        if n >= limit and self.spawner is not None:
+            w.state = W.RETIRING
+            self.spawner.kill_worker(w, force=False)
 
     def finish_with_payloads(self, t: TaskRecord, results: list[dict[str, Any]]) -> None:
         t.done = True

@@ -12,12 +12,13 @@ IDLE = "idle"
 BUSY = "busy"
 ACTOR = "actor"
 LEASED = "leased"  # lent to a caller, who sends it tasks directly
+RETIRING = "retiring"  # ran a function's ``max_calls``: told to exit, takes nothing more
 DEAD = "dead"
 
 
 class WorkerRecord:
     __slots__ = ("worker_id", "process", "pid", "state", "peer", "task", "actor_id", "blocked", "started_at", "idle_since",
-                 "lent_to", "lent")
+                 "lent_to", "lent", "calls")
 
     def __init__(self, worker_id: bytes, process: Any, started_at: float) -> None:
         self.worker_id = worker_id
@@ -32,6 +33,7 @@ class WorkerRecord:
         self.idle_since = started_at
         self.lent_to: bytes | None = None  # LEASED: the caller's peer id, and the resources held
         self.lent: dict[str, int] = {}
+        self.calls: dict[bytes, int] = {}  # function id -> tasks of it run (for ``max_calls``)
 
 
 def direct_socket(node_socket: str, worker_id: bytes) -> str:

@@ -543,3 +543,28 @@ def test_options_validation(ray) -> None:
     with pytest.raises(ValueError):
         f.options(num_cpus=-1)
     assert ray.get(f.options(num_cpus=0.5).remote()) == 1
+
+
+def test_max_calls_retires_the_worker_after_that_many_calls(ray) -> None:
+    """Ray's ``max_calls``: a worker that ran the function that many times exits; the pool
+    starts another, and the tasks (run one after another here) see new processes."""
+
+    @ray.remote(max_calls=1)
+    def once() -> int:
+        return os.getpid()
+
+    @ray.remote(max_calls=2)
+    def twice() -> int:
+        return os.getpid()
+
+    @ray.remote
+    def plain() -> int:
+        return os.getpid()
+
+    pids = [ray.get(once.remote(), timeout=60) for _ in range(4)]
+    assert len(set(pids)) == 4, pids
+    pids = [ray.get(twice.remote(), timeout=60) for _ in range(4)]
+    assert len(set(pids)) >= 2 and all(pids.count(p) <= 2 for p in pids), pids
+    assert ray.get([plain.remote() for _ in range(10)], timeout=60)  # the pool serves on
+    with pytest.raises(ValueError, match="max_calls"):
+        plain.options(max_calls=-1)
