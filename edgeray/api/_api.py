@@ -58,6 +58,8 @@ def wait(
             raise TypeError(f"wait() expected a list of ObjectRef, got {type(r).__name__} in it")
     if len({r._id for r in refs}) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
+    if not refs:
+        return [], []  # (as Ray, before it checks num_returns)
     if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 1:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
     if num_returns > len(refs):

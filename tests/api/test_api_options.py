@@ -156,6 +156,7 @@ def test_wait_argument_checks_come_first() -> None:
         edgeray.wait([ref], timeout=-1)
     with pytest.raises(TypeError):
         edgeray.wait([1])
+    assert edgeray.wait([]) == ([], [])  # as Ray: nothing to wait for
 
 
 def test_object_ref_basics_without_a_session() -> None:
