@@ -54,7 +54,7 @@ def _method_meta(cls: type) -> dict[str, Any]:
         if name.startswith("__") and name not in ("__call__",):
             continue
         opts = dict(getattr(fn, "__edgeray_method_options__", {}))
-        mode = generator_mode(opts.get("num_returns"), inspect.isgeneratorfunction(fn))
+        mode = generator_mode(opts.get("num_returns"), inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn))
         entry: dict[str, Any] = {"num_returns": 1 if mode else opts.get("num_returns", 1)}
         if mode:
             entry["generator"] = mode
@@ -80,7 +80,9 @@ class ActorClass:
         self._options = validate_options(dict(options), kind="actor")
         self._code = _Code(cls)
         self._methods = _method_meta(cls)
-        self._is_async = any(inspect.iscoroutinefunction(getattr(cls, n, None)) for n in self._methods)
+        self._is_async = any(
+            inspect.iscoroutinefunction(m) or inspect.isasyncgenfunction(m) for m in (getattr(cls, n, None) for n in self._methods)
+        )
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
         self.__doc__ = cls.__doc__

@@ -317,10 +317,26 @@ class Executor:
             for v in values:
                 refs.append(client.put(v))
         except Exception as e:
-            if mode == "dynamic":
-                raise
-            return DynamicObjectRefGenerator(refs, exc.RayTaskError.from_exception(e, spec["name"], self.pid, "127.0.0.1"))
+            return self._ended_midway(spec, refs, e)
         return DynamicObjectRefGenerator(refs)
+
+    async def _collect_async(self, spec: dict[str, Any], agen: Any) -> DynamicObjectRefGenerator:
+        """``_collect`` for an async generator method of an async actor."""
+        client = self.client
+        assert client is not None
+        refs = []
+        try:
+            async for v in agen:
+                refs.append(client.put(v))
+        except Exception as e:
+            return self._ended_midway(spec, refs, e)
+        return DynamicObjectRefGenerator(refs)
+
+    def _ended_midway(self, spec: dict[str, Any], refs: list[Any], error: Exception) -> DynamicObjectRefGenerator:
+        """A generator raised: a dynamic one fails whole, a streaming one keeps what it yielded."""
+        if spec["opts"].get("generator") == "dynamic":
+            raise error
+        return DynamicObjectRefGenerator(refs, exc.RayTaskError.from_exception(error, spec["name"], self.pid, "127.0.0.1"))
 
     def _finish(self, spec: dict[str, Any], result: Any) -> None:
         client = self.client
@@ -400,7 +416,8 @@ class Executor:
         client.actor_resources = dict(spec["res"])
         opts = spec["opts"]
         self._actor_pg = _pg_of(spec)
-        is_async = any(inspect.iscoroutinefunction(m) for _, m in inspect.getmembers(cls, inspect.isfunction))
+        is_async = any(inspect.iscoroutinefunction(m) or inspect.isasyncgenfunction(m)
+                       for _, m in inspect.getmembers(cls, inspect.isfunction))
         groups: dict[str, int] = dict(opts.get("concurrency_groups") or {})
         max_conc = opts.get("max_concurrency")
         for name, m in inspect.getmembers(cls, inspect.isfunction):
@@ -538,6 +555,10 @@ class Executor:
                 result = getattr(self.actor, spec["method"])(*args, **kwargs)
                 if inspect.isawaitable(result):
                     result = await result
+                if inspect.isasyncgen(result) and spec["opts"].get("generator"):
+                    result = await self._collect_async(spec, result)
+                else:
+                    result = self._collect(spec, result)
             except ActorExit:
                 self._finish(spec, None)
                 self._exit_actor()

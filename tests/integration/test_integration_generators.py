@@ -110,3 +110,23 @@ def test_actor_generator_methods(ray) -> None:
     assert ray.get(list(ray.get(s.dynamic.remote(2)))) == [0, 1]
     assert ray.get(s.plain.remote()) == 7
     assert ray.get(list(s.stream.options(num_returns="streaming").remote(2))) == [100, 101]
+
+
+def test_async_actor_generator_methods(ray) -> None:
+    @ray.remote
+    class AsyncSource:
+        async def stream(self, n: int) -> Any:
+            for i in range(n):
+                await asyncio.sleep(0.001)
+                yield i * 2
+
+        async def broken(self) -> Any:
+            yield "first"
+            raise RuntimeError("async generator broke")
+
+    s = AsyncSource.remote()  # (an actor whose only async methods are generators is async)
+    assert ray.get(list(s.stream.remote(4))) == [0, 2, 4, 6]
+    gen = s.broken.remote()
+    assert ray.get(next(gen)) == "first"
+    with pytest.raises(RuntimeError, match="async generator broke"):
+        next(gen)
