@@ -432,6 +432,13 @@ class CoreClient(DirectResults, Values):
 
     def wait_ready(self, ids: Sequence[bytes], num: int, timeout: float | None) -> bool:
         """Block until ``num`` of ``ids`` (distinct) have payloads here; False on timeout."""
+        p = self._payloads
+        have = 0
+        for i in ids:  # (wait's usual case: the first few are ready, no need to look further)
+            if i in p:
+                have += 1
+                if have >= num:
+                    return True
         with self._lock:
             missing = self._missing(ids)
             have = len(ids) - len(missing)
@@ -521,11 +528,11 @@ class CoreClient(DirectResults, Values):
         p = self._payloads
         ready: list[ObjectRef] = []
         not_ready: list[ObjectRef] = []
-        for r in refs:
-            if r._id in p and len(ready) < num_returns:
-                ready.append(r)
-            else:
-                not_ready.append(r)
+        for n, r in enumerate(refs):
+            if len(ready) >= num_returns:
+                not_ready.extend(refs[n:])
+                break
+            (ready if r._id in p else not_ready).append(r)
         return ready, not_ready
 
     # ================================================================== tasks
