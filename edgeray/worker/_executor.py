@@ -394,7 +394,7 @@ class Executor:
         try:
             data = client.serialize(err)[0].to_bytes()
         except Exception:  # the user's exception itself cannot be pickled
-            err = exc.RayTaskError(name, err.traceback_str, None, self.pid)
+            err = exc.RayTaskError(name, err.traceback_str, None, self.pid, err.ip)
             data = client.serialize(err)[0].to_bytes()
         tid = spec["tid"]
         payloads = [

@@ -302,6 +302,7 @@ def test_unpicklable_exception_still_reported(ray) -> None:
         ray.get(raises_unpicklable.remote(), timeout=60)
     assert "raises_unpicklable" in str(info.value)
     assert "LockedError" in str(info.value)
+    assert info.value.pid and info.value.ip  # where it ran, as for any other error
 
 
 # --------------------------------------------------------------------------- objects
