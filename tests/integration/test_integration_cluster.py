@@ -322,3 +322,26 @@ def test_list_tasks_covers_every_node(cluster: Any) -> None:
     assert row["node_id"] == special and row["worker_pid"]
     here = current_client().call("list", {"kind": "tasks", "local": True})
     assert all(r["node_id"] != special for r in here)  # (only the head's own rows)
+
+
+def test_generators_env_vars_and_max_calls_on_another_node(cluster: Any) -> None:
+    """What the worker applies from the task's spec travels with a forwarded task: a generator's
+    refs (values stored on the node that ran it), runtime_env env_vars, max_calls."""
+    import os
+
+    node = cluster.list_all_nodes()[2]
+
+    @ray.remote
+    def arrays(n: int) -> Any:
+        for i in range(n):
+            yield np.full(200_000, i, dtype=np.int64)
+
+    @ray.remote(runtime_env={"env_vars": {"EDGERAY_T_REMOTE": "yes"}}, max_calls=1)
+    def env_and_pid() -> tuple[str | None, int, str]:
+        return os.environ.get("EDGERAY_T_REMOTE"), os.getpid(), ray.get_runtime_context().get_node_id()
+
+    refs = list(arrays.options(scheduling_strategy=on(node)).remote(3))
+    assert [int(ray.get(r)[0]) for r in refs] == [0, 1, 2]
+    got = [ray.get(env_and_pid.options(scheduling_strategy=on(node)).remote(), timeout=60) for _ in range(2)]
+    assert [g[0] for g in got] == ["yes", "yes"] and {g[2] for g in got} == {node.node_id}
+    assert got[0][1] != got[1][1]  # a new worker for the second call
