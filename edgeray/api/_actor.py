@@ -142,6 +142,11 @@ class ActorClass:
         raise NotImplementedError("Ray DAGs (.bind) are not supported by edgeray.")
 
 
+#: what every actor answers, as in Ray: ``__ray_ready__`` (True once it is constructed) and
+#: ``__ray_terminate__`` (exit once the calls before it are done, like ``exit_actor()``)
+BUILTIN_METHODS = ("__ray_ready__", "__ray_terminate__")
+
+
 class ActorMethod:
     def __init__(self, handle: ActorHandle, name: str, meta: dict[str, Any], sig: Any, options: dict[str, Any] | None = None) -> None:
         self._handle = handle
@@ -180,6 +185,8 @@ class ActorHandle:
             self._pending -= 1
 
     def __getattr__(self, name: str) -> ActorMethod:
+        if name in BUILTIN_METHODS:
+            return ActorMethod(self, name, {"num_returns": 1}, None)
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         methods = self.__dict__.get("_meta", {}).get("methods", {})

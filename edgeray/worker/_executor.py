@@ -202,7 +202,7 @@ class Executor:
                 self._create_actor(msg)
                 result = None
             else:
-                method = getattr(self.actor, spec["method"])
+                method = self._actor_method(spec["method"])
                 args, kwargs = self._args(msg)
                 result = self._collect(spec, method(*args, **kwargs))
                 if inspect.iscoroutine(result):  # an async method on a sync-mode actor
@@ -552,7 +552,7 @@ class Executor:
             self.events.started(spec["tid"])
             try:
                 args, kwargs = self._args(msg)
-                result = getattr(self.actor, spec["method"])(*args, **kwargs)
+                result = self._actor_method(spec["method"])(*args, **kwargs)
                 if inspect.isawaitable(result):
                     result = await result
                 if inspect.isasyncgen(result) and spec["opts"].get("generator"):
@@ -568,6 +568,15 @@ class Executor:
                 return
             self._finish(spec, result)
 
+    def _actor_method(self, name: str) -> Any:
+        """The actor's method ``name``, or one every actor has (``__ray_ready__``,
+        ``__ray_terminate__``)."""
+        if name == "__ray_ready__":
+            return lambda: True
+        if name == "__ray_terminate__":
+            return _terminate
+        return getattr(self.actor, name)
+
     def _exit_actor(self) -> None:
         client = self.client
         self.events.flush()  # (the call that exited included)
@@ -580,6 +589,10 @@ class Executor:
             self._direct.close()
         sys.stdout.flush()
         os._exit(0)
+
+
+def _terminate() -> None:
+    raise ActorExit()
 
 
 def _retryable(retry_exceptions: Any, error: BaseException) -> bool:

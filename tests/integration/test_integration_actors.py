@@ -304,3 +304,38 @@ def test_idle_actors_outlive_the_thread_that_spawned_their_workers(ray, Counter)
     assert ray.get([a.pid.remote() for a in actors]) == pids
     for a in actors:
         ray.kill(a)
+
+
+def test_builtin_ready_and_terminate(ray) -> None:
+    """Every actor answers ``__ray_ready__`` and ``__ray_terminate__`` (a graceful exit after
+    the calls sent before it; not restarted, as Ray)."""
+    import time
+
+    @ray.remote(max_restarts=2)
+    class Slow:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def work(self) -> int:
+            time.sleep(0.05)
+            self.n += 1
+            return self.n
+
+    @ray.remote
+    class Async:
+        async def ping(self) -> str:
+            return "pong"
+
+    a = Slow.remote()
+    assert ray.get(a.__ray_ready__.remote()) is True
+    pending = [a.work.remote() for _ in range(3)]
+    ended = a.__ray_terminate__.remote()
+    assert ray.get(pending, timeout=30) == [1, 2, 3]  # the calls before it finish first
+    ray.get(ended, timeout=30)
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(a.work.remote(), timeout=30)
+    b = Async.remote()
+    assert ray.get(b.__ray_ready__.remote()) is True and ray.get(b.ping.remote()) == "pong"
+    ray.get(b.__ray_terminate__.remote(), timeout=30)
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(b.ping.remote(), timeout=30)
