@@ -27,6 +27,14 @@ keeps working after ``import edgeray as ray``::
     ├── AuthenticationError          the cluster token was refused
     └── ProtocolError                a malformed or unexpected frame (closes that connection)
 
+Ray also names failures edgeray never produces; they are defined (below the tree's classes,
+each under the base Ray gives it) so that ``except ray.exceptions.X`` clauses naming them keep
+working instead of failing with an ``AttributeError`` when something else is raised:
+``LocalRayletDiedError``, ``OutOfDiskError``, ``ObjectFreedError``,
+``ReferenceCountingAssertionError``, ``ObjectReconstructionFailedMaxAttemptsExceededError``,
+``ObjectReconstructionFailedLineageEvictedError``, ``PlasmaObjectNotAvailable``,
+``AsyncioActorExit``, ``RuntimeEnvSetupError``, ``ObjectRefStreamEndOfStreamError``.
+
 This module imports nothing from edgeray, so every layer may use it.
 """
 
@@ -60,6 +68,16 @@ __all__ = [
     "AuthenticationError",
     "ProtocolError",
     "CrossLanguageError",
+    "LocalRayletDiedError",
+    "OutOfDiskError",
+    "ObjectFreedError",
+    "ReferenceCountingAssertionError",
+    "ObjectReconstructionFailedMaxAttemptsExceededError",
+    "ObjectReconstructionFailedLineageEvictedError",
+    "PlasmaObjectNotAvailable",
+    "AsyncioActorExit",
+    "RuntimeEnvSetupError",
+    "ObjectRefStreamEndOfStreamError",
 ]
 
 
@@ -262,3 +280,47 @@ class OutOfMemoryError(RayError):
 
 class PendingCallsLimitExceeded(RayError):
     """The actor handle has ``max_pending_calls`` calls in flight already."""
+
+
+# -- Ray's names for failures edgeray never produces (for ``except`` clauses; see the top) -------
+
+
+class LocalRayletDiedError(RayError):
+    """Ray: the raylet of this node died (edgeray: the node's connection breaks, ``RaySystemError``)."""
+
+
+class OutOfDiskError(RayError):
+    """Ray: the local disk is full (edgeray reports a full store as ``ObjectStoreFullError``)."""
+
+
+class ObjectFreedError(ObjectLostError):
+    """Ray: the object was freed explicitly (edgeray has no explicit free)."""
+
+
+class ReferenceCountingAssertionError(ObjectLostError, AssertionError):
+    """Ray: a reference-counting bug lost the object."""
+
+
+class ObjectReconstructionFailedMaxAttemptsExceededError(ObjectLostError):
+    """Ray: the object's task was re-run ``max_retries`` times already."""
+
+
+class ObjectReconstructionFailedLineageEvictedError(ObjectLostError):
+    """Ray: the object's lineage was evicted (edgeray: ``ObjectReconstructionFailedError``)."""
+
+
+class PlasmaObjectNotAvailable(RayError):
+    """Ray: an internal plasma store miss."""
+
+
+class AsyncioActorExit(RayError):
+    """Ray: the exception ``exit_actor()`` raises inside an async actor."""
+
+
+class RuntimeEnvSetupError(RayError):
+    """Ray: setting up a runtime env failed (edgeray refuses what it cannot set up, with
+    ``ValueError``, when the option is given)."""
+
+
+class ObjectRefStreamEndOfStreamError(RayError):
+    """Ray: a streaming generator has no more items (edgeray: ``StopIteration``)."""

@@ -357,6 +357,17 @@ RAY_EXCEPTIONS = {
     "PendingCallsLimitExceeded",
     "TaskPlacementGroupRemoved",
     "ActorPlacementGroupRemoved",
+    # named for except clauses, never raised
+    "LocalRayletDiedError",
+    "OutOfDiskError",
+    "ObjectFreedError",
+    "ReferenceCountingAssertionError",
+    "ObjectReconstructionFailedMaxAttemptsExceededError",
+    "ObjectReconstructionFailedLineageEvictedError",
+    "PlasmaObjectNotAvailable",
+    "AsyncioActorExit",
+    "RuntimeEnvSetupError",
+    "ObjectRefStreamEndOfStreamError",
 }
 
 
