@@ -228,8 +228,9 @@ class RemoteFunction:
         nr = self._options.get("num_returns")
         mode = generator_mode(nr, self._is_generator)
         if mode is not None:
-            nr, wired = 1, {**wired, "generator": mode}
-        spec = make_spec(client, 0, fn_id, self._name, argb, deps, nested, 1 if nr is None else nr, res, wired)
+            wired = {**wired, "generator": mode}
+        nr = 1 if mode is not None or nr is None else nr
+        spec = make_spec(client, 0, fn_id, self._name, argb, deps, nested, nr, res, wired)
         refs = return_refs(client, spec)
         client.note_child(spec)
         leases = client.leases
@@ -249,7 +250,7 @@ class RemoteFunction:
         del keep
         if mode is not None:
             return wrap_generator_result(mode, refs[0])
-        if nr is None or nr == 1:
+        if nr == 1:
             return refs[0]
         if nr == 0:
             return None

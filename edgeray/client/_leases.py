@@ -114,7 +114,7 @@ class TaskLeases:
                     self._progress[key] = time.monotonic()
                 q.append(spec)
                 if key not in self._asking and time.monotonic() >= self._refused_until.get(key, 0):
-                    self._ask(key, spec["res"])
+                    self._ask(key)
                 spec = {}
         for lease in back:
             self._give_back(lease)
@@ -167,9 +167,14 @@ class TaskLeases:
         del args  # (outside the lock: dropping refs takes the client's)
 
     # -- asking for and returning leases --------------------------------------------------
-    def _ask(self, key: Shape, res: dict[str, float]) -> None:
+    def _ask(self, key: Shape) -> None:
         self._asking.add(key)
-        self._client.call_async("lease_worker", {"res": dict(res)}, lambda ok, value: self._answered(key, ok, value))
+        self._client.call_async("lease_worker", {"res": dict(key)}, lambda ok, value: self._answered(key, ok, value))
+
+    def _ask_answered(self, key: Shape) -> None:
+        """Under the lock."""
+        self._asking.discard(key)
+        self._asked.notify_all()  # (``settle`` waits for this)
 
     def _answered(self, key: Shape, ok: bool, value: Any) -> None:
         if ok and isinstance(value, dict) and isinstance(value.get("path"), str) and isinstance(value.get("worker_id"), bytes):
@@ -179,8 +184,7 @@ class TaskLeases:
             self.enabled = False  # not on the node's machine (a remote driver): never ask again
         unfit = ok and isinstance(value, dict) and bool(value.get("unfit"))
         with self._lock:
-            self._asking.discard(key)
-            self._asked.notify_all()
+            self._ask_answered(key)
             # (a shape the node can never hold: never again, its tasks go via the node)
             self._refused_until[key] = math.inf if unfit else time.monotonic() + REFUSED_S
             # refused: what waits goes via the node (which may start a worker), unless the
@@ -205,15 +209,14 @@ class TaskLeases:
             self._answered(key, False, None)
             return
         with self._lock:
-            self._asking.discard(key)
-            self._asked.notify_all()
+            self._ask_answered(key)
             if self._closed:
                 lease.chan.close()
                 return
             self._leases.setdefault(key, []).append(lease)
             self._drain(key)
             if self._queue.get(key):  # more waiting than it takes: ask for another worker
-                self._ask(key, dict(key))
+                self._ask(key)
 
     def _take_queue(self, key: Shape) -> list[dict[str, Any]]:
         q = self._queue.pop(key, None)
@@ -245,7 +248,7 @@ class TaskLeases:
             self._drain(key)
             back = [] if lease in self._usable(key) or lease.inflight else self._retire(key)
             if self._queue.get(key) and not self._usable(key) and key not in self._asking:
-                self._ask(key, dict(key))  # every lease is too old: a fresh one
+                self._ask(key)  # every lease is too old: a fresh one
         if done.failed and done.retryable and int(spec["opts"].get("max_retries", 3)) != 0:
             self._retry(spec, done.task_id)  # retry_exceptions: again (via the node), one retry fewer
         else:
@@ -328,7 +331,7 @@ class TaskLeases:
                 if self._stalled(key) or not self._usable(key):
                     stalled.extend(self._take_queue(key))
                 elif now >= self._refused_until.get(key, 0):
-                    self._ask(key, q[0]["res"])
+                    self._ask(key)
             for key, leases in list(self._leases.items()):
                 for lease in list(leases):
                     if lease.inflight == 0 and (all_idle or now - lease.idle_since >= LINGER_S or now - lease.since > MAX_AGE_S):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import exceptions as exc
 from ..raylet import _workers as W
 from ..raylet import to_units
+from ..raylet._resources import ResourcePool
 from ..raylet._tasks import TASK
 
 if TYPE_CHECKING:
@@ -73,40 +74,35 @@ class PoolWorkers:
 
     # ------------------------------------------------------------------ blocking
     def worker_blocked(self, peer: Peer, task_id: bytes) -> None:
-        core = self.core
-        w = core.workers.get(peer.peer_id)
-        if w is not None and w.state == W.LEASED:  # its caller's task waits: lend its CPU out
-            if not w.blocked and w.lent.get("CPU"):
-                w.blocked = True
-                core.resources.release({"CPU": w.lent["CPU"]})
-                core.schedule()
-            return
-        t = core.running.get(task_id)
-        if w is None or t is None or w.blocked or t.spec["kind"] != TASK:
-            return
-        w.blocked = True
-        cpu = t.held.get("CPU", 0)
-        pool = core.pool_of(t)
-        if cpu and pool is not None:
-            pool.release({"CPU": cpu})
-        core.schedule()
+        self._set_blocked(peer, task_id, True)
 
     def worker_unblocked(self, peer: Peer, task_id: bytes) -> None:
+        self._set_blocked(peer, task_id, False)
+
+    def _set_blocked(self, peer: Peer, task_id: bytes, blocked: bool) -> None:
+        """A task waits in ``get``/``wait`` (``blocked``), or goes on: its CPU is lent out
+        meanwhile (from the node's resources for a leased worker, else from the pool the task
+        holds it in), so the tasks it waits for can run."""
         core = self.core
         w = core.workers.get(peer.peer_id)
-        if w is not None and w.state == W.LEASED:
-            if w.blocked:
-                w.blocked = False
-                core.resources.acquire_forced({"CPU": w.lent["CPU"]})
+        if w is None or w.blocked == blocked:
             return
-        t = core.running.get(task_id)
-        if w is None or t is None or not w.blocked:
-            return
-        w.blocked = False
-        cpu = t.held.get("CPU", 0)
-        pool = core.pool_of(t)
+        pool: ResourcePool | None
+        if w.state == W.LEASED:  # its caller's task waits
+            pool, cpu = core.resources, w.lent.get("CPU", 0)
+        else:
+            t = core.running.get(task_id)
+            if t is None or t.spec["kind"] != TASK:
+                return
+            pool, cpu = core.pool_of(t), t.held.get("CPU", 0)
+        w.blocked = blocked
         if cpu and pool is not None:
-            pool.acquire_forced({"CPU": cpu})
+            if blocked:
+                pool.release({"CPU": cpu})
+            else:
+                pool.acquire_forced({"CPU": cpu})
+        if blocked:
+            core.schedule()
 
     # ------------------------------------------------------------------ worker death
     def worker_exited(self, worker_id: bytes, returncode: int | None) -> None:
