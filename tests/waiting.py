@@ -1,0 +1,70 @@
+"""The suite's one way to wait: for a condition, a file, or a line of output, never a fixed time.
+
+``tests/`` is on ``sys.path`` (its ``conftest.py`` puts it there), so any test imports these as
+``from waiting import wait_for, wait_for_file, wait_for_line``. The timeouts are generous
+limits for a busy 2-core machine, never a measure of speed: a wait that passes its limit fails
+the test with what it was waiting for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 30.0
+POLL_S = 0.02
+
+
+class WaitTimeout(AssertionError):
+    """A condition did not come true within its limit."""
+
+
+def wait_for(cond: Callable[[], T], timeout: float = DEFAULT_TIMEOUT, what: str = "") -> T:
+    """Poll ``cond()`` until it returns something true, and return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout} s waiting for {what or cond!r}")
+        time.sleep(POLL_S)
+
+
+async def wait_for_async(cond: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, what: str = "") -> Any:
+    """``wait_for`` inside a Trio test: polls without blocking the Trio thread."""
+    deadline = trio.current_time() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if trio.current_time() > deadline:
+            raise WaitTimeout(f"timed out after {timeout} s waiting for {what or cond!r}")
+        await trio.sleep(POLL_S)
+
+
+def wait_for_file(path: Path | str, timeout: float = DEFAULT_TIMEOUT) -> Path:
+    """Wait until ``path`` exists."""
+    p = Path(path)
+    wait_for(p.exists, timeout, f"{p} to appear")
+    return p
+
+
+def wait_for_line(path: Path | str, needle: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """Wait until the text file at ``path`` has a line containing ``needle``; return that line."""
+    p = Path(path)
+
+    def found() -> str | None:
+        try:
+            text = p.read_text(errors="replace")
+        except OSError:
+            return None
+        return next((line for line in text.splitlines() if needle in line), None)
+
+    return wait_for(found, timeout, f"a line with {needle!r} in {p}")
