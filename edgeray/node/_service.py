@@ -235,13 +235,10 @@ class NodeServer:
         elif isinstance(msg, Unmap):
             core.object_service.unmap(peer, msg.ids, msg.counts)
         elif isinstance(msg, PutObject):
-            _check_payload(msg.payload)
             core.object_service.put_object(peer, msg.payload)
         elif isinstance(msg, Promise):
-            core.object_service.promise(peer, [i for i in msg.ids if isinstance(i, bytes)])
+            core.object_service.promise(peer, msg.ids)
         elif isinstance(msg, Publish):
-            for p in msg.payloads:
-                _check_payload(p)
             core.object_service.publish(peer, msg.owner, msg.payloads)
         elif isinstance(msg, Call):
             self.calls.handle(peer, msg, nursery)
@@ -494,19 +491,6 @@ def _units(d: Any) -> dict[str, int]:
     if not isinstance(d, dict):
         raise exc.ProtocolError("resources must be a map")
     return {str(k): int(v) for k, v in d.items() if isinstance(v, int | float)}
-
-
-def _check_payload(p: Any) -> None:
-    if not isinstance(p, dict) or not isinstance(p.get("id"), bytes):
-        raise exc.ProtocolError("object payload must be a map with a bytes id")
-    data, loc = p.get("data"), p.get("loc")
-    if data is not None and not isinstance(data, bytes):
-        raise exc.ProtocolError("object payload data must be bytes")
-    if loc is not None and not (isinstance(loc, list) and len(loc) == 2 and all(isinstance(x, int) for x in loc)):
-        raise exc.ProtocolError("object payload loc must be [offset, size]")
-    refs = p.get("refs")
-    if refs is not None and not (isinstance(refs, list) and all(isinstance(r, bytes) for r in refs)):
-        raise exc.ProtocolError("object payload refs must be a list of ids")
 
 
 async def _serve_unix(server: NodeServer, task_status: Any) -> None:

@@ -21,6 +21,7 @@ from ._messages import (
     decode_message,
     encode_message,
 )
+from ._plain import loads_strict
 
 #: the largest frame accepted before authentication (a Hello is tiny)
 PRE_AUTH_MAX_FRAME = 64 * 1024
@@ -87,8 +88,8 @@ class Connection:
             if len(data) > PRE_AUTH_MAX_FRAME:
                 self.state = State.CLOSED
                 raise ProtocolError("handshake frame too large")
-            try:
-                msg = decode_message(data)
+            try:  # the strict decoder: no CBOR tag is acted on before the token is checked
+                msg = decode_message(data, loads_strict)
             except ProtocolError:
                 self.state = State.CLOSED
                 raise

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import cbor2
 
 from ..exceptions import ProtocolError
+from . import _schema as S
+from ._plain import loads_plain
 
 __all__ = [
     "encode_spec",
@@ -62,21 +64,26 @@ class Message:
 
     TAG: ClassVar[str]
     FIELDS: ClassVar[tuple[tuple[str, tuple[type, ...]], ...]]
+    CHECKS: ClassVar[tuple[tuple[str, str, S.Check], ...]]
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {}
 
 
-def _message(tag: str) -> Any:
-    """Register a message class (already a slotted dataclass) under ``tag``."""
+def _message(tag: str, checks: dict[str, S.Check] | None = None) -> Any:
+    """Register a message class (already a slotted dataclass) under ``tag``; ``checks`` are the
+    fields' value checks (``_schema``) beyond their annotated types, run on every decode."""
 
     def register(dc: Any) -> Any:
         hints = dc.__annotations__
         fields = []
         for f in dataclasses.fields(dc):
             fields.append((f.name, _types_of(hints[f.name])))
+        unknown = set(checks or ()) - {name for name, _ in fields}
+        assert not unknown, f"checks for fields {tag} lacks: {unknown}"
         dc.TAG = tag
         dc.FIELDS = tuple(fields)
+        dc.CHECKS = tuple((name, f"{tag}.{name}", c) for name, c in (checks or {}).items())
         MESSAGE_TYPES[tag] = dc
         return dc
 
@@ -106,10 +113,34 @@ def _types_of(annotation: str) -> tuple[type, ...]:
     return tuple(out)
 
 
+# --- shapes inside messages ------------------------------------------------------------------
+
+#: what a peer says of itself in its ``Hello`` (drivers and workers: ``hostname``,
+#: ``embedded``; nodes: the rest, as ``NodeLinks`` sends it)
+HELLO_INFO = S.Record({
+    "hostname": S.Text(256), "embedded": S.BOOLEAN, "node_id": S.NODE_ID, "address": S.Text(1024),
+    "join": S.BOOLEAN, "total": S.UNITS, "available": S.UNITS, "labels": S.LABELS,
+    "incarnation": S.Integer(0, 1 << 63),
+})
+#: one node of ``ClusterState``
+NODE_ENTRY = S.Record({
+    "node_id": S.NODE_ID, "address": S.Text(1024), "hostname": S.Text(256), "alive": S.BOOLEAN,
+    "head": S.BOOLEAN, "total": S.UNITS, "available": S.UNITS, "labels": S.LABELS,
+    "incarnation": S.Integer(0, 1 << 63),
+}, required=("node_id",))
+#: code sent along with a ``ForwardTask``: ``[fn_id, blob, name]``
+FUNCTION = S.ListOf(S.Either(S.Ident(S.ID_LEN), S.Blob(), S.NAME), max_len=3)
+FORWARDED_ACTOR = S.Record({
+    "name": S.Text(), "namespace": S.Text(), "meta": S.MapOf(S.Text(), S.ANY), "class_name": S.Text(),
+    "detached": S.BOOLEAN, "job_id": S.JOB_ID, "restarts": S.Integer(0, 1 << 62),
+})
+FORWARDED_JOB = S.Record({"namespace": S.Text()})
+
+
 # --- handshake -------------------------------------------------------------------------------
 
 
-@_message("hello")
+@_message("hello", checks={"token": S.Text(4096), "role": S.OneOf("driver", "worker", "node", "cli"), "pid": S.Integer(0, 1 << 32), "worker_id": S.Nullable(S.WORKER_ID), "job_id": S.Nullable(S.JOB_ID), "namespace": S.Nullable(S.NAME), "info": S.Nullable(HELLO_INFO)})
 @dataclasses.dataclass(slots=True)
 class Hello(Message):
     """First frame from a client: proves the token and says who it is."""
@@ -144,7 +175,7 @@ class Refused(Message):
 # --- control plane: one generic request/response ---------------------------------------------
 
 
-@_message("call")
+@_message("call", checks={"req": S.Integer(0, 1 << 63), "method": S.Text(64)})
 @dataclasses.dataclass(slots=True)
 class Call(Message):
     """A control-plane request (``method`` names the operation, ``args`` its arguments)."""
@@ -154,7 +185,7 @@ class Call(Message):
     args: dict
 
 
-@_message("reply")
+@_message("reply", checks={"req": S.Integer(0, 1 << 63), "error": S.Nullable(S.Text(1 << 20)), "error_type": S.Nullable(S.Text(256))})
 @dataclasses.dataclass(slots=True)
 class Reply(Message):
     req: int
@@ -167,7 +198,7 @@ class Reply(Message):
 # --- tasks -----------------------------------------------------------------------------------
 
 
-@_message("regfn")
+@_message("regfn", checks={"fn_id": S.Ident(S.ID_LEN), "name": S.NAME})
 @dataclasses.dataclass(slots=True)
 class RegisterFunction(Message):
     """Code (cloudpickle bytes) for a function or class, stored once per id on the node."""
@@ -187,7 +218,7 @@ class SubmitTask(Message):
     spec: bytes
 
 
-@_message("exec")
+@_message("exec", checks={"deps": S.PAYLOADS})
 @dataclasses.dataclass(slots=True)
 class Execute(Message):
     """Node to worker: run ``spec`` (encoded as in ``SubmitTask``) with its resolved top-level
@@ -198,7 +229,7 @@ class Execute(Message):
     env: dict | None = None
 
 
-@_message("done")
+@_message("done", checks={"task_id": S.TASK_ID, "results": S.PAYLOADS, "error": S.Nullable(S.Text(1 << 20))})
 @dataclasses.dataclass(slots=True)
 class TaskDone(Message):
     """Worker to node: the task's return values (payloads)."""
@@ -213,7 +244,7 @@ class TaskDone(Message):
 # --- objects ---------------------------------------------------------------------------------
 
 
-@_message("put")
+@_message("put", checks={"payload": S.PAYLOAD})
 @dataclasses.dataclass(slots=True)
 class PutObject(Message):
     """A client publishes an object it owns (inline ``data``, or ``loc`` in the node's arena)."""
@@ -221,7 +252,7 @@ class PutObject(Message):
     payload: dict
 
 
-@_message("promise")
+@_message("promise", checks={"ids": S.OBJECT_IDS})
 @dataclasses.dataclass(slots=True)
 class Promise(Message):
     """A client will publish these objects (results of its direct actor calls, whose refs it is
@@ -230,7 +261,7 @@ class Promise(Message):
     ids: list
 
 
-@_message("publish")
+@_message("publish", checks={"owner": S.WORKER_ID, "payloads": S.PAYLOADS})
 @dataclasses.dataclass(slots=True)
 class Publish(Message):
     """An actor's worker seals the results of a direct call (too large to travel inline, or
@@ -250,13 +281,13 @@ class TaskEvents(Message):
     events: list
 
 
-@_message("ready")
+@_message("ready", checks={"payload": S.PAYLOAD})
 @dataclasses.dataclass(slots=True)
 class ObjectReady(Message):
     payload: dict
 
 
-@_message("sub")
+@_message("sub", checks={"ids": S.OBJECT_IDS})
 @dataclasses.dataclass(slots=True)
 class Subscribe(Message):
     """Push an ``ObjectReady`` for each of ``ids`` once it is ready (now, if it is)."""
@@ -264,19 +295,19 @@ class Subscribe(Message):
     ids: list
 
 
-@_message("addref")
+@_message("addref", checks={"ids": S.OBJECT_IDS})
 @dataclasses.dataclass(slots=True)
 class AddRef(Message):
     ids: list
 
 
-@_message("delref")
+@_message("delref", checks={"ids": S.OBJECT_IDS})
 @dataclasses.dataclass(slots=True)
 class DelRef(Message):
     ids: list
 
 
-@_message("unmap")
+@_message("unmap", checks={"ids": S.OBJECT_IDS, "counts": S.ListOf(S.Integer(1, 1 << 31))})
 @dataclasses.dataclass(slots=True)
 class Unmap(Message):
     """The sender no longer reads these shared-memory objects: ``counts[i]`` leases of ``ids[i]``
@@ -286,7 +317,7 @@ class Unmap(Message):
     counts: list
 
 
-@_message("blocked")
+@_message("blocked", checks={"task_id": S.TASK_ID})
 @dataclasses.dataclass(slots=True)
 class Blocked(Message):
     """The worker's running task waits in get/wait: its CPU may be lent to others."""
@@ -294,13 +325,13 @@ class Blocked(Message):
     task_id: bytes
 
 
-@_message("unblocked")
+@_message("unblocked", checks={"task_id": S.TASK_ID})
 @dataclasses.dataclass(slots=True)
 class Unblocked(Message):
     task_id: bytes
 
 
-@_message("cancel")
+@_message("cancel", checks={"task_id": S.TASK_ID})
 @dataclasses.dataclass(slots=True)
 class CancelTask(Message):
     task_id: bytes
@@ -311,7 +342,7 @@ class CancelTask(Message):
 # --- between nodes ---------------------------------------------------------------------------
 
 
-@_message("hb")
+@_message("hb", checks={"total": S.UNITS, "available": S.UNITS, "labels": S.LABELS})
 @dataclasses.dataclass(slots=True)
 class Heartbeat(Message):
     """A joined node to the head: its resources now (units of 1/10000, as ``NodeResources``)."""
@@ -321,7 +352,7 @@ class Heartbeat(Message):
     labels: dict
 
 
-@_message("cluster")
+@_message("cluster", checks={"nodes": S.ListOf(NODE_ENTRY, max_len=1 << 16)})
 @dataclasses.dataclass(slots=True)
 class ClusterState(Message):
     """The head to its joined nodes: every node it knows, as maps with ``node_id`` (bytes),
@@ -330,7 +361,7 @@ class ClusterState(Message):
     nodes: list
 
 
-@_message("fwd")
+@_message("fwd", checks={"deps": S.PAYLOADS, "fns": S.ListOf(FUNCTION, max_len=1 << 16), "actor": S.Nullable(FORWARDED_ACTOR), "job": S.Nullable(FORWARDED_JOB)})
 @dataclasses.dataclass(slots=True)
 class ForwardTask(Message):
     """One node hands a task, actor creation or actor call to another: ``spec`` as in
@@ -349,7 +380,7 @@ class ForwardTask(Message):
 # --- misc ------------------------------------------------------------------------------------
 
 
-@_message("log")
+@_message("log", checks={"job_id": S.JOB_ID, "name": S.NAME, "pid": S.Integer(0, 1 << 32), "lines": S.ListOf(S.Text(1 << 20), max_len=1 << 16), "stream": S.OneOf("out", "err")})
 @dataclasses.dataclass(slots=True)
 class Log(Message):
     """Lines a worker printed, forwarded to the job's driver with a ``(name pid=N)`` prefix."""
@@ -361,7 +392,7 @@ class Log(Message):
     stream: str = "out"
 
 
-@_message("shutdown")
+@_message("shutdown", checks={"reason": S.Text(1 << 16)})
 @dataclasses.dataclass(slots=True)
 class Shutdown(Message):
     reason: str = ""
@@ -406,22 +437,18 @@ def encode_spec(spec: dict[str, Any]) -> bytes:
 
 
 def decode_spec(data: bytes) -> dict[str, Any]:
-    """The map inside a ``SubmitTask``/``Execute``; ``ProtocolError`` if it is not one."""
-    try:
-        spec = cbor2.loads(data)
-    except Exception as exc:
-        raise ProtocolError(f"undecodable task spec: {exc}") from None
+    """The map inside a ``SubmitTask``/``Execute`` (plain values only); ``ProtocolError`` if it
+    is not one. Its fields are checked by ``validate_spec``."""
+    spec = loads_plain(data)
     if not isinstance(spec, dict):
         raise ProtocolError("a task spec must be a CBOR map")
     return spec
 
 
-def decode_message(data: bytes) -> Message:
-    """Decode and validate one message; ``ProtocolError`` on anything malformed."""
-    try:
-        d = cbor2.loads(data)
-    except Exception as exc:  # cbor2 raises several types on garbage
-        raise ProtocolError(f"undecodable frame: {exc}") from None
+def decode_message(data: bytes, loads: Any = loads_plain) -> Message:
+    """Decode and validate one message; ``ProtocolError`` on anything malformed. ``loads`` is
+    the restricted decoder (``_plain``): ``loads_strict`` before a peer has authenticated."""
+    d = loads(data)
     if not isinstance(d, dict):
         raise ProtocolError("a message must be a CBOR map")
     tag = d.pop("t", None)
@@ -442,7 +469,10 @@ def decode_message(data: bytes) -> Message:
         values.append(v)
     if d:
         raise ProtocolError(f"{tag}: unknown fields {sorted(map(str, d))}")
-    return cls(*values)
+    msg = cls(*values)
+    for name, where, check in cls.CHECKS:
+        check(getattr(msg, name), where)
+    return msg
 
 
 _DEFAULTS: dict[tuple[type, str], Any] = {}
