@@ -42,11 +42,13 @@ PACKAGES = [
     "node",
     "api",
 ]
-INTERNAL_NAMES = set(PACKAGES) | {"config", "_config_values", "exceptions", "_files", "_launch", "cli", "actor", "util"}
+INTERNAL_NAMES = set(PACKAGES) | {"config", "_config_values", "exceptions", "_files", "_launch", "_ratelimit", "cli",
+                                  "actor", "util"}
 
 # Top-level helper modules a layer may use beyond its docstring: ``_files`` holds the paths under
-# EDGERAY_HOME, ``_launch`` how edgeray starts its own processes (both standard library only).
-SHARED_HELPERS = {"node": {"_files"}, "api": {"_files", "_launch"}, "raylet": {"_launch"}}
+# EDGERAY_HOME, ``_launch`` how edgeray starts its own processes, ``_ratelimit`` bounded logging of
+# what peers cause (all standard library only).
+SHARED_HELPERS = {"node": {"_files", "_ratelimit"}, "api": {"_files", "_launch"}, "raylet": {"_launch"}}
 
 # What the docstring rules say, written out (checked against the docstrings below, so the two
 # cannot drift apart silently).
@@ -147,7 +149,7 @@ def docstring_rule(package: str) -> tuple[set[str], set[str]]:
     text = rule_text(package).replace("``", "").replace("trio-websocket", "trio_websocket")
     allowed = re.split(r";|\bnever\b|\(no\b", text, maxsplit=1)[0]
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", allowed.replace("edgeray.", " ")))
-    internal = words & (INTERNAL_NAMES - {"cli", "actor", "util", "_files", "_launch"})
+    internal = words & (INTERNAL_NAMES - {"cli", "actor", "util", "_files", "_launch", "_ratelimit"})
     internal.discard(package)
     third = words & {
         "trio",
@@ -237,9 +239,10 @@ def test_protocol_and_object_store_never_import_trio_at_all() -> None:
     assert bad == []
 
 
-@pytest.mark.parametrize("module", ["exceptions", "config", "_config_values"])
+@pytest.mark.parametrize("module", ["exceptions", "config", "_config_values", "_ratelimit"])
 def test_leaf_modules(module: str) -> None:
-    allowed = {"exceptions": set(), "config": {"exceptions", "_config_values"}, "_config_values": set()}[module]
+    allowed = {"exceptions": set(), "config": {"exceptions", "_config_values"}, "_config_values": set(),
+               "_ratelimit": set()}[module]
     bad = []
     for imp in imports_of(ROOT / f"{module}.py"):
         parts = imp.module.split(".")

@@ -28,6 +28,7 @@ from ..protocol import (
     RegisterFunction,
     Reply,
     Role,
+    Shutdown,
     SubmitTask,
     Subscribe,
     Unblocked,
@@ -57,6 +58,7 @@ _ERROR_TYPES: dict[str, type[BaseException]] = {
     "TypeError": TypeError,
     "KeyError": KeyError,
     "ObjectStoreFullError": exc.ObjectStoreFullError,
+    "ProtocolError": exc.ProtocolError,
 }
 
 
@@ -350,6 +352,9 @@ class CoreClient(DirectResults, Values):
                     self._log_to(msg)
                 elif isinstance(msg, CancelTask) and self._on_cancel is not None:
                     self._on_cancel(msg.task_id, msg.force, msg.recursive)
+                elif isinstance(msg, Shutdown):
+                    log.error("edgeray: the node closed this connection: %s", msg.reason)
+                    break
         except Exception as e:
             if not self._closed:
                 log.error("edgeray: connection reader failed: %r", e)

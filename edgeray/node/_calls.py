@@ -14,6 +14,7 @@ from .. import exceptions as exc
 from ..gcs import _tables as gcs_state
 from ..gcs._task_events import merge_rows
 from ..protocol import Call, CancelTask, Reply
+from ..protocol._calls import check_call
 from ..raylet import _workers as W
 from ..raylet._tasks import validate_spec
 from ._remote import is_marker
@@ -88,12 +89,13 @@ class CallHandlers:
         return self.core.actors.directory_call(method, args)
 
     def handle(self, peer: PeerConn, msg: Call, nursery: trio.Nursery) -> None:
+        try:
+            check_call(msg.method, msg.args)
+        except exc.ProtocolError as refused:  # refused whole: nothing changes
+            peer.send(Reply(msg.req, False, None, str(refused), "ProtocolError"))
+            return
         if msg.method == "list_named_actors":  # (answered once the head has)
             self._list_named_actors(peer, msg)
-            return
-        fn = self.table.get(msg.method)
-        if fn is None:
-            peer.send(Reply(msg.req, False, None, f"unknown method {msg.method!r}", "ValueError"))
             return
         if msg.method in ("create_actor", "get_actor") and self._ask_head_first(peer, msg):
             return
@@ -109,14 +111,7 @@ class CallHandlers:
             if e is not None and is_marker(e.payload):  # copy it here from its node first
                 self.core.remote.localize([oid], again)
                 return
-        try:
-            value = fn(peer, msg.args)
-        except exc.ProtocolError:
-            raise
-        except Exception as e:  # reported to the caller, who raises it with the same type
-            peer.send(Reply(msg.req, False, None, str(e), type(e).__name__))
-            return
-        peer.send(Reply(msg.req, True, value, None, None))
+        self.handle_now(peer, msg)
 
     # -- actors ---------------------------------------------------------------------------
     def _list_named_actors(self, peer: PeerConn, msg: Call) -> None:
@@ -184,11 +179,13 @@ class CallHandlers:
         return True
 
     def handle_now(self, peer: PeerConn, msg: Call) -> None:
+        """Run the call's handler; whatever it raises (a refusal, a bad value, a bug) is the
+        caller's error reply, raised with the same type where the client knows it."""
         try:
             value = self.table[msg.method](peer, msg.args)
-        except exc.ProtocolError:
-            raise
         except Exception as e:
+            if not isinstance(e, exc.RayError | ValueError | TypeError | KeyError):
+                log.exception("internal error in call %s from pid %s", msg.method, peer.pid)
             peer.send(Reply(msg.req, False, None, str(e), type(e).__name__))
             return
         peer.send(Reply(msg.req, True, value, None, None))

@@ -487,6 +487,10 @@ class NodeCore:
 
     # ------------------------------------------------------------------ completion
     def task_done(self, peer: Peer, task_id: bytes, results: list[dict[str, Any]], failed: bool, retryable: bool, error: str | None) -> None:
+        t = self.running.get(task_id)
+        if t is not None and (t.worker is None or t.worker.worker_id != peer.peer_id):
+            # only the worker the task went to reports it (a forged result is refused whole)
+            raise exc.ProtocolError(f"done for task {task_id.hex()}, which was not sent to this worker")
         t = self.running.pop(task_id, None)
         if t is None:
             for p in results:  # a task we no longer track (cancelled, its job gone)

@@ -74,8 +74,15 @@ class ObjectService:
         for creating in self.creating.values():
             creating.discard(oid)
 
+    def _task_result(self, oid: bytes) -> bool:
+        """A result of a task this node runs or queues: only its ``TaskDone`` may seal it."""
+        t = self.core.live.get(oid[:16])
+        return t is not None and not t.done
+
     def put_object(self, peer: Peer, payload: dict[str, Any]) -> None:
         oid = payload["id"]
+        if self._task_result(oid):
+            raise exc.ProtocolError(f"object {oid.hex()} is the result of a task this peer does not run")
         self.core.objects.expect(oid, peer.peer_id)
         payload = self.sealed(payload)
         if self.core.objects.set_ready(payload) is None and payload.get("loc") is not None:
@@ -90,6 +97,8 @@ class ObjectService:
         """An actor's worker seals a direct call's results for their ``owner`` (the caller),
         who becomes their holder and is sent each one."""
         to = self.core.peers.get(owner)
+        if any(self._task_result(p["id"]) for p in payloads):
+            raise exc.ProtocolError("a published object is the result of a task this worker does not run")
         for payload in payloads:
             oid = payload["id"]
             if to is None:  # the caller is gone: nobody will ever read these

@@ -58,6 +58,14 @@ class PeerConn:
             self._out.append(frame(data) if raw is not None else data)
         self._wake.set()
 
+    async def close_with(self, msg: Message, timeout: float = 1.0) -> None:
+        """Send ``msg`` as the last message and wait (``timeout`` at most) until it is written."""
+        self.send(msg)
+        with trio.move_on_after(timeout):
+            while (self._out or self._writing) and not self.closed:
+                await trio.sleep(0.005)
+        self.closed = True
+
     async def writer(self) -> None:
         raw = self._raw
         while not self.closed:

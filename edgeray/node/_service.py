@@ -22,6 +22,7 @@ import trio
 
 from .. import _files
 from .. import exceptions as exc
+from .._ratelimit import LogLimiter
 from ..config import Config
 from ..gcs import DurableGcs
 from ..object_store import Arena, ObjectStore, SpillDir, cleanup_stale, cleanup_stale_spill
@@ -49,6 +50,7 @@ from ..protocol import (
     PutObject,
     RegisterFunction,
     Role,
+    Shutdown,
     SubmitTask,
     Subscribe,
     TaskDone,
@@ -101,6 +103,7 @@ class NodeServer:
         self.embedded_driver: bytes | None = None
         self.stop_event = trio.Event()
         self.members: dict[bytes, PeerConn] = {}  # the head's joined nodes: node id -> their link
+        self.log_limit = LogLimiter(log)
 
     # -- connections ----------------------------------------------------------------------
     async def handle_channel(self, channel: Any) -> None:
@@ -205,6 +208,9 @@ class NodeServer:
                 self.stop_event.set()
 
     async def _read_loop(self, channel: Any, conn: Connection, peer: PeerConn, nursery: trio.Nursery) -> None:
+        """Decode and dispatch the peer's messages until it closes. A message that fails
+        validation (``ProtocolError``), or whose handling fails, ends this connection only:
+        the peer is told why (``Shutdown``) and nothing of that message was acted on."""
         core = self.core
         dispatch = self._dispatch
         while True:
@@ -215,53 +221,64 @@ class NodeServer:
                 msg = conn.receive(data)
                 dispatch(core, peer, msg, nursery)
             except exc.ProtocolError as e:
-                log.warning("closing connection from pid %s: %s", peer.pid, e)
+                self.log_limit.warning("protocol", "closing the connection of a %s (pid %s, %s): %s",
+                                       peer.role, peer.pid, channel.peer, e)
+                await peer.close_with(Shutdown(f"protocol error: {e}"))
                 return
             except Exception:  # a bug handling this peer's message: drop the peer, keep the node
-                log.exception("internal error handling a message from pid %s; closing its connection", peer.pid)
+                self.log_limit.error("internal", "internal error handling a message from pid %s; closing its connection",
+                                     peer.pid, exc_info=True)
+                await peer.close_with(Shutdown("internal error in the node handling a message; see its log"))
                 return
 
     def _dispatch(self, core: NodeCore, peer: PeerConn, msg: Message, nursery: trio.Nursery) -> None:
-        if isinstance(msg, SubmitTask):
-            core.submit(peer, validate_spec(decode_spec(msg.spec)), msg.spec)
-        elif isinstance(msg, TaskDone):
-            core.task_done(peer, msg.task_id, msg.results, msg.failed, msg.retryable, msg.error)
-        elif isinstance(msg, Subscribe):
-            core.object_service.subscribe(peer, msg.ids)
-        elif isinstance(msg, AddRef):
-            core.objects.add_holder(msg.ids, peer.peer_id)
-        elif isinstance(msg, DelRef):
-            core.objects.remove_holder(msg.ids, peer.peer_id)
-        elif isinstance(msg, Unmap):
-            core.object_service.unmap(peer, msg.ids, msg.counts)
-        elif isinstance(msg, PutObject):
-            core.object_service.put_object(peer, msg.payload)
-        elif isinstance(msg, Promise):
-            core.object_service.promise(peer, msg.ids)
-        elif isinstance(msg, Publish):
-            core.object_service.publish(peer, msg.owner, msg.payloads)
-        elif isinstance(msg, Call):
-            self.calls.handle(peer, msg, nursery)
-        elif isinstance(msg, RegisterFunction):
-            core.gcs.functions.setdefault(msg.fn_id, (msg.blob, msg.name))
-        elif isinstance(msg, Blocked):
-            core.pool_workers.worker_blocked(peer, msg.task_id)
-        elif isinstance(msg, Unblocked):
-            core.pool_workers.worker_unblocked(peer, msg.task_id)
-        elif isinstance(msg, Log):
-            core.send_log(msg.job_id, msg.name, msg.pid, msg.lines, msg.stream)
-        elif isinstance(msg, TaskEvents) and peer.role == "worker":
-            core.task_events_from(peer, msg.events)
-        elif isinstance(msg, CancelTask):
-            self.calls.cancel(peer, msg)
-        elif isinstance(msg, ForwardTask) and peer.role == "node":
+        entry = self._handlers.get(type(msg))
+        if entry is None or peer.role not in entry[0]:
+            raise exc.ProtocolError(f"unexpected message {msg.TAG} from a {peer.role}")
+        entry[1](core, peer, msg, nursery)
+
+    def _dispatch_table(self) -> dict[type[Message], tuple[frozenset[str], Any]]:
+        """Message type -> (the roles that may send it, its handler)."""
+        clients = frozenset({"driver", "worker"})
+        worker = frozenset({"worker"})
+        node = frozenset({"node"})
+        anyone = frozenset({"driver", "worker", "node", "cli"})
+        calls = self.calls
+
+        def submit(core: NodeCore, peer: PeerConn, msg: Any, nursery: Any) -> None:
+            spec = validate_spec(decode_spec(msg.spec))
+            if peer.role == "driver" and spec["job"] != peer.job_id:  # (a worker runs many jobs' tasks)
+                raise exc.ProtocolError("a driver submits tasks of its own job only")
+            core.submit(peer, spec, msg.spec)
+
+        def forward(core: NodeCore, peer: PeerConn, msg: Any, nursery: Any) -> None:
             spec = validate_spec(decode_spec(msg.spec))
             core.remote.accept(peer, peer.node_id, spec, msg.spec, msg.deps, msg.fns, msg.actor, msg.job)
-        elif isinstance(msg, Heartbeat) and peer.role == "node":
-            if core.cluster.heartbeat(peer.node_id, _units(msg.total), _units(msg.available), msg.labels):
+
+        def heartbeat(core: NodeCore, peer: PeerConn, msg: Any, nursery: Any) -> None:
+            if core.cluster.heartbeat(peer.node_id, msg.total, msg.available, msg.labels):
                 core.schedule()
-        else:
-            raise exc.ProtocolError(f"unexpected message {msg.TAG} from a {peer.role}")
+
+        return {
+            SubmitTask: (clients, submit),
+            TaskDone: (worker, lambda c, p, m, n: c.task_done(p, m.task_id, m.results, m.failed, m.retryable, m.error)),
+            Subscribe: (anyone, lambda c, p, m, n: c.object_service.subscribe(p, m.ids)),
+            AddRef: (anyone, lambda c, p, m, n: c.objects.add_holder(m.ids, p.peer_id)),
+            DelRef: (anyone, lambda c, p, m, n: c.objects.remove_holder(m.ids, p.peer_id)),
+            Unmap: (anyone, lambda c, p, m, n: c.object_service.unmap(p, m.ids, m.counts)),
+            PutObject: (clients, lambda c, p, m, n: c.object_service.put_object(p, m.payload)),
+            Promise: (clients, lambda c, p, m, n: c.object_service.promise(p, m.ids)),
+            Publish: (worker, lambda c, p, m, n: c.object_service.publish(p, m.owner, m.payloads)),
+            Call: (anyone, lambda c, p, m, n: calls.handle(p, m, n)),
+            RegisterFunction: (clients, lambda c, p, m, n: c.gcs.functions.setdefault(m.fn_id, (m.blob, m.name))),
+            Blocked: (worker, lambda c, p, m, n: c.pool_workers.worker_blocked(p, m.task_id)),
+            Unblocked: (worker, lambda c, p, m, n: c.pool_workers.worker_unblocked(p, m.task_id)),
+            Log: (worker, lambda c, p, m, n: c.send_log(m.job_id, m.name, m.pid, m.lines, m.stream)),
+            TaskEvents: (worker, lambda c, p, m, n: c.task_events_from(p, m.events)),
+            CancelTask: (anyone, lambda c, p, m, n: calls.cancel(p, m)),
+            ForwardTask: (node, forward),
+            Heartbeat: (node, heartbeat),
+        }
 
     # -- the cluster ----------------------------------------------------------------------
     def _member_joined(self, peer: PeerConn, info: dict[str, Any]) -> None:
@@ -406,6 +423,7 @@ class NodeServer:
         self.durable = durable = DurableGcs(persistence_backend(pm, cfg))
         core.restore(durable, cfg.gcs.node_timeout_s)
         self.calls = CallHandlers(self, core)
+        self._handlers = self._dispatch_table()
         sdir = _files.node_dir(self.node_id.hex())
         self.session_dir = str(sdir)
         logs = sdir / "logs"
@@ -485,12 +503,6 @@ def _plugin_node_info(info: NodeInfo, total: dict[str, float]) -> Any:
         return PluginNodeInfo(node_id=info.node_id, address=info.address, resources=dict(total))  # type: ignore[call-arg]
     except TypeError:
         return info
-
-
-def _units(d: Any) -> dict[str, int]:
-    if not isinstance(d, dict):
-        raise exc.ProtocolError("resources must be a map")
-    return {str(k): int(v) for k, v in d.items() if isinstance(v, int | float)}
 
 
 async def _serve_unix(server: NodeServer, task_status: Any) -> None:

@@ -28,6 +28,7 @@ from edgeray.protocol import (
     Refused,
     Reply,
     Role,
+    Shutdown,
     Welcome,
     decode_message,
     frame,
@@ -250,7 +251,6 @@ def _malformed(peer: RawPeer) -> dict[str, bytes]:
         "bad-object-payload": peer.conn.send(
             PutObject({"id": 17, "data": None, "loc": None, "err": False, "refs": []})
         ),
-        "bad-call-args": peer.conn.send(Call(1, "create_object", {"id": "not-bytes", "size": 10})),
     }
 
 
@@ -263,7 +263,6 @@ def _malformed(peer: RawPeer) -> dict[str, bytes]:
         "extra-field",
         "unexpected-type",
         "bad-object-payload",
-        "bad-call-args",
     ],
 )
 async def test_malformed_frame_closes_only_that_connection(node: NodeInfo, kind: str) -> None:
@@ -287,6 +286,28 @@ async def test_malformed_frame_closes_only_that_connection(node: NodeInfo, kind:
     assert (await again.call("cluster_resources")).ok
     await again.aclose()
     await good.aclose()
+
+
+@pytest.mark.parametrize(
+    ("method", "args"),
+    [
+        ("create_object", {"id": "not-bytes", "size": 10}),
+        ("create_object", {"id": b"\x01" * 20, "size": -5}),
+        ("kill_actor", {"actor_id": b"short"}),
+        ("get_actor", {"name": ["a", "list"]}),
+        ("list", {"kind": "tasks", "surprise": 1}),
+    ],
+    ids=["id-not-bytes", "negative-size", "short-actor-id", "name-a-list", "unknown-arg"],
+)
+async def test_bad_call_args_are_an_error_reply_and_change_nothing(node: NodeInfo, method: str, args: dict) -> None:
+    peer = await RawPeer.open(node, token())
+    await peer.handshake("driver")
+    before = (await peer.call("status")).value["objects"]
+    reply = await peer.call(method, args)
+    assert not reply.ok and reply.error_type == "ProtocolError", reply
+    assert method in (reply.error or "")
+    assert (await peer.call("status")).value["objects"] == before
+    await peer.aclose()
 
 
 async def test_unix_socket_and_token_file_are_private(node: NodeInfo) -> None:
@@ -358,6 +379,8 @@ async def test_websocket_malformed_message_closes_only_that_connection(node: Nod
                 await bad.send_message(bconn.hello("cli", os.getpid()))
                 assert isinstance(bconn.receive(await bad.get_message()), Welcome)
                 await bad.send_message(b"\xff\xfe garbage")
+                told = decode_message(await bad.get_message())  # why, then the close
+                assert isinstance(told, Shutdown) and "protocol error" in told.reason
                 with pytest.raises(trio_websocket.ConnectionClosed):
                     await bad.get_message()
             await good.send_message(gconn.send(Call(1, "nodes", {})))
