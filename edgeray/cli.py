@@ -119,7 +119,6 @@ def _prespawn_workers(config: Any, embedded: bool = False) -> tuple[bytes, list[
             n = min(n, 1)
     node_id = os.urandom(16)
     sdir = _files.node_dir(node_id.hex())
-    (sdir / "logs").mkdir(exist_ok=True)
     token = _files.load_or_create_token(config.auth.token) if config.auth.enabled else ""
     env = {
         "EDGERAY_NODE_SOCKET": str(sdir / "node.sock"),
@@ -180,16 +179,16 @@ def _detach_stdout() -> None:
 
 
 def _record_node(session_dir: str, info: dict[str, Any]) -> None:
-    path = Path(session_dir) / "node.json"
-    path.write_text(json.dumps(info))
+    from ._files import write_private
+
+    write_private(Path(session_dir) / "node.json", json.dumps(info))
 
 
 def _run_background(argv: list[str]) -> int:
-    from ._files import home
+    from ._files import home, home_dir, private_opener
     from ._launch import python_command
 
-    home().mkdir(parents=True, exist_ok=True)
-    logf = open(home() / "node.log", "ab")
+    logf = open(home_dir() / "node.log", "ab", opener=private_opener)  # noqa: SIM115 - the child's stderr
     proc = subprocess.Popen(
         [*python_command("from edgeray.cli import main; sys.exit(main())"), *argv, "--block"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf, start_new_session=True,

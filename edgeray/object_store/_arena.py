@@ -49,7 +49,7 @@ try:  # read views with a release callback use ctypes arrays as weak-referenceab
 except ImportError:  # pragma: no cover - interpreters built without libffi
     _ctypes = None  # type: ignore[assignment]
 
-__all__ = ["Arena", "cleanup_stale", "PAGE_SIZE"]
+__all__ = ["Arena", "cleanup_stale", "makedirs_private", "PAGE_SIZE"]
 
 logger = logging.getLogger("edgeray.object_store")
 
@@ -234,7 +234,7 @@ class Arena:
                         _shm_unlink(name)
                         raise
         directory = fallback_dir if fallback_dir is not None else tempfile.gettempdir()
-        os.makedirs(directory, exist_ok=True)
+        makedirs_private(directory)
         path = os.path.join(directory, name)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
@@ -472,6 +472,21 @@ class Arena:
     def __repr__(self) -> str:
         state = "closed" if self._fd < 0 else "open"
         return f"<Arena {self.kind} {self.name} capacity={self.capacity} {state}>"
+
+
+# --- directories -------------------------------------------------------------------------
+
+
+def makedirs_private(path: str) -> None:
+    """Create ``path`` and its missing parents 0700 (the user's only; ``os.makedirs`` gives the
+    parents the default mode). An existing directory is left as it is."""
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if parent != path:
+        makedirs_private(parent)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
 
 
 # --- crash leftovers -------------------------------------------------------------------------
