@@ -19,6 +19,10 @@ from typing import Any
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
+class TokenFileError(ValueError):
+    """The cluster token file exists but holds no token."""
+
+
 def home() -> Path:
     return Path(os.environ.get("EDGERAY_HOME") or Path.home() / ".edgeray")
 
@@ -70,15 +74,31 @@ def token_file() -> Path:
     return home() / "token"
 
 
+def _token_in(path: Path) -> str | None:
+    """The token in ``path``; None if there is no such file; ``TokenFileError`` if it is empty."""
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not token:
+        raise TokenFileError(
+            f"the cluster token file {path} is empty: put the cluster's token in it "
+            f"(edgeray get-auth-token on the head prints it), or delete the file to have a new "
+            f"token created at the next start"
+        )
+    return token
+
+
 def load_or_create_token(explicit: str = "") -> str:
-    """The cluster token: ``explicit`` if given, else ``$EDGERAY_HOME/token`` (created 0600)."""
+    """The cluster token: ``explicit`` if given, else ``$EDGERAY_HOME/token`` (created 0600).
+
+    A token file that exists but is empty (or only whitespace) is refused: ``TokenFileError``."""
     if explicit:
         return explicit
     path = token_file()
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
+    token = _token_in(path)
+    if token is not None:
+        return token
     home_dir()
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
@@ -88,10 +108,8 @@ def load_or_create_token(explicit: str = "") -> str:
 
 
 def read_token() -> str | None:
-    try:
-        return token_file().read_text().strip()
-    except FileNotFoundError:
-        return None
+    """The token in ``$EDGERAY_HOME/token``, None without the file; ``TokenFileError`` if empty."""
+    return _token_in(token_file())
 
 
 def address_file() -> Path:

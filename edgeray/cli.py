@@ -43,7 +43,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ._files import TokenFileError
+
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except TokenFileError as e:  # an empty token file: say which, no traceback
+        print(f"edgeray {args.command}: {e}" if args.command else f"edgeray: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.version:
         from . import __version__
 
@@ -96,6 +106,10 @@ def _start(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         print(f"edgeray start: {e}", file=sys.stderr)
         return 2
+    if config.auth.enabled:  # an empty token file is refused here, before a node is launched
+        from ._files import load_or_create_token
+
+        load_or_create_token(config.auth.token)
     if args.block:
         return _run_foreground(config, embedded=args.embedded)
     return _run_background(argv=sys.argv[1:] if argv_is_start() else ["start"])

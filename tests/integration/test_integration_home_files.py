@@ -1,4 +1,4 @@
-"""The files under EDGERAY_HOME (issue 15): the user's only.
+"""The files under EDGERAY_HOME (issue 15): the user's only, and a token file that holds a token.
 
 Real nodes started with ``edgeray start``; modes are read with ``stat`` from everything the node,
 its workers, the durable GCS and the object store left under the home.
@@ -85,3 +85,53 @@ def test_everything_a_node_creates_under_the_home_is_private(edgeray_home: str, 
     assert not loose, f"readable by others: {loose}"
     dirs = {n: oct(m) for n, m in modes.items() if (home / n).is_dir() and m != 0o700}
     assert not dirs, f"directories not 0700: {dirs}"
+
+
+# --------------------------------------------------------------------------- an empty token file
+
+
+@pytest.mark.parametrize("content", ["", "  \n\t\n"])
+def test_an_empty_token_file_is_refused_at_start(edgeray_home: str, content: str) -> None:
+    token = Path(edgeray_home) / "token"
+    token.write_text(content)
+    r = run_cli("start", "--num-cpus", "1")
+    assert r.returncode != 0
+    assert str(token) in r.stderr and "empty" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert not (Path(edgeray_home) / "address.json").exists()
+    assert token.read_text() == content  # not overwritten
+
+    r = run_cli("start", "--num-cpus", "1", "--block")  # the foreground node says so too
+    assert r.returncode != 0 and str(token) in r.stderr and "empty" in r.stderr, r.stderr
+
+    r = run_cli("get-auth-token")
+    assert r.returncode != 0 and str(token) in r.stderr and "empty" in r.stderr, r.stderr
+
+
+def test_an_embedded_node_refuses_an_empty_token_file(edgeray_home: str) -> None:
+    import edgeray as ray
+
+    token = Path(edgeray_home) / "token"
+    token.write_text("\n")
+    with pytest.raises(ValueError, match="empty") as info:  # a TokenFileError
+        ray.init(num_cpus=1)
+    assert str(token) in str(info.value)
+    assert not ray.is_initialized()
+
+
+def test_a_cli_reading_an_emptied_token_file_says_so(edgeray_home: str) -> None:
+    r = run_cli("start", "--num-cpus", "1")
+    assert r.returncode == 0, r.stderr
+    token = Path(edgeray_home) / "token"
+    good = token.read_text()
+    try:
+        token.write_text("")
+        r = run_cli("status")
+        assert r.returncode != 0 and str(token) in r.stderr and "empty" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr, r.stderr
+        token.write_text(good)
+        r = run_cli("status")  # the node was never affected
+        assert r.returncode == 0, r.stderr
+    finally:
+        token.write_text(good)
+        run_cli("stop")
