@@ -43,7 +43,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ._files import TokenFileError
+
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except TokenFileError as e:  # an empty token file: say which, no traceback
+        print(f"edgeray {args.command}: {e}" if args.command else f"edgeray: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.version:
         from . import __version__
 
@@ -96,6 +106,10 @@ def _start(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         print(f"edgeray start: {e}", file=sys.stderr)
         return 2
+    if config.auth.enabled:  # an empty token file is refused here, before a node is launched
+        from ._files import load_or_create_token
+
+        load_or_create_token(config.auth.token)
     if args.block:
         return _run_foreground(config, embedded=args.embedded)
     return _run_background(argv=sys.argv[1:] if argv_is_start() else ["start"])
@@ -119,7 +133,6 @@ def _prespawn_workers(config: Any, embedded: bool = False) -> tuple[bytes, list[
             n = min(n, 1)
     node_id = os.urandom(16)
     sdir = _files.node_dir(node_id.hex())
-    (sdir / "logs").mkdir(exist_ok=True)
     token = _files.load_or_create_token(config.auth.token) if config.auth.enabled else ""
     env = {
         "EDGERAY_NODE_SOCKET": str(sdir / "node.sock"),
@@ -180,16 +193,16 @@ def _detach_stdout() -> None:
 
 
 def _record_node(session_dir: str, info: dict[str, Any]) -> None:
-    path = Path(session_dir) / "node.json"
-    path.write_text(json.dumps(info))
+    from ._files import write_private
+
+    write_private(Path(session_dir) / "node.json", json.dumps(info))
 
 
 def _run_background(argv: list[str]) -> int:
-    from ._files import home
+    from ._files import home, home_dir, private_opener
     from ._launch import python_command
 
-    home().mkdir(parents=True, exist_ok=True)
-    logf = open(home() / "node.log", "ab")
+    logf = open(home_dir() / "node.log", "ab", opener=private_opener)  # noqa: SIM115 - the child's stderr
     proc = subprocess.Popen(
         [*python_command("from edgeray.cli import main; sys.exit(main())"), *argv, "--block"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf, start_new_session=True,

@@ -56,7 +56,7 @@ class ProcessSpawner:
 
         env = W.worker_env(rec.worker_id, self.env)
         path = os.path.join(self.log_dir, f"worker-{rec.worker_id.hex()[:8]}.log")
-        with open(path, "ab") as logf:
+        with W.open_log(path) as logf:
             proc = await trio.lowlevel.open_process(
                 self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf
             )

@@ -7,10 +7,12 @@ threads and from drivers alike). tests/object_store/test_layer_rule.py enforces 
 - ``serialize``/``deserialize``: pickle protocol 5 (cloudpickle) with out-of-band buffers
   laid out 64-byte aligned after the pickle stream; zero-copy on the way back.
 - ``Arena``: one shared-memory segment (posix_ipc, stdlib ``_posixshmem``, or a file when
-  /dev/shm is too small or absent); ``cleanup_stale`` removes the segments of dead processes.
+  /dev/shm is too small or absent); ``cleanup_stale`` removes the segments of dead processes;
+  ``reserve`` gives a range its storage before it is written (no SIGBUS on a full file system).
 - ``Allocator``: best-fit offsets with coalescing, reusing already-touched memory first.
 - ``ObjectStore``: create/seal/location/delete of objects in an arena (sync, one thread),
-  spilling least recently used unpinned objects to a ``SpillDir`` when full.
+  spilling least recently used unpinned objects to a ``SpillDir`` when full; every block it
+  hands out has its storage reserved (``ObjectStoreFullError`` when the file system is full).
 """
 
 from ._allocator import Allocator

@@ -8,7 +8,10 @@ A node creates one ``Arena`` (``Arena.create``); workers and drivers on the same
 3. a plain file in ``fallback_dir`` -- when /dev/shm is absent or has less free space than
    the capacity, when both shared-memory backends fail, or with ``force_file=True``.
 
-The segment is sized with ``ftruncate``: it is sparse and costs nothing until touched.
+The segment is sized with ``ftruncate``: it is sparse and costs nothing until touched. A page
+gets its storage when first written, so on a file system with less room than the capacity a
+write through a mapping can fault with SIGBUS: ``reserve`` (``posix_fallocate``) gives a
+range its storage before anyone writes there, or raises ``OSError(ENOSPC)``.
 Segment names are ``{prefix}_{pid}_{random hex}``, so ``cleanup_stale`` can remove the
 leftovers of processes that died without cleaning up (kill -9).
 
@@ -46,13 +49,16 @@ try:  # read views with a release callback use ctypes arrays as weak-referenceab
 except ImportError:  # pragma: no cover - interpreters built without libffi
     _ctypes = None  # type: ignore[assignment]
 
-__all__ = ["Arena", "cleanup_stale", "PAGE_SIZE"]
+__all__ = ["Arena", "cleanup_stale", "makedirs_private", "PAGE_SIZE"]
 
 logger = logging.getLogger("edgeray.object_store")
 
 PAGE_SIZE = mmap.PAGESIZE
 _MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 _DEFAULT_SHM_DIR = "/dev/shm"
+_fallocate = getattr(os, "posix_fallocate", None)  # not on macOS
+#: errors saying a file system cannot reserve space at all (not that it is full)
+_NO_FALLOCATE = frozenset({errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODEV})
 
 
 # --- read views with a release callback ---------------------------------------------------
@@ -178,6 +184,7 @@ class Arena:
         )
         self._wmv: memoryview | None = memoryview(self._mm)
         self._unlinked = False
+        self._can_reserve = _fallocate is not None
 
     # --- construction ----------------------------------------------------------------------
 
@@ -227,7 +234,7 @@ class Arena:
                         _shm_unlink(name)
                         raise
         directory = fallback_dir if fallback_dir is not None else tempfile.gettempdir()
-        os.makedirs(directory, exist_ok=True)
+        makedirs_private(directory)
         path = os.path.join(directory, name)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
@@ -246,6 +253,15 @@ class Arena:
             with contextlib.suppress(OSError):
                 os.unlink(path)
             raise
+        room = _shm_room(directory)
+        if room is not None and room < capacity:
+            logger.warning(
+                "object store file %s has a capacity of %d bytes but its file system has only %d "
+                "free: objects that do not fit there will be refused (ObjectStoreFullError)",
+                path,
+                capacity,
+                room,
+            )
         if force_file:
             logger.warning("object store uses the file %s (force_file=True)", path)
         else:
@@ -363,6 +379,45 @@ class Arena:
         with memoryview(mm) as whole:
             return whole[delta : delta + size].toreadonly()
 
+    # --- storage -------------------------------------------------------------------------
+
+    def reserve(self, offset: int, size: int) -> None:
+        """Give ``[offset, offset + size)`` its storage now, so that writing there through any
+        process's mapping can never fault for lack of space (SIGBUS).
+
+        ``posix_fallocate`` on the segment: on tmpfs it allocates the pages (the writer's
+        page faults then find them), on a disk file system it allocates blocks. Raises
+        ``OSError`` (ENOSPC, ENOMEM, EDQUOT, EFBIG) when the file system cannot; nothing is
+        kept of a failed reservation on tmpfs. Where the file system cannot reserve space at
+        all (EOPNOTSUPP) this logs one warning and does nothing from then on.
+        """
+        self._check(offset, size)
+        if size == 0 or not self._can_reserve:
+            return
+        assert _fallocate is not None
+        try:
+            _fallocate(self._fd, offset, size)
+        except OSError as e:
+            if e.errno not in _NO_FALLOCATE:
+                raise
+            self._can_reserve = False
+            logger.warning(
+                "the file system holding the object store (%s) cannot reserve space (%s): "
+                "when it fills, processes writing objects there may be killed by SIGBUS",
+                os.path.dirname(self.path),
+                e,
+            )
+
+    def free_space(self) -> int | None:
+        """Bytes free on the file system holding the segment (None if it cannot be told)."""
+        if self._fd < 0:
+            return None
+        try:
+            st = os.fstatvfs(self._fd)
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize
+
     # --- lifetime --------------------------------------------------------------------------
 
     @property
@@ -417,6 +472,21 @@ class Arena:
     def __repr__(self) -> str:
         state = "closed" if self._fd < 0 else "open"
         return f"<Arena {self.kind} {self.name} capacity={self.capacity} {state}>"
+
+
+# --- directories -------------------------------------------------------------------------
+
+
+def makedirs_private(path: str) -> None:
+    """Create ``path`` and its missing parents 0700 (the user's only; ``os.makedirs`` gives the
+    parents the default mode). An existing directory is left as it is."""
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if parent != path:
+        makedirs_private(parent)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
 
 
 # --- crash leftovers -------------------------------------------------------------------------

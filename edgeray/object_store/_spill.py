@@ -16,7 +16,7 @@ import re
 import secrets
 import shutil
 
-from ._arena import _pid_alive
+from ._arena import _pid_alive, makedirs_private
 
 __all__ = ["SpillDir", "cleanup_stale_spill"]
 
@@ -29,7 +29,7 @@ class SpillDir:
     """The spill directory of one node session."""
 
     def __init__(self, root: str, prefix: str = "edgeray") -> None:
-        os.makedirs(root, mode=0o700, exist_ok=True)
+        makedirs_private(root)
         self.path = os.path.join(root, f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}")
         os.mkdir(self.path, 0o700)
         self.bytes_written = 0

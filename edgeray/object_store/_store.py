@@ -11,11 +11,21 @@ and their memory is reused; ``restore`` brings one back (spilling others if it m
 changes over its life: ask ``location`` each time, never keep it. Without a ``SpillDir`` (or
 when every object is pinned) a create that does not fit raises ``ObjectStoreFullError``, and
 nothing already stored is touched.
+
+Backing: the arena is sparse, and its file system may hold less than its capacity (a small
+/dev/shm, a ``fallback_dir`` on a full disk), so a block is *reserved* (``Arena.reserve``)
+before its offset is handed out: a writer can then never be killed by SIGBUS for lack of
+space. Freed blocks keep their storage and the allocator reuses touched memory first, so only
+the part of the arena above ``_backed`` (a high-water mark: everything below it has storage)
+is ever reserved, once; repeated puts cost no system call. A block the file system cannot back
+is refused like one that does not fit: spilling may free backed blocks to take instead, and
+otherwise the create raises ``ObjectStoreFullError`` naming the file system.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -68,6 +78,8 @@ class ObjectStore:
         self._num_spilled = 0
         self._num_restored = 0
         self._spilled_bytes = 0  # bytes currently on disk
+        self._backed = 0  # every byte of the arena below this has its storage (reserved)
+        self._no_room: OSError | None = None  # why the last block could not be backed
 
     # --- sizes -----------------------------------------------------------------------------
 
@@ -104,9 +116,10 @@ class ObjectStore:
     def _allocate(self, object_id: bytes, size: int) -> int:
         """An offset for ``size`` bytes, spilling unpinned objects (LRU first) if needed."""
         alloc = self._alloc
-        offset = alloc.allocate(size)
-        if offset is None and self.spill is not None and alloc.round_up(size) <= alloc.capacity:
-            need = alloc.round_up(size)
+        need = alloc.round_up(size)
+        self._no_room = None
+        offset = self._place(need)
+        if offset is None and self.spill is not None and need <= alloc.capacity and self._may_fit(need):
             for victim in [oid for oid in self._lru if self._objects[oid].pins == 0]:
                 try:
                     self._spill_one(victim)
@@ -114,12 +127,38 @@ class ObjectStore:
                     logger.error("spilling object %s failed: %s", victim.hex(), e)
                     break
                 if alloc.largest_free() >= need:
-                    break
-            offset = alloc.allocate(size)
+                    offset = self._place(need)
+                    if offset is not None:
+                        break
         if offset is None:
             self._num_full += 1
             raise ObjectStoreFullError(self._full_message(object_id, size))
         return offset
+
+    def _place(self, need: int) -> int | None:
+        """A block of ``need`` bytes whose storage is reserved, or None (no free block fits, or
+        the file system cannot back it: ``_no_room`` says why)."""
+        offset = self._alloc.allocate(need)
+        if offset is None:
+            return None
+        end = offset + need
+        if end > self._backed:
+            try:
+                self.arena.reserve(self._backed, end - self._backed)
+            except OSError as e:
+                self._alloc.free(offset)
+                self._no_room = e
+                return None
+            self._backed = end
+        return offset
+
+    def _may_fit(self, need: int) -> bool:
+        """Whether spilling can make room for ``need`` bytes: not when the file system could
+        not back them even with all of the arena's reserved memory free."""
+        if self._no_room is None:
+            return True
+        room = self.arena.free_space()
+        return room is None or need <= self._backed + room
 
     def _spill_one(self, object_id: bytes) -> None:
         assert self.spill is not None
@@ -132,6 +171,17 @@ class ObjectStore:
 
     def _full_message(self, object_id: bytes, size: int) -> str:
         a = self._alloc
+        if self._no_room is not None:
+            room = self.arena.free_space()
+            return (
+                f"Failed to put object {object_id.hex()} of {_fmt(size)} ({size} bytes) in the "
+                f"object store: the file system holding it ({os.path.dirname(self.arena.path)}) has "
+                f"{'an unknown amount' if room is None else _fmt(room)} free "
+                f"({self._no_room.strerror}); the store's capacity is {_fmt(a.capacity)}, but only "
+                f"what that file system holds can be used ({_fmt(a.used)} used, {_fmt(self._backed)} "
+                f"backed). Free space there, free some ObjectRefs, or lower "
+                f"object_store.memory to what that file system can hold."
+            )
         if a.round_up(size) > a.capacity:
             return (
                 f"Object {object_id.hex()} of {_fmt(size)} ({size} bytes) is larger than the "
@@ -288,6 +338,7 @@ class ObjectStore:
             "num_created": self._num_created,
             "num_deleted": self._num_deleted,
             "num_full_errors": self._num_full,
+            "backed": self._backed,
             "arena_kind": self.arena.kind,
             "arena_name": self.arena.name,
         }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, BinaryIO
 
 from .._launch import worker_command
 
@@ -52,11 +52,15 @@ def worker_env(worker_id: bytes, node_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def open_log(path: str) -> BinaryIO:
+    """A worker's log file, opened for appending; created 0600 (only the user reads it)."""
+    return open(path, "ab", opener=lambda p, flags: os.open(p, flags | os.O_CLOEXEC, 0o600))
+
+
 def spawn_process(worker_id: bytes, env_base: dict[str, str], log_dir: str) -> Any:
     """Start one worker process (a ``subprocess.Popen``); it connects to the node by itself."""
     import subprocess
 
     env = worker_env(worker_id, env_base)
-    path = os.path.join(log_dir, f"worker-{worker_id.hex()[:8]}.log")
-    with open(path, "ab") as logf:
+    with open_log(os.path.join(log_dir, f"worker-{worker_id.hex()[:8]}.log")) as logf:
         return subprocess.Popen(worker_command(), env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)

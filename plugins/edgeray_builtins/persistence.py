@@ -5,12 +5,14 @@
   table ``kv(tbl TEXT, key TEXT, value BLOB, PRIMARY KEY (tbl, key))``, WAL journal, one commit
   per write. Every write that returned survives kill -9 of the head; with
   ``[gcs] sqlite_synchronous = "FULL"`` it also survives power loss (an fsync per write).
+  The file and its -wal/-shm side files are the user's only (0600), its directory 0700.
 
 Both are safe to call from several threads (the GCS may run them in a worker thread).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -62,14 +64,28 @@ class MemoryBackend:
         self._closed = True
 
 
+def _create_private(path: str) -> None:
+    """Create the database file 0600 (its directory 0700) before SQLite opens it: SQLite gives
+    its -wal, -shm and -journal files the database file's mode, and would create the database
+    itself 0644 (less the umask), readable by every user."""
+    parent = os.path.dirname(os.path.abspath(path))
+    missing = []
+    while not os.path.isdir(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(d, 0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
+
+
 class SqliteBackend:
     """GCS tables in one SQLite file; each write is committed before it returns."""
 
     def __init__(self, path: str | os.PathLike[str], synchronous: str = "NORMAL") -> None:
         self.path = os.fspath(path)
         if self.path != ":memory:":
-            parent = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(parent, exist_ok=True)
+            _create_private(self.path)
         self._lock = threading.Lock()
         # isolation_level=None: autocommit, so every statement is its own committed transaction.
         self._db: sqlite3.Connection | None = sqlite3.connect(
