@@ -7,23 +7,31 @@ standard library; knows nothing of tasks, objects or actors.
   ``FrameChannel`` (receive whole frames, send batches of frames);
 - client side in trio: ``open_ws_channel(address, ...)``, a node's links to other nodes;
 - client side (blocking, thread-safe sends): ``connect_blocking(address)`` for drivers and workers,
-  which must work from any thread and inside any event loop, so they do not run trio.
+  which must work from any thread and inside any event loop, so they do not run trio;
+- TLS (``_tls``): server and client ``ssl`` contexts; a driver's files from the environment;
+- limits (``_limits``): the connection cap, the handshake deadline, accept backing off on EMFILE,
+  rate-limited logging of refusals.
 """
 
 from typing import Any
 
 from ._blocking import BlockingChannel, UnixChannel, connect_blocking
 
-_SERVER_NAMES = {"FrameChannel", "UnixFrameChannel", "WebSocketFrameChannel", "serve_unix", "serve_ws",
-                 "open_ws_channel", "WS_ERRORS"}
+_LAZY = {
+    **dict.fromkeys(("FrameChannel", "UnixFrameChannel", "WebSocketFrameChannel", "serve_unix", "serve_ws",
+                     "open_ws_channel", "bearer_ok", "WS_ERRORS"), "_server"),
+    **dict.fromkeys(("ListenLimits", "RateLimitedLog", "serve_guarded"), "_limits"),
+    **dict.fromkeys(("TlsFiles", "server_context", "client_context", "client_context_from_env"), "_tls"),
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The servers import trio; clients (workers, drivers) must not pay for that import.
-    if name in _SERVER_NAMES:
-        from . import _server
+    # The servers import trio, TLS imports ssl; clients (workers, drivers) must not pay for that.
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
 
-        return getattr(_server, name)
+        return getattr(importlib.import_module(f".{module}", __name__), name)
     raise AttributeError(name)
 
 __all__ = [
@@ -37,4 +45,12 @@ __all__ = [
     "serve_ws",
     "open_ws_channel",
     "WS_ERRORS",
+    "bearer_ok",
+    "ListenLimits",
+    "RateLimitedLog",
+    "serve_guarded",
+    "TlsFiles",
+    "server_context",
+    "client_context",
+    "client_context_from_env",
 ]

@@ -1,24 +1,40 @@
-"""Trio servers for Unix sockets and WebSockets, each yielding a ``FrameChannel`` per peer."""
+"""Trio servers for Unix sockets and WebSockets, each yielding a ``FrameChannel`` per peer.
+
+Both run on ``serve_guarded`` (``_limits``): a connection cap, a handshake deadline, accept that
+backs off when file descriptors run out, and nothing one connection raises reaching the server.
+"""
 
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import socket as _stdsocket
+import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Protocol
 
 import trio
 import trio_websocket
 
 from ..protocol import FrameDecoder, frame
+from ._limits import ListenLimits, RateLimitedLog, serve_guarded
+from ._tls import describe_tls_error
+
+log = logging.getLogger("edgeray.transport")
+
+DEFAULT_LIMITS = ListenLimits()
 
 
 class FrameChannel(Protocol):
     """What the node sees of a peer: whole frames in, batches of frames out."""
 
     peer: str
+    #: ``trio.current_time()`` by which the peer must have finished its handshake (its hello)
+    handshake_deadline: float
 
     async def receive_frame(self) -> bytes | None:
         """The next frame, or None once the peer has closed the connection."""
@@ -29,10 +45,11 @@ class FrameChannel(Protocol):
 
 
 class UnixFrameChannel:
-    def __init__(self, stream: trio.SocketStream, max_frame: int) -> None:
+    def __init__(self, stream: trio.SocketStream, max_frame: int, handshake_deadline: float = float("inf")) -> None:
         self._stream = stream
         self._decoder = FrameDecoder(max_frame)
-        self.peer = "unix"
+        self.peer = _unix_peer(stream)
+        self.handshake_deadline = handshake_deadline
 
     def set_max_frame(self, n: int) -> None:
         self._decoder.max_frame = n
@@ -66,9 +83,10 @@ class UnixFrameChannel:
 
 
 class WebSocketFrameChannel:
-    def __init__(self, ws: trio_websocket.WebSocketConnection, peer: str) -> None:
+    def __init__(self, ws: trio_websocket.WebSocketConnection, peer: str, handshake_deadline: float = float("inf")) -> None:
         self._ws = ws
         self.peer = peer
+        self.handshake_deadline = handshake_deadline
 
     def set_max_frame(self, n: int) -> None:  # trio-websocket enforces max_message_size
         pass
@@ -83,8 +101,11 @@ class WebSocketFrameChannel:
         return msg
 
     async def send_frames(self, frames: list[bytes]) -> None:
-        for f in frames:
-            await self._ws.send_message(f)
+        try:
+            for f in frames:
+                await self._ws.send_message(f)
+        except trio_websocket.ConnectionClosed as e:  # the peer is gone: as any broken stream
+            raise trio.BrokenResourceError(f"the WebSocket to {self.peer} closed: {e}") from None
 
     async def aclose(self) -> None:
         await self._ws.aclose()
@@ -107,19 +128,39 @@ WS_ERRORS = (
 
 
 @asynccontextmanager
-async def open_ws_channel(address: str, *, token: str | None, max_frame: int, connect_timeout: float = 5.0) -> AsyncIterator[WebSocketFrameChannel]:
-    """A client WebSocket to ``address`` (``ws://HOST:PORT``) with the cluster token in the
-    ``Authorization`` header, as a ``FrameChannel`` (node-to-node links run on Trio)."""
+async def open_ws_channel(
+    address: str,
+    *,
+    token: str | None,
+    max_frame: int,
+    connect_timeout: float = 5.0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> AsyncIterator[WebSocketFrameChannel]:
+    """A client WebSocket to ``address`` (``ws://HOST:PORT`` or ``wss://HOST:PORT``, verified
+    with ``ssl_context``) with the cluster token in the ``Authorization`` header, as a
+    ``FrameChannel`` (node-to-node links run on Trio)."""
     headers = [(b"Authorization", b"Bearer " + token.encode())] if token else []
-    async with trio_websocket.open_websocket_url(
-        address, extra_headers=headers, max_message_size=max_frame, connect_timeout=connect_timeout,
-        receive_buffer_size=RECEIVE_BYTES,
-    ) as ws:
-        yield WebSocketFrameChannel(ws, address)
+    if address.startswith("wss://") and ssl_context is None:
+        raise ValueError(f"{address} is a wss:// address: an ssl_context is needed")
+    try:
+        async with trio_websocket.open_websocket_url(
+            address, ssl_context=ssl_context if address.startswith("wss://") else None, extra_headers=headers,
+            max_message_size=max_frame, connect_timeout=connect_timeout, receive_buffer_size=RECEIVE_BYTES,
+        ) as ws:
+            yield WebSocketFrameChannel(ws, address)
+    except trio.BrokenResourceError as e:
+        if isinstance(e.__cause__, ssl.SSLError):
+            raise ConnectionError(describe_tls_error(e.__cause__, address)) from None
+        raise
 
 
 async def serve_unix(
-    path: str, handler: Handler, *, max_frame: int, task_status: Any = trio.TASK_STATUS_IGNORED
+    path: str,
+    handler: Handler,
+    *,
+    max_frame: int,
+    limits: ListenLimits = DEFAULT_LIMITS,
+    task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on a Unix socket at ``path`` (mode 0600) and run ``handler(channel)`` per peer."""
     if os.path.exists(path):
@@ -135,15 +176,29 @@ async def serve_unix(
     listener = trio.SocketListener(sock)
 
     async def on_stream(stream: trio.SocketStream) -> None:
-        await handler(UnixFrameChannel(stream, max_frame))
+        await handler(UnixFrameChannel(stream, max_frame, trio.current_time() + limits.handshake_timeout_s))
 
     try:
-        await trio.serve_listeners(on_stream, [listener], task_status=task_status)
+        await serve_guarded(
+            on_stream, [listener], limits=limits, name=f"unix socket {path}",
+            log_limiter=RateLimitedLog(log), task_status=task_status,
+        )
     finally:
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def bearer_ok(headers: list[tuple[bytes, bytes]], token: str) -> bool:
+    """Whether the ``Authorization`` header is ``Bearer <token>`` (the scheme in any case,
+    RFC 7235); compared in constant time."""
+    auth = b""
+    for k, v in headers:
+        if k.lower() == b"authorization":
+            auth = v
+    scheme, _, credentials = auth.strip().partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token.encode())
 
 
 async def serve_ws(
@@ -153,34 +208,85 @@ async def serve_ws(
     *,
     token: str | None,
     max_frame: int,
+    limits: ListenLimits = DEFAULT_LIMITS,
+    ssl_context: ssl.SSLContext | None = None,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve WebSockets on ``host:port``; a request without ``Authorization: Bearer <token>`` is
-    rejected with HTTP 401 before any frame is read. ``task_status`` gets the bound port."""
+    """Serve WebSockets (``wss://`` with ``ssl_context``) on ``host:port``; a request without
+    ``Authorization: Bearer <token>`` is rejected with HTTP 401 before any frame is read.
+    ``task_status`` gets the bound port."""
+    listeners: list[Any] = await trio.open_tcp_listeners(port, host=host)
+    if port == 0 and len(listeners) > 1:  # "localhost" as two families would get two ports
+        for extra in listeners[1:]:
+            await extra.aclose()
+        listeners = listeners[:1]
+    bound = listeners[0].socket.getsockname()[1]
+    if ssl_context is not None:
+        listeners = [trio.SSLListener(lst, ssl_context, https_compatible=True) for lst in listeners]
+    limiter = RateLimitedLog(log)
 
-    async def on_request(request: trio_websocket.WebSocketRequest) -> None:
-        if token is not None:
-            auth = dict((k.lower(), v) for k, v in request.headers).get(b"authorization", b"")
-            expected = b"Bearer " + token.encode()
-            if not hmac.compare_digest(auth, expected):
-                await request.reject(401, body=b"invalid or missing cluster token")
-                return
+    async def on_request(request: trio_websocket.WebSocketRequest, *, peer: str, deadline: float) -> None:
+        if token is not None and not bearer_ok(request.headers, token):
+            limiter.warning("auth", "refused a WebSocket connection from %s: invalid or missing cluster token", peer)
+            await request.reject(401, body=b"invalid or missing cluster token")
+            return
         ws = await request.accept()
-        remote = request.remote
-        peer = f"{getattr(remote, 'address', remote)}:{getattr(remote, 'port', '')}"
-        await handler(WebSocketFrameChannel(ws, peer))
+        await handler(WebSocketFrameChannel(ws, peer, deadline))
 
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(
-            lambda task_status: trio_websocket.serve_websocket(
-                on_request,
-                host,
-                port,
-                ssl_context=None,
-                handler_nursery=nursery,
-                max_message_size=max_frame,
-                receive_buffer_size=RECEIVE_BYTES,
-                task_status=task_status,
-            )
+    async def on_stream(stream: Any) -> None:
+        peer = _tcp_peer(stream)
+        if peer is None:  # gone before it could be served
+            return
+        deadline = trio.current_time() + limits.handshake_timeout_s
+        # A WebSocketServer per connection only to run its one-connection handshake with this
+        # connection's peer and deadline; its own accept loop (``run``) is never used, so the
+        # cap, the deadline and the guard around each connection are ours.
+        ws_server = trio_websocket.WebSocketServer(
+            partial(on_request, peer=peer, deadline=deadline), listeners,
+            max_message_size=max_frame, receive_buffer_size=RECEIVE_BYTES,
+            connect_timeout=limits.handshake_timeout_s, disconnect_timeout=limits.handshake_timeout_s,
         )
-        task_status.started(server.port)
+        try:
+            await ws_server._handle_connection(stream)
+        except* trio.BrokenResourceError as group:
+            cause = group.exceptions[0].__cause__
+            if isinstance(cause, ssl.SSLError):
+                limiter.warning("tls", "TLS handshake with %s failed: %s", peer, getattr(cause, "reason", None) or cause)
+            else:
+                raise
+
+    await serve_guarded(
+        on_stream, listeners, limits=limits, name=f"WebSocket listener on {host}:{bound}",
+        log_limiter=limiter, task_status=_PortStatus(task_status, bound),
+    )
+
+
+class _PortStatus:
+    """Reports the bound port where ``serve_guarded`` would report its listeners."""
+
+    def __init__(self, task_status: Any, port: int) -> None:
+        self._task_status, self._port = task_status, port
+
+    def started(self, _value: Any = None) -> None:
+        self._task_status.started(self._port)
+
+
+def _tcp_peer(stream: Any) -> str | None:
+    """``host:port`` of a TCP (or TLS over TCP) stream's peer; None when it is gone already."""
+    sock = stream.transport_stream.socket if isinstance(stream, trio.SSLStream) else stream.socket
+    try:
+        addr = sock.getpeername()
+    except OSError:
+        return None
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _unix_peer(stream: trio.SocketStream) -> str:
+    """``unix (pid P, uid U)`` from the peer's credentials, where the system tells them."""
+    try:
+        creds = stream.socket.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _ = struct.unpack("3i", creds)
+    except (OSError, AttributeError):
+        return "unix"
+    return f"unix (pid {pid}, uid {uid})"
