@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
@@ -136,22 +137,53 @@ async def open_ws_channel(
     connect_timeout: float = 5.0,
     ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[WebSocketFrameChannel]:
-    """A client WebSocket to ``address`` (``ws://HOST:PORT`` or ``wss://HOST:PORT``, verified
+    """A client WebSocket to ``address`` (``ws://HOST:PORT``, or ``wss://HOST:PORT`` verified
     with ``ssl_context``) with the cluster token in the ``Authorization`` header, as a
-    ``FrameChannel`` (node-to-node links run on Trio)."""
-    headers = [(b"Authorization", b"Bearer " + token.encode())] if token else []
-    if address.startswith("wss://") and ssl_context is None:
+    ``FrameChannel`` (node-to-node links run on Trio). A TLS failure (an unknown CA, a missing
+    client certificate) raises ``ConnectionError`` saying so, at once."""
+    u = urlsplit(address)
+    if u.scheme not in ("ws", "wss") or not u.hostname:
+        raise ValueError(f"unsupported address {address!r}: use ws://HOST:PORT or wss://HOST:PORT")
+    if u.scheme == "wss" and ssl_context is None:
         raise ValueError(f"{address} is a wss:// address: an ssl_context is needed")
+    host, port = u.hostname, u.port or (443 if u.scheme == "wss" else 80)
+    headers = [(b"Authorization", b"Bearer " + token.encode())] if token else []
     try:
-        async with trio_websocket.open_websocket_url(
-            address, ssl_context=ssl_context if address.startswith("wss://") else None, extra_headers=headers,
-            max_message_size=max_frame, connect_timeout=connect_timeout, receive_buffer_size=RECEIVE_BYTES,
-        ) as ws:
+        with trio.fail_after(connect_timeout):
+            stream = await _client_stream(host, port, ssl_context if u.scheme == "wss" else None, address)
+    except trio.TooSlowError:
+        raise trio_websocket.ConnectionTimeout(f"no connection to {address} in {connect_timeout:g} s") from None
+    async with trio.open_nursery() as nursery:
+        with trio.move_on_after(connect_timeout) as scope:
+            ws = await trio_websocket.wrap_client_stream(
+                nursery, stream, u.netloc, u.path or "/", extra_headers=headers,
+                max_message_size=max_frame, receive_buffer_size=RECEIVE_BYTES,
+            )
+        if scope.cancelled_caught:
+            await trio.aclose_forcefully(stream)
+            raise trio_websocket.ConnectionTimeout(f"no WebSocket handshake with {address} in {connect_timeout:g} s")
+        try:
             yield WebSocketFrameChannel(ws, address)
+        finally:
+            with trio.move_on_after(connect_timeout):
+                await ws.aclose()
+
+
+async def _client_stream(host: str, port: int, ssl_context: ssl.SSLContext | None, address: str) -> Any:
+    """A TCP stream to ``host:port``; with ``ssl_context``, TLS on it, its handshake done."""
+    tcp = await trio.open_tcp_stream(host, port)
+    if ssl_context is None:
+        return tcp
+    stream = trio.SSLStream(tcp, ssl_context, server_hostname=host, https_compatible=True)
+    try:
+        await stream.do_handshake()
     except trio.BrokenResourceError as e:
-        if isinstance(e.__cause__, ssl.SSLError):
-            raise ConnectionError(describe_tls_error(e.__cause__, address)) from None
+        await trio.aclose_forcefully(tcp)
+        raise ConnectionError(describe_tls_error(e.__cause__ or e, address)) from None
+    except BaseException:
+        await trio.aclose_forcefully(tcp)
         raise
+    return stream
 
 
 async def serve_unix(
@@ -238,27 +270,55 @@ async def serve_ws(
         if peer is None:  # gone before it could be served
             return
         deadline = trio.current_time() + limits.handshake_timeout_s
+        if isinstance(stream, trio.SSLStream) and not await _tls_handshake(stream, peer, deadline, limiter):
+            return
         # A WebSocketServer per connection only to run its one-connection handshake with this
         # connection's peer and deadline; its own accept loop (``run``) is never used, so the
         # cap, the deadline and the guard around each connection are ours.
         ws_server = trio_websocket.WebSocketServer(
             partial(on_request, peer=peer, deadline=deadline), listeners,
             max_message_size=max_frame, receive_buffer_size=RECEIVE_BYTES,
-            connect_timeout=limits.handshake_timeout_s, disconnect_timeout=limits.handshake_timeout_s,
+            connect_timeout=max(deadline - trio.current_time(), 0.001), disconnect_timeout=limits.handshake_timeout_s,
         )
-        try:
-            await ws_server._handle_connection(stream)
-        except* trio.BrokenResourceError as group:
-            cause = group.exceptions[0].__cause__
-            if isinstance(cause, ssl.SSLError):
-                limiter.warning("tls", "TLS handshake with %s failed: %s", peer, getattr(cause, "reason", None) or cause)
-            else:
-                raise
+        await ws_server._handle_connection(stream)
 
     await serve_guarded(
         on_stream, listeners, limits=limits, name=f"WebSocket listener on {host}:{bound}",
         log_limiter=limiter, task_status=_PortStatus(task_status, bound),
     )
+
+
+async def _tls_handshake(stream: trio.SSLStream[Any], peer: str, deadline: float, limiter: RateLimitedLog) -> bool:
+    """The server's TLS handshake, by ``deadline``; False (logged, the client told why where
+    possible) when it fails."""
+    with trio.move_on_at(deadline):
+        try:
+            await stream.do_handshake()
+            return True
+        except trio.BrokenResourceError as e:
+            cause = e.__cause__
+            if isinstance(cause, ssl.SSLError):
+                limiter.warning("tls", "TLS handshake with %s failed: %s", peer, getattr(cause, "reason", None) or cause)
+                await _send_tls_alert(stream)
+            return False
+    limiter.warning("slow-tls", "closed a connection from %s: no TLS handshake within protocol.handshake_timeout_s", peer)
+    return False
+
+
+async def _send_tls_alert(stream: Any) -> None:
+    """Send the alert OpenSSL wrote for a failed server handshake ("certificate required",
+    "unknown CA"), so the client is told why instead of seeing the connection cut.
+    ``trio.SSLStream`` leaves it in its outgoing buffer (``_outgoing``, not public: best effort)."""
+    outgoing = getattr(stream, "_outgoing", None)
+    if not isinstance(stream, trio.SSLStream) or outgoing is None:
+        return
+    data = outgoing.read()
+    if data:
+        with trio.move_on_after(1.0):
+            try:
+                await stream.transport_stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
 
 
 class _PortStatus:

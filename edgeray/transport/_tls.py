@@ -115,4 +115,9 @@ def describe_tls_error(e: BaseException, url: str) -> str:
             f"TLS: {url} refused the connection ({reason}): it requires a client certificate "
             "(tls.cert_file/tls.key_file, or EDGERAY_TLS_CERT_FILE/EDGERAY_TLS_KEY_FILE for a driver)"
         )
+    if "EOF" in str(reason).upper():
+        return (
+            f"TLS: {url} closed the connection during the TLS handshake ({reason}); a node with "
+            "tls.require_client_cert does so for a client without a certificate it trusts"
+        )
     return f"TLS: the connection to {url} failed: {reason}"
