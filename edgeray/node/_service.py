@@ -88,7 +88,7 @@ MIN_AUTO_STORE = 256 << 20
 @dataclass
 class NodeInfo:
     node_id: str
-    address: str  # ws://host:port
+    address: str  # ws://host:port (wss:// with TLS)
     unix_path: str
     pid: int
     session_dir: str
