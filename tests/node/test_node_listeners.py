@@ -250,3 +250,33 @@ def test_advertise_address_must_be_a_host() -> None:
             load_config(overrides={"node.advertise_address": bad})
     assert load_config(overrides={"node.advertise_address": "10.1.2.3"}).node.advertise_address == "10.1.2.3"
     assert load_config(overrides={"node.advertise_address": "fe80::1"}).node.advertise_address == "fe80::1"
+
+
+async def test_websocket_connections_beyond_the_cap_are_closed_while_a_client_works(edgeray_home: str) -> None:
+    """(An idle TCP connection that leaves before its HTTP request keeps its place until the
+    handshake timeout: trio-websocket waits for the request that long; so the timeout is what
+    frees those, and this test only checks the cap.)"""
+    cap, extra = 3, 4
+    async with open_node(node_config(**{"protocol.max_connections": cap, "protocol.handshake_timeout_s": 300})) as node:
+        port = int(node.address.rsplit(":", 1)[1])
+        tok = token()
+        conn = Connection(Role.CLIENT, token=tok, max_frame=1 << 20)
+        with trio.fail_after(STEP_TIMEOUT):
+            async with trio_websocket.open_websocket_url(
+                node.address, extra_headers=[(b"authorization", b"Bearer " + tok.encode())]
+            ) as ws:
+                await ws.send_message(conn.hello("cli", os.getpid()))
+                assert isinstance(conn.receive(await ws.get_message()), Welcome)
+                idle = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(cap - 1 + extra)]
+                closed: list[trio.SocketStream] = []
+                async with trio.open_nursery() as n:
+                    for s in idle:
+                        n.start_soon(watch_closed, s, closed)
+                    await wait_for_async(lambda: len(closed) >= extra, what=f"{extra} connections over the cap closed")
+                    n.cancel_scope.cancel()
+                assert len(closed) == extra
+                await ws.send_message(conn.send(Call(1, "nodes", {})))
+                reply = conn.receive(await ws.get_message())
+                assert isinstance(reply, Reply) and reply.ok
+                for s in idle:
+                    await s.aclose()
