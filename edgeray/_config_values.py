@@ -37,6 +37,23 @@ def positive(v: float) -> str | None:
     return None if v > 0 else "be > 0"
 
 
+def at_least_one(v: float) -> str | None:
+    return None if v >= 1 else "be >= 1"
+
+
+def host_name(v: str) -> str | None:
+    """A host name or IP address alone (no scheme, no port), or "" for none."""
+    if v == "":
+        return None
+    if "://" in v or "/" in v or any(c.isspace() for c in v):
+        return "be a host name or IP address alone, like 10.0.0.5 (no scheme, port or path)"
+    if v.count(":") == 1 or (v.startswith("[") and "]:" in v):
+        return "be a host without a port (the port is node.port)"
+    if v in ("0.0.0.0", "::", "[::]"):
+        return "be an address others can reach, not a wildcard"
+    return None
+
+
 def port_number(v: int) -> str | None:
     return None if 0 <= v <= 65535 else "be a TCP port between 0 and 65535 (0 = pick a free one)"
 

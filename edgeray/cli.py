@@ -21,10 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("start", help="start a node (in the background unless --block)")
     s.add_argument("--head", action="store_true", help="start a head node (the default without --address)")
-    s.add_argument("--address", default=None, help="ws://HOST:PORT of a head node to join")
+    s.add_argument("--address", default=None, help="ws://HOST:PORT (or wss://) of a head node to join")
     s.add_argument("--config", default=None, help="a TOML config file (default: $EDGERAY_CONFIG)")
     s.add_argument("--port", type=int, default=None, help="the WebSocket port (0 = any free port)")
     s.add_argument("--host", default=None, help="the address to listen on")
+    s.add_argument("--advertise-address", default=None,
+                   help="the host others reach this node at (default: --host; for 0.0.0.0 the default route's address)")
     s.add_argument("--num-cpus", type=float, default=None)
     s.add_argument("--num-gpus", type=float, default=None)
     s.add_argument("--resources", default=None, help='custom resources as JSON, e.g. \'{"special": 1}\'')
@@ -89,6 +91,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["node.port"] = args.port
     if args.host is not None:
         o["node.host"] = args.host
+    if args.advertise_address is not None:
+        o["node.advertise_address"] = args.advertise_address
     if args.num_cpus is not None:
         o["resources.num_cpus"] = args.num_cpus
     if args.num_gpus is not None:

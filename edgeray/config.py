@@ -7,13 +7,14 @@ One TOML file per node (all sections and keys optional); command-line flags over
 
 Sections and keys (``configs/node.toml`` shows every one of them with its default):
 
-``[node]``          head, host, port, head_address, name, prestart_workers, max_workers
+``[node]``          head, host, port, advertise_address, head_address, name, prestart_workers, max_workers
 ``[resources]``     num_cpus, num_gpus, memory, custom, labels, gpu_ids
 ``[object_store]``  memory, inline_threshold, shm_dir, fallback_dir, spill_dir, spilling, force_file
 ``[auth]``          enabled, token
+``[tls]``           enabled, cert_file, key_file, ca_file, require_client_cert
 ``[plugins]``       load
 ``[gcs]``           storage, sqlite_path, sqlite_synchronous, heartbeat_interval_s, node_timeout_s
-``[protocol]``      max_frame_bytes
+``[protocol]``      max_frame_bytes, max_connections, handshake_timeout_s
 ``[log]``           level
 
 -1 means "detect automatically" for ``num_cpus``, ``num_gpus``, ``memory`` (both) and
@@ -50,6 +51,7 @@ __all__ = [
     "ResourcesConfig",
     "ObjectStoreConfig",
     "AuthConfig",
+    "TlsConfig",
     "PluginsConfig",
     "GcsConfig",
     "ProtocolConfig",
@@ -116,6 +118,9 @@ class NodeConfig(_Section):
     host: str = cv.opt("127.0.0.1", "str", cv.nonempty)
     #: WebSocket port; 0 picks a free one.
     port: int = cv.opt(0, "int", cv.port_number)
+    #: The host other nodes and drivers reach this node at ("" = ``host``; for a wildcard
+    #: host, the address of the interface of the default route).
+    advertise_address: str = cv.opt("", "str", cv.host_name, str.strip)
     #: ``ws://HOST:PORT`` of the head to join ("" = none). ``HOST:PORT`` gets ``ws://`` added.
     head_address: str = cv.opt("", "str", cv.ws_address, cv.normalize_address)
     #: A human-readable node name ("" = none).
@@ -182,6 +187,23 @@ class AuthConfig(_Section):
 
 
 @dataclass(frozen=True, slots=True)
+class TlsConfig(_Section):
+    """``[tls]``: ``wss://`` for the WebSocket listener and for links to other nodes."""
+
+    _section_name = "tls"
+    #: Serve ``wss://`` (needs cert_file and key_file); the node's address is then wss://.
+    enabled: bool = cv.opt(False, "bool")
+    #: This node's certificate (PEM, chain allowed); also its client certificate towards others.
+    cert_file: str = cv.opt("", "str", None, str.strip)
+    #: The certificate's private key (PEM).
+    key_file: str = cv.opt("", "str", None, str.strip)
+    #: CA bundle that verifies other nodes (and clients, with require_client_cert); "" = system CAs.
+    ca_file: str = cv.opt("", "str", None, str.strip)
+    #: Mutual TLS: clients must present a certificate signed by ca_file.
+    require_client_cert: bool = cv.opt(False, "bool")
+
+
+@dataclass(frozen=True, slots=True)
 class PluginsConfig(_Section):
     """``[plugins]``: plugin modules to load besides the built-ins and entry points."""
 
@@ -215,6 +237,10 @@ class ProtocolConfig(_Section):
 
     _section_name = "protocol"
     max_frame_bytes: int = cv.opt(64 * 1024 * 1024, "int", cv.frame_bytes)
+    #: Most connections open at once, per listener (Unix socket, WebSocket); more are closed.
+    max_connections: int = cv.opt(4096, "int", cv.at_least_one)
+    #: Seconds a new connection has to finish its handshake (TLS, HTTP upgrade, hello).
+    handshake_timeout_s: float = cv.opt(10.0, "float", cv.positive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +256,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "resources": ResourcesConfig,
     "object_store": ObjectStoreConfig,
     "auth": AuthConfig,
+    "tls": TlsConfig,
     "plugins": PluginsConfig,
     "gcs": GcsConfig,
     "protocol": ProtocolConfig,
@@ -251,8 +278,17 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
 
 
 def _cross_check(
-    node: NodeConfig, resources: ResourcesConfig, gcs: GcsConfig, source: str
+    node: NodeConfig, resources: ResourcesConfig, gcs: GcsConfig, tls: TlsConfig, source: str
 ) -> None:
+    if tls.enabled and not (tls.cert_file and tls.key_file):
+        raise ValueError(f"config in {source}: tls.enabled = true needs tls.cert_file and tls.key_file")
+    if tls.require_client_cert and not tls.ca_file:
+        raise ValueError(
+            f"config in {source}: tls.require_client_cert = true needs tls.ca_file "
+            "(the CA that signs the clients' certificates)"
+        )
+    if tls.require_client_cert and not tls.enabled:
+        raise ValueError(f"config in {source}: tls.require_client_cert = true needs tls.enabled = true")
     if node.head and node.head_address:
         raise ValueError(
             f"config in {source}: node.head = true conflicts with node.head_address = "
@@ -280,6 +316,7 @@ class Config:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     object_store: ObjectStoreConfig = field(default_factory=ObjectStoreConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     gcs: GcsConfig = field(default_factory=GcsConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
@@ -289,7 +326,7 @@ class Config:
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise TypeError(f"Config.{name} must be a {cls.__name__}, got {cv.describe(getattr(self, name))}")
-        _cross_check(self.node, self.resources, self.gcs, "Config(...)")
+        _cross_check(self.node, self.resources, self.gcs, self.tls, "Config(...)")
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain nested dicts (str/int/float/bool/list/dict only): CBOR- and JSON-able."""
@@ -416,7 +453,7 @@ def _build(layers: list[tuple[_Parsed, str]], source: str) -> Config:
         node["head"] = False
     try:
         sections = {name: cls(**merged[name]) for name, cls in _SECTIONS.items()}
-        _cross_check(sections["node"], sections["resources"], sections["gcs"], source)  # type: ignore[arg-type]
+        _cross_check(sections["node"], sections["resources"], sections["gcs"], sections["tls"], source)  # type: ignore[arg-type]
     except ValueError as exc:
         msg = str(exc).replace(" in Config(...)", f" in {source}")
         raise ValueError(msg) from None

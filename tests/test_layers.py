@@ -48,7 +48,8 @@ INTERNAL_NAMES = set(PACKAGES) | {"config", "_config_values", "exceptions", "_fi
 # Top-level helper modules a layer may use beyond its docstring: ``_files`` holds the paths under
 # EDGERAY_HOME, ``_launch`` how edgeray starts its own processes, ``_ratelimit`` bounded logging of
 # what peers cause (all standard library only).
-SHARED_HELPERS = {"node": {"_files", "_ratelimit"}, "api": {"_files", "_launch"}, "raylet": {"_launch"}}
+SHARED_HELPERS = {"node": {"_files", "_ratelimit"}, "transport": {"_ratelimit"}, "api": {"_files", "_launch"},
+                  "raylet": {"_launch"}}
 
 # What the docstring rules say, written out (checked against the docstrings below, so the two
 # cannot drift apart silently).

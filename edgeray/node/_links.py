@@ -89,7 +89,10 @@ class NodeLink:
         server = self.owner.server
         conn = Connection(Role.CLIENT, token=server.token, max_frame=server.max_frame)
         try:
-            async with open_ws_channel(self.address, token=server.token, max_frame=server.max_frame) as ws:
+            ssl_context = server.client_ssl() if self.address.startswith("wss://") else None
+            async with open_ws_channel(
+                self.address, token=server.token, max_frame=server.max_frame, ssl_context=ssl_context
+            ) as ws:
                 await ws.send_frames([conn.hello("node", os.getpid(), info=self.info)])
                 first = await ws.receive_frame()
                 if first is None:

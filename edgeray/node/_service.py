@@ -69,6 +69,13 @@ from ._calls import CallHandlers
 from ._cluster import NodeEntry
 from ._core import NodeCore
 from ._links import NodeLinks
+from ._listen import (
+    client_ssl_context,
+    node_address,
+    serve_unix_listener,
+    serve_ws_listener,
+    warn_if_exposed,
+)
 from ._peer_conn import PeerConn
 from ._remote import new_job_base
 from ._spawner import ProcessSpawner
@@ -82,7 +89,7 @@ MIN_AUTO_STORE = 256 << 20
 @dataclass
 class NodeInfo:
     node_id: str
-    address: str  # ws://host:port
+    address: str  # ws://host:port (wss:// with TLS)
     unix_path: str
     pid: int
     session_dir: str
@@ -104,6 +111,14 @@ class NodeServer:
         self.stop_event = trio.Event()
         self.members: dict[bytes, PeerConn] = {}  # the head's joined nodes: node id -> their link
         self.log_limit = LogLimiter(log)
+        self.refusals = LogLimiter(log)  # refused connections: said once in a while, not per peer
+        self._client_ssl: Any = None
+
+    def client_ssl(self) -> Any:
+        """The TLS context of this node's links to ``wss://`` nodes (made on first use)."""
+        if self._client_ssl is None:
+            self._client_ssl = client_ssl_context(self.config)
+        return self._client_ssl
 
     # -- connections ----------------------------------------------------------------------
     async def handle_channel(self, channel: Any) -> None:
@@ -126,21 +141,30 @@ class NodeServer:
         conn = Connection(Role.SERVER, token=self.token, max_frame=self.max_frame)
         if hasattr(channel, "set_max_frame"):
             channel.set_max_frame(PRE_AUTH_MAX_FRAME)  # nothing big is buffered before auth
-        try:
-            first = await channel.receive_frame()
-        except exc.ProtocolError as e:
-            log.warning("refused a connection: %s", e)
+        peer = getattr(channel, "peer", "?")
+        with trio.move_on_at(getattr(channel, "handshake_deadline", float("inf"))) as deadline:
+            try:
+                first = await channel.receive_frame()
+            except exc.ProtocolError as e:
+                self.refusals.warning("bad-hello", "refused a connection from %s: %s", peer, e)
+                return
+        if deadline.cancelled_caught:
+            self.refusals.warning(
+                "slow-hello", "closed a connection from %s: no hello within protocol.handshake_timeout_s (%g s)",
+                peer, self.config.protocol.handshake_timeout_s,
+            )
             return
         if first is None:
             return
         try:
             hello = conn.receive(first)
         except exc.RaySystemError as e:
+            kind = "auth" if isinstance(e, exc.AuthenticationError) else "bad-hello"
+            self.refusals.warning(kind, "refused a connection from %s: %s", peer, e)
             try:
                 await channel.send_frames([Connection(Role.SERVER, token=None, max_frame=1 << 16).send(RefusedMsg(str(e)))])
             except Exception:
                 pass
-            log.warning("refused a connection: %s", e)
             return
         await self._serve_peer(channel, conn, hello)
 
@@ -440,9 +464,10 @@ class NodeServer:
             core.spawner = ProcessSpawner(core, nursery, env, str(logs))
             for worker_id, proc in self.prespawned:  # known before they can connect
                 core.workers[worker_id] = core.spawner.adopt(worker_id, proc)
-            await nursery.start(lambda task_status: _serve_unix(self, task_status))
-            port = await nursery.start(lambda task_status: _serve_ws(self, task_status))
-            self.address = f"ws://{cfg.node.host}:{port}"
+            await nursery.start(serve_unix_listener, self)
+            port = await nursery.start(serve_ws_listener, self)
+            self.address = node_address(cfg, port)
+            warn_if_exposed(cfg, self.address)
             core.cluster.local.address = self.address
             self.links = links = NodeLinks(self, nursery)
             core.remote.links = links
@@ -505,17 +530,6 @@ def _plugin_node_info(info: NodeInfo, total: dict[str, float]) -> Any:
         return info
 
 
-async def _serve_unix(server: NodeServer, task_status: Any) -> None:
-    from ..transport import serve_unix
-
-    await serve_unix(server.unix_path, server.handle_channel, max_frame=server.max_frame, task_status=task_status)
-
-
-async def _serve_ws(server: NodeServer, task_status: Any) -> None:
-    from ..transport import serve_ws
-
-    cfg = server.config.node
-    await serve_ws(cfg.host, cfg.port, server.handle_channel, token=server.token, max_frame=server.max_frame, task_status=task_status)
 
 
 async def serve_node(

@@ -27,6 +27,15 @@ from ._plain import loads_strict
 PRE_AUTH_MAX_FRAME = 64 * 1024
 
 
+def decode_pre_auth(data: bytes) -> Message:
+    """Decode a handshake frame: the only decoding bytes get before their sender is known
+    (a server's first frame from a client, a client's first frame from a server).
+
+    It uses the strict decoder (``_plain.loads_strict``): no CBOR tag, indefinite length or
+    simple value is acted on before the token is checked."""
+    return decode_message(data, loads_strict)
+
+
 class Role(enum.Enum):
     CLIENT = "client"
     SERVER = "server"
@@ -88,8 +97,8 @@ class Connection:
             if len(data) > PRE_AUTH_MAX_FRAME:
                 self.state = State.CLOSED
                 raise ProtocolError("handshake frame too large")
-            try:  # the strict decoder: no CBOR tag is acted on before the token is checked
-                msg = decode_message(data, loads_strict)
+            try:
+                msg = decode_pre_auth(data)
             except ProtocolError:
                 self.state = State.CLOSED
                 raise
@@ -104,7 +113,7 @@ class Connection:
                 raise AuthenticationError("invalid cluster token")
             self.peer_hello = msg
             return msg
-        msg = decode_message(data)
+        msg = decode_pre_auth(data)
         if isinstance(msg, Refused):
             self.state = State.CLOSED
             raise AuthenticationError(f"connection refused by the node: {msg.reason}")

@@ -1,24 +1,42 @@
-"""Trio servers for Unix sockets and WebSockets, each yielding a ``FrameChannel`` per peer."""
+"""Trio servers for Unix sockets and WebSockets, each yielding a ``FrameChannel`` per peer.
+
+Both run on ``serve_guarded`` (``_limits``): a connection cap, a handshake deadline, accept that
+backs off when file descriptors run out, and nothing one connection raises reaching the server.
+"""
 
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import socket as _stdsocket
+import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
 
+from .._ratelimit import LogLimiter
 from ..protocol import FrameDecoder, frame
+from ._limits import ListenLimits, serve_guarded
+from ._tls import describe_tls_error
+
+log = logging.getLogger("edgeray.transport")
+
+DEFAULT_LIMITS = ListenLimits()
 
 
 class FrameChannel(Protocol):
     """What the node sees of a peer: whole frames in, batches of frames out."""
 
     peer: str
+    #: ``trio.current_time()`` by which the peer must have finished its handshake (its hello)
+    handshake_deadline: float
 
     async def receive_frame(self) -> bytes | None:
         """The next frame, or None once the peer has closed the connection."""
@@ -29,10 +47,11 @@ class FrameChannel(Protocol):
 
 
 class UnixFrameChannel:
-    def __init__(self, stream: trio.SocketStream, max_frame: int) -> None:
+    def __init__(self, stream: trio.SocketStream, max_frame: int, handshake_deadline: float = float("inf")) -> None:
         self._stream = stream
         self._decoder = FrameDecoder(max_frame)
-        self.peer = "unix"
+        self.peer = _unix_peer(stream)
+        self.handshake_deadline = handshake_deadline
 
     def set_max_frame(self, n: int) -> None:
         self._decoder.max_frame = n
@@ -66,9 +85,10 @@ class UnixFrameChannel:
 
 
 class WebSocketFrameChannel:
-    def __init__(self, ws: trio_websocket.WebSocketConnection, peer: str) -> None:
+    def __init__(self, ws: trio_websocket.WebSocketConnection, peer: str, handshake_deadline: float = float("inf")) -> None:
         self._ws = ws
         self.peer = peer
+        self.handshake_deadline = handshake_deadline
 
     def set_max_frame(self, n: int) -> None:  # trio-websocket enforces max_message_size
         pass
@@ -83,8 +103,11 @@ class WebSocketFrameChannel:
         return msg
 
     async def send_frames(self, frames: list[bytes]) -> None:
-        for f in frames:
-            await self._ws.send_message(f)
+        try:
+            for f in frames:
+                await self._ws.send_message(f)
+        except trio_websocket.ConnectionClosed as e:  # the peer is gone: as any broken stream
+            raise trio.BrokenResourceError(f"the WebSocket to {self.peer} closed: {e}") from None
 
     async def aclose(self) -> None:
         await self._ws.aclose()
@@ -107,19 +130,70 @@ WS_ERRORS = (
 
 
 @asynccontextmanager
-async def open_ws_channel(address: str, *, token: str | None, max_frame: int, connect_timeout: float = 5.0) -> AsyncIterator[WebSocketFrameChannel]:
-    """A client WebSocket to ``address`` (``ws://HOST:PORT``) with the cluster token in the
-    ``Authorization`` header, as a ``FrameChannel`` (node-to-node links run on Trio)."""
+async def open_ws_channel(
+    address: str,
+    *,
+    token: str | None,
+    max_frame: int,
+    connect_timeout: float = 5.0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> AsyncIterator[WebSocketFrameChannel]:
+    """A client WebSocket to ``address`` (``ws://HOST:PORT``, or ``wss://HOST:PORT`` verified
+    with ``ssl_context``) with the cluster token in the ``Authorization`` header, as a
+    ``FrameChannel`` (node-to-node links run on Trio). A TLS failure (an unknown CA, a missing
+    client certificate) raises ``ConnectionError`` saying so, at once."""
+    u = urlsplit(address)
+    if u.scheme not in ("ws", "wss") or not u.hostname:
+        raise ValueError(f"unsupported address {address!r}: use ws://HOST:PORT or wss://HOST:PORT")
+    if u.scheme == "wss" and ssl_context is None:
+        raise ValueError(f"{address} is a wss:// address: an ssl_context is needed")
+    host, port = u.hostname, u.port or (443 if u.scheme == "wss" else 80)
     headers = [(b"Authorization", b"Bearer " + token.encode())] if token else []
-    async with trio_websocket.open_websocket_url(
-        address, extra_headers=headers, max_message_size=max_frame, connect_timeout=connect_timeout,
-        receive_buffer_size=RECEIVE_BYTES,
-    ) as ws:
-        yield WebSocketFrameChannel(ws, address)
+    try:
+        with trio.fail_after(connect_timeout):
+            stream = await _client_stream(host, port, ssl_context if u.scheme == "wss" else None, address)
+    except trio.TooSlowError:
+        raise trio_websocket.ConnectionTimeout(f"no connection to {address} in {connect_timeout:g} s") from None
+    async with trio.open_nursery() as nursery:
+        with trio.move_on_after(connect_timeout) as scope:
+            ws = await trio_websocket.wrap_client_stream(
+                nursery, stream, u.netloc, u.path or "/", extra_headers=headers,
+                max_message_size=max_frame, receive_buffer_size=RECEIVE_BYTES,
+            )
+        if scope.cancelled_caught:
+            await trio.aclose_forcefully(stream)
+            raise trio_websocket.ConnectionTimeout(f"no WebSocket handshake with {address} in {connect_timeout:g} s")
+        try:
+            yield WebSocketFrameChannel(ws, address)
+        finally:
+            with trio.move_on_after(connect_timeout):
+                await ws.aclose()
+
+
+async def _client_stream(host: str, port: int, ssl_context: ssl.SSLContext | None, address: str) -> Any:
+    """A TCP stream to ``host:port``; with ``ssl_context``, TLS on it, its handshake done."""
+    tcp = await trio.open_tcp_stream(host, port)
+    if ssl_context is None:
+        return tcp
+    stream = trio.SSLStream(tcp, ssl_context, server_hostname=host, https_compatible=True)
+    try:
+        await stream.do_handshake()
+    except trio.BrokenResourceError as e:
+        await trio.aclose_forcefully(tcp)
+        raise ConnectionError(describe_tls_error(e.__cause__ or e, address)) from None
+    except BaseException:
+        await trio.aclose_forcefully(tcp)
+        raise
+    return stream
 
 
 async def serve_unix(
-    path: str, handler: Handler, *, max_frame: int, task_status: Any = trio.TASK_STATUS_IGNORED
+    path: str,
+    handler: Handler,
+    *,
+    max_frame: int,
+    limits: ListenLimits = DEFAULT_LIMITS,
+    task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on a Unix socket at ``path`` (mode 0600) and run ``handler(channel)`` per peer."""
     if os.path.exists(path):
@@ -135,15 +209,29 @@ async def serve_unix(
     listener = trio.SocketListener(sock)
 
     async def on_stream(stream: trio.SocketStream) -> None:
-        await handler(UnixFrameChannel(stream, max_frame))
+        await handler(UnixFrameChannel(stream, max_frame, trio.current_time() + limits.handshake_timeout_s))
 
     try:
-        await trio.serve_listeners(on_stream, [listener], task_status=task_status)
+        await serve_guarded(
+            on_stream, [listener], limits=limits, name=f"unix socket {path}",
+            log_limiter=LogLimiter(log), task_status=task_status,
+        )
     finally:
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def bearer_ok(headers: list[tuple[bytes, bytes]], token: str) -> bool:
+    """Whether the ``Authorization`` header is ``Bearer <token>`` (the scheme in any case,
+    RFC 7235); compared in constant time."""
+    auth = b""
+    for k, v in headers:
+        if k.lower() == b"authorization":
+            auth = v
+    scheme, _, credentials = auth.strip().partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token.encode())
 
 
 async def serve_ws(
@@ -153,34 +241,113 @@ async def serve_ws(
     *,
     token: str | None,
     max_frame: int,
+    limits: ListenLimits = DEFAULT_LIMITS,
+    ssl_context: ssl.SSLContext | None = None,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve WebSockets on ``host:port``; a request without ``Authorization: Bearer <token>`` is
-    rejected with HTTP 401 before any frame is read. ``task_status`` gets the bound port."""
+    """Serve WebSockets (``wss://`` with ``ssl_context``) on ``host:port``; a request without
+    ``Authorization: Bearer <token>`` is rejected with HTTP 401 before any frame is read.
+    ``task_status`` gets the bound port."""
+    listeners: list[Any] = await trio.open_tcp_listeners(port, host=host)
+    if port == 0 and len(listeners) > 1:  # "localhost" as two families would get two ports
+        for extra in listeners[1:]:
+            await extra.aclose()
+        listeners = listeners[:1]
+    bound = listeners[0].socket.getsockname()[1]
+    if ssl_context is not None:
+        listeners = [trio.SSLListener(lst, ssl_context, https_compatible=True) for lst in listeners]
+    limiter = LogLimiter(log)
 
-    async def on_request(request: trio_websocket.WebSocketRequest) -> None:
-        if token is not None:
-            auth = dict((k.lower(), v) for k, v in request.headers).get(b"authorization", b"")
-            expected = b"Bearer " + token.encode()
-            if not hmac.compare_digest(auth, expected):
-                await request.reject(401, body=b"invalid or missing cluster token")
-                return
+    async def on_request(request: trio_websocket.WebSocketRequest, *, peer: str, deadline: float) -> None:
+        if token is not None and not bearer_ok(request.headers, token):
+            limiter.warning("auth", "refused a WebSocket connection from %s: invalid or missing cluster token", peer)
+            await request.reject(401, body=b"invalid or missing cluster token")
+            return
         ws = await request.accept()
-        remote = request.remote
-        peer = f"{getattr(remote, 'address', remote)}:{getattr(remote, 'port', '')}"
-        await handler(WebSocketFrameChannel(ws, peer))
+        await handler(WebSocketFrameChannel(ws, peer, deadline))
 
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(
-            lambda task_status: trio_websocket.serve_websocket(
-                on_request,
-                host,
-                port,
-                ssl_context=None,
-                handler_nursery=nursery,
-                max_message_size=max_frame,
-                receive_buffer_size=RECEIVE_BYTES,
-                task_status=task_status,
-            )
+    async def on_stream(stream: Any) -> None:
+        peer = _tcp_peer(stream)
+        if peer is None:  # gone before it could be served
+            return
+        deadline = trio.current_time() + limits.handshake_timeout_s
+        if isinstance(stream, trio.SSLStream) and not await _tls_handshake(stream, peer, deadline, limiter):
+            return
+        # A WebSocketServer per connection only to run its one-connection handshake with this
+        # connection's peer and deadline; its own accept loop (``run``) is never used, so the
+        # cap, the deadline and the guard around each connection are ours.
+        ws_server = trio_websocket.WebSocketServer(
+            partial(on_request, peer=peer, deadline=deadline), listeners,
+            max_message_size=max_frame, receive_buffer_size=RECEIVE_BYTES,
+            connect_timeout=max(deadline - trio.current_time(), 0.001), disconnect_timeout=limits.handshake_timeout_s,
         )
-        task_status.started(server.port)
+        await ws_server._handle_connection(stream)
+
+    await serve_guarded(
+        on_stream, listeners, limits=limits, name=f"WebSocket listener on {host}:{bound}",
+        log_limiter=limiter, task_status=_PortStatus(task_status, bound),
+    )
+
+
+async def _tls_handshake(stream: trio.SSLStream[Any], peer: str, deadline: float, limiter: LogLimiter) -> bool:
+    """The server's TLS handshake, by ``deadline``; False (logged, the client told why where
+    possible) when it fails."""
+    with trio.move_on_at(deadline):
+        try:
+            await stream.do_handshake()
+            return True
+        except trio.BrokenResourceError as e:
+            cause = e.__cause__
+            if isinstance(cause, ssl.SSLError):
+                limiter.warning("tls", "TLS handshake with %s failed: %s", peer, getattr(cause, "reason", None) or cause)
+                await _send_tls_alert(stream)
+            return False
+    limiter.warning("slow-tls", "closed a connection from %s: no TLS handshake within protocol.handshake_timeout_s", peer)
+    return False
+
+
+async def _send_tls_alert(stream: Any) -> None:
+    """Send the alert OpenSSL wrote for a failed server handshake ("certificate required",
+    "unknown CA"), so the client is told why instead of seeing the connection cut.
+    ``trio.SSLStream`` leaves it in its outgoing buffer (``_outgoing``, not public: best effort)."""
+    outgoing = getattr(stream, "_outgoing", None)
+    if not isinstance(stream, trio.SSLStream) or outgoing is None:
+        return
+    data = outgoing.read()
+    if data:
+        with trio.move_on_after(1.0):
+            try:
+                await stream.transport_stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+
+
+class _PortStatus:
+    """Reports the bound port where ``serve_guarded`` would report its listeners."""
+
+    def __init__(self, task_status: Any, port: int) -> None:
+        self._task_status, self._port = task_status, port
+
+    def started(self, _value: Any = None) -> None:
+        self._task_status.started(self._port)
+
+
+def _tcp_peer(stream: Any) -> str | None:
+    """``host:port`` of a TCP (or TLS over TCP) stream's peer; None when it is gone already."""
+    sock = stream.transport_stream.socket if isinstance(stream, trio.SSLStream) else stream.socket
+    try:
+        addr = sock.getpeername()
+    except OSError:
+        return None
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _unix_peer(stream: trio.SocketStream) -> str:
+    """``unix (pid P, uid U)`` from the peer's credentials, where the system tells them."""
+    try:
+        creds = stream.socket.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _ = struct.unpack("3i", creds)
+    except (OSError, AttributeError):
+        return "unix"
+    return f"unix (pid {pid}, uid {uid})"
