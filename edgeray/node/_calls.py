@@ -75,6 +75,8 @@ class CallHandlers:
             "get_placement_group": lambda p, a: self.core.pgs.lookup(_arg(a, "name", str)),
             "kv_put": self.kv_put,
             "kv_get": self.kv_get,
+            # the head: is the calling node still a member (not declared dead)?
+            "membership": lambda p, a: p.role == "node" and self.core.cluster.is_alive(p.node_id),
         }
         for method in ("actor_placed", "locate_actor", "lookup_actor", "register_name", "actor_dead", "bundles_held",
                        "named_actors"):
