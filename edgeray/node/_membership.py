@@ -244,6 +244,7 @@ class MemberBeats:
         self._last_at = 0.0
         self._link: Any = None
         self._checking: Any = None  # the link a ``membership`` check is in flight on
+        self._retry_at = 0.0
 
     async def loop(self) -> None:
         while True:
@@ -271,22 +272,23 @@ class MemberBeats:
         core = server.core
         state = (dict(core.resources.total), dict(core.resources.available), dict(core.labels))
         lease.usable()  # (turns a lapsed lease SUSPECT)
-        if lease.state in (JOINING, SUSPECT):
-            if self._checking is not link:
-                link.send(Heartbeat(*state))
-                self._last, self._last_at = state, now
-                self._checking = link
-                link.call("membership", {}, functools.partial(self._checked, link, now))
-        elif state != self._last or now - self._last_at >= server.config.gcs.heartbeat_interval_s:
+        check = lease.state in (JOINING, SUSPECT) and self._checking is not link and now >= self._retry_at
+        if check or state != self._last or now - self._last_at >= server.config.gcs.heartbeat_interval_s:
             link.send(Heartbeat(*state))
             lease.beat(now)
             self._last, self._last_at = state, now
+        if check:  # after that heartbeat on the same link: a yes means it was not declared dead
+            self._checking = link
+            link.call("membership", {}, functools.partial(self._checked, link, now))
 
     def _checked(self, link: Any, sent_at: float, ok: bool, value: Any, error: str | None) -> None:
         if self._checking is link:
             self._checking = None
-        if not ok:
-            return  # the link broke: the next one asks again
+        if not ok:  # the link broke (the next one asks again), or the head could not answer
+            self._retry_at = time.monotonic() + 1.0
+            if not str(error).startswith("ConnectionError"):
+                log.warning("the head did not answer the membership check: %s", error)
+            return
         if value is True:
             self.lease.confirm(sent_at)
         else:
