@@ -126,8 +126,10 @@ class ClusterTable:
         return True
 
     def mark_dead(self, node_id: bytes) -> bool:
-        """Declare a node dead; True if it was alive."""
+        """Declare a node dead; True if it was alive. On the head that is for good (fenced)."""
         n = self.nodes.get(node_id)
+        if node_id != self.local_id and self.local.head:
+            self.fenced.add(node_id)
         if n is None or not n.alive or node_id == self.local_id:
             return False
         n.alive = False
@@ -136,8 +138,8 @@ class ClusterTable:
         return True
 
     def fence(self, node_id: bytes) -> bool:
-        """The head: declare ``node_id`` dead for good (``mark_dead``, and it may never join
-        again). True if it was alive."""
+        """Declare ``node_id`` dead for good (``mark_dead``, and it may never join again), on
+        any node. True if it was alive."""
         if node_id == self.local_id:
             return False
         self.fenced.add(node_id)

@@ -186,12 +186,12 @@ class HeadMembers:
     def declare_dead(self, node_id: bytes, why: str) -> None:
         """Fence ``node_id``: its work is retried elsewhere, its connection is closed after
         telling it so, and nothing it sends is taken any more."""
-        if not self.core.cluster.fence(node_id):
-            return
-        log.warning("node %s declared dead (%s); it is fenced", node_id.hex()[:12], why)
+        newly = self.core.cluster.fence(node_id)
         peer = self.members.pop(node_id, None)
-        self.core.remote.node_died(node_id)
-        self.broadcast()
+        if newly:
+            log.warning("node %s declared dead (%s); it is fenced", node_id.hex()[:12], why)
+            self.core.remote.node_died(node_id)
+            self.broadcast()
         if peer is not None and not peer.closed:
             peer.send(ClusterState(self.core.cluster.to_wire()))
             self.spawn(peer.end_after_flush)
@@ -223,6 +223,8 @@ class HeadMembers:
         core.pgs.expire_restored(time.monotonic())
         for node_id in core.cluster.expired(timeout):
             self.declare_dead(node_id, f"it missed its heartbeats for {timeout:.1f} s")
+        for node_id in [n for n in self.members if not core.cluster.is_alive(n)]:
+            self.declare_dead(node_id, "the link to it failed")  # (``node_died`` from a link)
         if core.cluster.version != self.sent_version and self.members:
             self.broadcast()
 

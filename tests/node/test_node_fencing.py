@@ -204,7 +204,10 @@ def test_a_fenced_id_never_joins_again() -> None:
     assert table.join(_entry(x)) and table.is_alive(x)
     assert table.fence(x) and not table.is_alive(x) and table.is_fenced(x)
     assert not table.join(_entry(x)) and not table.is_alive(x)
-    assert not table.fence(b"h" * 16)  # the head never fences itself
+    assert not table.fence(b"h" * 16)  # a node never fences itself
+    table.local.head = True  # on the head, any death is for good
+    y = b"y" * 16
+    assert table.join(_entry(y)) and table.mark_dead(y) and table.is_fenced(y)
 
 
 def test_a_member_takes_the_heads_dead_as_fenced() -> None:
