@@ -116,3 +116,42 @@ def test_a_stalled_node_declared_dead_is_fenced_and_rejoins_as_a_new_node(cluste
     assert ray.get(actor.record.remote("third"), timeout=60) == (new_pid, spare.node_id)
     on_new = NodeAffinitySchedulingStrategy(rejoined, soft=False)
     assert ray.get(node_of.options(scheduling_strategy=on_new).remote(), timeout=60) == rejoined
+
+
+@ray.remote(max_retries=1, resources={"spot": 1})
+def where_once_open(started: str, gate: str) -> str:
+    """Says it started (with its node), then waits for ``gate`` to exist."""
+    import time
+
+    node = ray.get_runtime_context().get_node_id()
+    with open(started, "a") as f:
+        f.write(node + "\n")
+    while not os.path.exists(gate):
+        time.sleep(0.02)
+    return node
+
+
+def test_the_owner_keeps_the_retry_not_the_fenced_nodes_late_result(cluster: Any, tmp_path: Path) -> None:
+    """A task runs on the node that is then stopped; the head retries it on the spare node.
+    The stopped node's own run finishes meanwhile (its worker was not stopped), and once it
+    runs again it has that result to send: the owner keeps the retry's."""
+    stalled = cluster.worker_nodes[0]
+    spare = cluster.add_node(num_cpus=1, resources={"spot": 1}, config=str(tmp_path / "fast-timeout.toml"))
+    cluster.wait_for_nodes()
+    started, gate = tmp_path / "started.txt", tmp_path / "gate"
+    on_stalled = NodeAffinitySchedulingStrategy(stalled.node_id, soft=True)
+    ref = where_once_open.options(scheduling_strategy=on_stalled).remote(str(started), str(gate))
+    wait_for(lambda: started.exists() and stalled.node_id in started.read_text(), 60, "the task to start on the node")
+
+    os.kill(stalled.pid, signal.SIGSTOP)
+    cluster.stopped.append(stalled.pid)
+    wait_for(lambda: _node_states().get(stalled.node_id) is False, 60, "the head to declare the stalled node dead")
+    wait_for(lambda: spare.node_id in started.read_text(), 60, "the retry to start on the spare node")
+    gate.touch()
+    assert ray.get(ref, timeout=60) == spare.node_id
+
+    os.kill(stalled.pid, signal.SIGCONT)
+    known = {cluster.head_node.node_id, stalled.node_id, spare.node_id}
+    wait_for(lambda: any(alive and n not in known for n, alive in _node_states().items()), 60,
+             "the fenced node to join again as a new node")
+    assert ray.get(ref, timeout=60) == spare.node_id
