@@ -76,6 +76,7 @@ class CallHandlers:
             "get_placement_group": lambda p, a: self.core.pgs.lookup(_arg(a, "name", str)),
             "kv_put": self.kv_put,
             "kv_get": self.kv_get,
+            "membership": self.membership,
         }
         for method in ("actor_placed", "locate_actor", "lookup_actor", "register_name", "actor_dead", "bundles_held",
                        "named_actors"):
@@ -313,6 +314,12 @@ class CallHandlers:
                 if node_id != core.node_id:
                     nursery.start_soon(ask, node_id)
         peer.send(Reply(msg.req, True, merge_rows(tables), None, None))
+
+    def membership(self, peer: PeerConn, args: dict[str, Any]) -> bool:
+        """The head: is the calling node a member (joined, not declared dead)?"""
+        if not self.server.config.node.head:
+            raise ValueError("this node is not the head")
+        return peer.role == "node" and self.core.cluster.is_alive(peer.node_id)
 
     def stop(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         self.server.stop_event.set()

@@ -3,6 +3,12 @@
 The head builds this table from its joined nodes' heartbeats and sends it to them
 (``ClusterState``); every other node keeps the head's latest copy. Scheduling strategies read it
 through ``view()`` (a ``plugins.ClusterView``). Plain synchronous state, tested without I/O.
+
+A node id is one *incarnation*: once the head declares a node dead, that id is *fenced* for good
+(``fenced``; on the head by ``fence``, on the others from the head's table). It never joins
+again and what it sends afterwards is refused; the node itself, told so, starts over under a
+new id. A node this node only lost its own link to (``mark_dead``) is dead here but not fenced:
+the head's next table has the last word on it.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ class ClusterTable:
         self.nodes: dict[bytes, NodeEntry] = {local.node_id: local}
         self._now = now
         self.version = 0  # bumped on every change worth telling the other nodes
+        self.fenced: set[bytes] = set()  # ids the head declared dead: never alive again
         local.last_seen = now()
 
     def __len__(self) -> int:
@@ -85,6 +92,10 @@ class ClusterTable:
         n = self.nodes.get(node_id)
         return n is not None and n.alive
 
+    def is_fenced(self, node_id: bytes) -> bool:
+        """The head declared this node id dead: refuse whatever it sends."""
+        return node_id in self.fenced
+
     def refresh_local(self, total: dict[str, int], available: dict[str, int]) -> None:
         n = self.local
         if n.total != total or n.available != available:
@@ -93,11 +104,15 @@ class ClusterTable:
         n.last_seen = self._now()
 
     # -- the head's side ------------------------------------------------------------------
-    def join(self, entry: NodeEntry) -> None:
+    def join(self, entry: NodeEntry) -> bool:
+        """Count a node as a member; False (and nothing changes) for a fenced id."""
+        if entry.node_id in self.fenced:
+            return False
         entry.alive = True
         entry.last_seen = self._now()
         self.nodes[entry.node_id] = entry
         self.version += 1
+        return True
 
     def heartbeat(self, node_id: bytes, total: dict[str, int], available: dict[str, int], labels: dict[str, str]) -> bool:
         """Record a heartbeat; False if the node is unknown or was declared dead."""
@@ -111,14 +126,24 @@ class ClusterTable:
         return True
 
     def mark_dead(self, node_id: bytes) -> bool:
-        """Declare a node dead; True if it was alive."""
+        """Declare a node dead; True if it was alive. On the head that is for good (fenced)."""
         n = self.nodes.get(node_id)
+        if node_id != self.local_id and self.local.head:
+            self.fenced.add(node_id)
         if n is None or not n.alive or node_id == self.local_id:
             return False
         n.alive = False
         n.available = {}
         self.version += 1
         return True
+
+    def fence(self, node_id: bytes) -> bool:
+        """Declare ``node_id`` dead for good (``mark_dead``, and it may never join again), on
+        any node. True if it was alive."""
+        if node_id == self.local_id:
+            return False
+        self.fenced.add(node_id)
+        return self.mark_dead(node_id)
 
     def expired(self, timeout_s: float) -> list[bytes]:
         """Alive nodes (not this one) whose last heartbeat is older than ``timeout_s``."""
@@ -132,6 +157,10 @@ class ClusterTable:
         return [n.to_wire() for n in self.nodes.values()]
 
     # -- a member's side ------------------------------------------------------------------
+    def lists_local_dead(self, nodes: Iterable[dict[str, Any]]) -> bool:
+        """The head's table says this node is dead: it was fenced."""
+        return any(isinstance(d, dict) and d.get("node_id") == self.local_id and d.get("alive") is False for d in nodes)
+
     def apply_state(self, nodes: Iterable[dict[str, Any]]) -> list[bytes]:
         """Take the head's table (this node's own entry stays its own). Returns the ids of
         nodes that are dead now and were alive (or unknown) before."""
@@ -140,6 +169,10 @@ class ClusterTable:
             e = NodeEntry.from_wire(d)
             if e.node_id == self.local_id:
                 continue
+            if not e.alive:
+                self.fenced.add(e.node_id)
+            elif e.node_id in self.fenced:
+                continue  # (a head never says so; a dead id stays dead)
             old = self.nodes.get(e.node_id)
             if not e.alive and (old is None or old.alive):
                 died.append(e.node_id)

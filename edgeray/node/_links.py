@@ -25,6 +25,7 @@ from ..protocol import (
     Log,
     Message,
     ObjectReady,
+    Refused,
     Reply,
     Role,
 )
@@ -46,6 +47,9 @@ class NodeLink:
         self.closed = False
         self.connected = False
         self.arena_spec: dict[str, Any] | None = None  # the other node's arena, when on this machine
+        self.welcome_info: dict[str, Any] | None = None
+        self.held = True  # its messages wait for this node's membership (all but the head link)
+        self._scope: trio.CancelScope | None = None
         self._out: list[Message] = []
         self._wake = trio.Event()
         self._pending: dict[int, Callback] = {}
@@ -101,8 +105,12 @@ class NodeLink:
                 if self.node_id is None:
                     self.node_id = welcome.node_id  # type: ignore[attr-defined]
                 self.arena_spec = welcome.arena  # type: ignore[attr-defined]
+                self.welcome_info = welcome.info  # type: ignore[attr-defined]
                 self.connected = True
                 async with trio.open_nursery() as nursery:
+                    self._scope = nursery.cancel_scope
+                    if self.closed:  # dropped while connecting
+                        nursery.cancel_scope.cancel()
                     nursery.start_soon(self._writer, ws, conn)
                     await self._reader(ws, conn)
                     nursery.cancel_scope.cancel()
@@ -111,6 +119,13 @@ class NodeLink:
             pending, self._pending = self._pending, {}
             for cb in pending.values():
                 cb(False, None, "ConnectionError: the link to the node closed")
+
+    def end(self) -> None:
+        """Close it now: nothing more is sent or taken on it."""
+        self.closed = True
+        self._wake.set()
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def _writer(self, ws: Any, conn: Connection) -> None:
         while True:
@@ -125,6 +140,10 @@ class NodeLink:
             if data is None:
                 return
             msg = conn.receive(data)
+            if self.held:
+                await self.owner.server.lease.wait_usable()
+            if self.closed:  # dropped (its node died): what it still sends is not taken
+                return
             if isinstance(msg, Reply):
                 cb = self._pending.pop(msg.req, None)
                 if cb is not None:
@@ -189,8 +208,7 @@ class NodeLinks:
     def drop(self, node_id: bytes) -> None:
         link = self.links.pop(node_id, None)
         if link is not None:
-            link.closed = True
-            link._wake.set()
+            link.end()
             if link.arena_spec:
                 arena = self._arenas.pop(link.arena_spec["name"], None)
                 if arena is not None:
@@ -213,6 +231,7 @@ class NodeLinks:
         head_id: bytes | None = None  # the head we were joined to
         while True:
             link = NodeLink(self, None, address, self._hello_info(True))
+            link.held = False  # (it carries the answers that confirm the membership)
             self.head_link = link
             try:
                 async with trio.open_nursery() as nursery:
@@ -236,10 +255,16 @@ class NodeLinks:
 
     def on_message(self, link: NodeLink, msg: Message) -> None:
         core = self.server.core
+        if link.node_id is not None and core.cluster.is_fenced(link.node_id):
+            log.info("ignored %s from node %s: it was declared dead", msg.TAG, link.node_id.hex()[:12])
+            return
         if isinstance(msg, ObjectReady):
             if link.node_id is not None:
                 core.remote.object_ready(link.node_id, msg.payload)
         elif isinstance(msg, ClusterState):
+            if core.cluster.lists_local_dead(msg.nodes):
+                self.server.fence("its cluster table lists this node dead")
+                return
             died = core.cluster.apply_state(msg.nodes)
             for node_id in died:
                 core.remote.node_died(node_id)
@@ -247,6 +272,9 @@ class NodeLinks:
             core.schedule()
         elif isinstance(msg, Log):
             core.send_log(msg.job_id, msg.name, msg.pid, msg.lines, msg.stream)
+        elif isinstance(msg, Refused):  # it takes nothing from this node any more
+            log.warning("node %s refused this node: %s", (link.node_id or b"").hex()[:12], msg.reason)
+            link.end()
         else:
             log.warning("unexpected %s from node %s", msg.TAG, (link.node_id or b"").hex()[:12])
 

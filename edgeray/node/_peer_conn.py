@@ -36,6 +36,7 @@ class PeerConn:
         self.closed = False
         self._raw = _raw_socket(channel)
         self.node_id = b""  # for a peer that is another node: its id
+        self.scope: trio.CancelScope | None = None  # the nursery serving it (set by the service)
 
     def send(self, msg: Message) -> None:
         if self.closed:
@@ -88,6 +89,21 @@ class PeerConn:
                 self._writing = False
             if self._out:
                 self._wake.set()
+
+
+    async def flush(self, timeout_s: float = 1.0) -> None:
+        """Until what was sent so far is written (or ``timeout_s``: a peer that reads nothing)."""
+        with trio.move_on_after(timeout_s):
+            while (self._out or self._writing) and not self.closed:
+                await trio.sleep(0.005)
+
+    async def end_after_flush(self) -> None:
+        """Close the connection once what was sent to it is written (a fenced node's last
+        message), ending the task that serves it."""
+        await self.flush()
+        self.closed = True
+        if self.scope is not None:
+            self.scope.cancel()
 
 
 def _raw_socket(channel: Any) -> Any:

@@ -263,6 +263,12 @@ class RemoteWork:
         if e is None:  # nobody here wants it any more: let the other node free it
             self.link(node_id).send(DelRef([oid]))
             return
+        tasks = self.inflight.get(node_id)
+        if not (tasks and oid[:16] in tasks) and self.origin.get(oid) != node_id:
+            # not a result of work that node still has from us, nor a value we asked it for:
+            # e.g. a late result of a task retried elsewhere after that node was declared dead
+            log.info("ignored object %s from node %s: nothing here waits for it from there", oid.hex()[:16], node_id.hex()[:12])
+            return
         self.origin.setdefault(oid, node_id)
         for r in payload.get("refs") or []:
             if objects.get(r) is None:
@@ -271,7 +277,6 @@ class RemoteWork:
                 link = self.link(node_id)
                 link.send(AddRef([r]))
                 link.send(Subscribe([r]))
-        tasks = self.inflight.get(node_id)
         t = tasks.get(oid[:16]) if tasks else None
         done = t is not None and all(r == oid or (x := objects.get(r)) is None or x.ready for r in return_ids(t.spec))
         if done and t is not None and tasks is not None:

@@ -38,7 +38,6 @@ from ..protocol import (
     Blocked,
     Call,
     CancelTask,
-    ClusterState,
     Connection,
     DelRef,
     ForwardTask,
@@ -66,7 +65,6 @@ from ..raylet import NodeResources
 from ..raylet import _workers as W
 from ..raylet._tasks import validate_spec
 from ._calls import CallHandlers
-from ._cluster import NodeEntry
 from ._core import NodeCore
 from ._links import NodeLinks
 from ._listen import (
@@ -76,6 +74,7 @@ from ._listen import (
     serve_ws_listener,
     warn_if_exposed,
 )
+from ._membership import LEASE_SHARE, HeadMembers, Lease, MemberBeats, member_refusal
 from ._peer_conn import PeerConn
 from ._remote import new_job_base
 from ._spawner import ProcessSpawner
@@ -109,7 +108,9 @@ class NodeServer:
         self.unix_path = ""
         self.embedded_driver: bytes | None = None
         self.stop_event = trio.Event()
-        self.members: dict[bytes, PeerConn] = {}  # the head's joined nodes: node id -> their link
+        self.fenced = trio.Event()  # the head declared this incarnation dead: start over
+        self.head_members: HeadMembers | None = None  # the head's joined nodes
+        self.lease = Lease(config.gcs.node_timeout_s * LEASE_SHARE, always=config.node.head)
         self.log_limit = LogLimiter(log)
         self.refusals = LogLimiter(log)  # refused connections: said once in a while, not per peer
         self._client_ssl: Any = None
@@ -206,18 +207,23 @@ class NodeServer:
                 "address": self.address,
                 "hostname": self.hostname,
                 "gpu_ids": list(core.resources.gpu_free),
+                "node_timeout_s": self.config.gcs.node_timeout_s,
             },
         )
         await channel.send_frames([conn.send(welcome)])
+        if role == "node" and core.cluster.is_fenced(peer.node_id):  # declared dead: say so, and go
+            await channel.send_frames([conn.send(self._refusal(peer.node_id))])
+            return
         if hasattr(channel, "set_max_frame"):
             channel.set_max_frame(self.max_frame)
         if info.get("embedded"):
             self.embedded_driver = peer_id
         core.peer_connected(peer)
-        if role == "node" and info.get("join"):
-            self._member_joined(peer, info)
         try:
+            if role == "node" and info.get("join"):
+                self._member_joined(peer, info)
             async with trio.open_nursery() as nursery:
+                peer.scope = nursery.cancel_scope
                 nursery.start_soon(peer.writer)
                 await self._read_loop(channel, conn, peer, nursery)
                 peer.closed = True
@@ -225,8 +231,8 @@ class NodeServer:
         finally:
             peer.closed = True
             core.peer_disconnected(peer)
-            if self.members.get(peer.node_id) is peer:
-                self._member_left(peer)
+            if self.head_members is not None:
+                self.head_members.left(peer)
             if peer_id == self.embedded_driver:
                 log.info("the embedding driver disconnected; stopping the node")
                 self.stop_event.set()
@@ -243,6 +249,8 @@ class NodeServer:
                 if data is None:
                     return
                 msg = conn.receive(data)
+                if peer.role == "node" and not await self._may_take(peer):
+                    return
                 dispatch(core, peer, msg, nursery)
             except exc.ProtocolError as e:
                 self.log_limit.warning("protocol", "closing the connection of a %s (pid %s, %s): %s",
@@ -305,75 +313,55 @@ class NodeServer:
         }
 
     # -- the cluster ----------------------------------------------------------------------
+    async def _may_take(self, peer: PeerConn) -> bool:
+        """Before acting on a message from another node: False (after telling it) when that
+        node was declared dead; held while this node's own membership is unconfirmed."""
+        await self.lease.wait_usable()
+        if not self.core.cluster.is_fenced(peer.node_id):
+            return True
+        log.info("refused a message from node %s: it was declared dead", peer.node_id.hex()[:12])
+        peer.send(self._refusal(peer.node_id))
+        await peer.flush()
+        return False
+
+    def _refusal(self, node_id: bytes) -> Message:
+        if self.head_members is not None:
+            return self.head_members.refusal(node_id)
+        return member_refusal(node_id)
+
     def _member_joined(self, peer: PeerConn, info: dict[str, Any]) -> None:
-        core = self.core
-        if not self.config.node.head:
+        if self.head_members is None:
             log.warning("node %s tried to join, but this node is not a head", peer.node_id.hex()[:12])
             return
-        try:
-            entry = NodeEntry.from_wire({**info, "alive": True, "head": False})
-        except ValueError as e:
-            raise exc.ProtocolError(str(e)) from None
-        old = self.members.get(peer.node_id)
-        self.members[peer.node_id] = peer
-        if old is not None:
-            old.closed = True
-        core.cluster.join(entry)
-        log.info("node %s joined from %s", peer.node_id.hex()[:12], entry.address)
-        self._broadcast()
-        core.retry_infeasible()
-        core.schedule()
+        if not self.head_members.joined(peer, info):  # (fenced since the check at its hello)
+            peer.send(self.head_members.refusal(peer.node_id))
+            self.core.remote.spawn(peer.end_after_flush)  # type: ignore[misc]
 
-    def _member_left(self, peer: PeerConn) -> None:
-        del self.members[peer.node_id]
-        if self.core.cluster.mark_dead(peer.node_id):
-            log.warning("node %s left the cluster (its connection closed)", peer.node_id.hex()[:12])
-            self.core.remote.node_died(peer.node_id)
-            self._broadcast()
-
-    def _broadcast(self) -> None:
-        self._sent_version = self.core.cluster.version
-        msg = ClusterState(self.core.cluster.to_wire())
-        for p in list(self.members.values()):
-            p.send(msg)
-
-    async def _cluster_loop(self) -> None:
-        """The head: refresh its own entry, declare silent nodes dead, tell the members."""
-        core = self.core
-        timeout = self.config.gcs.node_timeout_s
-        while True:
-            await trio.sleep(0.05)
-            core.cluster.refresh_local(core.resources.total, core.resources.available)
-            core.remote.expire_restored(time.monotonic())
-            core.pgs.expire_restored(time.monotonic())
-            for node_id in core.cluster.expired(timeout):
-                if core.cluster.mark_dead(node_id):
-                    log.warning("node %s missed its heartbeats for %.1f s: declared dead", node_id.hex()[:12], timeout)
-                    core.remote.node_died(node_id)
-            if core.cluster.version != self._sent_version and self.members:
-                self._broadcast()
-
-    async def _heartbeat_loop(self) -> None:
-        """A joined node: tell the head its resources when they change, and at least every
-        ``gcs.heartbeat_interval_s``."""
-        core = self.core
-        interval = self.config.gcs.heartbeat_interval_s
-        last: Any = None
-        last_at = 0.0
-        while True:
-            await trio.sleep(0.05)
-            link = self.links.head_link
-            if link is None or link.closed or not link.connected:
-                last = None
-                continue
-            now = time.monotonic()
-            state = (dict(core.resources.total), dict(core.resources.available), dict(core.labels))
-            if state != last or now - last_at >= interval:
-                link.send(Heartbeat(*state))
-                last, last_at = state, now
+    def fence(self, why: str) -> None:
+        """The head declared this node dead: stop this incarnation (workers killed, state
+        dropped) and join again under a new node id (``run``)."""
+        if self.fenced.is_set() or self.config.node.head:
+            return
+        log.warning("this node (%s) was declared dead by the head (%s): it is fenced; killing its "
+                    "workers and joining again as a new node", self.node_id.hex()[:12], why)
+        self.lease.event("fenced")
+        self.fenced.set()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def run(self, task_status: Any) -> None:
+        """Serve until stopped. A fenced incarnation ends (its workers killed, its store and
+        state dropped) and the node starts again as a new one: a new node id, joining anew."""
+        while await self._run_incarnation(task_status) and not self.stop_event.is_set():
+            task_status = trio.TASK_STATUS_IGNORED  # (told once: the first incarnation)
+            self.node_id = os.urandom(16)
+            self.prespawned = []
+            self.embedded_driver = None
+            self.fenced = trio.Event()
+            self.lease = Lease(self.config.gcs.node_timeout_s * LEASE_SHARE, always=self.config.node.head)
+            log.info("starting again as node %s", self.node_id.hex()[:12])
+
+    async def _run_incarnation(self, task_status: Any) -> bool:
+        """One node id's life; True if it ended fenced."""
         cfg = self.config
         for name in cleanup_stale("edgeray", shm_dir=cfg.object_store.shm_dir, fallback_dirs=(self._fallback_dir(),)):
             log.info("removed a shared-memory segment left by a dead node: %s", name)
@@ -394,7 +382,7 @@ class NodeServer:
                 root = str(cfg.object_store.resolved_spill_dir())
                 cleanup_stale_spill(root)
                 self.spill = SpillDir(root)
-            await self._run_with_arena(task_status, total, gpu_ids, pm)
+            return await self._run_with_arena(task_status, total, gpu_ids, pm)
         finally:
             if self.durable is not None:
                 self.durable.close()
@@ -428,7 +416,7 @@ class NodeServer:
             return cap
         return min(cap, room) if room >= MIN_AUTO_STORE else cap
 
-    async def _run_with_arena(self, task_status: Any, total: dict[str, float], gpu_ids: list[str], pm: Any) -> None:
+    async def _run_with_arena(self, task_status: Any, total: dict[str, float], gpu_ids: list[str], pm: Any) -> bool:
         cfg = self.config
         num_cpus = total.get("CPU", 1)
         store = ObjectStore(self.arena, self.spill)
@@ -443,7 +431,6 @@ class NodeServer:
         core.remote.is_head = cfg.node.head
         if not cfg.node.head:
             core.gcs._next_job = new_job_base()
-        self._sent_version = -1
         self.durable = durable = DurableGcs(persistence_backend(pm, cfg))
         core.restore(durable, cfg.gcs.node_timeout_s)
         self.calls = CallHandlers(self, core)
@@ -462,6 +449,8 @@ class NodeServer:
                 "EDGERAY_PARENT_PID": str(os.getpid()),
             }
             core.spawner = ProcessSpawner(core, nursery, env, str(logs))
+            if cfg.node.head:
+                self.head_members = HeadMembers(self, nursery.start_soon)
             for worker_id, proc in self.prespawned:  # known before they can connect
                 core.workers[worker_id] = core.spawner.adopt(worker_id, proc)
             await nursery.start(serve_unix_listener, self)
@@ -472,11 +461,11 @@ class NodeServer:
             self.links = links = NodeLinks(self, nursery)
             core.remote.links = links
             core.remote.spawn = nursery.start_soon
-            if cfg.node.head:
-                nursery.start_soon(self._cluster_loop)
+            if self.head_members is not None:
+                nursery.start_soon(self.head_members.loop)
             else:
                 await nursery.start(links.keep_head_link, cfg.node.head_address)
-                nursery.start_soon(self._heartbeat_loop)
+                nursery.start_soon(MemberBeats(self, self.lease).loop)
             for _ in range(pool - len(self.prespawned)):
                 core.spawn()
             nursery.start_soon(self._reaper)
@@ -484,7 +473,8 @@ class NodeServer:
             pm.hook.edgeray_node_started(node=_plugin_node_info(info, total))
             try:
                 task_status.started(info)
-                await self.stop_event.wait()
+                await _first_of(self.stop_event, self.fenced)
+                return self.fenced.is_set()
             finally:
                 with trio.CancelScope(shield=True):
                     self._kill_workers()
@@ -519,6 +509,17 @@ class NodeServer:
                     w.state = W.DEAD
                     core.spawner.kill_worker(w, force=False)  # type: ignore[union-attr]
                     extra -= 1
+
+
+async def _first_of(*events: trio.Event) -> None:
+    """Until one of ``events`` is set."""
+    async with trio.open_nursery() as nursery:
+        async def wait(e: trio.Event) -> None:
+            await e.wait()
+            nursery.cancel_scope.cancel()
+
+        for e in events:
+            nursery.start_soon(wait, e)
 
 
 def _plugin_node_info(info: NodeInfo, total: dict[str, float]) -> Any:

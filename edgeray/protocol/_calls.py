@@ -79,6 +79,7 @@ CALL_ARGS: dict[str, S.Record] = {
                               required=("name", "actor_id")),
     "actor_dead": _ACTOR,
     "named_actors": S.Record({"all_namespaces": S.BOOLEAN, "namespace": _NS}),
+    "membership": _NOTHING,
 }
 
 
