@@ -15,7 +15,7 @@ from typing import Any
 
 
 class LogLimiter:
-    def __init__(self, logger: logging.Logger, *, burst: int = 10, interval_s: float = 60.0,
+    def __init__(self, logger: logging.Logger, *, burst: int = 3, interval_s: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.logger = logger
         self.burst = burst

@@ -114,6 +114,10 @@ class GcsTables:
         self.named_pgs: dict[str, bytes] = {}
         self.durable: DurableGcs | None = None  # write-through persistence (gcs.storage)
         self.functions: dict[bytes, tuple[bytes, str]] = {}
+        #: the drivers' jobs that registered each function; code no job of theirs needs any more
+        #: goes when the last of them ends (code registered otherwise, by workers or with a
+        #: forwarded task, stays: its job is not known here)
+        self.function_jobs: dict[bytes, set[bytes]] = {}
         self.kv: dict[str, bytes] = {}
         self._next_job = 1
         # the head's cluster-wide actor directory: where each actor runs, and the names taken
@@ -128,6 +132,29 @@ class GcsTables:
         rec = self.jobs[job_id] = JobRecord(job_id, namespace, pid)
         self.save_job(rec)
         return rec
+
+    def register_function(self, fn_id: bytes, blob: bytes, name: str, job_id: bytes | None) -> None:
+        """Code for ``fn_id``, registered by a driver of ``job_id`` (None: by anyone else)."""
+        known = fn_id in self.functions
+        self.functions.setdefault(fn_id, (blob, name))
+        if job_id is None:
+            self.function_jobs.pop(fn_id, None)  # needed beyond any one job: kept
+        elif not known or fn_id in self.function_jobs:
+            self.function_jobs.setdefault(fn_id, set()).add(job_id)
+
+    def end_job(self, job_id: bytes, keep_dead_jobs: int = 1000) -> None:
+        """``job_id``'s driver is gone: drop the code only its jobs registered (unless an
+        actor still alive runs it), and all but the newest ``keep_dead_jobs`` ended jobs."""
+        in_use = {rec.spec.get("fn") for rec in self.actors.values() if rec.state != DEAD}
+        for fn_id in [f for f, jobs in self.function_jobs.items() if job_id in jobs]:
+            jobs = self.function_jobs[fn_id]
+            jobs.discard(job_id)
+            if not jobs and fn_id not in in_use:
+                del self.function_jobs[fn_id]
+                del self.functions[fn_id]
+        ended = [j for j, rec in self.jobs.items() if not rec.alive]
+        for j in ended[: max(0, len(ended) - keep_dead_jobs)]:  # (oldest first: insertion order)
+            del self.jobs[j]
 
     def save_job(self, rec: JobRecord) -> None:
         if self.durable is not None:

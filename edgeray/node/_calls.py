@@ -85,8 +85,8 @@ class CallHandlers:
     def directory(self, method: str, peer: PeerConn, args: dict[str, Any]) -> Any:
         if peer.role != "node" or not self.core.remote.is_head:
             raise ValueError(f"{method} is the head node's, asked by another node")
-        if not isinstance(args.get("actor_id", b""), bytes):
-            raise exc.ProtocolError("actor_id must be bytes")
+        if method in ("actor_placed", "bundles_held") and args.get("node_id") != peer.node_id:
+            raise ValueError(f"{method}: a node speaks for itself only")
         return self.core.actors.directory_call(method, args)
 
     def handle(self, peer: PeerConn, msg: Call, nursery: trio.Nursery) -> None:

@@ -113,7 +113,16 @@ class NodeCore:
             if rec.job_id == job_id and not rec.detached and rec.state != gcs_state.DEAD:
                 self.actors.kill(rec, "the driver that created the actor exited", no_restart=True)
         self.ready.remove_if(lambda t: t.spec["job"] == job_id and not self.drop_task(t))
+        # nor do the job's tasks that wait for resources or arguments: nobody will read them
+        ended = [t for t in self.infeasible if t.spec["job"] == job_id]
+        ended += [t for t in list(self.live.values()) if t.spec["job"] == job_id and t.missing and t.spec["kind"] == TASK]
+        for t in ended:
+            if not t.done:
+                t.done = True
+                self.drop_task(t)
+        self.infeasible = [t for t in self.infeasible if not t.done]
         self.pgs.end_job(job_id)
+        self.gcs.end_job(job_id)
 
     def drop_task(self, t: TaskRecord) -> bool:
         self.release_pins(t)

@@ -262,6 +262,9 @@ class NodeLinks:
             if link.node_id is not None:
                 core.remote.object_ready(link.node_id, msg.payload)
         elif isinstance(msg, ClusterState):
+            if link is not self.head_link:  # the cluster's table is the head's to say
+                log.warning("ignored a cluster table from node %s, which is not the head", (link.node_id or b"").hex()[:12])
+                return
             if core.cluster.lists_local_dead(msg.nodes):
                 self.server.fence("its cluster table lists this node dead")
                 return

@@ -10,22 +10,30 @@ it (the head's table lists it dead, or ``membership`` says no) kills its workers
 everything and joins again under a new id (``NodeServer.fence``).
 
 A member cannot know at once that it was declared dead (it was stopped, its link broke), so it
-holds a *lease* (``Lease``): it takes messages from other nodes only while it is a confirmed
-member that sent a heartbeat within the lease. The lease is shorter than the head's timeout
-and counts from the *sending* of the heartbeat, which the head receives later: while it holds,
-the head cannot have declared it dead for silence. The rules, as data (``TRANSITIONS``):
+holds a *lease* (``Lease``): the node's own loop renews it every tick, and a gap longer than
+``lease_s`` (shorter than the head's timeout) means the node was stalled (SIGSTOP, a frozen VM)
+for long enough that the head may have declared it dead meanwhile. The rules, as data
+(``TRANSITIONS``):
 
     state     event       next      when
     JOINING   confirmed   MEMBER    the head answered ``membership`` yes after a heartbeat
-    MEMBER    lapsed      SUSPECT   no heartbeat sent for ``lease_s`` (the node was stalled)
-    MEMBER    link_lost   SUSPECT   the head link broke (the head counts that as death)
+    MEMBER    lapsed      SUSPECT   the node's loop did not run for ``lease_s`` (a stall)
+    MEMBER    link_lost   DETACHED  the head link broke (the head may be down: work goes on)
+    DETACHED  lapsed      SUSPECT   a stall while detached
+    DETACHED  rejoined    JOINING   a new head link (the head restarted, or the same one back)
     SUSPECT   confirmed   MEMBER    the head answered yes: it had not declared it dead
-    SUSPECT   rejoined    JOINING   a new head link (the head restarted, or the same one back)
+    SUSPECT   rejoined    JOINING   a new head link
     any       fenced      FENCED    the head's table lists this node dead, or it said no
 
-Only MEMBER takes other nodes' messages; JOINING and SUSPECT hold them (the reader waits), so
-nothing sent to a node before it was declared dead runs after; FENCED is final for this id.
-The head and a node that never joined are always members (``Lease.always``).
+MEMBER and DETACHED take other nodes' messages; JOINING and SUSPECT hold them (the reader
+waits), so nothing sent to a stalled node before it was declared dead runs after, and a node
+that reconnects to the head runs nothing until the head says it is still a member. While the
+head is unreachable (DETACHED) nobody can declare a member dead, so the members go on working
+with each other, as Ray's raylets do while the GCS restarts; if the head was up and only the
+link broke, the head declared the member dead at once and the others refuse its results from
+the moment its death reaches them (a message already in flight in that window still runs).
+FENCED is final for this id. The head and a node that never joined are always members
+(``Lease.always``).
 """
 
 from __future__ import annotations
@@ -48,16 +56,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edgeray.node")
 
-JOINING, MEMBER, SUSPECT, FENCED = "JOINING", "MEMBER", "SUSPECT", "FENCED"
+JOINING, MEMBER, DETACHED, SUSPECT, FENCED = "JOINING", "MEMBER", "DETACHED", "SUSPECT", "FENCED"
+USABLE = frozenset({MEMBER, DETACHED})
 
 TRANSITIONS: dict[tuple[str, str], str] = {
     (JOINING, "confirmed"): MEMBER,
     (MEMBER, "lapsed"): SUSPECT,
-    (MEMBER, "link_lost"): SUSPECT,
+    (MEMBER, "link_lost"): DETACHED,
+    (DETACHED, "lapsed"): SUSPECT,
+    (DETACHED, "rejoined"): JOINING,
     (SUSPECT, "confirmed"): MEMBER,
     (SUSPECT, "rejoined"): JOINING,
     (JOINING, "fenced"): FENCED,
     (MEMBER, "fenced"): FENCED,
+    (DETACHED, "fenced"): FENCED,
     (SUSPECT, "fenced"): FENCED,
 }
 
@@ -92,10 +104,11 @@ class Lease:
         self._changed = trio.Event()
         return True
 
-    def beat(self, sent_at: float) -> None:
-        """A heartbeat was sent: a member's lease runs on from then."""
-        if self.state == MEMBER:
-            self.last_beat = sent_at
+    def beat(self, at: float) -> None:
+        """The node's loop ran at ``at``: a usable lease runs on from then (a lapsed one is
+        renewed only by the head's yes)."""
+        if self.usable():
+            self.last_beat = at
 
     def confirm(self, sent_at: float) -> None:
         """The head answered yes to a check sent after a heartbeat sent at ``sent_at``."""
@@ -106,9 +119,9 @@ class Lease:
         """A member with a live lease (a lapsed one turns SUSPECT here)."""
         if self.always:
             return True
-        if self.state == MEMBER and self._now() - self.last_beat > self.lease_s:
+        if self.state in USABLE and self._now() - self.last_beat > self.lease_s:
             self.event("lapsed")
-        return self.state == MEMBER
+        return self.state in USABLE
 
     async def wait_usable(self) -> None:
         """Until this node may act on other nodes' messages (forever once FENCED: the node
@@ -258,6 +271,7 @@ class MemberBeats:
 
     def _tick(self) -> None:
         server, lease = self.server, self.lease
+        lease.beat(time.monotonic())  # (after a stall, this finds the lease lapsed first)
         link = server.links.head_link
         if link is None or link.closed or not link.connected:
             lease.event("link_lost")
@@ -277,7 +291,6 @@ class MemberBeats:
         check = lease.state in (JOINING, SUSPECT) and self._checking is not link and now >= self._retry_at
         if check or state != self._last or now - self._last_at >= server.config.gcs.heartbeat_interval_s:
             link.send(Heartbeat(*state))
-            lease.beat(now)
             self._last, self._last_at = state, now
         if check:  # after that heartbeat on the same link: a yes means it was not declared dead
             self._checking = link

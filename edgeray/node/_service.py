@@ -30,6 +30,7 @@ from ..plugins import (
     detect_node_resources,
     make_plugin_manager,
     node_labels,
+    notify,
     persistence_backend,
     scheduling_strategies,
 )
@@ -302,7 +303,8 @@ class NodeServer:
             Promise: (clients, lambda c, p, m, n: c.object_service.promise(p, m.ids)),
             Publish: (worker, lambda c, p, m, n: c.object_service.publish(p, m.owner, m.payloads)),
             Call: (anyone, lambda c, p, m, n: calls.handle(p, m, n)),
-            RegisterFunction: (clients, lambda c, p, m, n: c.gcs.functions.setdefault(m.fn_id, (m.blob, m.name))),
+            RegisterFunction: (clients, lambda c, p, m, n: c.gcs.register_function(
+                m.fn_id, m.blob, m.name, p.job_id if p.role == "driver" else None)),
             Blocked: (worker, lambda c, p, m, n: c.pool_workers.worker_blocked(p, m.task_id)),
             Unblocked: (worker, lambda c, p, m, n: c.pool_workers.worker_unblocked(p, m.task_id)),
             Log: (worker, lambda c, p, m, n: c.send_log(m.job_id, m.name, m.pid, m.lines, m.stream)),
@@ -470,7 +472,7 @@ class NodeServer:
                 core.spawn()
             nursery.start_soon(self._reaper)
             info = NodeInfo(self.node_id.hex(), self.address, self.unix_path, os.getpid(), self.session_dir)
-            pm.hook.edgeray_node_started(node=_plugin_node_info(info, total))
+            notify(pm, "edgeray_node_started", node=_plugin_node_info(info, total))
             try:
                 task_status.started(info)
                 await _first_of(self.stop_event, self.fenced)
@@ -478,7 +480,7 @@ class NodeServer:
             finally:
                 with trio.CancelScope(shield=True):
                     self._kill_workers()
-                    pm.hook.edgeray_node_stopping(node=_plugin_node_info(info, total))
+                    notify(pm, "edgeray_node_stopping", node=_plugin_node_info(info, total))
                 nursery.cancel_scope.cancel()
 
     def _kill_workers(self) -> None:

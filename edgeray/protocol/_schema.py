@@ -270,12 +270,13 @@ OBJECT_IDS = Ids(OBJECT_ID_LEN)
 NAME = Text()
 #: resources as amounts (``res`` of a spec) and as units of 1/10000 (between nodes)
 RESOURCES = MapOf(Text(256), Number(), max_len=1024)
-UNITS = MapOf(Text(256), Integer(0, MAX_AMOUNT), max_len=1024)
+UNITS = MapOf(Text(256), Integer(-MAX_AMOUNT, MAX_AMOUNT), max_len=1024)  # (available may dip below 0)
 LABELS = MapOf(Text(256), Text(MAX_NAME), max_len=1024)
 
 #: an object payload, the tagged union of ``_messages``' header: an inline value (``data``), a
 #: value in the node's arena (``loc``), a failure (``err`` with ``data``), a value held by
-#: another node (``node``, ``size``), a value a worker sealed (``published``), a bounced result
+#: another node (``node``, ``size``), a value a worker sealed (``published``), a bounced result,
+#: a value lost with the node it was fetched from (``lost_from``)
 PAYLOAD = Payload(
     {
         "id": OBJECT_ID,
@@ -287,6 +288,7 @@ PAYLOAD = Payload(
         "size": Integer(0, 1 << 62),
         "bounce": BOOLEAN,
         "published": BOOLEAN,
+        "lost_from": NODE_ID,
     },
     required=("id",),
 )

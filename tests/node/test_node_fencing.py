@@ -17,7 +17,7 @@ import trio
 from edgeray.config import load_config
 from edgeray.node import NodeInfo, open_node
 from edgeray.node._cluster import ClusterTable, NodeEntry
-from edgeray.node._membership import FENCED, JOINING, MEMBER, SUSPECT, Lease, LoopErrors
+from edgeray.node._membership import DETACHED, FENCED, JOINING, MEMBER, SUSPECT, Lease, LoopErrors
 from edgeray.protocol import (
     Call,
     ClusterState,
@@ -140,17 +140,26 @@ def test_lease_rules() -> None:
     lease.confirm(clock())
     assert lease.state == MEMBER and lease.usable()
     clock.t += 1.0
-    lease.beat(clock())  # a heartbeat sent: the lease runs on from it
+    lease.beat(clock())  # the node's loop ran: the lease runs on from it
     clock.t += 1.0
     assert lease.usable()
-    clock.t += 1.0  # stalled: nothing sent for longer than the lease
+    clock.t += 1.0  # stalled: the loop did not run for longer than the lease
     assert not lease.usable() and lease.state == SUSPECT
-    lease.beat(clock())  # a heartbeat alone does not renew a lapsed lease...
+    lease.beat(clock())  # the loop running again does not renew a lapsed lease...
     assert not lease.usable()
     lease.confirm(clock())  # ...the head's yes does
     assert lease.usable()
-    assert lease.event("link_lost") and lease.state == SUSPECT
-    assert lease.event("rejoined") and lease.state == JOINING
+    # the head link breaks (the head may be down): work goes on while the loop runs
+    assert lease.event("link_lost") and lease.state == DETACHED and lease.usable()
+    for _ in range(5):
+        clock.t += 1.0
+        lease.beat(clock())
+        assert lease.usable()
+    clock.t += 2.0  # a stall while detached
+    assert not lease.usable() and lease.state == SUSPECT
+    assert lease.event("rejoined") and lease.state == JOINING and not lease.usable()
+    lease.confirm(clock())
+    assert lease.event("link_lost") and lease.event("rejoined") and lease.state == JOINING
     assert lease.event("fenced") and lease.state == FENCED
     assert not lease.event("confirmed") and not lease.usable()  # final
 
