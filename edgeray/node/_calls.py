@@ -240,12 +240,16 @@ class CallHandlers:
         core = self.core
         return {
             "node_id": core.node_id.hex(),
+            "pid": os.getpid(),
             "address": self.server.address,
             "total": core.resources.snapshot_total(),
             "available": core.resources.snapshot_available(),
             "store": core.store.stats(),
             "objects": core.objects.stats(),
             "workers": len(core.workers),
+            "peers": len(core.peers),
+            "jobs": len(core.gcs.jobs),
+            "functions": len(core.gcs.functions),
             "placement_groups": core.pgs.usage(),
             "pending_tasks": len(core.ready),
             "infeasible": [

@@ -37,10 +37,12 @@ class ObjectService:
         store = self.core.store
         for oid, n in self.leases.pop(peer.peer_id, {}).items():
             store.unpin(oid, n)
-        for oid in self.creating.pop(peer.peer_id, ()):
+        half_written = self.creating.pop(peer.peer_id, ())
+        for oid in half_written:
             d = store.describe(oid)
             if d is not None and d["where"] == "creating":
                 store.delete(oid)  # written half-way by a process that is gone
+        self.core.objects.release(half_written)  # (unless a task's owner still waits for it)
 
     def free_entry(self, e: ObjectEntry) -> None:
         """``ObjectTable``'s callback: nobody holds the object any more; its bytes go."""

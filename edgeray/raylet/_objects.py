@@ -122,6 +122,15 @@ class ObjectTable:
                 e.holders.discard(holder)
                 self._maybe_free(e)
 
+    def release(self, ids: Iterable[bytes]) -> None:
+        """Free these entries if nothing references them (one created with no holder, whose
+        creator is gone before sealing it)."""
+        entries = self.entries
+        for i in ids:
+            e = entries.get(i)
+            if e is not None:
+                self._maybe_free(e)
+
     def pin(self, ids: Iterable[bytes]) -> None:
         entries = self.entries
         for i in ids:
