@@ -17,6 +17,13 @@ from its SQLite file on the same port (10%). Every result is checked against its
 value. At the end it stops the cluster and checks that no process and no shared-memory
 segment of the run is left.
 
+With ``--hostile-every S`` (default 0.1; 0 turns it off) a hostile peer runs too: every S
+seconds on average it connects, authenticated, to a random live node (its Unix socket, or its
+WebSocket port, where it may also send a bare HTTP request and reset the connection) and sends a
+few frames drawn from the wire schemas (``tests/protocol/frames.py``: valid messages with
+random ids, mutations of them, raw maps, garbage, forged results). It must change no result and
+kill nothing; the report counts what it sent.
+
 Exit status 0 only if every result was right and nothing leaked. ``--nodes 1`` runs one node
 and kills only workers. The retries/restarts/reconstructions reported are summed over the
 nodes alive at the end (a killed node's counters go with it).
@@ -30,10 +37,13 @@ import os
 import random
 import shutil
 import signal
+import socket
+import struct
 import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,6 +103,78 @@ class Killer(threading.Thread):
                     self.faults["workers_killed"] += 1
                 except ProcessLookupError:
                     pass
+
+
+def frame_pool(n: int, seed_value: int) -> list[bytes]:
+    """``n`` hostile frames drawn from the wire schemas (hypothesis, as the suite's fuzzer)."""
+    root = Path(__file__).resolve().parent.parent / "tests"
+    sys.path[:0] = [str(root), str(root / "protocol")]
+    from frames import frames
+    from hypothesis import HealthCheck, given, seed, settings
+
+    pool: list[bytes] = []
+
+    @seed(seed_value)
+    @settings(max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(frames())
+    def collect(f: bytes) -> None:
+        pool.append(f)
+
+    collect()
+    return pool
+
+
+class Hostile(threading.Thread):
+    """An authenticated peer sending hostile frames to random live nodes (see the header)."""
+
+    def __init__(self, every: float, rng: random.Random, cluster: Any, pool: list[bytes]) -> None:
+        super().__init__(daemon=True, name="chaos-hostile")
+        self.every, self.rng, self.cluster, self.pool = every, rng, cluster, pool
+        self.sent = {"hostile_connections": 0, "hostile_frames": 0, "http_resets": 0}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from edgeray._files import read_token
+
+        token = read_token()
+        while not self.stop.wait(self.rng.expovariate(1.0 / self.every)):
+            nodes = self.cluster.list_all_nodes()
+            if not nodes:
+                continue
+            node = self.rng.choice(nodes)
+            try:
+                if self.rng.random() < 0.2:
+                    self._http_reset(node.address, token)
+                else:
+                    self._frames(node, token)
+            except (OSError, AssertionError, ValueError) as e:  # the node went (chaos), or refused us
+                del e
+
+    def _frames(self, node: Any, token: str | None) -> None:
+        from hostile import RawClient
+
+        address = node.unix_path if self.rng.random() < 0.7 else node.address
+        peer = RawClient.connect(address, token)
+        try:
+            peer.handshake(self.rng.choice(["driver", "cli"]))
+            self.sent["hostile_connections"] += 1
+            for _ in range(self.rng.randint(1, 5)):
+                peer.chan.send_frame(self.rng.choice(self.pool))
+                self.sent["hostile_frames"] += 1
+        finally:
+            peer.close()
+
+    def _http_reset(self, address: str, token: str | None) -> None:
+        host, port = address.removeprefix("ws://").rsplit(":", 1)
+        s = socket.create_connection((host, int(port)), timeout=2)
+        try:
+            auth = self.rng.choice(["", "Authorization: Bearer wrong\r\n", f"Authorization: bearer {token}\r\n"])
+            s.sendall(f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n".encode())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.sent["http_resets"] += 1
+        finally:
+            s.close()
 
 
 def workload(ray: Any, rng: random.Random, counts: dict[str, int]) -> list[str]:
@@ -183,6 +265,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--num-cpus", type=int, default=1, help="CPUs of each node")
     ap.add_argument("--json", default=None, help="write the report here too")
+    ap.add_argument("--hostile-every", type=float, default=0.1,
+                    help="mean seconds between a hostile peer's connections (0: none)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     home = tempfile.mkdtemp(prefix="edgeray-chaos-")
@@ -204,10 +288,14 @@ def main() -> int:
     for _ in range(args.nodes - 1):
         keep = cluster.add_node(num_cpus=args.num_cpus)
     killer = Killer(home, args.kill_every, rng, cluster, keep)
+    hostile = Hostile(args.hostile_every, random.Random(args.seed + 1), cluster,
+                      frame_pool(2000, args.seed)) if args.hostile_every > 0 else None
     t0 = time.monotonic()
     try:
         ray.init(address=keep.address)
         killer.start()
+        if hostile is not None:
+            hostile.start()
         while time.monotonic() - t0 < args.duration and killer.error is None:
             wrong += workload(ray, rng, counts)
         killer.stop.set()
@@ -219,6 +307,9 @@ def main() -> int:
     finally:
         killer.stop.set()
         killer.join()
+        if hostile is not None:
+            hostile.stop.set()
+            hostile.join()
         ray.shutdown()
         cluster.shutdown()
     time.sleep(1.0)
@@ -231,6 +322,7 @@ def main() -> int:
         "nodes": args.nodes,
         **counts,
         **killer.faults,
+        **(hostile.sent if hostile is not None else {}),
         **stats,
         "wrong_results": wrong[:20],
         "error": error,

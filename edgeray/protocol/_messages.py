@@ -140,13 +140,21 @@ FORWARDED_JOB = S.Record({"namespace": S.Text()})
 # --- handshake -------------------------------------------------------------------------------
 
 
-@_message("hello", checks={"token": S.Text(4096), "role": S.OneOf("driver", "worker", "node", "cli"), "pid": S.Integer(0, 1 << 32), "worker_id": S.Nullable(S.WORKER_ID), "job_id": S.Nullable(S.JOB_ID), "namespace": S.Nullable(S.NAME), "info": S.Nullable(HELLO_INFO)})
+@_message("hello", checks={
+    "token": S.Text(4096),
+    "role": S.OneOf("driver", "worker", "node", "cli", "caller"),
+    "pid": S.Integer(0, 1 << 32),
+    "worker_id": S.Nullable(S.WORKER_ID),
+    "job_id": S.Nullable(S.JOB_ID),
+    "namespace": S.Nullable(S.NAME),
+    "info": S.Nullable(HELLO_INFO),
+})
 @dataclasses.dataclass(slots=True)
 class Hello(Message):
     """First frame from a client: proves the token and says who it is."""
 
     token: str
-    role: str  # "driver" | "worker" | "node" | "cli"
+    role: str  # "driver" | "worker" | "node" | "cli" | "caller" (a direct caller of an actor's worker)
     pid: int
     version: int
     worker_id: bytes | None = None
@@ -185,7 +193,11 @@ class Call(Message):
     args: dict
 
 
-@_message("reply", checks={"req": S.Integer(0, 1 << 63), "error": S.Nullable(S.Text(1 << 20)), "error_type": S.Nullable(S.Text(256))})
+@_message("reply", checks={
+    "req": S.Integer(0, 1 << 63),
+    "error": S.Nullable(S.Text(1 << 20)),
+    "error_type": S.Nullable(S.Text(256)),
+})
 @dataclasses.dataclass(slots=True)
 class Reply(Message):
     req: int
@@ -229,7 +241,11 @@ class Execute(Message):
     env: dict | None = None
 
 
-@_message("done", checks={"task_id": S.TASK_ID, "results": S.PAYLOADS, "error": S.Nullable(S.Text(1 << 20))})
+@_message("done", checks={
+    "task_id": S.TASK_ID,
+    "results": S.PAYLOADS,
+    "error": S.Nullable(S.Text(1 << 20)),
+})
 @dataclasses.dataclass(slots=True)
 class TaskDone(Message):
     """Worker to node: the task's return values (payloads)."""
@@ -361,7 +377,12 @@ class ClusterState(Message):
     nodes: list
 
 
-@_message("fwd", checks={"deps": S.PAYLOADS, "fns": S.ListOf(FUNCTION, max_len=1 << 16), "actor": S.Nullable(FORWARDED_ACTOR), "job": S.Nullable(FORWARDED_JOB)})
+@_message("fwd", checks={
+    "deps": S.PAYLOADS,
+    "fns": S.ListOf(FUNCTION, max_len=1 << 16),
+    "actor": S.Nullable(FORWARDED_ACTOR),
+    "job": S.Nullable(FORWARDED_JOB),
+})
 @dataclasses.dataclass(slots=True)
 class ForwardTask(Message):
     """One node hands a task, actor creation or actor call to another: ``spec`` as in
@@ -380,7 +401,13 @@ class ForwardTask(Message):
 # --- misc ------------------------------------------------------------------------------------
 
 
-@_message("log", checks={"job_id": S.JOB_ID, "name": S.NAME, "pid": S.Integer(0, 1 << 32), "lines": S.ListOf(S.Text(1 << 20), max_len=1 << 16), "stream": S.OneOf("out", "err")})
+@_message("log", checks={
+    "job_id": S.JOB_ID,
+    "name": S.NAME,
+    "pid": S.Integer(0, 1 << 32),
+    "lines": S.ListOf(S.Text(1 << 20), max_len=1 << 16),
+    "stream": S.OneOf("out", "err"),
+})
 @dataclasses.dataclass(slots=True)
 class Log(Message):
     """Lines a worker printed, forwarded to the job's driver with a ``(name pid=N)`` prefix."""
