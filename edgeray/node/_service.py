@@ -64,7 +64,6 @@ from ..protocol import Refused as RefusedMsg
 from ..protocol._connection import PRE_AUTH_MAX_FRAME
 from ..raylet import NodeResources
 from ..raylet import _workers as W
-from ..raylet._tasks import validate_spec
 from ._calls import CallHandlers
 from ._core import NodeCore
 from ._links import NodeLinks
@@ -279,13 +278,13 @@ class NodeServer:
         calls = self.calls
 
         def submit(core: NodeCore, peer: PeerConn, msg: Any, nursery: Any) -> None:
-            spec = validate_spec(decode_spec(msg.spec))
+            spec = decode_spec(msg.spec, checked=True)
             if peer.role == "driver" and spec["job"] != peer.job_id:  # (a worker runs many jobs' tasks)
                 raise exc.ProtocolError("a driver submits tasks of its own job only")
             core.submit(peer, spec, msg.spec)
 
         def forward(core: NodeCore, peer: PeerConn, msg: Any, nursery: Any) -> None:
-            spec = validate_spec(decode_spec(msg.spec))
+            spec = decode_spec(msg.spec, checked=True)
             core.remote.accept(peer, peer.node_id, spec, msg.spec, msg.deps, msg.fns, msg.actor, msg.job)
 
         def heartbeat(core: NodeCore, peer: PeerConn, msg: Any, nursery: Any) -> None:

@@ -21,7 +21,8 @@ import cbor2
 
 from ..exceptions import ProtocolError
 from . import _schema as S
-from ._plain import loads_plain
+from ._plain import loads_cbor, loads_plain
+from ._spec import ACTOR_CALL, ACTOR_CREATE, TASK, validate_spec
 
 __all__ = [
     "encode_spec",
@@ -57,6 +58,8 @@ __all__ = [
 PROTOCOL_VERSION = 1
 
 _NONE = type(None)
+_LEAF_TYPES = {bytes, str, bool, _NONE}
+_KINDS = (TASK, ACTOR_CREATE, ACTOR_CALL)
 
 
 class Message:
@@ -83,7 +86,13 @@ def _message(tag: str, checks: dict[str, S.Check] | None = None) -> Any:
         assert not unknown, f"checks for fields {tag} lacks: {unknown}"
         dc.TAG = tag
         dc.FIELDS = tuple(fields)
-        dc.CHECKS = tuple((name, f"{tag}.{name}", c) for name, c in (checks or {}).items())
+        # every field is checked: by its declared check, else as a plain value, unless its
+        # annotated types alone say all (bytes, str, bool, None)
+        dc.CHECKS = tuple(
+            (name, f"{tag}.{name}", (checks or {}).get(name, S.ANY))
+            for name, types in fields
+            if name in (checks or {}) or not set(types) <= _LEAF_TYPES
+        )
         MESSAGE_TYPES[tag] = dc
         return dc
 
@@ -463,18 +472,29 @@ def encode_spec(spec: dict[str, Any]) -> bytes:
     return _dumps(spec)
 
 
-def decode_spec(data: bytes) -> dict[str, Any]:
-    """The map inside a ``SubmitTask``/``Execute`` (plain values only); ``ProtocolError`` if it
-    is not one. Its fields are checked by ``validate_spec``."""
+def decode_spec(data: bytes, *, checked: bool = False, trusted: bool = False) -> dict[str, Any]:
+    """The map inside a ``SubmitTask``/``Execute``/``ForwardTask``; ``ProtocolError`` if it is
+    not one. Plain values only; with ``checked`` (the node), every field and option is checked
+    too (``_spec.validate_spec``, which also refuses what the plain walk would). ``trusted``: a
+    worker's, whose specs come from its node (which checked them) or from a direct caller
+    holding the token, which may run any code in it anyway: only the map and its id and kind."""
+    if checked:
+        return validate_spec(loads_cbor(data))
+    if trusted:
+        spec = loads_cbor(data)
+        if type(spec) is not dict or type(spec.get("tid")) is not bytes or spec.get("kind") not in _KINDS:
+            raise ProtocolError("a task spec must be a CBOR map with a task id and kind")
+        return spec
     spec = loads_plain(data)
     if not isinstance(spec, dict):
         raise ProtocolError("a task spec must be a CBOR map")
     return spec
 
 
-def decode_message(data: bytes, loads: Any = loads_plain) -> Message:
-    """Decode and validate one message; ``ProtocolError`` on anything malformed. ``loads`` is
-    the restricted decoder (``_plain``): ``loads_strict`` before a peer has authenticated."""
+def decode_message(data: bytes, loads: Any = loads_cbor) -> Message:
+    """Decode and validate one message; ``ProtocolError`` on anything malformed. Every field
+    passes its check (``CHECKS``), which refuses what the restricted decoder would (``_plain``);
+    ``loads_strict`` decodes before a peer has authenticated (no tag is even built)."""
     d = loads(data)
     if not isinstance(d, dict):
         raise ProtocolError("a message must be a CBOR map")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import ProtocolError
+from ._plain import check_plain
 
 Check = Callable[[Any, str], None]
 
@@ -49,12 +50,15 @@ class Schema:
 
 
 class AnyValue(Schema):
-    """Anything plain (the decoder has checked that already)."""
+    """Anything plain (``_plain.check_plain``): the free-form parts of a message."""
 
     __slots__ = ()
 
     def __call__(self, v: Any, where: str) -> None:
-        pass
+        try:
+            check_plain(v)
+        except ProtocolError as e:
+            raise fail(where, str(e)) from None
 
 
 class Boolean(Schema):
@@ -239,7 +243,10 @@ class Record(Schema):
                 if self.open_:
                     continue
                 raise fail(where, f"unknown key {k!r:.40}")
-            c(x, f"{where}.{k}")
+            try:
+                c(x, where)
+            except ProtocolError as e:  # (the key's path is only spelled out for an error)
+                raise ProtocolError(str(e).replace(f"{where}: ", f"{where}.{k}: ", 1)) from None
 
 
 class Payload(Record):

@@ -141,7 +141,7 @@ class Executor:
     # -- the main thread ------------------------------------------------------------------
     def enqueue(self, execute: Execute, reply: DirectPeer | None = None) -> None:
         """Called by the reader thread for each ``Execute`` (of a direct call: ``reply``)."""
-        msg = _Run(decode_spec(execute.spec), execute.deps, execute.env)
+        msg = _Run(decode_spec(execute.spec, trusted=True), execute.deps, execute.env)
         if reply is not None:  # an actor's call, or a task for the caller this worker is lent to
             actor_id = getattr(self.client, "actor_id", None)
             kind = msg.spec["kind"]

@@ -128,7 +128,8 @@ def sample_for(c: Any) -> Any:
 
 
 def _check_of(cls: type[Message], name: str) -> Any:
-    return next((c for n, _, c in cls.CHECKS if n == name), None)
+    """The field's declared check (None for a field only its annotated types describe)."""
+    return next((c for n, _, c in cls.CHECKS if n == name and not isinstance(c, S.AnyValue)), None)
 
 
 def _field_strategy(cls: type[Message], name: str, types: tuple[type, ...]) -> st.SearchStrategy:
