@@ -104,6 +104,7 @@ RAW_FRAMES = {
     "bignum-pid-in-log": ("log", {"job_id": b"\0" * 4, "name": "x", "pid": 10 ** 40, "lines": ["x"]}),
     "nan-unmap-count": ("unmap", {"ids": [b"\1" * 20], "counts": [float("nan")]}),
     "datetime-tag": ("sub", {"ids": [cbor2.CBORTag(1, 0)]}),
+    "shared-reference-in-free-form-args": ("call", {"req": 1, "method": "kv_get", "args": {"key": "k", "x": [[1]] * 2}}),
 }
 
 
@@ -130,7 +131,7 @@ def test_a_joined_nodes_self_referencing_labels_are_refused(ray: Any) -> None:
     peer.handshake("node", info=info)
     peer.send_map("hb", total={"CPU": 10_000}, available={"CPU": 10_000}, labels=self_containing())
     reason = peer.closed_reason()
-    assert reason is not None and "shared references" in reason, reason
+    assert reason is not None and "hb.labels" in reason, reason  # (a map where a label string goes)
     peer.close()
     still_serves(ray)
     assert any(n["Alive"] for n in ray.nodes())
