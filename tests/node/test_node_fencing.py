@@ -8,13 +8,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from inproc import node_config, token
 
-from edgeray.config import load_config
 from edgeray.node import NodeInfo, open_node
 from edgeray.node._cluster import ClusterTable, NodeEntry
 from edgeray.node._membership import DETACHED, FENCED, JOINING, MEMBER, SUSPECT, Lease, LoopErrors
@@ -38,10 +37,7 @@ WAIT_S = 30  # a generous limit for any one wait on a busy machine
 
 @pytest.fixture
 async def head(edgeray_home: str) -> AsyncIterator[NodeInfo]:
-    cfg = load_config(overrides={
-        "resources.num_cpus": 1, "resources.num_gpus": 0, "object_store.memory": 64 << 20,
-        "node.prestart_workers": 0, "gcs.heartbeat_interval_s": 0.1, "gcs.node_timeout_s": 1.0,
-    })
+    cfg = node_config(**{"gcs.heartbeat_interval_s": 0.1, "gcs.node_timeout_s": 1.0})
     async with open_node(cfg) as info:
         yield info
 
@@ -53,8 +49,7 @@ class NodePeer:
         self.stream = stream
         self.node_id = node_id
         self.dec = FrameDecoder(64 << 20)
-        tok = (Path(os.environ["EDGERAY_HOME"]) / "token").read_text().strip()
-        self.conn = Connection(Role.CLIENT, token=tok, max_frame=64 << 20)
+        self.conn = Connection(Role.CLIENT, token=token(), max_frame=64 << 20)
 
     @classmethod
     async def join(cls, head: NodeInfo, node_id: bytes, join: bool = True) -> tuple[NodePeer, Welcome]:

@@ -13,15 +13,14 @@ import os
 import socket
 import struct
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import trio
 import trio_websocket
 import wsproto
 import wsproto.events as wse
+from inproc import node_config, token
 
-from edgeray.config import load_config
 from edgeray.node import NodeInfo, open_node
 from edgeray.protocol import Call, Connection, Reply, Role, Welcome
 
@@ -32,26 +31,10 @@ STEP_TIMEOUT = 20
 ROUNDS = 10  # each variant, several times: the race between reply and reset varies
 
 
-def node_config(**extra: object):
-    return load_config(
-        overrides={
-            "resources.num_cpus": 1,
-            "resources.num_gpus": 0,
-            "object_store.memory": 64 << 20,
-            "node.prestart_workers": 0,
-            **extra,
-        }
-    )
-
-
 @pytest.fixture
 async def node(edgeray_home: str) -> AsyncIterator[NodeInfo]:
     async with open_node(node_config()) as info:
         yield info
-
-
-def token() -> str:
-    return (Path(os.environ["EDGERAY_HOME"]) / "token").read_text().strip()
 
 
 def upgrade(auth: bytes | None) -> bytes:

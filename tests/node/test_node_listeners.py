@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import trio
 import trio_websocket
+from inproc import node_config, token
 from waiting import wait_for_async
 
 from edgeray.config import load_config
@@ -21,22 +21,6 @@ from edgeray.protocol import Call, Connection, FrameDecoder, Reply, Role, Welcom
 pytestmark = pytest.mark.timeout(120)
 
 STEP_TIMEOUT = 20
-
-
-def node_config(**extra: object):
-    return load_config(
-        overrides={
-            "resources.num_cpus": 1,
-            "resources.num_gpus": 0,
-            "object_store.memory": 64 << 20,
-            "node.prestart_workers": 0,
-            **extra,
-        }
-    )
-
-
-def token() -> str:
-    return (Path(os.environ["EDGERAY_HOME"]) / "token").read_text().strip()
 
 
 async def handshake_and_call(path: str, tok: str | None) -> Reply:

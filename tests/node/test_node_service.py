@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import trio
 import trio_websocket
+from inproc import node_config, token
 
-from edgeray.config import load_config
 from edgeray.exceptions import AuthenticationError
 from edgeray.node import NodeInfo, open_node
 from edgeray.protocol import (
@@ -40,25 +40,10 @@ MAX_FRAME = 1 << 20
 STEP_TIMEOUT = 10  # seconds any one exchange may take
 
 
-def node_config():
-    return load_config(
-        overrides={
-            "resources.num_cpus": 1,
-            "resources.num_gpus": 0,
-            "object_store.memory": 64 << 20,
-            "node.prestart_workers": 0,
-        }
-    )
-
-
 @pytest.fixture
 async def node(edgeray_home: str) -> AsyncIterator[NodeInfo]:
     async with open_node(node_config()) as info:
         yield info
-
-
-def token() -> str:
-    return (Path(os.environ["EDGERAY_HOME"]) / "token").read_text().strip()
 
 
 class RawPeer:
