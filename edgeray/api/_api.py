@@ -125,6 +125,12 @@ class RuntimeContext:
         tid = getattr(self._client.tls, "task_id", None)
         return tid.hex() if tid else None
 
+    def is_canceled(self) -> bool:
+        """Whether the current task has been cancelled (it ends with ``TaskCancelledError``
+        whatever it returns); False outside a task."""
+        tid = getattr(self._client.tls, "task_id", None)
+        return tid is not None and tid in self._client.cancelled
+
     def get_actor_id(self) -> str | None:
         aid = self._client.actor_id
         return aid.hex() if aid else None

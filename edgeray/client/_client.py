@@ -101,7 +101,8 @@ class _CallFuture:
         self.reply: Reply | None = None
         self.callback = callback
 
-    def done(self, reply: Reply) -> None:
+    def done(self, reply: Reply, closing: bool = False) -> None:
+        """``closing``: we closed the connection, so a callback failing to send is no news."""
         self.reply = reply
         if self.callback is None:
             self.event.set()
@@ -109,7 +110,8 @@ class _CallFuture:
         try:
             self.callback(reply.ok, reply.value)
         except Exception:  # never the reader thread's problem
-            log.exception("edgeray: a reply callback failed")
+            if not closing:
+                log.exception("edgeray: a reply callback failed")
 
 
 class CoreClient(DirectResults, Values):
@@ -162,6 +164,7 @@ class CoreClient(DirectResults, Values):
         self._closed = False
         self.tls = threading.local()  # current task id / name, per executing thread
         self.children: dict[bytes, list[bytes]] = {}  # a worker's running task -> tasks it submitted
+        self.cancelled: set[bytes] = set()  # in a worker: its tasks cancelled (the executor's)
         self.actor_id: bytes | None = None
         self.gpu_ids: list[str] = []
         self.actor_resources: dict[str, float] = {}  # in an actor's worker: what it holds while it runs
@@ -327,7 +330,10 @@ class CoreClient(DirectResults, Values):
         with self._lock:
             if self._helpers is None:
                 self._helpers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="edgeray-resolve")
-        self._helpers.submit(fn)
+        try:
+            self._helpers.submit(fn)
+        except RuntimeError:  # closed, or the interpreter is exiting: nothing waits for it now
+            log.debug("edgeray: dropped work for a helper thread at exit")
 
     # ================================================================== receiving
     def _read_loop(self) -> None:
@@ -347,7 +353,7 @@ class CoreClient(DirectResults, Values):
                     with self._lock:
                         fut = self._calls.pop(msg.req, None)
                     if fut is not None:
-                        fut.done(msg)
+                        fut.done(msg, self._closed)
                 elif isinstance(msg, Log):
                     self._log_to(msg)
                 elif isinstance(msg, CancelTask) and self._on_cancel is not None:
@@ -368,7 +374,7 @@ class CoreClient(DirectResults, Values):
             calls, self._calls = self._calls, {}
             waiting = list(self._waiters.items())
         for fut in calls.values():
-            fut.done(Reply(0, False, None, "the connection to the node was lost", "RaySystemError"))
+            fut.done(Reply(0, False, None, "the connection to the node was lost", "RaySystemError"), was_closed)
         lost = exc.RaySystemError("the connection to the edgeray node was lost")
         for oid, _ in waiting:
             self._object_ready({"id": oid, "data": serialize(lost).to_bytes(), "loc": None, "err": True, "refs": []})
@@ -492,10 +498,7 @@ class CoreClient(DirectResults, Values):
         if threading.current_thread() is not self._reader or payload is None or payload.get("loc") is None:
             fn()
             return
-        with self._lock:
-            if self._helpers is None:
-                self._helpers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="edgeray-resolve")
-        self._helpers.submit(fn)
+        self.run_in_helper(fn)
 
     def current_job(self) -> bytes:
         """The job of the task running on this thread (a worker serves many jobs), else ours."""

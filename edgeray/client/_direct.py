@@ -39,6 +39,7 @@ from ..protocol import (
     CancelTask,
     Connection,
     Execute,
+    Log,
     Refused,
     Role,
     TaskDone,
@@ -202,6 +203,9 @@ class DirectChannel:
                 if data is None:
                     break
                 msg = self._conn.receive(data)
+                if isinstance(msg, Log):  # printed by a call of ours, ahead of its result
+                    self._relay_log(msg)
+                    continue
                 if not isinstance(msg, TaskDone):
                     raise ProtocolError(f"unexpected {msg.TAG} from a worker")
                 spec = self.inflight.pop(msg.task_id, None)  # (atomic: no lock)
@@ -215,6 +219,18 @@ class DirectChannel:
             self._chan.close()
             calls, self.inflight = self.inflight, {}
             self._on_lost(calls)
+
+    def _relay_log(self, msg: Log) -> None:
+        """A driver prints it; a worker (its task called this one) hands it to its node, which
+        sends it on to the job's driver."""
+        client = self._client
+        if client.role == "driver":
+            client._log_to(msg)
+            return
+        try:
+            client.send(msg)
+        except exc.RaySystemError:
+            pass
 
     def close(self) -> None:
         self.open = False

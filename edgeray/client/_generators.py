@@ -5,7 +5,8 @@ the values it yielded, in order. ``num_returns="streaming"`` (Ray's default for 
 function): ``.remote()`` returns an ``ObjectRefGenerator`` to iterate (``for``, ``async for``)
 for those refs. The worker stores each value as it is yielded, but the refs reach the caller
 once the generator is exhausted (Ray hands each one over as it is yielded). An error the
-generator raises comes after the refs of what it yielded before it.
+generator raises is one more, last ref, after those of the values it yielded before it (its
+``get`` raises it), as in Ray.
 """
 
 from __future__ import annotations
@@ -19,16 +20,11 @@ from ._refs import ObjectRef
 class DynamicObjectRefGenerator:
     """The refs of what a generator task yielded (its result with ``num_returns="dynamic"``)."""
 
-    def __init__(self, refs: list[ObjectRef], error: BaseException | None = None) -> None:
+    def __init__(self, refs: list[ObjectRef]) -> None:
         self._refs = list(refs)
-        self._error = error  # (streaming only: raised after the refs)
 
     def __iter__(self) -> Iterator[ObjectRef]:
-        yield from self._refs
-        error = self._error
-        if error is not None:  # a RayTaskError raises as the user's exception type too
-            cause = getattr(error, "as_instanceof_cause", None)
-            raise cause() if cause is not None else error
+        return iter(self._refs)
 
     def __len__(self) -> int:
         return len(self._refs)

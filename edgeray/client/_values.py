@@ -96,6 +96,18 @@ class Values(ClientState):
                 msg = PutObject({"id": oid, "data": data, "loc": None, "err": bool(p and p.get("err")), "refs": []})
         self.send(msg)
 
+    def put_error(self, error: BaseException) -> ObjectRef:
+        """A new object of this process whose ``get`` raises ``error`` (what a generator task
+        raised, stored after the values it yielded)."""
+        client = self._as_client()
+        oid = client.new_id() + b"\x00\x00\x00\x00"
+        data = self.serialize(error)[0].to_bytes()
+        with self._lock:
+            self._local[oid] = data
+            self._payloads[oid] = {"id": oid, "data": data, "loc": None, "err": True, "refs": []}
+            self._counts[oid] = self._counts.get(oid, 0) + 1
+        return ObjectRef(oid, client, _counted=False)
+
     # -- values -------------------------------------------------------------------------------
     def serialize(self, value: Any) -> tuple[SerializedObject, list[bytes]]:
         """Pickle ``value``; ObjectRefs inside become ids (returned, and published first)."""

@@ -8,6 +8,7 @@ semaphore.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import os
@@ -22,11 +23,12 @@ from .. import exceptions as exc
 from ..client import CoreClient
 from ..client._args import substitute
 from ..client._direct import DirectPeer, DirectServer
-from ..client._generators import DynamicObjectRefGenerator
 from ..object_store import deserialize
 from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
+from ._generators import Failed, GeneratorResults, Returns
 from ._output import LogStream
 from ._task_events import TaskEventBuffer
+from ._threads import CallThreads
 
 if TYPE_CHECKING:
     import asyncio  # imported when an async actor starts (it costs ~50 ms at process start)
@@ -48,45 +50,6 @@ def _pg_of(spec: dict[str, Any]) -> dict[str, Any] | None:
     return s if isinstance(s, dict) and s.get("kind") == "PLACEMENT_GROUP" and s.get("pg_id") else None
 
 
-class _CallThreads:
-    """Up to ``n`` threads running ``run(item)`` for submitted items, started as needed.
-
-    Lighter than ``ThreadPoolExecutor`` (no future per call): one ``SimpleQueue`` that idle
-    threads block on, which is all a threaded actor needs."""
-
-    def __init__(self, n: int, run: Any, name: str) -> None:
-        self._n = max(1, n)
-        self._run = run
-        self._name = name
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._idle = 0
-        self._pending = 0
-        self._lock = threading.Lock()
-
-    def submit(self, item: Any) -> None:
-        with self._lock:
-            self._pending += 1  # items queued and not yet taken by a thread
-            spawn = self._pending > self._idle and len(self._threads) < self._n
-            if spawn:
-                t = threading.Thread(target=self._loop, name=f"{self._name}-{len(self._threads)}", daemon=True)
-                self._threads.append(t)
-        self._queue.put(item)
-        if spawn:
-            t.start()
-
-    def _loop(self) -> None:
-        q, run, lock = self._queue, self._run, self._lock
-        while True:
-            with lock:
-                self._idle += 1
-            item = q.get()
-            with lock:
-                self._idle -= 1
-                self._pending -= 1
-            run(item)
-
-
 class ActorExit(BaseException):
     """Raised by ``exit_actor()``: the actor finishes the current call and its process exits."""
 
@@ -100,7 +63,7 @@ class Executor:
         self.actor: Any = None
         self.actor_name = ""
         self._mode = "sync"
-        self._pools: dict[str, _CallThreads] = {}
+        self._pools: dict[str, CallThreads] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._method_groups: dict[str, str] = {}
@@ -115,15 +78,22 @@ class Executor:
         self._replies: dict[bytes, DirectPeer] = {}  # direct calls: who gets their TaskDone
         self._direct: DirectServer | None = None
         self.events = TaskEventBuffer(self._send_to_node)  # what direct calls did, for the node
+        # the caller of the direct call running in this context: what it prints goes to it
+        # (ahead of its result, on the same connection), not round the node
+        self._log_peer: contextvars.ContextVar[DirectPeer | None] = contextvars.ContextVar("log_peer", default=None)
+        self._out: tuple[LogStream, ...] = ()
+        self.generators: GeneratorResults | None = None
         self.pid = os.getpid()
         self.current_name = ""
         self.current_job = b"\x00" * 4
 
     def attach(self, client: CoreClient) -> None:
         self.client = client
+        client.cancelled = self._cancelled
+        self.generators = GeneratorResults(client, self._task_error)
         self._listen_direct()  # for callers it is lent to (and, once it hosts one, its actor's)
-        sys.stdout = LogStream(self, "out", sys.stdout)  # type: ignore[assignment]
-        sys.stderr = LogStream(self, "err", sys.stderr)  # type: ignore[assignment]
+        self._out = (LogStream(self, "out", sys.stdout), LogStream(self, "err", sys.stderr))
+        sys.stdout, sys.stderr = self._out  # type: ignore[assignment]
 
     def _send_to_node(self, msg: Message) -> None:
         c = self.client
@@ -131,12 +101,22 @@ class Executor:
             c.send(msg)
 
     def send_log(self, lines: list[str], stream: str) -> None:
+        msg = Log(self.current_job, self.current_name or "worker", self.pid, lines, stream)
+        peer = self._log_peer.get()
+        if peer is not None and not peer.closed:
+            peer.send(msg)
+            return
         c = self.client
         if c is not None and not c._closed:
             try:
-                c.send(Log(self.current_job, self.current_name or "worker", self.pid, lines, stream))
+                c.send(msg)
             except Exception:
                 pass
+
+    def _end_output(self) -> None:
+        for out in self._out:
+            if out.dirty:
+                out.end_of_task()
 
     # -- the main thread ------------------------------------------------------------------
     def enqueue(self, execute: Execute, reply: DirectPeer | None = None) -> None:
@@ -187,6 +167,8 @@ class Executor:
             client.gpu_ids = [g for g in msg.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
         undo_env = self._enter_runtime_env(spec) if kind != ACTOR_CALL else None
         self.events.started(spec["tid"])
+        peer = self._replies.get(spec["tid"])
+        log_to = self._log_peer.set(peer) if peer is not None else None
         try:
             if kind == TASK:
                 fn = self._function(spec["fn"])
@@ -221,6 +203,9 @@ class Executor:
             client.children.pop(spec["tid"], None)
             if undo_env is not None:
                 self._leave_runtime_env(undo_env)
+            self._end_output()
+            if log_to is not None:
+                self._log_peer.reset(log_to)
         self._finish(spec, result)
 
     def _enter_runtime_env(self, spec: dict[str, Any]) -> tuple[dict[str, str | None], dict[str, str]] | None:
@@ -298,53 +283,21 @@ class Executor:
         return args, kwargs
 
     def _collect(self, spec: dict[str, Any], result: Any) -> Any:
-        """The result of a generator task (``spec["opts"]["generator"]``): each value it yields
-        stored as an object, their refs in a ``DynamicObjectRefGenerator`` (a streaming one
-        keeps an error raised midway for after them). A generator with an int num_returns
-        yields that many values: their list."""
-        mode = spec["opts"].get("generator")
-        if mode is None:
-            return list(result) if spec["rets"] > 1 and inspect.isgenerator(result) else result
-        try:
-            values = iter(result)
-        except TypeError:
-            raise TypeError(f"{spec['name']} has num_returns={mode!r} but returned {type(result).__name__}, "
-                            "not a generator") from None
-        client = self.client
-        assert client is not None
-        refs = []
-        try:
-            for v in values:
-                refs.append(client.put(v))
-        except Exception as e:
-            return self._ended_midway(spec, refs, e)
-        return DynamicObjectRefGenerator(refs)
-
-    async def _collect_async(self, spec: dict[str, Any], agen: Any) -> DynamicObjectRefGenerator:
-        """``_collect`` for an async generator method of an async actor."""
-        client = self.client
-        assert client is not None
-        refs = []
-        try:
-            async for v in agen:
-                refs.append(client.put(v))
-        except Exception as e:
-            return self._ended_midway(spec, refs, e)
-        return DynamicObjectRefGenerator(refs)
-
-    def _ended_midway(self, spec: dict[str, Any], refs: list[Any], error: Exception) -> DynamicObjectRefGenerator:
-        """A generator raised: a dynamic one fails whole, a streaming one keeps what it yielded."""
-        if spec["opts"].get("generator") == "dynamic":
-            raise error
-        return DynamicObjectRefGenerator(refs, exc.RayTaskError.from_exception(error, spec["name"], self.pid, "127.0.0.1"))
+        assert self.generators is not None
+        return self.generators.collect(spec, result)
 
     def _finish(self, spec: dict[str, Any], result: Any) -> None:
         client = self.client
         assert client is not None
         n = spec["rets"]
         tid = spec["tid"]
+        if tid in self._cancelled:  # cancelled while it ran, and it returned all the same
+            self._fail(spec, exc.TaskCancelledError(f"Task {spec['name']} was cancelled."))
+            return
         try:
-            if n == 1:
+            if isinstance(result, Returns):  # a generator's, some perhaps never yielded
+                values = result.values
+            elif n == 1:
                 values = [result]
             elif n == 0:
                 values = []
@@ -358,6 +311,9 @@ class Executor:
             payloads = []
             for i, v in enumerate(values, 1):
                 oid = tid + i.to_bytes(4, "big")
+                if isinstance(v, Failed):
+                    payloads.append({"id": oid, "data": self._error_data(spec, v.error)[1], "loc": None, "err": True, "refs": []})
+                    continue
                 so, contained = client.serialize(v)
                 payloads.append(client.make_payload(oid, so, contained))
         except Exception as e:
@@ -390,12 +346,7 @@ class Executor:
             self._cancelled.discard(spec["tid"])
             error = exc.TaskCancelledError(f"Task {name} ({spec['tid'].hex()}) was cancelled.")
         error_type = "TASK_CANCELLED" if isinstance(error, exc.TaskCancelledError) else "TASK_EXECUTION_EXCEPTION"
-        err = exc.RayTaskError.from_exception(error, name, self.pid, "127.0.0.1")
-        try:
-            data = client.serialize(err)[0].to_bytes()
-        except Exception:  # the user's exception itself cannot be pickled
-            err = exc.RayTaskError(name, err.traceback_str, None, self.pid, err.ip)
-            data = client.serialize(err)[0].to_bytes()
+        err, data = self._error_data(spec, error)
         tid = spec["tid"]
         payloads = [
             {"id": tid + i.to_bytes(4, "big"), "data": data, "loc": None, "err": True, "refs": []}
@@ -403,6 +354,20 @@ class Executor:
         ]
         retryable = _retryable(spec["opts"].get("retry_exceptions"), error)
         self._done(spec, TaskDone(tid, payloads, True, retryable, err.traceback_str[-4000:]), error_type)
+
+    def _task_error(self, spec: dict[str, Any], error: BaseException) -> exc.RayTaskError:
+        return exc.RayTaskError.from_exception(error, spec["name"], self.pid, "127.0.0.1")
+
+    def _error_data(self, spec: dict[str, Any], error: BaseException) -> tuple[exc.RayTaskError, bytes]:
+        """The error the caller gets for ``error``, and its bytes."""
+        client = self.client
+        assert client is not None
+        err = self._task_error(spec, error)
+        try:
+            return err, client.serialize(err)[0].to_bytes()
+        except Exception:  # the user's exception itself cannot be pickled
+            err = exc.RayTaskError(spec["name"], err.traceback_str, None, self.pid, err.ip)
+            return err, client.serialize(err)[0].to_bytes()
 
     # -- actors ---------------------------------------------------------------------------
     def _create_actor(self, msg: _Run) -> None:  # the creation task returns None
@@ -429,9 +394,9 @@ class Executor:
             self._start_loop(groups, int(max_conc or 1000))
         elif (max_conc and max_conc > 1) or groups:
             self._mode = "threaded"
-            self._pools["_default"] = _CallThreads(int(max_conc or 1), self.execute, "actor")
+            self._pools["_default"] = CallThreads(int(max_conc or 1), self.execute, "actor")
             for g, n in groups.items():
-                self._pools[g] = _CallThreads(int(n), self.execute, f"actor-{g}")
+                self._pools[g] = CallThreads(int(n), self.execute, f"actor-{g}")
         self.actor = cls(*args, **kwargs)
         self._listen_direct()
 
@@ -547,16 +512,18 @@ class Executor:
         spec = msg.spec
         sem = self._sems.get(group) or self._sems["_default"]
         async with sem:
-            client = self.client
-            assert client is not None
             self.events.started(spec["tid"])
+            peer = self._replies.get(spec["tid"])
+            if peer is not None:  # (this asyncio task's own context)
+                self._log_peer.set(peer)
             try:
                 args, kwargs = self._args(msg)
                 result = self._actor_method(spec["method"])(*args, **kwargs)
                 if inspect.isawaitable(result):
                     result = await result
                 if inspect.isasyncgen(result) and spec["opts"].get("generator"):
-                    result = await self._collect_async(spec, result)
+                    assert self.generators is not None
+                    result = await self.generators.collect_async(spec, result)
                 else:
                     result = self._collect(spec, result)
             except ActorExit:
@@ -566,6 +533,8 @@ class Executor:
             except BaseException as e:
                 self._fail(spec, e)
                 return
+            finally:
+                self._end_output()
             self._finish(spec, result)
 
     def _actor_method(self, name: str) -> Any:

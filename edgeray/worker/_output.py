@@ -1,4 +1,8 @@
-"""Worker stdout/stderr, forwarded line by line to the driver as ``(name pid=N) line``."""
+"""Worker stdout/stderr, forwarded line by line to the driver as ``(name pid=N) line``.
+
+Every write also goes, whole, to the worker's own stream (its log file, block-buffered); the
+executor calls ``end_of_task`` after each task, which flushes the file if the task wrote to it
+(one system call for a task that printed, none for one that did not)."""
 
 from __future__ import annotations
 
@@ -14,25 +18,36 @@ class LogStream(io.TextIOBase):
         self._original = original
         self._buf = ""
         self._lock = threading.Lock()
+        self.dirty = False  # written to since the file was last flushed
 
     def writable(self) -> bool:
         return True
 
     def write(self, s: str) -> int:
         with self._lock:
+            self._original.write(s)  # (``print`` writes its text and its newline separately)
+            self.dirty = True
             self._buf += s
             if "\n" not in self._buf:
                 return len(s)
             *lines, self._buf = self._buf.split("\n")
-        self._original.write(s)  # also keep it in the worker's log file
         self._executor.send_log(lines, self._stream)
         return len(s)
+
+    def end_of_task(self) -> None:
+        """A task ended: what it printed reaches the log file now."""
+        if self.dirty:
+            self.dirty = False
+            try:
+                self._original.flush()
+            except Exception:
+                pass
 
     def flush(self) -> None:
         with self._lock:
             rest, self._buf = self._buf, ""
+            self.dirty = False
         if rest:
-            self._original.write(rest)
             self._executor.send_log([rest], self._stream)
         try:
             self._original.flush()

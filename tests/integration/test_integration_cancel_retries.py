@@ -199,3 +199,96 @@ def test_retry_exceptions(ray1, tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         ray.get(wrong_type.remote(), timeout=60)
     assert typed.read_text() == "1"
+
+
+def test_a_cancelled_async_call_that_returns_anyway_is_cancelled(ray_init, tmp_path: Path) -> None:
+    """Ray's own example: the method catches ``CancelledError`` and returns; ``get`` still
+    raises ``TaskCancelledError``."""
+    import asyncio
+
+    ray = ray_init(num_cpus=1)
+    started, caught = tmp_path / "started", tmp_path / "caught"
+
+    @ray.remote
+    class Actor:
+        async def f(self):
+            open(started, "w").close()
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                open(caught, "w").close()
+            return "the method's value"
+
+    a = Actor.remote()
+    ref = a.f.remote()
+    wait_for(started)
+    ray.cancel(ref)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(ref, timeout=20)
+    assert caught.exists(), "the call never saw CancelledError"
+
+
+def test_a_task_blocked_in_get_sees_keyboard_interrupt_and_is_canceled(ray_init, tmp_path: Path) -> None:
+    ray = ray_init(num_cpus=2)
+    started, seen = tmp_path / "started", tmp_path / "seen"
+
+    @ray.remote
+    def forever():
+        import time
+
+        time.sleep(120)
+
+    @ray.remote
+    def blocked(refs):
+        import edgeray
+
+        open(started, "w").close()
+        try:
+            edgeray.get(refs[0])
+        except KeyboardInterrupt:
+            seen.write_text(str(edgeray.get_runtime_context().is_canceled()))
+            return "caught it"  # and returns: the ref is cancelled all the same
+        return "finished"
+
+    inner = forever.remote()
+    ref = blocked.remote([inner])
+    wait_for(started)
+    ray.cancel(ref, recursive=False)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(ref, timeout=20)
+    assert seen.read_text() == "True"
+    ray.cancel(inner, force=True)
+
+
+def test_a_sync_actor_call_checks_is_canceled(ray_init, tmp_path: Path) -> None:
+    """A sync actor's running call is not interrupted; it can ask, and its ref is cancelled."""
+    ray = ray_init(num_cpus=1)
+    started = tmp_path / "started"
+
+    @ray.remote
+    class Actor:
+        def __init__(self):
+            self.saw = None
+
+        def work(self):
+            import time
+
+            import edgeray
+
+            open(started, "w").close()
+            deadline = time.monotonic() + 60
+            while not edgeray.get_runtime_context().is_canceled() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.saw = edgeray.get_runtime_context().is_canceled()
+            return "done"
+
+        def saw_cancel(self):
+            return self.saw
+
+    a = Actor.remote()
+    ref = a.work.remote()
+    wait_for(started)
+    ray.cancel(ref)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(ref, timeout=90)
+    assert ray.get(a.saw_cancel.remote(), timeout=20) is True

@@ -52,7 +52,10 @@ def test_large_values_and_an_error_midway(ray) -> None:
     gen = arrays.remote(3)
     got = [int(ray.get(next(gen))[0]) for _ in range(3)]
     assert got == [0, 1, 2]
+    error = next(gen)  # (as in Ray: the error is in the next ref, raised by its get)
     with pytest.raises(KeyError, match="after the arrays"):
+        ray.get(error)
+    with pytest.raises(StopIteration):
         next(gen)
 
 
@@ -66,11 +69,6 @@ def test_dynamic_and_static_num_returns(ray) -> None:
         yield from ("a", "b", "c")
 
     @ray.remote(num_returns="dynamic")
-    def broken() -> Any:
-        yield 1
-        raise ValueError("dynamic fails whole")
-
-    @ray.remote(num_returns="dynamic")
     def not_a_generator() -> int:
         return 1
 
@@ -80,8 +78,6 @@ def test_dynamic_and_static_num_returns(ray) -> None:
     assert isinstance(inner, ray.DynamicObjectRefGenerator) and len(inner) == 4
     assert ray.get(list(inner)) == [0, 1, 2, 3]
     assert ray.get(static.remote()) == ["a", "b", "c"]
-    with pytest.raises(ValueError, match="dynamic fails whole"):
-        ray.get(broken.remote())
     with pytest.raises(TypeError, match="not a generator"):
         ray.get(not_a_generator.remote())
 
@@ -129,4 +125,54 @@ def test_async_actor_generator_methods(ray) -> None:
     gen = s.broken.remote()
     assert ray.get(next(gen)) == "first"
     with pytest.raises(RuntimeError, match="async generator broke"):
-        next(gen)
+        ray.get(next(gen))
+    assert list(gen) == []
+
+
+def test_an_error_midway_keeps_the_values_yielded_before_it(ray) -> None:
+    """Ray's rule for every kind of generator: what was yielded stays; the error is in the rest."""
+
+    @ray.remote
+    def two_then_error() -> Any:
+        yield "a"
+        yield "b"
+        raise ValueError("broke after two")
+
+    refs = list(two_then_error.remote())  # streaming: the error is one more, last ref
+    assert len(refs) == 3 and ray.get(refs[:2]) == ["a", "b"]
+    with pytest.raises(ValueError, match="broke after two"):
+        ray.get(refs[2])
+
+    inner = ray.get(two_then_error.options(num_returns="dynamic").remote())  # likewise
+    refs = list(inner)
+    assert len(refs) == 3 and ray.get(refs[:2]) == ["a", "b"]
+    with pytest.raises(ValueError, match="broke after two"):
+        ray.get(refs[2])
+
+    refs = two_then_error.options(num_returns=4).remote()  # an int: every result not yielded
+    assert ray.get(refs[:2]) == ["a", "b"]
+    for ref in refs[2:]:
+        with pytest.raises(ValueError, match="broke after two"):
+            ray.get(ref)
+
+
+def test_a_generator_yielding_more_or_fewer_values_than_num_returns(ray) -> None:
+    @ray.remote(num_returns=2)
+    def three() -> Any:
+        yield from (1, 2, 3)
+
+    @ray.remote(num_returns=3)
+    def one() -> Any:
+        yield "only"
+
+    @ray.remote(num_returns=1)
+    def single() -> Any:
+        yield "it"
+
+    assert ray.get(three.remote()) == [1, 2]  # the first two (Ray logs an error about the third)
+    first, *rest = one.remote()
+    assert ray.get(first) == "only"
+    for ref in rest:
+        with pytest.raises(ValueError, match="num_returns=3"):
+            ray.get(ref)
+    assert ray.get(single.remote()) == "it"

@@ -1,0 +1,197 @@
+"""What workers print, and what a driver prints as it exits (issue 16: Ray programs run unchanged).
+
+Each test runs a driver script as its own process, as a user would, and reads what it printed:
+worker lines reach the driver with Ray's ``(name pid=N)`` prefix and stay, whole, in the
+worker's log file; a driver that exits with work in flight prints nothing about it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from waiting import wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+PY = sys.executable
+
+
+def run_driver(tmp_path: Path, source: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent(source))
+    return subprocess.run([PY, str(script)], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PY, "-m", "edgeray", *args], capture_output=True, text=True, timeout=60, env=dict(os.environ))
+
+
+def worker_logs(home: str) -> list[Path]:
+    return sorted(Path(home).glob("nodes/*/logs/worker-*.log"))
+
+
+LINES = 10_000
+
+CHATTY = f"""
+    import os, sys
+    import edgeray as ray
+
+    ray.init(num_cpus=1)
+
+    @ray.remote
+    def chatty(n):
+        for i in range(n):
+            print("line", i, "of chatty")
+        return os.getpid()
+
+    pid = ray.get(chatty.remote({LINES}))
+    sys.stdout.write(f"PID {{pid}}\\n")  # one write: worker lines are printed by another thread
+"""
+
+
+def test_print_in_a_task_reaches_the_driver_and_the_log_file_whole(tmp_path: Path, edgeray_home: str) -> None:
+    r = run_driver(tmp_path, CHATTY)
+    assert r.returncode == 0, f"driver failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
+    out = r.stdout.splitlines()
+    pid = int(next(line for line in out if line.startswith("PID ")).split()[1])
+    want = [f"line {i} of chatty" for i in range(LINES)]
+    got = [line.removeprefix(f"(chatty pid={pid}) ") for line in out if line.startswith(f"(chatty pid={pid}) ")]
+    assert got == want, f"the driver saw {len(got)} of {LINES} lines, first missing: {sorted(set(want) - set(got))[:3]}"
+
+    def log_lines() -> list[str] | None:
+        for f in worker_logs(edgeray_home):
+            lines = f.read_text(errors="replace").splitlines()
+            if "line 0 of chatty" in lines:
+                return lines
+        return None
+
+    lines = wait_for(log_lines, what="a worker log file with the task's first line")
+    kept = [line for line in lines if line.endswith(" of chatty")]
+    assert kept == want, f"the log file kept {len(kept)} of {LINES} lines whole"
+
+
+# --------------------------------------------------------------------------- the driver exits
+
+
+LAST_WORDS = """
+    import os, signal, sys, time
+    import edgeray as ray
+    from edgeray.client import current_client
+
+    ray.init(address="auto")
+
+    def stop_node():  # the node is busy: it forwards nothing more before the driver exits
+        os.kill(int(os.environ["EDGERAY_PARENT_PID"]), signal.SIGSTOP)
+
+    @ray.remote
+    def last(stop):
+        print("LAST-WORDS", stop)
+        if stop:
+            stop_node()
+        return os.getpid()
+
+    @ray.remote
+    class Speaker:
+        def say(self, stop):
+            print("LAST-WORDS", stop)
+            if stop:
+                stop_node()
+            return os.getpid()
+
+    KIND = {kind!r}
+    if KIND == "task":
+        for _ in range(2):  # a worker is up and idle: the next task goes to it directly
+            ray.get(last.remote(False))
+        pid = ray.get(last.remote(True), timeout=60)
+    else:
+        s = Speaker.remote()
+        lanes = current_client().lanes
+        deadline = time.monotonic() + 30
+        while True:  # until its calls go straight to its worker
+            ray.get(s.say.remote(False))
+            if any(lane.chan is not None and lane.chan.open for lane in lanes._lanes.values()):
+                break
+            assert time.monotonic() < deadline, "no direct connection to the actor"
+            time.sleep(0.05)
+        pid = ray.get(s.say.remote(True), timeout=60)
+    sys.stdout.write(f"PID {{pid}}\\n")  # one write: worker lines are printed by another thread
+"""
+
+
+@pytest.mark.parametrize("kind", ["task", "actor"])
+def test_output_of_the_last_work_before_exit_appears(tmp_path: Path, edgeray_home: str, kind: str) -> None:
+    """Its result came straight from the worker; its output must not wait for the node."""
+    assert cli("start", "--num-cpus", "1").returncode == 0
+    try:
+        r = run_driver(tmp_path, LAST_WORDS.format(kind=kind))
+    finally:
+        node = _node_pid(edgeray_home)
+        if node:
+            os.kill(node, signal.SIGCONT)
+        cli("stop")
+    assert r.returncode == 0, f"driver failed:\n{r.stdout}\n{r.stderr}"
+    pid = int(next(line for line in r.stdout.splitlines() if line.startswith("PID ")).split()[1])
+    name = "last" if kind == "task" else "Speaker"
+    assert f"({name} pid={pid}) LAST-WORDS True" in r.stdout.splitlines(), r.stdout
+
+
+def _node_pid(home: str) -> int | None:
+    import json
+
+    try:
+        return int(json.loads((Path(home) / "address.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+IN_FLIGHT = """
+    import json, os, signal, time
+    import edgeray as ray
+
+    ray.init(address="auto")
+
+    @ray.remote
+    def slow():
+        time.sleep(60)
+
+    @ray.remote
+    class Sleeper:
+        def nap(self):
+            time.sleep(60)
+
+    ray.get(ray.remote(lambda: 1).remote())
+    s = Sleeper.remote()
+    ray.get(s.__ray_ready__.remote())
+    naps = [s.nap.remote() for _ in range(3)]
+    refs = [slow.remote() for _ in range(5)]
+    # the node is slow to answer now: what the driver asked it is still in flight as it exits
+    os.kill(json.loads(open(os.path.join(os.environ["EDGERAY_HOME"], "address.json")).read())["pid"], signal.SIGSTOP)
+    more = [slow.remote() for _ in range(5)]
+    if {fail!r}:
+        raise RuntimeError("the real error")
+"""
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_driver_exiting_with_work_in_flight_prints_no_error(tmp_path: Path, edgeray_home: str, fail: bool) -> None:
+    assert cli("start", "--num-cpus", "1").returncode == 0
+    try:
+        r = run_driver(tmp_path, IN_FLIGHT.format(fail=fail))
+    finally:
+        node = _node_pid(edgeray_home)
+        if node:
+            os.kill(node, signal.SIGCONT)
+        cli("stop")
+    err = [line for line in r.stderr.splitlines() if line.strip()]
+    if fail:
+        assert r.returncode == 1, r.stderr
+        assert err and err[-1] == "RuntimeError: the real error", f"the real error is not the last thing shown:\n{r.stderr}"
+    else:
+        assert r.returncode == 0, r.stderr
+    assert not [line for line in err if "edgeray" in line.lower() or "Bad file descriptor" in line], r.stderr
