@@ -201,6 +201,8 @@ class ActorHandle:
         mode = generator_mode(opts["num_returns"], False) if "num_returns" in opts else meta.get("generator")
         nr = 1 if mode else opts.get("num_returns", meta.get("num_returns", 1))
         wired: dict[str, Any] = {"generator": mode} if mode else {}
+        if opts.get("name"):  # the call's task name (get_runtime_context().get_task_name())
+            wired["name"] = opts["name"]
         group = opts.get("concurrency_group") or meta.get("concurrency_group")
         if group:
             wired["concurrency_group"] = group

@@ -12,22 +12,10 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from ._context import current_client, try_current_client
+from ._ids import TaskID
 
 if TYPE_CHECKING:
     from ._client import CoreClient
-
-
-class TaskID(str):
-    """The id of the task that makes an object, as ``ObjectRef.task_id()`` gives it: its hex
-    string, with the ``hex()`` and ``binary()`` of Ray's ``TaskID``."""
-
-    __slots__ = ()
-
-    def hex(self) -> str:
-        return str(self)
-
-    def binary(self) -> bytes:
-        return bytes.fromhex(self)
 
 
 class ObjectRef:
