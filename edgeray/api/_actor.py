@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import threading
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .. import exceptions as exc
 from ..client import CoreClient, ObjectRef, try_current_client
@@ -134,7 +134,7 @@ class ActorClass:
         del keep
         if result.get("existing"):
             return ActorHandle(result["actor_id"], result["meta"], None, client)
-        handle = ActorHandle(actor_id, meta, self._methods, client)
+        handle: ActorHandle[Any] = ActorHandle(actor_id, meta, self._methods, client)
         handle._creation = creation
         return handle
 
@@ -166,8 +166,12 @@ class ActorMethod:
         raise TypeError(f"Actor methods cannot be called directly. Use '{self._name}.remote()'.")
 
 
-class ActorHandle:
-    """A reference to an actor; pickles into tasks and other actors and works there too."""
+T = TypeVar("T")
+
+
+class ActorHandle(Generic[T]):
+    """A reference to an actor (``ActorHandle[MyClass]`` in annotations, as in Ray); pickles
+    into tasks and other actors and works there too."""
 
     def __init__(self, actor_id: bytes, meta: dict[str, Any], sigs: dict[str, Any] | None, client: CoreClient | None) -> None:
         self._actor_id = actor_id

@@ -11,19 +11,22 @@ generator raises comes after the refs of what it yielded before it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._refs import ObjectRef
 
 
-class DynamicObjectRefGenerator:
+T = TypeVar("T")
+
+
+class DynamicObjectRefGenerator(Generic[T]):
     """The refs of what a generator task yielded (its result with ``num_returns="dynamic"``)."""
 
     def __init__(self, refs: list[ObjectRef], error: BaseException | None = None) -> None:
         self._refs = list(refs)
         self._error = error  # (streaming only: raised after the refs)
 
-    def __iter__(self) -> Iterator[ObjectRef]:
+    def __iter__(self) -> Iterator[ObjectRef[T]]:
         yield from self._refs
         error = self._error
         if error is not None:  # a RayTaskError raises as the user's exception type too
@@ -37,7 +40,7 @@ class DynamicObjectRefGenerator:
         return f"DynamicObjectRefGenerator({len(self._refs)} refs)"
 
 
-class ObjectRefGenerator:
+class ObjectRefGenerator(Generic[T]):
     """What ``.remote()`` returns for a streaming generator task: iterate it for the refs of
     the values it yields. ``completed()`` is the ref of the task's end."""
 
@@ -48,10 +51,10 @@ class ObjectRefGenerator:
     def completed(self) -> ObjectRef:
         return self._ref
 
-    def __iter__(self) -> ObjectRefGenerator:
+    def __iter__(self) -> ObjectRefGenerator[T]:
         return self
 
-    def __next__(self) -> ObjectRef:
+    def __next__(self) -> ObjectRef[T]:
         if self._it is None:
             client = self._ref._client
             if client is None:
@@ -59,10 +62,10 @@ class ObjectRefGenerator:
             self._it = iter(client.get([self._ref], None)[0])
         return next(self._it)
 
-    def __aiter__(self) -> ObjectRefGenerator:
+    def __aiter__(self) -> ObjectRefGenerator[T]:
         return self
 
-    async def __anext__(self) -> ObjectRef:
+    async def __anext__(self) -> ObjectRef[T]:
         if self._it is None:
             self._it = iter(await self._ref)
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import sys
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._context import current_client, try_current_client
 from ._ids import TaskID
@@ -18,7 +18,12 @@ if TYPE_CHECKING:
     from ._client import CoreClient
 
 
-class ObjectRef:
+T = TypeVar("T")
+
+
+class ObjectRef(Generic[T]):
+    """A reference to an object; ``ObjectRef[int]`` in annotations, as in Ray."""
+
     __slots__ = ("_id", "_client", "_removed", "__weakref__")
 
     def __init__(self, object_id: bytes, client: CoreClient | None = None, *, _counted: bool = True) -> None:
