@@ -15,7 +15,6 @@ from typing import Any, Generic, TypeVar
 
 from ._refs import ObjectRef
 
-
 T = TypeVar("T")
 
 
