@@ -73,7 +73,30 @@ def _method_meta(cls: type) -> dict[str, Any]:
 
 
 class ActorClass:
-    """What ``@edgeray.remote`` makes of a class: ``.remote(...)`` creates an actor."""
+    """What ``@edgeray.remote`` makes of a class: ``.remote(...)`` creates an actor. The class's
+    own attributes (constants, static and class methods) are reachable through it, as in Ray."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ActorClass:
+        if len(args) == 3 and isinstance(args[1], tuple) and isinstance(args[2], dict):
+            # ``class B(SomeActor)``: Python asks the base's type to make the class
+            base = next((b for b in args[1] if isinstance(b, ActorClass)), None)
+            raise TypeError(
+                f"Attempted to define subclass '{args[0]}' of actor class "
+                f"'{getattr(base, '__name__', '?')}'. Inheriting from actor classes is not currently "
+                "supported. You can instead inherit from a non-actor base class and make the derived "
+                "class an actor class (with @edgeray.remote)."
+            )
+        return super().__new__(cls)
+
+    def __getattr__(self, name: str) -> Any:
+        # only for names not found on the ActorClass itself
+        user_cls = self.__dict__.get("_cls")
+        if user_cls is None or (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(name)
+        try:
+            return getattr(user_cls, name)
+        except AttributeError:
+            raise AttributeError(f"The actor class '{user_cls.__name__}' has no attribute '{name}'") from None
 
     def __init__(self, cls: type, options: dict[str, Any]) -> None:
         self._cls = cls

@@ -1,5 +1,5 @@
 """Ray API surface against a real node: the runtime context's older spellings, task names and
-node labels, actor class attributes."""
+node labels, the deprecated placement_group= option."""
 
 from __future__ import annotations
 
@@ -146,3 +146,30 @@ def test_node_labels(ray) -> None:
 
     assert ray.get_runtime_context().get_node_labels()["zone"] == "edge-1"
     assert ray.get(labels.remote())["zone"] == "edge-1"
+
+
+@pytest.mark.filterwarnings("ignore:placement_group_bundle_index parameter is deprecated")
+def test_deprecated_placement_group_option_is_honoured(ray) -> None:
+    from edgeray.util.placement_group import placement_group, remove_placement_group
+
+    @ray.remote(num_cpus=1)
+    def pg_id() -> str | None:
+        return ray.get_runtime_context().get_placement_group_id()
+
+    @ray.remote(num_cpus=1)
+    class InGroup:
+        def pg_id(self) -> str | None:
+            return ray.get_runtime_context().get_placement_group_id()
+
+    pg = placement_group([{"CPU": 1}, {"CPU": 1}])
+    ray.get(pg.ready(), timeout=30)
+    try:
+        with pytest.warns(DeprecationWarning, match="placement_group parameter is deprecated"):
+            task = pg_id.options(placement_group=pg, placement_group_bundle_index=1)
+        assert ray.get(task.remote(), timeout=30) == pg.id.hex()
+        with pytest.warns(DeprecationWarning, match="placement_group parameter is deprecated"):
+            actor = InGroup.options(placement_group=pg).remote()
+        assert ray.get(actor.pg_id.remote(), timeout=30) == pg.id.hex()
+        ray.kill(actor)
+    finally:
+        remove_placement_group(pg)
