@@ -44,9 +44,10 @@ PACKAGES = [
 ]
 # (the last group: Ray's module names, façades over ``api`` that no layer may import)
 INTERNAL_NAMES = set(PACKAGES) | {"config", "_config_values", "exceptions", "_files", "_launch", "_ratelimit", "cli",
-                                  "actor", "util", "runtime_context", "runtime_env", "job_config", "cloudpickle"}
+                                  "actor", "util", "runtime_context", "runtime_env", "job_config", "cloudpickle",
+                                  "experimental"}
 
-FACADES = {"runtime_context", "runtime_env", "job_config", "cloudpickle"}
+FACADES = {"runtime_context", "runtime_env", "job_config", "cloudpickle", "experimental"}
 
 # Top-level helper modules a layer may use beyond its docstring: ``_files`` holds the paths under
 # EDGERAY_HOME, ``_launch`` how edgeray starts its own processes, ``_ratelimit`` bounded logging of

@@ -173,3 +173,24 @@ def test_deprecated_placement_group_option_is_honoured(ray) -> None:
         ray.kill(actor)
     finally:
         remove_placement_group(pg)
+
+
+def test_metrics_and_tqdm_in_an_actor(ray) -> None:
+    from edgeray.experimental.tqdm_ray import tqdm
+    from edgeray.util.metrics import Counter
+
+    served = Counter("served", tag_keys=("kind",))  # travels into the actor as its definition
+
+    @ray.remote
+    class Server:
+        def serve(self, n: int) -> dict:
+            bar = tqdm(desc="serving", total=n)
+            for _ in range(n):
+                served.inc(tags={"kind": "ok"})
+                bar.update()
+            bar.close()
+            return {"samples": served._samples(), "line": bar.line()}
+
+    out = ray.get(Server.remote().serve.remote(3))
+    assert out == {"samples": {(("kind", "ok"),): 3.0}, "line": "serving: 3/3 it"}
+    assert served._samples() == {}  # each process records its own
