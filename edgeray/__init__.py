@@ -64,6 +64,10 @@ _LAZY = {name: "edgeray.api" for name in __all__ if name not in (*_CLIENT_NAMES,
 _LAZY.update(dict.fromkeys(_CLIENT_NAMES, "edgeray.client"))
 
 
+# modules Ray's ``import ray`` makes attributes (``ray.runtime_context.get_runtime_context()``)
+_SUBMODULES = ("util", "actor", "runtime_context", "runtime_env", "job_config", "cloudpickle", "experimental")
+
+
 def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is not None:
@@ -85,7 +89,7 @@ def _submodule(name: str) -> object:
         from .node import open_node
 
         return open_node
-    if name in ("util", "actor"):
+    if name in _SUBMODULES:
         import importlib
 
         return importlib.import_module(f"edgeray.{name}")

@@ -42,8 +42,12 @@ PACKAGES = [
     "node",
     "api",
 ]
+# (the last group: Ray's module names, façades over ``api`` that no layer may import)
 INTERNAL_NAMES = set(PACKAGES) | {"config", "_config_values", "exceptions", "_files", "_launch", "_ratelimit", "cli",
-                                  "actor", "util"}
+                                  "actor", "util", "runtime_context", "runtime_env", "job_config", "cloudpickle",
+                                  "experimental"}
+
+FACADES = {"runtime_context", "runtime_env", "job_config", "cloudpickle", "experimental"}
 
 # Top-level helper modules a layer may use beyond its docstring: ``_files`` holds the paths under
 # EDGERAY_HOME, ``_launch`` how edgeray starts its own processes, ``_ratelimit`` bounded logging of
@@ -150,7 +154,7 @@ def docstring_rule(package: str) -> tuple[set[str], set[str]]:
     text = rule_text(package).replace("``", "").replace("trio-websocket", "trio_websocket")
     allowed = re.split(r";|\bnever\b|\(no\b", text, maxsplit=1)[0]
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", allowed.replace("edgeray.", " ")))
-    internal = words & (INTERNAL_NAMES - {"cli", "actor", "util", "_files", "_launch", "_ratelimit"})
+    internal = words & (INTERNAL_NAMES - {"cli", "actor", "util", "_files", "_launch", "_ratelimit", *FACADES})
     internal.discard(package)
     third = words & {
         "trio",
@@ -252,6 +256,23 @@ def test_leaf_modules(module: str) -> None:
         elif parts[0] != "edgeray" and parts[0] not in STDLIB and imp.toplevel:
             bad.append(f"{module}.py:{imp.line} imports {imp.module}")
     assert bad == []
+
+
+@pytest.mark.parametrize("module", sorted(FACADES))
+def test_ray_module_facades_are_built_on_the_api(module: str) -> None:
+    """``edgeray.runtime_context`` and its kind: Ray's module names over ``api`` (and
+    ``cloudpickle`` itself); no layer imports them."""
+    path = ROOT / f"{module}.py"
+    paths = [path] if path.exists() else sorted((ROOT / module).rglob("*.py"))
+    bad = []
+    for p in paths:
+        for imp in imports_of(p):
+            parts = imp.module.split(".")
+            if parts[0] == "edgeray" and (len(parts) == 1 or parts[1] not in {"api", "client", "util", "exceptions", module}):
+                bad.append(f"{p.name}:{imp.line} imports {imp.module}")
+            elif parts[0] not in ("edgeray", "cloudpickle") and parts[0] not in STDLIB and imp.toplevel:
+                bad.append(f"{p.name}:{imp.line} imports {imp.module}")
+    assert paths and bad == []
 
 
 def test_scanner_sees_relative_and_lazy_imports(tmp_path: Path) -> None:

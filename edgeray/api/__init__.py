@@ -7,19 +7,18 @@ package ``edgeray/__init__.py`` re-exports from here.
 
 from ._actor import ActorClass, ActorHandle, ActorMethod, exit_actor, method
 from ._api import (
-    RuntimeContext,
     available_resources,
     cancel,
     cluster_resources,
     get,
     get_actor,
     get_gpu_ids,
-    get_runtime_context,
     kill,
     nodes,
     put,
     wait,
 )
+from ._context import RuntimeContext, get_runtime_context
 from ._decorator import remote
 from ._init import init, is_initialized, shutdown
 from ._remote import RemoteFunction

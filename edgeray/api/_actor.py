@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import threading
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .. import exceptions as exc
 from ..client import CoreClient, ObjectRef, try_current_client
@@ -73,7 +73,30 @@ def _method_meta(cls: type) -> dict[str, Any]:
 
 
 class ActorClass:
-    """What ``@edgeray.remote`` makes of a class: ``.remote(...)`` creates an actor."""
+    """What ``@edgeray.remote`` makes of a class: ``.remote(...)`` creates an actor. The class's
+    own attributes (constants, static and class methods) are reachable through it, as in Ray."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ActorClass:
+        if len(args) == 3 and isinstance(args[1], tuple) and isinstance(args[2], dict):
+            # ``class B(SomeActor)``: Python asks the base's type to make the class
+            base = next((b for b in args[1] if isinstance(b, ActorClass)), None)
+            raise TypeError(
+                f"Attempted to define subclass '{args[0]}' of actor class "
+                f"'{getattr(base, '__name__', '?')}'. Inheriting from actor classes is not currently "
+                "supported. You can instead inherit from a non-actor base class and make the derived "
+                "class an actor class (with @edgeray.remote)."
+            )
+        return super().__new__(cls)
+
+    def __getattr__(self, name: str) -> Any:
+        # only for names not found on the ActorClass itself
+        user_cls = self.__dict__.get("_cls")
+        if user_cls is None or (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(name)
+        try:
+            return getattr(user_cls, name)
+        except AttributeError:
+            raise AttributeError(f"The actor class '{user_cls.__name__}' has no attribute '{name}'") from None
 
     def __init__(self, cls: type, options: dict[str, Any]) -> None:
         self._cls = cls
@@ -134,7 +157,7 @@ class ActorClass:
         del keep
         if result.get("existing"):
             return ActorHandle(result["actor_id"], result["meta"], None, client)
-        handle = ActorHandle(actor_id, meta, self._methods, client)
+        handle: ActorHandle[Any] = ActorHandle(actor_id, meta, self._methods, client)
         handle._creation = creation
         return handle
 
@@ -166,8 +189,12 @@ class ActorMethod:
         raise TypeError(f"Actor methods cannot be called directly. Use '{self._name}.remote()'.")
 
 
-class ActorHandle:
-    """A reference to an actor; pickles into tasks and other actors and works there too."""
+T = TypeVar("T")
+
+
+class ActorHandle(Generic[T]):
+    """A reference to an actor (``ActorHandle[MyClass]`` in annotations, as in Ray); pickles
+    into tasks and other actors and works there too."""
 
     def __init__(self, actor_id: bytes, meta: dict[str, Any], sigs: dict[str, Any] | None, client: CoreClient | None) -> None:
         self._actor_id = actor_id
@@ -201,6 +228,8 @@ class ActorHandle:
         mode = generator_mode(opts["num_returns"], False) if "num_returns" in opts else meta.get("generator")
         nr = 1 if mode else opts.get("num_returns", meta.get("num_returns", 1))
         wired: dict[str, Any] = {"generator": mode} if mode else {}
+        if opts.get("name"):  # the call's task name (get_runtime_context().get_task_name())
+            wired["name"] = opts["name"]
         group = opts.get("concurrency_group") or meta.get("concurrency_group")
         if group:
             wired["concurrency_group"] = group

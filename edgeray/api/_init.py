@@ -15,6 +15,7 @@ from .. import _files
 from .. import exceptions as exc
 from ..client import CoreClient, current_client, set_current_client, try_current_client
 from ..client._context import init_lock
+from ._job_config import JobConfig
 from ._options import check_runtime_env
 
 log = logging.getLogger("edgeray")
@@ -41,12 +42,14 @@ def init(
     num_gpus: float | None = None,
     resources: dict[str, float] | None = None,
     object_store_memory: int | None = None,
+    local_mode: bool = False,
     namespace: str | None = None,
     ignore_reinit_error: bool = False,
     include_dashboard: bool | None = None,
     log_to_driver: bool = True,
     logging_level: Any = None,
     runtime_env: dict[str, Any] | None = None,
+    job_config: JobConfig | None = None,
     _config_file: str | None = None,
     **unsupported: Any,
 ) -> dict[str, Any]:
@@ -54,10 +57,18 @@ def init(
 
     ``address``: None → connect to the node started on this machine with ``edgeray start`` if one
     runs, else start a node for this driver (stopped by ``shutdown()`` or at exit); ``"auto"`` →
-    the running local node (error if none); ``"ws://host:port"`` → a remote node.
+    the running local node (error if none); ``"ws://host:port"`` (or ``"host:port"``) → a remote
+    node. With ``address`` None or ``"auto"``, ``EDGERAY_ADDRESS`` or else ``RAY_ADDRESS`` from the
+    environment is used if set, as Ray uses ``RAY_ADDRESS``.
     """
     if unsupported:
         raise TypeError(f"init() got unexpected keyword arguments {sorted(unsupported)}")
+    if local_mode:
+        raise RuntimeError(
+            "`local_mode` is no longer supported. For interactive debugging consider using the Ray distributed debugger."
+        )
+    _check_node_args(num_cpus, num_gpus, resources, object_store_memory)
+    runtime_env, namespace = _with_job_config(job_config, runtime_env, namespace)
     check_runtime_env(runtime_env)
     with init_lock():
         if is_initialized():
@@ -68,8 +79,8 @@ def init(
                 "Maybe you called edgeray.init twice by accident? This error can be suppressed by passing "
                 "in 'ignore_reinit_error=True' or by calling 'edgeray.shutdown()' prior to 'edgeray.init()'."
             )
-        if address is None:
-            address = os.environ.get("EDGERAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
+        if address is None or address == "auto":
+            address = os.environ.get("EDGERAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or address
         node_proc = None
         token = _files.read_token()
         if address in (None, "auto", "local"):
@@ -87,9 +98,7 @@ def init(
                 node_proc, target = _start_embedded(num_cpus, num_gpus, resources, object_store_memory, _config_file)
                 token = _files.read_token()
         else:
-            if not (address.startswith("ws://") or address.startswith("wss://") or address.startswith("unix:")):
-                raise ValueError(f"Unsupported address {address!r}: use 'auto', 'ws://HOST:PORT' or None.")
-            target = address
+            target = node_address(address)
         try:
             client = CoreClient(target, token=token, role="driver", namespace=namespace, embedded=node_proc is not None)
         except BaseException:
@@ -100,6 +109,57 @@ def init(
         set_current_client(client)
         _STATE["session"] = _Session(client, node_proc, target)
         return _context_info()
+
+
+def node_address(address: str) -> str:
+    """The URL a driver connects to for ``address``: ``ws://``, ``wss://`` and ``unix:`` as
+    given; ``HOST:PORT`` without a scheme means ``ws://HOST:PORT`` (Ray's ``HOST:PORT``)."""
+    if not isinstance(address, str):
+        raise TypeError(f"address must be a string, not {type(address).__name__}.")
+    if address.startswith(("ws://", "wss://", "unix:")):
+        return address
+    host, sep, port = address.rpartition(":")
+    if "://" not in address and sep and host and port.isdigit() and "/" not in host:
+        return f"ws://{address}"
+    raise ValueError(f"Unsupported address {address!r}: use 'auto', 'ws://HOST:PORT', 'HOST:PORT' or None.")
+
+
+def _check_node_args(
+    num_cpus: Any, num_gpus: Any, resources: Any, object_store_memory: Any
+) -> None:
+    """``init()``'s node arguments, checked here (not by the node's command line)."""
+    for name, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float) or v != v:
+            raise TypeError(f"init(): {name} must be a number, not {type(v).__name__} ({v!r}).")
+        if v < 0:
+            raise ValueError(f"init(): {name} must be >= 0, got {v}.")
+    if resources is not None:
+        if not isinstance(resources, dict):
+            raise TypeError(f"init(): resources must be a dict, not {type(resources).__name__}.")
+        for k, v in resources.items():
+            if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, int | float) or v != v or v < 0:
+                raise ValueError(f"init(): resources must map names to numbers >= 0, got {k!r}: {v!r}.")
+    if object_store_memory is not None and (
+        isinstance(object_store_memory, bool) or not isinstance(object_store_memory, int) or object_store_memory < 0
+    ):
+        raise TypeError(f"init(): object_store_memory must be a number of bytes (int >= 0), got {object_store_memory!r}.")
+
+
+def _with_job_config(
+    job_config: JobConfig | None, runtime_env: dict[str, Any] | None, namespace: str | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The runtime_env and namespace of the job: ``init``'s own, else its ``job_config``'s (Ray's order)."""
+    if job_config is None:
+        return runtime_env, namespace
+    if not isinstance(job_config, JobConfig):
+        raise TypeError(f"job_config must be an edgeray.job_config.JobConfig, not {type(job_config).__name__}.")
+    if runtime_env is None:
+        runtime_env = job_config.runtime_env or None
+    if namespace is None:
+        namespace = job_config.ray_namespace
+    return runtime_env, namespace
 
 
 def auto_client() -> CoreClient:

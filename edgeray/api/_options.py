@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 TASK_OPTIONS = {
     "num_cpus", "num_gpus", "resources", "memory", "num_returns", "max_retries", "retry_exceptions",
     "scheduling_strategy", "runtime_env", "enable_task_events", "name", "accelerator_type",
     "placement_group", "placement_group_bundle_index", "placement_group_capture_child_tasks",
-    "max_calls", "_metadata", "label_selector",
+    "max_calls", "_metadata", "label_selector", "object_store_memory",
 }
 ACTOR_OPTIONS = {
     "num_cpus", "num_gpus", "resources", "memory", "max_restarts", "max_task_retries", "max_concurrency",
     "concurrency_groups", "name", "namespace", "lifetime", "get_if_exists", "scheduling_strategy",
     "runtime_env", "enable_task_events", "max_pending_calls", "accelerator_type", "placement_group",
     "placement_group_bundle_index", "placement_group_capture_child_tasks", "_metadata", "label_selector",
+    "object_store_memory",
 }
 METHOD_OPTIONS = {"num_returns", "concurrency_group", "max_task_retries", "retry_exceptions", "name", "enable_task_events"}
 
@@ -45,11 +47,12 @@ def validate_options(opts: dict[str, Any], *, kind: str) -> dict[str, Any]:
     """Check ``opts`` for a ``kind`` ("task", "actor" or "method"); returns it unchanged."""
     allowed = {"task": TASK_OPTIONS, "actor": ACTOR_OPTIONS, "method": METHOD_OPTIONS}[kind]
     for k in opts:
-        if k not in allowed:
+        if k not in allowed:  # (Ray's words)
             raise ValueError(
-                f"Invalid option keyword '{k}' for {'remote functions' if kind == 'task' else kind + 's'}. "
+                f"Invalid option keyword {k} for {'remote functions' if kind == 'task' else kind + 's'}. "
                 f"Valid ones are {sorted(allowed)}."
             )
+    _check_deprecated(opts, kind)
     for k in ("num_cpus", "num_gpus", "memory"):
         if k in opts:
             _resource_amount(k, opts[k])
@@ -99,6 +102,57 @@ def validate_options(opts: dict[str, Any], *, kind: str) -> dict[str, Any]:
         raise ValueError("get_if_exists=True requires a name for the actor.")
     check_runtime_env(opts.get("runtime_env"))
     return opts
+
+
+_PG_DEPRECATED = (
+    "{} parameter is deprecated. Use scheduling_strategy=PlacementGroupSchedulingStrategy(...) instead."
+)
+
+
+def _check_deprecated(opts: dict[str, Any], kind: str) -> None:
+    """Ray's deprecated options: ``placement_group`` and its two companions (still honoured, with
+    Ray's DeprecationWarning), ``object_store_memory`` (an actor's is accepted and warned about,
+    as it reserves nothing; a task's is refused, as in Ray)."""
+    pg = opts.get("placement_group", "default")
+    if pg not in ("default", None) and opts.get("scheduling_strategy") is not None:
+        raise ValueError("Placement groups should be specified via the scheduling_strategy option. "
+                         "The placement_group option is deprecated.")
+    if pg != "default":
+        if pg is not None and not hasattr(pg, "bundle_count"):
+            raise TypeError(f"The option 'placement_group' must be a PlacementGroup, None or 'default', got {pg!r}.")
+        warnings.warn(_PG_DEPRECATED.format("placement_group"), DeprecationWarning, stacklevel=4)
+    index = opts.get("placement_group_bundle_index", -1)
+    if isinstance(index, bool) or not isinstance(index, int) or index < -1:
+        raise ValueError(f"The option 'placement_group_bundle_index' must be an integer >= -1, got {index!r}.")
+    if index != -1:
+        warnings.warn(_PG_DEPRECATED.format("placement_group_bundle_index"), DeprecationWarning, stacklevel=4)
+    if opts.get("placement_group_capture_child_tasks"):
+        warnings.warn(_PG_DEPRECATED.format("placement_group_capture_child_tasks"), DeprecationWarning, stacklevel=4)
+    osm = opts.get("object_store_memory")
+    if osm is not None:
+        if isinstance(osm, bool) or not isinstance(osm, int) or osm < 0:
+            raise ValueError("The keyword 'object_store_memory' only accepts None, 0 or a positive integer.")
+        if kind == "task":
+            raise ValueError("Setting 'object_store_memory' is not implemented for tasks")
+        warnings.warn(
+            "Setting 'object_store_memory' for actors is deprecated since it doesn't actually reserve the "
+            "required object store memory. Use object spilling that's enabled by default instead to bypass "
+            "the object store memory size limitation.", DeprecationWarning, stacklevel=4,
+        )
+
+
+def deprecated_pg_strategy(opts: dict[str, Any]) -> dict[str, Any] | None:
+    """The strategy the deprecated ``placement_group=`` options mean (Ray turns them into a
+    ``PlacementGroupSchedulingStrategy``), as the dict that travels; None if they are not used."""
+    pg = opts.get("placement_group", "default")
+    if pg == "default":
+        return None
+    index = int(opts.get("placement_group_bundle_index", -1))
+    if pg is not None and index >= pg.bundle_count:
+        raise ValueError(f"placement_group_bundle_index {index} is out of range: the group has {pg.bundle_count} bundles")
+    return {"kind": "PLACEMENT_GROUP", "pg_id": bytes(pg.id) if pg is not None else None,
+            "ready_id": getattr(pg, "_ready_id", None), "bundle_index": index,
+            "capture_child_tasks": bool(opts.get("placement_group_capture_child_tasks"))}
 
 
 def check_runtime_env(env: Any) -> None:

@@ -10,7 +10,7 @@ from ..client import CoreClient, ObjectRef
 from ..client._args import Dep
 from ..client._generators import generator_mode, wrap_generator_result
 from ._init import auto_client
-from ._options import resource_request, validate_options
+from ._options import deprecated_pg_strategy, resource_request, validate_options
 
 
 class _Code:
@@ -135,7 +135,10 @@ def wire_options(opts: dict[str, Any], client: CoreClient) -> dict[str, Any]:
     elif re_ is not None:
         out["retry_exceptions"] = client.serialize(list(re_))[0].to_bytes()
     strategy = opts.get("scheduling_strategy")
-    if strategy is not None:
+    old_style = deprecated_pg_strategy(opts) if strategy is None else None
+    if old_style is not None:
+        out["strategy"] = old_style
+    elif strategy is not None:
         if isinstance(strategy, str):
             if not strategy or not strategy.replace("_", "").isalnum():
                 raise ValueError(f"Invalid scheduling_strategy {strategy!r}: use 'DEFAULT', 'SPREAD', the name of a "

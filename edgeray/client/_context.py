@@ -8,12 +8,20 @@ by ``ObjectRef`` (un)pickling and the public API. This is the one deliberate pro
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import RaySystemError
 
 if TYPE_CHECKING:
     from ._client import CoreClient
+
+
+#: The call running in this context, set by the worker around each one: (its task spec, the code
+#: it runs: the task's function or the actor's class, None while an actor is constructed). A
+#: context variable (a key, not state), so each call of an async actor sees its own even though
+#: they share one thread. Read by ``get_runtime_context()``.
+CURRENT_TASK: ContextVar[tuple[dict[str, Any], Any] | None] = ContextVar("edgeray_current_task", default=None)
 
 
 class _Slot:

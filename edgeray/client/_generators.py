@@ -12,18 +12,20 @@ generator raises is one more, last ref, after those of the values it yielded bef
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._refs import ObjectRef
 
+T = TypeVar("T")
 
-class DynamicObjectRefGenerator:
+
+class DynamicObjectRefGenerator(Generic[T]):
     """The refs of what a generator task yielded (its result with ``num_returns="dynamic"``)."""
 
     def __init__(self, refs: list[ObjectRef]) -> None:
         self._refs = list(refs)
 
-    def __iter__(self) -> Iterator[ObjectRef]:
+    def __iter__(self) -> Iterator[ObjectRef[T]]:
         return iter(self._refs)
 
     def __len__(self) -> int:
@@ -33,7 +35,7 @@ class DynamicObjectRefGenerator:
         return f"DynamicObjectRefGenerator({len(self._refs)} refs)"
 
 
-class ObjectRefGenerator:
+class ObjectRefGenerator(Generic[T]):
     """What ``.remote()`` returns for a streaming generator task: iterate it for the refs of
     the values it yields. ``completed()`` is the ref of the task's end."""
 
@@ -44,10 +46,10 @@ class ObjectRefGenerator:
     def completed(self) -> ObjectRef:
         return self._ref
 
-    def __iter__(self) -> ObjectRefGenerator:
+    def __iter__(self) -> ObjectRefGenerator[T]:
         return self
 
-    def __next__(self) -> ObjectRef:
+    def __next__(self) -> ObjectRef[T]:
         if self._it is None:
             client = self._ref._client
             if client is None:
@@ -55,10 +57,10 @@ class ObjectRefGenerator:
             self._it = iter(client.get([self._ref], None)[0])
         return next(self._it)
 
-    def __aiter__(self) -> ObjectRefGenerator:
+    def __aiter__(self) -> ObjectRefGenerator[T]:
         return self
 
-    async def __anext__(self) -> ObjectRef:
+    async def __anext__(self) -> ObjectRef[T]:
         if self._it is None:
             self._it = iter(await self._ref)
         try:

@@ -9,28 +9,21 @@ from __future__ import annotations
 import concurrent.futures
 import sys
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._context import current_client, try_current_client
+from ._ids import TaskID
 
 if TYPE_CHECKING:
     from ._client import CoreClient
 
 
-class TaskID(str):
-    """The id of the task that makes an object, as ``ObjectRef.task_id()`` gives it: its hex
-    string, with the ``hex()`` and ``binary()`` of Ray's ``TaskID``."""
-
-    __slots__ = ()
-
-    def hex(self) -> str:
-        return str(self)
-
-    def binary(self) -> bytes:
-        return bytes.fromhex(self)
+T = TypeVar("T")
 
 
-class ObjectRef:
+class ObjectRef(Generic[T]):
+    """A reference to an object; ``ObjectRef[int]`` in annotations, as in Ray."""
+
     __slots__ = ("_id", "_client", "_removed", "__weakref__")
 
     def __init__(self, object_id: bytes, client: CoreClient | None = None, *, _counted: bool = True) -> None:

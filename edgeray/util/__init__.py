@@ -1,5 +1,6 @@
 """``edgeray.util``: Ray's ``ray.util`` names: ``ActorPool``, ``queue.Queue``, scheduling strategies,
-``list_named_actors``, ``get_node_ip_address``.
+``list_named_actors``, ``get_node_ip_address``; the modules ``actor_pool``, ``accelerators`` and
+``metrics``.
 
 Rule: built on the public API only (``edgeray.api``, ``edgeray.client``'s ``ObjectRef``), like a
 user's own library would be.

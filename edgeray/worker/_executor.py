@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .. import exceptions as exc
 from ..client import CoreClient
 from ..client._args import substitute
+from ..client._context import CURRENT_TASK
 from ..client._direct import DirectPeer, DirectServer
 from ..object_store import deserialize
 from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
@@ -162,6 +163,7 @@ class Executor:
             tls.task_id = None
             self._fail(spec, exc.TaskCancelledError(f"Task {spec['name']} was cancelled."))
             return
+        CURRENT_TASK.set((spec, type(self.actor) if self.actor is not None else None))
         if msg.env:
             os.environ.update(msg.env)
             client.gpu_ids = [g for g in msg.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
@@ -172,6 +174,7 @@ class Executor:
         try:
             if kind == TASK:
                 fn = self._function(spec["fn"])
+                CURRENT_TASK.set((spec, fn))
                 args, kwargs = self._args(msg)
                 self._running_tid = spec["tid"]
                 self._in_user_code = True
@@ -200,6 +203,7 @@ class Executor:
             return
         finally:
             tls.task_id = None
+            CURRENT_TASK.set(None)
             client.children.pop(spec["tid"], None)
             if undo_env is not None:
                 self._leave_runtime_env(undo_env)
@@ -516,6 +520,7 @@ class Executor:
             peer = self._replies.get(spec["tid"])
             if peer is not None:  # (this asyncio task's own context)
                 self._log_peer.set(peer)
+            CURRENT_TASK.set((spec, type(self.actor)))  # (this call's own context: an asyncio task's)
             try:
                 args, kwargs = self._args(msg)
                 result = self._actor_method(spec["method"])(*args, **kwargs)
