@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import threading
@@ -94,9 +95,19 @@ class ActorClass:
         if user_cls is None or (name.startswith("__") and name.endswith("__")):
             raise AttributeError(name)
         try:
-            return getattr(user_cls, name)
+            raw = inspect.getattr_static(user_cls, name)
         except AttributeError:
             raise AttributeError(f"The actor class '{user_cls.__name__}' has no attribute '{name}'") from None
+        if inspect.isfunction(raw):  # a method: it runs in the actor
+            raise AttributeError(
+                f"'{name}' is a method of the actor class '{user_cls.__name__}': call it on an actor, "
+                f"'{user_cls.__name__}.remote().{name}.remote()'."
+            )
+        if isinstance(raw, staticmethod):
+            # not the function itself: cloudpickle would then find the class's own functions at
+            # ``module.Class.name`` and pickle them by reference, which workers cannot import
+            return functools.partial(raw.__func__)
+        return getattr(user_cls, name)
 
     def __init__(self, cls: type, options: dict[str, Any]) -> None:
         self._cls = cls

@@ -65,6 +65,10 @@ def test_class_attributes_through_the_actor_class() -> None:
     assert Counter.options(num_cpus=0).SOME_CONST == 42
     with pytest.raises(AttributeError, match="no attribute 'missing'"):
         _ = Counter.missing
+    # a method is not handed out: cloudpickle would find it at module.Counter.inc and pickle
+    # the class's functions by reference (a worker that cannot import the module then fails)
+    with pytest.raises(AttributeError, match="is a method"):
+        _ = Counter.inc
     assert callable(Counter.remote) and callable(Counter.options)  # the ActorClass's own come first
 
 
