@@ -409,13 +409,19 @@ class NodeCore:
             self.send_log(t.spec["job"], "scheduler", os.getpid(), [msg], "err")
 
     def _maybe_spawn(self) -> None:
+        """Start a worker for ready work: a few at a time (Ray's worker startup concurrency),
+        up to ``max_workers`` that take work; workers whose task is blocked in ``get``/``wait``
+        and actors' workers do not count, so the cap never holds back what a blocked task
+        waits for (Ray, too, starts workers beyond its pool when their parents block)."""
         if self.spawner is None:
             return
-        alive = [w for w in self.workers.values() if w.state != W.DEAD]
-        starting = sum(1 for w in alive if w.state == W.STARTING)
-        if starting >= max(2, self.pool_size) or len(alive) >= self.max_workers:
-            return
-        if starting >= len(self.ready):
+        starting = counted = 0
+        for w in self.workers.values():
+            if w.state == W.STARTING:
+                starting += 1
+            if w.state in W.TAKING_WORK and not w.blocked:
+                counted += 1
+        if starting >= max(2, self.pool_size) or counted >= self.max_workers or starting >= len(self.ready):
             return
         self.spawn()
 
