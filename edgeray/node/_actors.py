@@ -223,20 +223,7 @@ class Actors:
             self.core.stats["actor_restarts"] += 1
             actor.state = gcs_state.RESTARTING
             actor.worker_id = None
-            # calls that were running: retried first, in their callers' order, if max_task_retries allows
-            for tid, t in reversed(list(actor.inflight.items())):
-                actor.inflight.pop(tid)
-                self.core.running.pop(tid, None)
-                if t.retries_left != 0:
-                    if t.retries_left > 0:
-                        t.retries_left -= 1
-                    t.worker = None
-                    actor.queues.setdefault(caller_key(t.spec), deque()).appendleft(t)
-                else:
-                    self.core.fail_returns(t.spec, exc.RayActorError(
-                        f"The actor {actor.class_name} died while running {t.spec['name']} (exit code {returncode}); "
-                        "it is restarting (set max_task_retries to retry calls).", actor.actor_id.hex()))
-                    self.core.release_pins(t)
+            self._requeue_after_crash(actor, returncode)
             if create is None:
                 create = TaskRecord(actor.spec)
             create.done = False
@@ -247,6 +234,33 @@ class Actors:
             return
         self.core.gcs.mark_dead(actor, f"The actor's worker process died (exit code {returncode}) and max_restarts={budget} is spent.")
         self.fail_calls(actor)
+
+    def _requeue_after_crash(self, actor: ActorRecord, returncode: int | None) -> None:
+        """The calls sent to the actor's dead worker, within ``max_task_retries``: those that
+        only waited in the worker go first again, in their callers' order; the ones that were
+        running (the oldest call of an ordered actor; every call sent to a concurrent one) may
+        have killed it, and are retried after the calls queued behind them (Ray gives a
+        retried call a new place at the end of its caller's order)."""
+        sent = list(actor.inflight.values())
+        actor.inflight.clear()
+        ordered = not actor.meta.get("unordered", False)
+        running, waiting = (sent[:1], sent[1:]) if ordered else (sent, [])
+        for t, last in [*((t, False) for t in reversed(waiting)), *((t, True) for t in running)]:
+            self.core.running.pop(t.spec["tid"], None)
+            if t.retries_left == 0:
+                self.core.fail_returns(t.spec, exc.RayActorError(
+                    f"The actor {actor.class_name} died while running {t.spec['name']} (exit code {returncode}); "
+                    "it is restarting (set max_task_retries to retry calls).", actor.actor_id.hex()))
+                self.core.release_pins(t)
+                continue
+            if t.retries_left > 0:
+                t.retries_left -= 1
+            t.worker = None
+            q = actor.queues.setdefault(caller_key(t.spec), deque())
+            if last:
+                q.append(t)
+            else:
+                q.appendleft(t)
 
     def adopt(self, spec: TaskSpec, info: dict[str, Any], origin: bytes) -> None:
         """Another node placed an actor here: keep its record (this node runs and restarts it)."""

@@ -117,6 +117,30 @@ def test_crashed_actor_restarts_and_retried_calls_complete(ray, tmp_path: Path) 
     assert ray.get(w.step.remote(100))[0] == 100
 
 
+def test_calls_queued_behind_a_crashing_call_run_before_its_retry(ray) -> None:
+    @ray.remote(max_restarts=2, max_task_retries=-1)
+    class Crashy:
+        def crash(self):
+            import os
+
+            os._exit(1)
+
+        def pid(self):
+            import os
+
+            return os.getpid()
+
+    a = Crashy.remote()
+    first = ray.get(a.pid.remote(), timeout=60)
+    crash = a.crash.remote()
+    pid = a.pid.remote()  # queued behind the crash: it runs on the restarted actor
+    second = ray.get(pid, timeout=60)
+    assert second != first
+    # the crashing call is retried after it, kills each restart, and fails once they are spent
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(crash, timeout=60)
+
+
 def test_without_task_retries_the_crashing_call_fails_and_the_actor_restarts(ray) -> None:
     @ray.remote(max_restarts=1)
     class Fragile:
