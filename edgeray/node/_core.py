@@ -367,7 +367,8 @@ class NodeCore:
     def stop_work_in_placement_group(self, pg_id: bytes, cause: str) -> None:
         """A group is being removed: queued work for it fails, running work in it is killed."""
         error_task = exc.TaskPlacementGroupRemoved(f"The placement group {pg_id.hex()} was removed: {cause}.")
-        error_actor = exc.ActorPlacementGroupRemoved(f"The placement group {pg_id.hex()} was removed: {cause}.")
+        # (Ray: the actor's calls raise ActorDiedError, naming the group)
+        error_actor = exc.ActorDiedError(f"The actor died because its placement group {pg_id.hex()} was removed: {cause}.")
 
         def in_group(t: TaskRecord) -> bool:
             return t.pg is not None and t.pg["pg_id"] == pg_id
@@ -384,7 +385,7 @@ class NodeCore:
                 actor = self.gcs.actors.get(w.actor_id)
                 if actor is not None:
                     actor.death_exc = error_actor
-                    self.actors.kill(actor, f"its placement group was removed ({cause})", no_restart=True)
+                    self.actors.kill(actor, f"its placement group {pg_id.hex()} was removed ({cause})", no_restart=True)
             elif not t.done:
                 t.retries_left = 0
                 self.running.pop(t.spec["tid"], None)
