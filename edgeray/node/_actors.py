@@ -33,6 +33,8 @@ class Actors:
 
     def __init__(self, core: NodeCore) -> None:
         self.core = core
+        #: the live non-detached actors each worker process here created (fate sharing)
+        self.owned: dict[bytes, set[bytes]] = {}
 
     def create(self, peer: Peer, spec: TaskSpec, meta: dict[str, Any]) -> dict[str, Any]:
         """Register the actor (its name taken, here and on the head) and submit its creation;
@@ -70,8 +72,18 @@ class Actors:
             meta=meta,
         )
         self.core.gcs.register_actor(rec)
+        if not rec.detached and spec["owner"] in self.core.workers:  # (a driver's go with its job)
+            self.owned.setdefault(spec["owner"], set()).add(rec.actor_id)
         self.core.submit(peer, spec)
         return {"existing": False, "actor_id": rec.actor_id, "meta": meta}
+
+    def owner_exited(self, worker_id: bytes, pid: int) -> None:
+        """Ray's fate sharing: the non-detached actors a worker process created (a parent
+        actor's, a task's) die with it, for good, wherever they run."""
+        for aid in self.owned.pop(worker_id, ()):
+            rec = self.core.gcs.actors.get(aid)
+            if rec is not None and rec.state != gcs_state.DEAD:
+                self.kill(rec, f"its owner, the worker process {pid} that created it, died", no_restart=True)
 
     def created(self, t: TaskRecord, failed: bool, error: str | None) -> None:
         """The actor's constructor finished (``failed``: it raised): its calls may go, or fail."""
@@ -413,5 +425,11 @@ class Actors:
 
     def died(self, rec: ActorRecord) -> None:
         """``GcsTables.on_dead``: the head forgets the actor's place and name."""
+        owner = rec.spec.get("owner") or b""
+        owned = self.owned.get(owner)
+        if owned is not None:
+            owned.discard(rec.actor_id)
+            if not owned:
+                del self.owned[owner]
         if not rec.stub and rec.host is None:
             self.core.remote.head_call("actor_dead", {"actor_id": rec.actor_id}, None)

@@ -147,6 +147,7 @@ class PoolWorkers:
                 )
                 core.fail_returns(t.spec, err)
                 core.release_pins(t)
+        core.actors.owner_exited(worker_id, w.pid)
         if prev != W.ACTOR:
             core.refill_pool()
         core.schedule()
