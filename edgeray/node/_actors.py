@@ -143,12 +143,15 @@ class Actors:
         for q in actor.queues.values():
             while q:
                 t = q[0]
+                if t.done:  # cancelled while it waited
+                    q.popleft()
+                    continue
                 if t.missing:
                     if ordered:
                         break
                     # unordered (async/threaded) actors: let later ready calls overtake
                     for other in list(q):
-                        if not other.missing:
+                        if not other.missing and not other.done:
                             q.remove(other)
                             one(other)
                     break
@@ -181,8 +184,9 @@ class Actors:
         for q in actor.queues.values():
             while q:
                 t = q.popleft()
-                self.core.fail_returns(t.spec, self.error(actor, t.spec))
-                self.core.release_pins(t)
+                if not t.done:  # (one cancelled while queued has its result already)
+                    self.core.fail_returns(t.spec, self.error(actor, t.spec))
+                    self.core.release_pins(t)
         for tid, t in list(actor.inflight.items()):
             actor.inflight.pop(tid)
             self.core.running.pop(tid, None)

@@ -248,6 +248,9 @@ class NodeCore:
         for shape, q in list(ready.queues.items()):
             while q:
                 t = q[0]
+                if t.done:  # cancelled while it waited
+                    q.popleft()
+                    continue
                 if multi and not t.local_only and t.pg is None:
                     where = self.remote.decide(t)
                     if isinstance(where, bytes):  # another node
@@ -610,13 +613,7 @@ class NodeCore:
                 w.peer.send(CancelTask(task_id, False, recursive and kind == TASK))
             return
         error = exc.TaskCancelledError(f"Task {t.spec['name']} ({task_id.hex()}) was cancelled.")
-        self.ready.remove_if(lambda x: x is t)
-        if kind == ACTOR_CALL:
-            actor = self.gcs.actors.get(t.spec["actor"])
-            q = actor.queues.get(caller_key(t.spec)) if actor is not None else None
-            if q is not None and t in q:
-                q.remove(t)
-        t.done = True
+        t.done = True  # a queue (the ready queue, its actor's) drops it when it reaches it
         self.fail_returns(t.spec, error)
         self.release_pins(t)
 
