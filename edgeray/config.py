@@ -127,7 +127,8 @@ class NodeConfig(_Section):
     name: str = cv.opt("", "str")
     #: Workers started ahead of demand (-1 = number of CPUs).
     prestart_workers: int = cv.opt(-1, "int", cv.prestart)
-    #: Most worker processes at once (0 = automatic).
+    #: Most pool workers taking tasks at once (0 = automatic: max(32, 8 × CPUs)); workers whose
+    #: task is blocked in get/wait, and actors' workers, do not count.
     max_workers: int = cv.opt(0, "int", cv.nonneg)
 
 

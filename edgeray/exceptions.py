@@ -15,7 +15,8 @@ keeps working after ``import edgeray as ray``::
     ├── TaskUnschedulableError       no node can ever run the task under its strategy
     ├── ActorUnschedulableError      no node can ever host the actor under its strategy
     ├── TaskPlacementGroupRemoved    the task's placement group was removed
-    ├── ActorPlacementGroupRemoved   the actor's placement group was removed
+    ├── ActorPlacementGroupRemoved   (defined, as in Ray; the calls of an actor whose group was
+    │                                removed raise ``ActorDiedError`` naming the group, as Ray's do)
     ├── ObjectLostError              the value of an object is gone
     │   ├── OwnerDiedError           ... because the process that owned it died
     │   ├── ObjectReconstructionFailedError
@@ -243,7 +244,9 @@ class TaskPlacementGroupRemoved(RayError):
 
 
 class ActorPlacementGroupRemoved(RayError):
-    """The placement group the actor was to live in (or lived in) was removed."""
+    """The placement group the actor was to live in (or lived in) was removed. Kept for
+    ``except`` clauses that name it; like Ray, edgeray raises ``ActorDiedError`` for the calls
+    of such an actor (its message names the group)."""
 
 
 class ObjectLostError(RayError):

@@ -33,6 +33,8 @@ class Actors:
 
     def __init__(self, core: NodeCore) -> None:
         self.core = core
+        #: the live non-detached actors each worker process here created (fate sharing)
+        self.owned: dict[bytes, set[bytes]] = {}
 
     def create(self, peer: Peer, spec: TaskSpec, meta: dict[str, Any]) -> dict[str, Any]:
         """Register the actor (its name taken, here and on the head) and submit its creation;
@@ -70,8 +72,18 @@ class Actors:
             meta=meta,
         )
         self.core.gcs.register_actor(rec)
+        if not rec.detached and spec["owner"] in self.core.workers:  # (a driver's go with its job)
+            self.owned.setdefault(spec["owner"], set()).add(rec.actor_id)
         self.core.submit(peer, spec)
         return {"existing": False, "actor_id": rec.actor_id, "meta": meta}
+
+    def owner_exited(self, worker_id: bytes, pid: int) -> None:
+        """Ray's fate sharing: the non-detached actors a worker process created (a parent
+        actor's, a task's) die with it, for good, wherever they run."""
+        for aid in self.owned.pop(worker_id, ()):
+            rec = self.core.gcs.actors.get(aid)
+            if rec is not None and rec.state != gcs_state.DEAD:
+                self.kill(rec, f"its owner, the worker process {pid} that created it, died", no_restart=True)
 
     def created(self, t: TaskRecord, failed: bool, error: str | None) -> None:
         """The actor's constructor finished (``failed``: it raised): its calls may go, or fail."""
@@ -131,12 +143,15 @@ class Actors:
         for q in actor.queues.values():
             while q:
                 t = q[0]
+                if t.done:  # cancelled while it waited
+                    q.popleft()
+                    continue
                 if t.missing:
                     if ordered:
                         break
                     # unordered (async/threaded) actors: let later ready calls overtake
                     for other in list(q):
-                        if not other.missing:
+                        if not other.missing and not other.done:
                             q.remove(other)
                             one(other)
                     break
@@ -169,8 +184,9 @@ class Actors:
         for q in actor.queues.values():
             while q:
                 t = q.popleft()
-                self.core.fail_returns(t.spec, self.error(actor, t.spec))
-                self.core.release_pins(t)
+                if not t.done:  # (one cancelled while queued has its result already)
+                    self.core.fail_returns(t.spec, self.error(actor, t.spec))
+                    self.core.release_pins(t)
         for tid, t in list(actor.inflight.items()):
             actor.inflight.pop(tid)
             self.core.running.pop(tid, None)
@@ -223,20 +239,7 @@ class Actors:
             self.core.stats["actor_restarts"] += 1
             actor.state = gcs_state.RESTARTING
             actor.worker_id = None
-            # calls that were running: retried first, in their callers' order, if max_task_retries allows
-            for tid, t in reversed(list(actor.inflight.items())):
-                actor.inflight.pop(tid)
-                self.core.running.pop(tid, None)
-                if t.retries_left != 0:
-                    if t.retries_left > 0:
-                        t.retries_left -= 1
-                    t.worker = None
-                    actor.queues.setdefault(caller_key(t.spec), deque()).appendleft(t)
-                else:
-                    self.core.fail_returns(t.spec, exc.RayActorError(
-                        f"The actor {actor.class_name} died while running {t.spec['name']} (exit code {returncode}); "
-                        "it is restarting (set max_task_retries to retry calls).", actor.actor_id.hex()))
-                    self.core.release_pins(t)
+            self._requeue_after_crash(actor, returncode)
             if create is None:
                 create = TaskRecord(actor.spec)
             create.done = False
@@ -247,6 +250,33 @@ class Actors:
             return
         self.core.gcs.mark_dead(actor, f"The actor's worker process died (exit code {returncode}) and max_restarts={budget} is spent.")
         self.fail_calls(actor)
+
+    def _requeue_after_crash(self, actor: ActorRecord, returncode: int | None) -> None:
+        """The calls sent to the actor's dead worker, within ``max_task_retries``: those that
+        only waited in the worker go first again, in their callers' order; the ones that were
+        running (the oldest call of an ordered actor; every call sent to a concurrent one) may
+        have killed it, and are retried after the calls queued behind them (Ray gives a
+        retried call a new place at the end of its caller's order)."""
+        sent = list(actor.inflight.values())
+        actor.inflight.clear()
+        ordered = not actor.meta.get("unordered", False)
+        running, waiting = (sent[:1], sent[1:]) if ordered else (sent, [])
+        for t, last in [*((t, False) for t in reversed(waiting)), *((t, True) for t in running)]:
+            self.core.running.pop(t.spec["tid"], None)
+            if t.retries_left == 0:
+                self.core.fail_returns(t.spec, exc.RayActorError(
+                    f"The actor {actor.class_name} died while running {t.spec['name']} (exit code {returncode}); "
+                    "it is restarting (set max_task_retries to retry calls).", actor.actor_id.hex()))
+                self.core.release_pins(t)
+                continue
+            if t.retries_left > 0:
+                t.retries_left -= 1
+            t.worker = None
+            q = actor.queues.setdefault(caller_key(t.spec), deque())
+            if last:
+                q.append(t)
+            else:
+                q.appendleft(t)
 
     def adopt(self, spec: TaskSpec, info: dict[str, Any], origin: bytes) -> None:
         """Another node placed an actor here: keep its record (this node runs and restarts it)."""
@@ -399,5 +429,11 @@ class Actors:
 
     def died(self, rec: ActorRecord) -> None:
         """``GcsTables.on_dead``: the head forgets the actor's place and name."""
+        owner = rec.spec.get("owner") or b""
+        owned = self.owned.get(owner)
+        if owned is not None:
+            owned.discard(rec.actor_id)
+            if not owned:
+                del self.owned[owner]
         if not rec.stub and rec.host is None:
             self.core.remote.head_call("actor_dead", {"actor_id": rec.actor_id}, None)

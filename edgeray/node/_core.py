@@ -248,6 +248,9 @@ class NodeCore:
         for shape, q in list(ready.queues.items()):
             while q:
                 t = q[0]
+                if t.done:  # cancelled while it waited
+                    q.popleft()
+                    continue
                 if multi and not t.local_only and t.pg is None:
                     where = self.remote.decide(t)
                     if isinstance(where, bytes):  # another node
@@ -367,7 +370,8 @@ class NodeCore:
     def stop_work_in_placement_group(self, pg_id: bytes, cause: str) -> None:
         """A group is being removed: queued work for it fails, running work in it is killed."""
         error_task = exc.TaskPlacementGroupRemoved(f"The placement group {pg_id.hex()} was removed: {cause}.")
-        error_actor = exc.ActorPlacementGroupRemoved(f"The placement group {pg_id.hex()} was removed: {cause}.")
+        # (Ray: the actor's calls raise ActorDiedError, naming the group)
+        error_actor = exc.ActorDiedError(f"The actor died because its placement group {pg_id.hex()} was removed: {cause}.")
 
         def in_group(t: TaskRecord) -> bool:
             return t.pg is not None and t.pg["pg_id"] == pg_id
@@ -384,7 +388,7 @@ class NodeCore:
                 actor = self.gcs.actors.get(w.actor_id)
                 if actor is not None:
                     actor.death_exc = error_actor
-                    self.actors.kill(actor, f"its placement group was removed ({cause})", no_restart=True)
+                    self.actors.kill(actor, f"its placement group {pg_id.hex()} was removed ({cause})", no_restart=True)
             elif not t.done:
                 t.retries_left = 0
                 self.running.pop(t.spec["tid"], None)
@@ -409,13 +413,19 @@ class NodeCore:
             self.send_log(t.spec["job"], "scheduler", os.getpid(), [msg], "err")
 
     def _maybe_spawn(self) -> None:
+        """Start a worker for ready work: a few at a time (Ray's worker startup concurrency),
+        up to ``max_workers`` that take work; workers whose task is blocked in ``get``/``wait``
+        and actors' workers do not count, so the cap never holds back what a blocked task
+        waits for (Ray, too, starts workers beyond its pool when their parents block)."""
         if self.spawner is None:
             return
-        alive = [w for w in self.workers.values() if w.state != W.DEAD]
-        starting = sum(1 for w in alive if w.state == W.STARTING)
-        if starting >= max(2, self.pool_size) or len(alive) >= self.max_workers:
-            return
-        if starting >= len(self.ready):
+        starting = counted = 0
+        for w in self.workers.values():
+            if w.state == W.STARTING:
+                starting += 1
+            if w.state in W.TAKING_WORK and not w.blocked:
+                counted += 1
+        if starting >= max(2, self.pool_size) or counted >= self.max_workers or starting >= len(self.ready):
             return
         self.spawn()
 
@@ -603,13 +613,7 @@ class NodeCore:
                 w.peer.send(CancelTask(task_id, False, recursive and kind == TASK))
             return
         error = exc.TaskCancelledError(f"Task {t.spec['name']} ({task_id.hex()}) was cancelled.")
-        self.ready.remove_if(lambda x: x is t)
-        if kind == ACTOR_CALL:
-            actor = self.gcs.actors.get(t.spec["actor"])
-            q = actor.queues.get(caller_key(t.spec)) if actor is not None else None
-            if q is not None and t in q:
-                q.remove(t)
-        t.done = True
+        t.done = True  # a queue (the ready queue, its actor's) drops it when it reaches it
         self.fail_returns(t.spec, error)
         self.release_pins(t)
 

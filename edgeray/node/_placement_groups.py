@@ -324,7 +324,8 @@ class PlacementGroups:
         if rec is None and any(k[0] == pg_id for k in self.core.resources.bundles):
             return self._bundle_here(t, pg_id, int(strategy.get("bundle_index", -1)))
         if rec is None or rec.state == gcs_state.PG_REMOVED:
-            cls = exc.ActorPlacementGroupRemoved if actor else exc.TaskPlacementGroupRemoved
+            # (an actor's calls raise ActorDiedError, as in Ray)
+            cls: type[exc.RayError] = exc.ActorDiedError if actor else exc.TaskPlacementGroupRemoved
             return None, cls(f"{t.spec['name']} cannot run: its placement group {pg_id.hex()} was removed or never existed.")
         if rec.state != gcs_state.PG_CREATED:
             return None, WAIT

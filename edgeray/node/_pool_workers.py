@@ -130,7 +130,7 @@ class PoolWorkers:
                 core.actors.worker_died(actor, returncode, t)
         elif t is not None and not t.done:
             core.running.pop(t.spec["tid"], None)
-            core.release_worker(t, None)
+            core.release_worker(t, w)  # (a task blocked in get had lent its CPU out: not released twice)
             if t.cancelled:
                 core.fail_returns(t.spec, exc.TaskCancelledError(f"Task {t.spec['name']} ({t.spec['tid'].hex()}) was cancelled (force=True)."))
                 core.release_pins(t)
@@ -147,6 +147,7 @@ class PoolWorkers:
                 )
                 core.fail_returns(t.spec, err)
                 core.release_pins(t)
+        core.actors.owner_exited(worker_id, w.pid)
         if prev != W.ACTOR:
             core.refill_pool()
         core.schedule()

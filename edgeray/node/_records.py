@@ -81,7 +81,9 @@ def error_payload(object_id: bytes, error: BaseException) -> dict[str, Any]:
 
 class ReadyQueues:
     """Tasks whose dependencies are resolved, FIFO per resource shape (Ray's scheduling classes),
-    so one pass of the scheduler costs O(shapes), not O(tasks)."""
+    so one pass of the scheduler costs O(shapes), not O(tasks). A task marked ``done`` while
+    queued (cancelled) stays until the scheduler reaches it and drops it (no scan per cancel);
+    iteration skips it, ``len`` still counts it."""
 
     def __init__(self) -> None:
         self.queues: dict[Any, deque[TaskRecord]] = {}
@@ -100,7 +102,7 @@ class ReadyQueues:
 
     def __iter__(self) -> Any:
         for q in list(self.queues.values()):
-            yield from list(q)
+            yield from [t for t in q if not t.done]
 
     def remove(self, t: TaskRecord) -> None:
         q = self.queues.get(t.shape)
@@ -111,7 +113,7 @@ class ReadyQueues:
 
     def remove_if(self, pred: Callable[[TaskRecord], bool]) -> None:
         for shape, q in list(self.queues.items()):
-            kept = deque(t for t in q if not pred(t))
+            kept = deque(t for t in q if not t.done and not pred(t))  # (done: dropped, ``pred`` not asked)
             if kept:
                 self.queues[shape] = kept
             else:

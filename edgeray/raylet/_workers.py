@@ -14,6 +14,8 @@ ACTOR = "actor"
 LEASED = "leased"  # lent to a caller, who sends it tasks directly
 RETIRING = "retiring"  # ran a function's ``max_calls``: told to exit, takes nothing more
 DEAD = "dead"
+#: a pool worker that runs, or will run, tasks (not an actor's, not leaving)
+TAKING_WORK = frozenset((STARTING, IDLE, BUSY, LEASED))
 
 
 class WorkerRecord:

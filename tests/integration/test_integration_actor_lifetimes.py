@@ -117,6 +117,83 @@ def test_crashed_actor_restarts_and_retried_calls_complete(ray, tmp_path: Path) 
     assert ray.get(w.step.remote(100))[0] == 100
 
 
+def test_calls_queued_behind_a_crashing_call_run_before_its_retry(ray) -> None:
+    @ray.remote(max_restarts=2, max_task_retries=-1)
+    class Crashy:
+        def crash(self):
+            import os
+
+            os._exit(1)
+
+        def pid(self):
+            import os
+
+            return os.getpid()
+
+    a = Crashy.remote()
+    first = ray.get(a.pid.remote(), timeout=60)
+    crash = a.crash.remote()
+    pid = a.pid.remote()  # queued behind the crash: it runs on the restarted actor
+    second = ray.get(pid, timeout=60)
+    assert second != first
+    # the crashing call is retried after it, kills each restart, and fails once they are spent
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(crash, timeout=60)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] == "Z"  # exited, not yet reaped
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("how", ["kill", "crash"])
+def test_child_actor_dies_with_the_parent_actor_that_created_it(ray, how: str) -> None:
+    from waiting import wait_for
+
+    @ray.remote
+    class Child:
+        def pid(self):
+            import os
+
+            return os.getpid()
+
+    @ray.remote
+    class Parent:
+        def __init__(self):
+            self.child = Child.remote()
+            self.kept = Child.options(lifetime="detached", name="kept-child").remote()
+
+        def children(self):
+            import edgeray
+
+            return self.child, edgeray.get(self.child.pid.remote()), edgeray.get(self.kept.pid.remote())
+
+        def crash(self):
+            import os
+
+            os._exit(1)
+
+    parent = Parent.remote()
+    child, child_pid, kept_pid = ray.get(parent.children.remote(), timeout=60)
+    if how == "kill":
+        ray.kill(parent)
+    else:
+        parent.crash.remote()
+    wait_for(lambda: _gone(child_pid), timeout=60, what="the child actor's process to exit")
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(child.pid.remote(), timeout=60)
+    kept = ray.get_actor("kept-child")  # a detached child is nobody's: it stays
+    assert ray.get(kept.pid.remote(), timeout=60) == kept_pid
+    ray.kill(kept)
+
+
 def test_without_task_retries_the_crashing_call_fails_and_the_actor_restarts(ray) -> None:
     @ray.remote(max_restarts=1)
     class Fragile:

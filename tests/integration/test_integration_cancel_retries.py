@@ -128,6 +128,47 @@ def test_recursive_cancel_reaches_children_and_dependents_fail(ray_init, tmp_pat
     wait_for(child_interrupted)
 
 
+def test_recursive_force_cancel_frees_the_childrens_resources(ray_init, tmp_path: Path) -> None:
+    from waiting import wait_for as wait_until
+
+    ray = ray_init(num_cpus=3)
+
+    @ray.remote(num_cpus=1)
+    def child(i):
+        import os
+        import time
+
+        (tmp_path / f"child-{i}").write_text(str(os.getpid()))
+        time.sleep(600)
+
+    @ray.remote(num_cpus=1, scheduling_strategy="SPREAD")  # (through the node, not a leased worker)
+    def parent():
+        import os
+
+        import edgeray
+
+        (tmp_path / "parent").write_text(str(os.getpid()))
+        return edgeray.get([child.remote(i) for i in range(2)])
+
+    p = parent.remote()
+    for name in ("child-0", "child-1", "parent"):
+        wait_for(tmp_path / name)
+    pids = {int((tmp_path / name).read_text()) for name in ("child-0", "child-1", "parent")}
+    ray.cancel(p, force=True, recursive=True)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(p, timeout=30)
+    wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=60, what="the three workers killed")
+
+    def node_saw_them_exit() -> bool:
+        from edgeray.client._context import current_client
+
+        return not pids & {w["pid"] for w in current_client().call("list", {"kind": "workers"})}
+
+    wait_until(node_saw_them_exit, timeout=60, what="the node to count the three workers gone")
+    # every CPU back, and no more: the blocked parent's CPU, lent out, is not given back twice
+    assert ray.available_resources().get("CPU") == 3.0
+
+
 def test_cancel_async_actor_call_and_queued_actor_call(ray_init) -> None:
     import asyncio
 

@@ -116,6 +116,33 @@ def test_remove_kills_its_tasks_and_actors(ray2) -> None:
         time.sleep(0.05)
 
 
+def test_actor_of_a_removed_group_dies_with_actor_died_error(ray2) -> None:
+    from edgeray.util.placement_group import placement_group, remove_placement_group
+    from edgeray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    ray = ray2
+    pg = placement_group([{"CPU": 1}])
+    ray.get(pg.ready(), timeout=10)
+    in_pg = PlacementGroupSchedulingStrategy(placement_group=pg)
+
+    @ray.remote(num_cpus=1)
+    class Resident:
+        def ping(self):
+            return "pong"
+
+    alive = Resident.options(scheduling_strategy=in_pg, max_restarts=2).remote()
+    assert ray.get(alive.ping.remote(), timeout=30) == "pong"
+    waiting = Resident.options(scheduling_strategy=in_pg).remote()  # its bundle is taken: it waits
+    remove_placement_group(pg)
+    for actor in (alive, waiting):
+        with pytest.raises(ray.exceptions.ActorDiedError, match=pg.id.hex()) as info:
+            ray.get(actor.ping.remote(), timeout=30)
+        assert isinstance(info.value, ray.exceptions.RayActorError)
+    late = Resident.options(scheduling_strategy=in_pg).remote()  # created after the removal
+    with pytest.raises(ray.exceptions.ActorDiedError, match=pg.id.hex()):
+        ray.get(late.ping.remote(), timeout=30)
+
+
 def test_names_and_bad_arguments(ray2) -> None:
     from edgeray.util import get_placement_group
     from edgeray.util.placement_group import placement_group, remove_placement_group
