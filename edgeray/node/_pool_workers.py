@@ -108,7 +108,7 @@ class PoolWorkers:
     def worker_exited(self, worker_id: bytes, returncode: int | None) -> None:
         core = self.core
         w = core.workers.get(worker_id)
-        if w is None or w.state == W.DEAD:
+        if w is None:  # (a worker the node retired is DEAD already: its record goes now too)
             return
         prev = w.state
         w.state = W.DEAD

@@ -506,7 +506,8 @@ class NodeServer:
             for w in pooled:
                 if extra <= 0:
                     break
-                if w.state == W.IDLE and now - w.idle_since > 10.0:
+                # (a worker whose tasks created actors is kept: they die with it, as in Ray)
+                if w.state == W.IDLE and now - w.idle_since > 10.0 and not core.actors.owned.get(w.worker_id):
                     w.state = W.DEAD
                     core.spawner.kill_worker(w, force=False)  # type: ignore[union-attr]
                     extra -= 1

@@ -109,3 +109,29 @@ def test_thousands_of_connections_leave_the_node_as_it_was(ray: Any) -> None:
     assert after["jobs"] <= 1000 + 2  # ended jobs kept in memory, plus this session's
     grown_mib = (rss_kib(pid) - rss_before) / 1024
     assert grown_mib < 30, f"the node grew by {grown_mib:.0f} MiB over {CYCLES} connections"
+
+
+def test_idle_extra_workers_the_node_stops_leave_no_record(ray: Any, tmp_path: Any) -> None:
+    """Workers started beyond the pool for blocked tasks are stopped after 10 s idle; their
+    records went only half way (marked dead, never removed), so the table only grew."""
+    go = tmp_path / "go"
+
+    @ray.remote
+    def leaf(i: int) -> int:
+        import time
+        from pathlib import Path
+
+        while not Path(go).exists():
+            time.sleep(0.01)
+        return i
+
+    @ray.remote
+    def parent(i: int) -> int:
+        return ray.get(leaf.remote(i)) + 1  # blocked in get: its CPU goes to the child
+
+    pool = status()["workers"]
+    refs = [parent.remote(i) for i in range(4)]
+    wait_for(lambda: status()["workers"] >= pool + 3, timeout=120, what="workers started beyond the pool")
+    go.touch()
+    assert ray.get(refs, timeout=120) == [1, 2, 3, 4]
+    wait_for(lambda: status()["workers"] == pool, timeout=120, what="the extra workers stopped and forgotten")
