@@ -64,22 +64,27 @@ _ERROR_TYPES: dict[str, type[BaseException]] = {
 
 class _Waiter:
     """Waits for ``remaining`` objects; hit once per object (from any reader thread), then runs
-    ``callback`` or wakes ``wait``. Plain locks: an ``Event`` cost more than the rest of a get."""
+    ``callback`` or wakes ``wait``; with ``fail_fast`` (a ``get``), the first failed object
+    wakes it at once (Ray's ``get`` raises the first error while other objects are still
+    pending). Plain locks: an ``Event`` cost more than the rest of a get."""
 
-    __slots__ = ("remaining", "callback", "_mu", "_done")
+    __slots__ = ("remaining", "callback", "fail_fast", "_mu", "_done")
 
-    def __init__(self, remaining: int, callback: Callable[[], None] | None = None) -> None:
+    def __init__(self, remaining: int, callback: Callable[[], None] | None = None, fail_fast: bool = False) -> None:
         self.remaining = remaining
         self.callback = callback
+        self.fail_fast = fail_fast
         self._mu = threading.Lock()
         self._done = threading.Lock()
         self._done.acquire()
 
-    def hit(self) -> None:
+    def hit(self, failed: bool = False) -> None:
         if self.remaining <= 0:  # (it only ever decreases) already woken: a wait on many
             return
         with self._mu:
-            self.remaining -= 1
+            if self.remaining <= 0:
+                return
+            self.remaining = 0 if failed and self.fail_fast else self.remaining - 1
             fire = self.remaining == 0
         if fire:
             if self.callback is not None:
@@ -396,8 +401,9 @@ class CoreClient(DirectResults, Values):
             self._payloads[oid] = payload
             waiters = self._waiters.pop(oid, None)
         if waiters:
+            failed = bool(payload.get("err"))
             for w in waiters:
-                w.hit()
+                w.hit(failed)
 
     # ================================================================== put / get / wait
     def put(self, value: Any, *, _owner_hint: Any = None) -> ObjectRef:
@@ -441,8 +447,9 @@ class CoreClient(DirectResults, Values):
             self._subscribed.update(new)
             self.send(Subscribe(new))
 
-    def wait_ready(self, ids: Sequence[bytes], num: int, timeout: float | None) -> bool:
-        """Block until ``num`` of ``ids`` (distinct) have payloads here; False on timeout."""
+    def wait_ready(self, ids: Sequence[bytes], num: int, timeout: float | None, fail_fast: bool = False) -> bool:
+        """Block until ``num`` of ``ids`` (distinct) have payloads here; False on timeout. With
+        ``fail_fast``, also return (True) as soon as one of them has failed."""
         p = self._payloads
         have = 0
         for i in ids:  # (wait's usual case: the first few are ready, no need to look further)
@@ -455,7 +462,7 @@ class CoreClient(DirectResults, Values):
             have = len(ids) - len(missing)
             if have >= num:
                 return True
-            waiter = _Waiter(num - have)
+            waiter = _Waiter(num - have, fail_fast=fail_fast)
             for i in missing:
                 self._waiters.setdefault(i, []).append(waiter)
         self._subscribe(missing)
@@ -522,10 +529,23 @@ class CoreClient(DirectResults, Values):
         if missing:
             if len(missing) > 1:
                 missing = list(dict.fromkeys(missing))  # (a ref given twice is waited for once)
-            if not self.wait_ready(missing, len(missing), timeout):
+            p = self._payloads
+            if len(missing) < len(ids):  # one of those here failed already: Ray raises it now
+                self._raise_first_error(ids)
+            if not self.wait_ready(missing, len(missing), timeout, fail_fast=len(ids) > 1):
                 raise exc.GetTimeoutError(f"Get timed out: some object(s) not ready after {timeout} seconds.")
+            if any(i not in p for i in missing):  # woken by a failure
+                self._raise_first_error(ids)
         p = self._payloads
         return [self.deserialize_payload(p[i]) for i in ids]
+
+    def _raise_first_error(self, ids: Sequence[bytes]) -> None:
+        """Raise the error of the first of ``ids`` that failed (if one did)."""
+        p = self._payloads
+        for i in ids:
+            payload = p.get(i)
+            if payload is not None and payload.get("err"):
+                self.deserialize_payload(payload)  # (raises it)
 
     def get_one(self, ref: ObjectRef, timeout: float | None = None) -> Any:
         return self.get([ref], timeout)[0]

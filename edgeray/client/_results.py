@@ -85,13 +85,13 @@ class DirectResults(ClientState):
                     self._payloads[oid] = payload
                     if not promised:
                         self._local[oid] = data
-                    hit.extend(self._waiters.pop(oid, ()))
+                    hit.extend((w, err) for w in self._waiters.pop(oid, ()))
             if ops:
                 self._pending_ref_ops.extend(ops)
         if ops:
             self.flush_refs()
-        for w in hit:
-            w.hit()
+        for w, failed in hit:
+            w.hit(failed)
 
     def _published_result(self, payload: dict[str, Any]) -> bool:
         """The node sends a direct call's result its worker sealed there (``Publish``), and
@@ -114,6 +114,7 @@ class DirectResults(ClientState):
                 self._payloads[oid] = payload
                 waiters = self._waiters.pop(oid, None)
         if waiters:
+            failed = bool(payload.get("err"))
             for w in waiters:
-                w.hit()
+                w.hit(failed)
         return True
