@@ -114,6 +114,15 @@ def _start(args: argparse.Namespace) -> int:
         from ._files import load_or_create_token
 
         load_or_create_token(config.auth.token)
+    if config.node.head and not args.embedded:
+        from ._files import read_address
+
+        running = read_address()
+        if running is not None:  # Ray refuses a second head too ("Ray is already running")
+            print(f"edgeray start: a head node is already running here at {running.get('address')} (pid "
+                  f"{running.get('pid')}); join it with 'edgeray start --address {running.get('address')}', "
+                  "or stop it first with 'edgeray stop'.", file=sys.stderr)
+            return 2
     if args.block:
         return _run_foreground(config, embedded=args.embedded)
     return _run_background(argv=sys.argv[1:] if argv_is_start() else ["start"])

@@ -251,6 +251,11 @@ def test_cli_start_connect_token_stop(edgeray_home: str, leaks) -> None:
         assert os.path.exists(info["unix"])
         assert info["address"] in r.stdout
 
+        # a second head in the same home is refused, as Ray refuses (it started a second cluster)
+        again = run_cli("start", "--num-cpus", "1")
+        assert again.returncode == 2 and "already running" in again.stderr and info["address"] in again.stderr
+        assert json.loads((home / "address.json").read_text())["pid"] == info["pid"]
+
         # the token: printed by get-auth-token, stored 0600
         tok = run_cli("get-auth-token")
         assert tok.returncode == 0
