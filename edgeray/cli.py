@@ -215,7 +215,9 @@ def _run_background(argv: list[str]) -> int:
     from ._files import home, home_dir, private_opener
     from ._launch import python_command
 
-    logf = open(home_dir() / "node.log", "ab", opener=private_opener)  # noqa: SIM115 - the child's stderr
+    log_path = home_dir() / "node.log"
+    logf = open(log_path, "ab", opener=private_opener)  # noqa: SIM115 - the child's stderr
+    logged_from = logf.seek(0, os.SEEK_END)
     proc = subprocess.Popen(
         [*python_command("from edgeray.cli import main; sys.exit(main())"), *argv, "--block"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf, start_new_session=True,
@@ -230,8 +232,23 @@ def _run_background(argv: list[str]) -> int:
             proc.stdout.close()
             return 0
     rc = proc.wait()
-    print(f"edgeray start: the node exited with code {rc}; see {home() / 'node.log'}", file=sys.stderr)
+    logf.close()
+    cause = _failure_cause(log_path, logged_from)
+    print(f"edgeray start: the node could not start{': ' + cause if cause else f' (exit code {rc})'}\n"
+          f"  its log: {home() / 'node.log'}", file=sys.stderr)
     return 1
+
+
+def _failure_cause(log_path: Path, start: int) -> str:
+    """What a node that failed to start said last (its exception's final line), from ``start``."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(start)
+            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    errors = [line for line in lines if ("Error" in line or "Exception" in line) and not line.startswith(("File ", "Traceback"))]
+    return (errors or lines or [""])[-1][:500]
 
 
 def _running_nodes() -> list[dict[str, Any]]:

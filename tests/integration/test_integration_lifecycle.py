@@ -319,3 +319,17 @@ def test_cli_start_connect_token_stop(edgeray_home: str, leaks) -> None:
     assert not edgeray.is_initialized()
     with pytest.raises(ConnectionError):
         edgeray.init(address="auto")
+
+
+def test_a_start_that_fails_prints_its_cause(edgeray_home: str, leaks) -> None:
+    """A port in use: the CLI said only 'see node.log'; it prints the node's own error."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = run_cli("start", "--num-cpus", "1", "--port", str(port))
+    assert r.returncode == 1
+    assert "could not start" in r.stderr and "address already in use" in r.stderr.lower(), r.stderr
+    assert "node.log" in r.stderr
