@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import importlib
 import json
 import multiprocessing
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -596,8 +598,9 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    if not args.ray:  # keep our runtime files out of the user's ~/.edgeray
-        os.environ.setdefault("EDGERAY_HOME", tempfile.mkdtemp(prefix="edgeray_bench_"))
+    if not args.ray and "EDGERAY_HOME" not in os.environ:  # keep our runtime files out of ~/.edgeray
+        made = os.environ["EDGERAY_HOME"] = tempfile.mkdtemp(prefix="edgeray_bench_")
+        atexit.register(shutil.rmtree, made, True)  # (after edgeray's own exit handlers stop the node)
 
     started = time.perf_counter()
     init_to_first_result(bench, module)
