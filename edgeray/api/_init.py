@@ -100,7 +100,8 @@ def init(
         else:
             target = node_address(address)
         try:
-            client = CoreClient(target, token=token, role="driver", namespace=namespace, embedded=node_proc is not None)
+            client = CoreClient(target, token=token, role="driver", namespace=namespace, embedded=node_proc is not None,
+                                log_to=None if log_to_driver else _discard_log)
         except BaseException:
             if node_proc is not None:
                 _stop_process(node_proc)
@@ -109,6 +110,10 @@ def init(
         set_current_client(client)
         _STATE["session"] = _Session(client, node_proc, target)
         return _context_info()
+
+
+def _discard_log(msg: Any) -> None:
+    """``init(log_to_driver=False)``: what workers print stays in their log files (Ray's)."""
 
 
 def node_address(address: str) -> str:

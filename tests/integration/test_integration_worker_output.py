@@ -195,3 +195,25 @@ def test_a_driver_exiting_with_work_in_flight_prints_no_error(tmp_path: Path, ed
     else:
         assert r.returncode == 0, r.stderr
     assert not [line for line in err if "edgeray" in line.lower() or "Bad file descriptor" in line], r.stderr
+
+
+def test_log_to_driver_false_keeps_worker_output_off_the_driver(tmp_path: Path, edgeray_home: str) -> None:
+    """``init(log_to_driver=False)`` was accepted and ignored; as in Ray, what workers print
+    then stays in their log files only."""
+    r = run_driver(tmp_path, """
+        import edgeray as ray
+        ray.init(num_cpus=1, log_to_driver=False)
+
+        @ray.remote
+        def chatty():
+            print("printed-by-the-worker", flush=True)
+            return 7
+
+        assert ray.get(chatty.remote()) == 7
+        ray.shutdown()
+        print("driver-done")
+    """)
+    assert r.returncode == 0, r.stderr
+    assert "driver-done" in r.stdout
+    assert "printed-by-the-worker" not in r.stdout + r.stderr
+    assert any("printed-by-the-worker" in f.read_text(errors="replace") for f in worker_logs(edgeray_home))
