@@ -11,15 +11,15 @@ import pytest
 pytestmark = pytest.mark.timeout(120)
 
 
-def test_get_raises_the_first_error_while_others_still_run(ray: Any, tmp_path: Path) -> None:
-    release = tmp_path / "release"
+def remotes(ray: Any) -> tuple[Any, Any]:
+    """A task that fails at once, and one that finishes only once its file exists."""
 
     @ray.remote(max_retries=0)
-    def fails() -> None:
-        raise ValueError("boom")
+    def fails(exc_type: type) -> None:
+        raise exc_type("boom")
 
     @ray.remote
-    def waits() -> str:
+    def waits_for(release: str) -> str:
         import time
         from pathlib import Path
 
@@ -27,34 +27,27 @@ def test_get_raises_the_first_error_while_others_still_run(ray: Any, tmp_path: P
             time.sleep(0.01)
         return "done"
 
-    slow = waits.remote()
+    return fails, waits_for
+
+
+def test_get_raises_the_first_error_while_others_still_run(ray: Any, tmp_path: Path) -> None:
+    fails, waits_for = remotes(ray)
+    release = tmp_path / "release"
+    slow = waits_for.remote(str(release))
     with pytest.raises(ValueError, match="boom"):
-        ray.get([slow, fails.remote()], timeout=100)
+        ray.get([slow, fails.remote(ValueError)], timeout=100)
     release.touch()
     assert ray.get(slow, timeout=60) == "done"
 
 
 def test_a_failure_already_here_raises_before_waiting(ray: Any, tmp_path: Path) -> None:
+    fails, waits_for = remotes(ray)
     release = tmp_path / "release"
-
-    @ray.remote(max_retries=0)
-    def fails() -> None:
-        raise KeyError("first")
-
-    @ray.remote
-    def waits() -> int:
-        import time
-        from pathlib import Path
-
-        while not Path(release).exists():
-            time.sleep(0.01)
-        return 1
-
-    failed = fails.remote()
+    failed = fails.remote(KeyError)
     with pytest.raises(KeyError):
         ray.get(failed)
-    slow = waits.remote()
+    slow = waits_for.remote(str(release))
     with pytest.raises(KeyError):
         ray.get([slow, failed], timeout=100)
     release.touch()
-    assert ray.get(slow, timeout=60) == 1
+    assert ray.get(slow, timeout=60) == "done"

@@ -162,31 +162,29 @@ def blocked_task(ray: Any, tmp_path: Path) -> tuple[Any, Path]:
     return ref, go
 
 
-def test_another_driver_cannot_report_my_task_done(via_node: Any, tmp_path: Path) -> None:
+def _forged_done(oid: bytes, payload: dict[str, Any]) -> Any:
+    return TaskDone(oid[:16], [payload])
+
+
+def _forged_put(oid: bytes, payload: dict[str, Any]) -> Any:
+    return PutObject(payload)
+
+
+@pytest.mark.parametrize(
+    ("forge", "refusal"),
+    [(_forged_done, "done from a driver"), (_forged_put, "result of a task")],
+    ids=["another-driver-reports-my-task-done", "another-driver-puts-under-my-result"],
+)
+def test_another_driver_cannot_forge_my_result(via_node: Any, tmp_path: Path, forge: Any, refusal: str) -> None:
     ray = via_node
     ref, go = blocked_task(ray, tmp_path)
     address, token = node_address(ray)
     forger = RawClient.connect(address, token)
     forger.handshake("driver")
     forged = {"id": ref._id, "data": serialize("forged").to_bytes(), "loc": None, "err": False, "refs": []}
-    forger.send(TaskDone(ref._id[:16], [forged]))
+    forger.send(forge(ref._id, forged))
     reason = forger.closed_reason()
-    assert reason is not None and "done from a driver" in reason, reason
-    forger.close()
-    go.touch()
-    assert ray.get(ref, timeout=60) == "real"
-
-
-def test_another_driver_cannot_put_a_value_under_my_result(via_node: Any, tmp_path: Path) -> None:
-    ray = via_node
-    ref, go = blocked_task(ray, tmp_path)
-    address, token = node_address(ray)
-    forger = RawClient.connect(address, token)
-    forger.handshake("driver")
-    forger.send(PutObject({"id": ref._id, "data": serialize("forged").to_bytes(), "loc": None, "err": False,
-                           "refs": []}))
-    reason = forger.closed_reason()
-    assert reason is not None and "result of a task" in reason, reason
+    assert reason is not None and refusal in reason, reason
     forger.close()
     go.touch()
     assert ray.get(ref, timeout=60) == "real"
