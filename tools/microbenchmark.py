@@ -22,6 +22,9 @@ so that one call fits the time budget of a small machine ("multi client put
 gigabytes" likewise puts 10 x 10 arrays of put-mib/10 MiB, Ray 80 MiB), and
 "multi client tasks async" uses `--batch` tasks per client (Ray: 10000); the metrics that
 need Ray internals (object out-of-scope callbacks) and Ray Client are left out.
+Two reference lines that are not Ray's come last: "process pool tasks sync/async (reference)",
+``concurrent.futures.ProcessPoolExecutor`` with one process per CPU running the same no-op
+function, what edgeray's task rates are measured against (issue 20).
 A metric that raises or exceeds `--metric-timeout` prints ``<name>: FAILED
 <error>`` and the run goes on.
 """
@@ -83,6 +86,9 @@ EXTRA_TASK_METRICS = [
     "single client tasks with a custom resource sync",
 ]
 OTHER_METRICS = ["init to first result (s)", "placement group create/removal", *EXTRA_TASK_METRICS]
+#: the reference a user would pick instead on one machine (issue 20): the standard library's
+#: process pool with as many processes as CPUs, the same no-op function, in the same run
+POOL_METRICS = ["process pool tasks sync (reference)", "process pool tasks async (reference)"]
 
 
 class MetricTimeout(BaseException):  # not an Exception: runtime code must not swallow it
@@ -537,6 +543,27 @@ def placement_group_metrics(bench: Bench) -> None:
     bench.timeit(name, lambda: placement_group_create_removal(NUM_PGS), NUM_PGS)
 
 
+def _pool_noop() -> int:
+    return 0
+
+
+def process_pool_metrics(bench: Bench) -> None:
+    """``concurrent.futures.ProcessPoolExecutor(cpu_count)``: what edgeray's task rates must beat."""
+    import concurrent.futures
+
+    if not any(bench.wanted(n) for n in POOL_METRICS):
+        return
+    with concurrent.futures.ProcessPoolExecutor(multiprocessing.cpu_count()) as pool:
+        pool.submit(_pool_noop).result()
+        bench.timeit(POOL_METRICS[0], lambda: pool.submit(_pool_noop).result())
+
+        def batch() -> None:
+            for fut in [pool.submit(_pool_noop) for _ in range(1000)]:
+                fut.result()
+
+        bench.timeit(POOL_METRICS[1], batch, 1000)
+
+
 def safe_init(bench: Bench, label: str, **kwargs) -> bool:
     try:
         with bench._deadline(bench.args.metric_timeout):
@@ -585,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-v", "--verbose", action="store_true", help="print tracebacks of failures")
     args = p.parse_args(argv)
     if args.list:
-        print("\n".join(OTHER_METRICS[:1] + CORE_METRICS + OTHER_METRICS[1:]))
+        print("\n".join(OTHER_METRICS[:1] + CORE_METRICS + OTHER_METRICS[1:] + POOL_METRICS))
         return 0
 
     module = "ray" if args.ray else "edgeray"
@@ -621,6 +648,8 @@ def main(argv: list[str] | None = None) -> int:
         except (Exception, MetricTimeout) as e:
             bench.failed("custom resource metrics", e)
         safe_shutdown(bench, "custom resource metrics")
+
+    process_pool_metrics(bench)
 
     total = time.perf_counter() - started
     print(f"# total {total:.1f} s", flush=True)
