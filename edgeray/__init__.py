@@ -65,7 +65,7 @@ _LAZY.update(dict.fromkeys(_CLIENT_NAMES, "edgeray.client"))
 
 
 # modules Ray's ``import ray`` makes attributes (``ray.runtime_context.get_runtime_context()``)
-_SUBMODULES = ("util", "actor", "runtime_context", "runtime_env", "job_config", "cloudpickle", "experimental")
+_SUBMODULES = ("util", "actor", "runtime_context", "runtime_env", "job_config", "cloudpickle", "experimental", "dag")
 
 
 def __getattr__(name: str) -> object:

@@ -1,8 +1,9 @@
 """What users call: Ray's public API on top of the core client.
 
 Rule: imports ``edgeray.client``, ``edgeray.worker`` (for ``exit_actor``), ``edgeray.node`` (to
-start an embedded node, and its file helpers), ``edgeray.protocol``, ``edgeray.exceptions``; the
-package ``edgeray/__init__.py`` re-exports from here.
+start an embedded node, and its file helpers), ``edgeray.protocol``, ``edgeray.exceptions``,
+``edgeray.dag`` (the nodes ``.bind()`` makes); the package ``edgeray/__init__.py`` re-exports
+from here.
 """
 
 from ._actor import ActorClass, ActorHandle, ActorMethod, exit_actor, method

@@ -11,6 +11,13 @@ from typing import Any, Generic, TypeVar
 from .. import exceptions as exc
 from ..client import CoreClient, ObjectRef, try_current_client
 from ..client._generators import generator_mode, wrap_generator_result
+from ..dag import (
+    BIND_INDEX_KEY,
+    PARENT_CLASS_NODE_KEY,
+    PREV_CLASS_METHOD_CALL_KEY,
+    ClassMethodNode,
+    ClassNode,
+)
 from ._init import auto_client
 from ._options import resource_request, validate_options
 from ._remote import (
@@ -172,8 +179,10 @@ class ActorClass:
         handle._creation = creation
         return handle
 
-    def bind(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("Ray DAGs (.bind) are not supported by edgeray.")
+    def bind(self, *args: Any, **kwargs: Any) -> ClassNode:
+        """A node of a Ray DAG (``edgeray.dag``): this actor's creation, run by
+        ``node.execute()`` (which returns its handle); ``node.method.bind(...)`` binds calls."""
+        return ClassNode(self, args, kwargs, dict(self._options), user_class=self._cls)
 
 
 #: what every actor answers, as in Ray: ``__ray_ready__`` (True once it is constructed) and
@@ -192,6 +201,12 @@ class ActorMethod:
     def options(self, **options: Any) -> ActorMethod:
         validate_options(options, kind="method")
         return ActorMethod(self._handle, self._name, self._meta, self._sig, {**self._opts, **options})
+
+    def bind(self, *args: Any, **kwargs: Any) -> ClassMethodNode:
+        """A node of a Ray DAG (``edgeray.dag``): this call on this actor, run (each time) by
+        ``node.execute()``."""
+        other = {PARENT_CLASS_NODE_KEY: self._handle, PREV_CLASS_METHOD_CALL_KEY: None, BIND_INDEX_KEY: None}
+        return ClassMethodNode(self._name, args, kwargs, dict(self._opts), other)
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._handle._call(self._name, self._meta, self._sig, self._opts, args, kwargs)

@@ -9,6 +9,7 @@ from typing import Any
 from ..client import CoreClient, ObjectRef
 from ..client._args import Dep
 from ..client._generators import generator_mode, wrap_generator_result
+from ..dag import FunctionNode
 from ._init import auto_client
 from ._options import deprecated_pg_strategy, resource_request, validate_options
 
@@ -259,5 +260,7 @@ class RemoteFunction:
             return None
         return refs
 
-    def bind(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("Ray DAGs (.bind) are not supported by edgeray.")
+    def bind(self, *args: Any, **kwargs: Any) -> FunctionNode:
+        """A node of a Ray DAG (``edgeray.dag``): this task with these arguments, run by
+        ``node.execute()``; arguments may be other nodes, also nested in lists and dicts."""
+        return FunctionNode(self, args, kwargs, dict(self._options))
