@@ -274,12 +274,16 @@ class NodeCore:
                     else:
                         self._fail_unplaceable(t, key)
                     continue
-                if not idle:
-                    self._maybe_spawn()
-                    return
+                wkey = W.pool_key(t.req)
+                w = next((w for w in reversed(idle) if w.takes(wkey)), None)
+                if w is None:  # (other shapes may still find a worker of theirs)
+                    self._maybe_spawn(idle)
+                    break
+                idle.remove(w)
                 q.popleft()
                 t.pool = key
-                self._dispatch(t, idle.pop(), pool)
+                w.key = wkey
+                self._dispatch(t, w, pool)
             if not q:
                 del ready.queues[shape]
 
@@ -412,11 +416,13 @@ class NodeCore:
             log.warning(msg)
             self.send_log(t.spec["job"], "scheduler", os.getpid(), [msg], "err")
 
-    def _maybe_spawn(self) -> None:
+    def _maybe_spawn(self, unfit_idle: list[W.WorkerRecord]) -> None:
         """Start a worker for ready work: a few at a time (Ray's worker startup concurrency),
         up to ``max_workers`` that take work; workers whose task is blocked in ``get``/``wait``
         and actors' workers do not count, so the cap never holds back what a blocked task
-        waits for (Ray, too, starts workers beyond its pool when their parents block)."""
+        waits for (Ray, too, starts workers beyond its pool when their parents block). At the
+        cap, an idle worker dedicated to other work (``unfit_idle``: another ``PoolKey``) is
+        stopped to make room, as Ray's pool does."""
         if self.spawner is None:
             return
         starting = counted = 0
@@ -425,8 +431,15 @@ class NodeCore:
                 starting += 1
             if w.state in W.TAKING_WORK and not w.blocked:
                 counted += 1
-        if starting >= max(2, self.pool_size) or counted >= self.max_workers or starting >= len(self.ready):
+        if starting >= max(2, self.pool_size) or starting >= len(self.ready):
             return
+        if counted >= self.max_workers:
+            spare = next((w for w in unfit_idle if w.state == W.IDLE and not self.actors.owned.get(w.worker_id)), None)
+            if spare is None:
+                return
+            unfit_idle.remove(spare)
+            spare.state = W.RETIRING
+            self.spawner.kill_worker(spare, force=False)
         self.spawn()
 
     def spawn(self) -> W.WorkerRecord:

@@ -47,11 +47,12 @@ class PoolWorkers:
             return {"unfit": True}
         if not core.resources.fits(req):
             return None
-        w = next((w for w in core.workers.values() if w.state == W.IDLE and w.peer is not None), None)
+        key = W.pool_key(req)  # (leases are for CPU-only work: never a worker that ran GPU work)
+        w = next((w for w in core.workers.values() if w.state == W.IDLE and w.peer is not None and w.takes(key)), None)
         if w is None:
             return None
         core.resources.acquire(req)
-        w.state, w.lent_to, w.lent = W.LEASED, peer.peer_id, req
+        w.state, w.lent_to, w.lent, w.key = W.LEASED, peer.peer_id, req, key
         cpus = float(res.get("CPU", 0) or 0)
         env = {"OMP_NUM_THREADS": str(max(1, int(cpus))) if cpus else "1", "CUDA_VISIBLE_DEVICES": ""}
         return {"path": W.direct_socket(core.node_socket, w.worker_id), "worker_id": w.worker_id, "env": env}
