@@ -28,6 +28,7 @@ from ..object_store import deserialize
 from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
 from ._generators import Failed, GeneratorResults, Returns
 from ._output import LogStream
+from ._process_env import env_to_apply
 from ._task_events import TaskEventBuffer
 from ._threads import CallThreads
 
@@ -165,7 +166,7 @@ class Executor:
             return
         CURRENT_TASK.set((spec, type(self.actor) if self.actor is not None else None))
         if msg.env:
-            os.environ.update(msg.env)
+            os.environ.update(env_to_apply(msg.env, spec["opts"].get("env_vars")))
             client.gpu_ids = [g for g in msg.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
         undo_env = self._enter_runtime_env(spec) if kind != ACTOR_CALL else None
         self.events.started(spec["tid"])
