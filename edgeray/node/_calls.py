@@ -251,6 +251,8 @@ class CallHandlers:
             "jobs": len(core.gcs.jobs),
             "functions": len(core.gcs.functions),
             "placement_groups": core.pgs.usage(),
+            "memory_monitor": {"threshold": self.server.config.node.memory_usage_threshold,
+                               "refresh_ms": self.server.config.node.memory_monitor_refresh_ms},
             "pending_tasks": len(core.ready),
             "infeasible": [
                 {"name": t.spec["name"], "resources": t.spec["res"]} for t in core.infeasible if not t.done
