@@ -77,9 +77,11 @@ class NodeCore:
         self.node_socket = ""  # the node's Unix socket; actors' direct sockets live beside it
         self.now = now
         self._warned_infeasible: set[bytes] = set()
+        #: workers the memory monitor killed: worker id -> why (kept for the lease holders that ask)
+        self.oom_kills: dict[bytes, str] = {}
         self.stats = {
             "tasks_submitted": 0, "tasks_finished": 0, "workers_started": 0, "workers_died": 0,
-            "task_retries": 0, "actor_restarts": 0, "direct_tasks_finished": 0,
+            "task_retries": 0, "actor_restarts": 0, "direct_tasks_finished": 0, "workers_killed_oom": 0,
         }
 
     # ------------------------------------------------------------------ peers
@@ -456,6 +458,7 @@ class NodeCore:
         t.held = req
         t.worker = w
         w.task = t
+        w.assigned_at = self.now()
         if spec["kind"] == ACTOR_CREATE:
             w.state = W.ACTOR
             w.actor_id = spec["actor"]

@@ -37,7 +37,7 @@ def pool_key(req: dict[str, int]) -> PoolKey:
 
 class WorkerRecord:
     __slots__ = ("worker_id", "process", "pid", "state", "peer", "task", "actor_id", "blocked", "started_at", "idle_since",
-                 "lent_to", "lent", "calls", "key")
+                 "lent_to", "lent", "calls", "key", "assigned_at", "oom")
 
     def __init__(self, worker_id: bytes, process: Any, started_at: float) -> None:
         self.worker_id = worker_id
@@ -54,6 +54,8 @@ class WorkerRecord:
         self.lent: dict[str, int] = {}
         self.calls: dict[bytes, int] = {}  # function id -> tasks of it run (for ``max_calls``)
         self.key: PoolKey | None = None  # what it is dedicated to (None: fresh, it takes any work)
+        self.assigned_at = started_at  # when its current work (task, actor, lease) was given to it
+        self.oom: str | None = None  # why the memory monitor killed it, once it has
 
     def takes(self, key: PoolKey) -> bool:
         """Work of ``key`` may run here: the worker is fresh, or dedicated to that key."""

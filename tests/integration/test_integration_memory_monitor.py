@@ -1,0 +1,118 @@
+"""The node's memory monitor (Ray's OOM prevention), for real: the node runs with a threshold a
+little above this machine's memory use now (``_system_config``), and a task that allocates and
+touches memory (numpy) is killed once use passes it; the machine itself is never exhausted."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from edgeray.raylet._memory import read_memory
+
+np = pytest.importorskip("numpy")
+
+MARGIN = 300 << 20  # the task pushes memory use this far above what is in use now
+CAP = 3 << 30  # it stops there (and returns) if nobody killed it
+
+
+def _threshold() -> float:
+    snap = read_memory()
+    if snap is None:
+        pytest.skip("no /proc/meminfo here")
+    if snap.total - snap.used < CAP + MARGIN:
+        pytest.skip("not enough free memory on this machine for the test")
+    return (snap.used + MARGIN) / snap.total
+
+
+def _hog(ray: Any, marker: str | None = None) -> Any:
+    """A task that grows its memory 32 MiB at a time, touching every page, up to ``CAP`` (it
+    returns how much it held then). With ``marker``, only its first attempt allocates."""
+
+    def hog() -> int:
+        import time
+
+        import numpy
+
+        if marker is not None:
+            if os.path.exists(marker):
+                return -1
+            open(marker, "w").close()
+        held = []
+        total = 0
+        while total < CAP:
+            block = numpy.ones(32 << 20, dtype=numpy.uint8)  # (ones: every page written)
+            held.append(block)
+            total += block.nbytes
+            time.sleep(0.02)  # (lets the monitor sample between steps: not synchronisation)
+        return total
+
+    return ray.remote(hog)
+
+
+def test_a_task_without_retries_fails_with_out_of_memory_error(ray_init: Any) -> None:
+    threshold = _threshold()
+    ray = ray_init(num_cpus=2, _system_config={"memory_usage_threshold": threshold, "memory_monitor_refresh_ms": 50})
+    import edgeray.exceptions as rex
+
+    with pytest.raises(rex.OutOfMemoryError) as info:
+        ray.get(_hog(ray).options(max_retries=0).remote())
+    msg = str(info.value)
+    assert "memory usage threshold of" in msg and f"{threshold}" in msg
+    assert "Memory on the node" in msg and "GB /" in msg
+    assert isinstance(info.value, rex.RayError)
+    # the node keeps serving
+    assert ray.get(ray.remote(lambda: 41 + 1).remote()) == 42
+
+
+def test_a_task_with_retries_left_runs_again(ray_init: Any, tmp_path: Any) -> None:
+    threshold = _threshold()
+    ray = ray_init(num_cpus=2, _system_config={"memory_usage_threshold": threshold, "memory_monitor_refresh_ms": 50})
+    marker = str(tmp_path / "first-attempt")
+    assert ray.get(_hog(ray, marker).options(max_retries=1).remote()) == -1
+    assert os.path.exists(marker)
+
+
+def test_an_actor_without_restarts_dies_of_out_of_memory(ray_init: Any) -> None:
+    threshold = _threshold()
+    ray = ray_init(num_cpus=2, _system_config={"memory_usage_threshold": threshold, "memory_monitor_refresh_ms": 50})
+    import edgeray.exceptions as rex
+
+    @ray.remote
+    class Hog:
+        def grow(self) -> int:
+            import time
+
+            import numpy
+
+            held, total = [], 0
+            while total < CAP:
+                held.append(numpy.ones(32 << 20, dtype=numpy.uint8))
+                total += 32 << 20
+                time.sleep(0.02)
+            return total
+
+    with pytest.raises(rex.RayActorError) as info:
+        ray.get(Hog.remote().grow.remote())
+    assert "running low on memory" in str(info.value)
+
+
+def test_refresh_ms_zero_disables_the_monitor(ray_init: Any) -> None:
+    snap = read_memory()
+    if snap is None:
+        pytest.skip("no /proc/meminfo here")
+    # a threshold below what is in use already: an enabled monitor kills every task it sees
+    ray = ray_init(num_cpus=1, _system_config={"memory_usage_threshold": max(0.001, snap.fraction / 2),
+                                               "memory_monitor_refresh_ms": 0})
+
+    def busy() -> int:
+        import time
+
+        end = time.monotonic() + 0.5
+        n = 0
+        while time.monotonic() < end:
+            n += 1
+        return 7
+
+    assert ray.get(ray.remote(busy).options(max_retries=0).remote()) == 7
