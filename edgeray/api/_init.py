@@ -15,6 +15,7 @@ from .. import _files
 from .. import exceptions as exc
 from ..client import CoreClient, current_client, set_current_client, try_current_client
 from ..client._context import init_lock
+from ..client._setup_hook import SETUP_HOOK, SETUP_HOOK_ENV, export_setup_hook
 from ._job_config import JobConfig
 from ._options import check_runtime_env
 from ._system_config import system_config_overrides
@@ -115,6 +116,15 @@ def init(
                 _stop_process(node_proc)
             raise
         client.inherited_env = dict((runtime_env or {}).get("env_vars") or {})  # the job's, for all its work
+        hook = (runtime_env or {}).get(SETUP_HOOK)
+        if hook is not None:
+            try:
+                client.inherited_env[SETUP_HOOK_ENV] = export_setup_hook(client, hook)
+            except BaseException:
+                client.close()
+                if node_proc is not None:
+                    _stop_process(node_proc)
+                raise
         set_current_client(client)
         _STATE["session"] = _Session(client, node_proc, target)
         return _context_info()
