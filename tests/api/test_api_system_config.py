@@ -84,3 +84,18 @@ def test_connecting_to_a_running_node_with_system_config_is_an_error(ray_init: A
         assert not edgeray.is_initialized()
     finally:
         subprocess.run([sys.executable, "-m", "edgeray", "stop"], check=True, capture_output=True)
+
+
+def test_cluster_utils_nodes_take_system_config() -> None:
+    import edgeray
+    from edgeray.client import current_client
+    from edgeray.cluster_utils import Cluster
+
+    with pytest.raises(ValueError, match="'bogus'"):
+        Cluster(initialize_head=True, head_node_args={"_system_config": {"bogus": 1}})
+    with Cluster(initialize_head=True, connect=True,
+                 head_node_args={"num_cpus": 1, "_system_config": {"memory_monitor_refresh_ms": 100}}):
+        try:
+            assert current_client().call("status")["memory_monitor"] == {"threshold": 0.95, "refresh_ms": 100}
+        finally:
+            edgeray.shutdown()
