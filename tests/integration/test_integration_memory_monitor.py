@@ -13,40 +13,53 @@ from edgeray.raylet._memory import read_memory
 
 np = pytest.importorskip("numpy")
 
-MARGIN = 300 << 20  # the task pushes memory use this far above what is in use now
-CAP = 3 << 30  # it stops there (and returns) if nobody killed it
+MARGIN = 768 << 20  # the threshold is this far above what is in use now (room for others on the machine)
+FLOOR = 2 << 30  # the hog stops (and returns) before the machine has less than this available
 
 
 def _threshold() -> float:
     snap = read_memory()
     if snap is None:
         pytest.skip("no /proc/meminfo here")
-    if snap.total - snap.used < CAP + MARGIN:
+    if snap.total - snap.used < FLOOR + 2 * MARGIN:
         pytest.skip("not enough free memory on this machine for the test")
     return (snap.used + MARGIN) / snap.total
 
 
-def _hog(ray: Any, marker: str | None = None) -> Any:
-    """A task that grows its memory 32 MiB at a time, touching every page, up to ``CAP`` (it
-    returns how much it held then). With ``marker``, only its first attempt allocates."""
+def _grower() -> Any:
+    """A function (pickled by value, for the workers) that allocates 32 MiB at a time, touching
+    every page, until the memory monitor kills its process; it returns the bytes held if the
+    machine got near ``FLOOR`` first (a failure)."""
 
-    def hog() -> int:
+    def grow_until_killed() -> int:
         import time
 
         import numpy
 
+        from edgeray.raylet._memory import read_memory
+
+        held, total = [], 0
+        while True:
+            snap = read_memory()
+            if snap is None or snap.total - snap.used < FLOOR:
+                return total
+            held.append(numpy.ones(32 << 20, dtype=numpy.uint8))  # (ones: every page written)
+            total += 32 << 20
+            time.sleep(0.02)  # (lets the monitor sample between steps: not synchronisation)
+
+    return grow_until_killed
+
+
+def _hog(ray: Any, marker: str | None = None) -> Any:
+    """A task that grows until killed; with ``marker``, only its first attempt allocates."""
+    grow_until_killed = _grower()
+
+    def hog() -> int:
         if marker is not None:
             if os.path.exists(marker):
                 return -1
             open(marker, "w").close()
-        held = []
-        total = 0
-        while total < CAP:
-            block = numpy.ones(32 << 20, dtype=numpy.uint8)  # (ones: every page written)
-            held.append(block)
-            total += block.nbytes
-            time.sleep(0.02)  # (lets the monitor sample between steps: not synchronisation)
-        return total
+        return grow_until_killed()
 
     return ray.remote(hog)
 
@@ -79,19 +92,12 @@ def test_an_actor_without_restarts_dies_of_out_of_memory(ray_init: Any) -> None:
     ray = ray_init(num_cpus=2, _system_config={"memory_usage_threshold": threshold, "memory_monitor_refresh_ms": 50})
     import edgeray.exceptions as rex
 
+    grow_until_killed = _grower()
+
     @ray.remote
     class Hog:
         def grow(self) -> int:
-            import time
-
-            import numpy
-
-            held, total = [], 0
-            while total < CAP:
-                held.append(numpy.ones(32 << 20, dtype=numpy.uint8))
-                total += 32 << 20
-                time.sleep(0.02)
-            return total
+            return grow_until_killed()
 
     with pytest.raises(rex.RayActorError) as info:
         ray.get(Hog.remote().grow.remote())
