@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 import pytest
+from waiting import wait_for
 
 from edgeray.raylet._memory import read_memory
 
@@ -64,13 +65,23 @@ def _hog(ray: Any, marker: str | None = None) -> Any:
     return ray.remote(hog)
 
 
-def test_a_task_without_retries_fails_with_out_of_memory_error(ray_init: Any) -> None:
+# a plain task goes to a worker the node lends its caller (a lease); SPREAD sends it via the node
+@pytest.mark.parametrize("options", [{}, {"scheduling_strategy": "SPREAD"}], ids=["leased", "via-node"])
+def test_a_task_without_retries_fails_with_out_of_memory_error(ray_init: Any, options: dict[str, Any]) -> None:
     threshold = _threshold()
     ray = ray_init(num_cpus=2, _system_config={"memory_usage_threshold": threshold, "memory_monitor_refresh_ms": 50})
     import edgeray.exceptions as rex
+    from edgeray.client import current_client
 
+    leases = current_client().leases
+    if not options:  # a probe first, until a pool worker is lent to this driver (so the hog's is)
+        probe = ray.remote(lambda: 1)
+        sent = leases.sent
+        wait_for(lambda: ray.get(probe.remote()) == 1 and leases.sent > sent, what="a task on a leased worker")
+    sent = leases.sent
     with pytest.raises(rex.OutOfMemoryError) as info:
-        ray.get(_hog(ray).options(max_retries=0).remote())
+        ray.get(_hog(ray).options(max_retries=0, **options).remote())
+    assert leases.sent == sent + (0 if options else 1)  # (the path the test means)
     msg = str(info.value)
     assert "memory usage threshold of" in msg and f"{threshold}" in msg
     assert "Memory on the node" in msg and "GB /" in msg
