@@ -37,6 +37,10 @@ def positive(v: float) -> str | None:
     return None if v > 0 else "be > 0"
 
 
+def fraction(v: float) -> str | None:
+    return None if 0 < v <= 1 else "be > 0 and <= 1 (a fraction of the memory)"
+
+
 def at_least_one(v: float) -> str | None:
     return None if v >= 1 else "be >= 1"
 

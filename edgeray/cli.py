@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--object-store-memory", type=int, default=None)
     s.add_argument("--block", action="store_true", help="stay in the foreground until stopped")
     s.add_argument("--embedded", action="store_true", help=argparse.SUPPRESS)
+    # dotted config overrides as a JSON object (init(_system_config=...) passes them)
+    s.add_argument("--config-overrides", default=None, help=argparse.SUPPRESS)
     sub.add_parser("stop", help="stop every node this user started on this machine")
     sub.add_parser("status", help="resources and usage of the running node")
     ls = sub.add_parser("list", help="list actors, tasks, objects, nodes, jobs or workers")
@@ -82,6 +84,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     o: dict[str, Any] = {}
+    if args.config_overrides:
+        given = json.loads(args.config_overrides)
+        if not isinstance(given, dict):
+            raise ValueError(f"--config-overrides must be a JSON object, got {args.config_overrides!r}")
+        o.update(given)
     if args.address:
         o["node.head_address"] = args.address
         o["node.head"] = False

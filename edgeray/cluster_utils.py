@@ -85,9 +85,15 @@ class Cluster:
     def add_node(self, wait: bool = True, *, num_cpus: float = 1, num_gpus: float | None = None,
                  resources: dict[str, float] | None = None, object_store_memory: int | None = None,
                  labels: dict[str, str] | None = None, port: int = 0, config: str | None = None,
-                 env: dict[str, str] | None = None, timeout: float = 30.0) -> ClusterNode:
+                 env: dict[str, str] | None = None, timeout: float = 30.0,
+                 _system_config: dict[str, Any] | None = None) -> ClusterNode:
         """Start a node: the head if there is none yet, else one that joins it. ``wait``:
-        return once it has joined (always true here: the process is ready when it prints)."""
+        return once it has joined (always true here: the process is ready when it prints).
+        ``_system_config``: Ray's internal keys with a meaning here, as ``init`` takes them
+        (for this node only)."""
+        from .api._system_config import system_config_overrides
+
+        overrides = system_config_overrides(_system_config)
         head = self.head_node is None
         argv = ["start", "--block", "--port", str(port), "--num-cpus", str(num_cpus),
                 "--object-store-memory", str(object_store_memory or DEFAULT_STORE)]
@@ -102,6 +108,8 @@ class Cluster:
             config = _labels_config(labels)
         if config:
             argv += ["--config", config]
+        if overrides:
+            argv += ["--config-overrides", json.dumps(overrides)]
         child_env = dict(os.environ)
         child_env.update(env or {})
         args = {"num_cpus": num_cpus, "num_gpus": num_gpus, "resources": resources, "argv": argv, "env": child_env}

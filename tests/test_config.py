@@ -34,6 +34,7 @@ def test_defaults() -> None:
     assert c == Config()
     assert (c.node.head, c.node.host, c.node.port, c.node.head_address) == (True, "127.0.0.1", 0, "")
     assert (c.node.name, c.node.prestart_workers, c.node.max_workers) == ("", -1, 0)
+    assert (c.node.memory_usage_threshold, c.node.memory_monitor_refresh_ms) == (0.95, 250)  # Ray's defaults
     r = c.resources
     assert (r.num_cpus, r.num_gpus, r.memory, r.custom, r.labels, r.gpu_ids) == (-1, -1, -1, {}, {}, ())
     o = c.object_store
@@ -165,6 +166,9 @@ def test_section_not_a_table(tmp_path: pathlib.Path) -> None:
         ({"resources.custom": {"x": -1}}, r"negative"),
         ({"node.prestart_workers": -2}, r"'node.prestart_workers'"),
         ({"node.max_workers": -1}, r"'node.max_workers'"),
+        ({"node.memory_usage_threshold": 0}, r"'node.memory_usage_threshold'"),
+        ({"node.memory_usage_threshold": 1.5}, r"'node.memory_usage_threshold'"),
+        ({"node.memory_monitor_refresh_ms": -1}, r"'node.memory_monitor_refresh_ms'"),
         ({"object_store.inline_threshold": -1}, r"'object_store.inline_threshold'"),
         ({"gcs.heartbeat_interval_s": 0}, r"'gcs.heartbeat_interval_s'.*> 0"),
         ({"gcs.node_timeout_s": 0.5}, r"node_timeout_s \(0.5\) must be greater than gcs.heartbeat_interval_s"),

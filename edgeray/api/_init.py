@@ -15,8 +15,10 @@ from .. import _files
 from .. import exceptions as exc
 from ..client import CoreClient, current_client, set_current_client, try_current_client
 from ..client._context import init_lock
+from ..client._setup_hook import SETUP_HOOK, SETUP_HOOK_ENV, export_setup_hook
 from ._job_config import JobConfig
 from ._options import check_runtime_env
+from ._system_config import system_config_overrides
 
 log = logging.getLogger("edgeray")
 
@@ -51,6 +53,7 @@ def init(
     runtime_env: dict[str, Any] | None = None,
     job_config: JobConfig | None = None,
     _config_file: str | None = None,
+    _system_config: dict[str, Any] | None = None,
     **unsupported: Any,
 ) -> dict[str, Any]:
     """Connect this process to edgeray (Ray's ``ray.init``).
@@ -59,7 +62,9 @@ def init(
     runs, else start a node for this driver (stopped by ``shutdown()`` or at exit); ``"auto"`` →
     the running local node (error if none); ``"ws://host:port"`` (or ``"host:port"``) → a remote
     node. With ``address`` None or ``"auto"``, ``EDGERAY_ADDRESS`` or else ``RAY_ADDRESS`` from the
-    environment is used if set, as Ray uses ``RAY_ADDRESS``.
+    environment is used if set, as Ray uses ``RAY_ADDRESS``. ``_system_config``: Ray's internal
+    settings that edgeray has a meaning for (``_system_config.SYSTEM_CONFIG``), for the node this
+    driver starts (an error when it connects to a running one, as in Ray).
     """
     if unsupported:
         raise TypeError(f"init() got unexpected keyword arguments {sorted(unsupported)}")
@@ -70,6 +75,7 @@ def init(
     _check_node_args(num_cpus, num_gpus, resources, object_store_memory)
     runtime_env, namespace = _with_job_config(job_config, runtime_env, namespace)
     check_runtime_env(runtime_env)
+    overrides = system_config_overrides(_system_config)
     with init_lock():
         if is_initialized():
             if ignore_reinit_error:
@@ -91,13 +97,16 @@ def init(
                         "When connecting to an existing node, num_cpus, num_gpus, resources and "
                         "object_store_memory must not be provided."
                     )
+                _no_system_config(overrides)
                 target = info["unix"]
             elif address == "auto":
                 raise ConnectionError("Could not find any running edgeray node. Start one with 'edgeray start'.")
             else:
-                node_proc, target = _start_embedded(num_cpus, num_gpus, resources, object_store_memory, _config_file)
+                node_proc, target = _start_embedded(num_cpus, num_gpus, resources, object_store_memory, _config_file,
+                                                    overrides)
                 token = _files.read_token()
         else:
+            _no_system_config(overrides)
             target = node_address(address)
         try:
             client = CoreClient(target, token=token, role="driver", namespace=namespace, embedded=node_proc is not None,
@@ -107,9 +116,23 @@ def init(
                 _stop_process(node_proc)
             raise
         client.inherited_env = dict((runtime_env or {}).get("env_vars") or {})  # the job's, for all its work
+        hook = (runtime_env or {}).get(SETUP_HOOK)
+        if hook is not None:
+            try:
+                client.inherited_env[SETUP_HOOK_ENV] = export_setup_hook(client, hook)
+            except BaseException:
+                client.close()
+                if node_proc is not None:
+                    _stop_process(node_proc)
+                raise
         set_current_client(client)
         _STATE["session"] = _Session(client, node_proc, target)
         return _context_info()
+
+
+def _no_system_config(overrides: dict[str, Any]) -> None:
+    if overrides:
+        raise ValueError("When connecting to an existing cluster, _system_config must not be provided.")
 
 
 def _discard_log(msg: Any) -> None:
@@ -183,7 +206,7 @@ def _context_info() -> dict[str, Any]:
 
 def _start_embedded(
     num_cpus: float | None, num_gpus: float | None, resources: dict[str, float] | None,
-    object_store_memory: int | None, config_file: str | None,
+    object_store_memory: int | None, config_file: str | None, overrides: dict[str, Any],
 ) -> tuple[subprocess.Popen[bytes], str]:
     from .._launch import python_command
 
@@ -198,6 +221,8 @@ def _start_embedded(
         args += ["--resources", json.dumps(resources)]
     if object_store_memory:
         args += ["--object-store-memory", str(int(object_store_memory))]
+    if overrides:
+        args += ["--config-overrides", json.dumps(overrides)]
     proc = subprocess.Popen(
         [*python_command("from edgeray.cli import main; sys.exit(main())"), *args],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, start_new_session=False,

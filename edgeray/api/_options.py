@@ -6,6 +6,8 @@ import math
 import warnings
 from typing import Any
 
+from ..client._setup_hook import SETUP_HOOK
+
 TASK_OPTIONS = {
     "num_cpus", "num_gpus", "resources", "memory", "num_returns", "max_retries", "retry_exceptions",
     "scheduling_strategy", "runtime_env", "enable_task_events", "name", "accelerator_type",
@@ -100,7 +102,7 @@ def validate_options(opts: dict[str, Any], *, kind: str) -> dict[str, Any]:
             raise ValueError("The option 'concurrency_groups' must map group names to integers >= 1.")
     if opts.get("get_if_exists") and not opts.get("name"):
         raise ValueError("get_if_exists=True requires a name for the actor.")
-    check_runtime_env(opts.get("runtime_env"))
+    check_runtime_env(opts.get("runtime_env"), task_level=True)
     return opts
 
 
@@ -155,23 +157,35 @@ def deprecated_pg_strategy(opts: dict[str, Any]) -> dict[str, Any] | None:
             "capture_child_tasks": bool(opts.get("placement_group_capture_child_tasks"))}
 
 
-def check_runtime_env(env: Any) -> None:
-    """A ``runtime_env`` edgeray can honour: ``{"env_vars": {str: str}}`` (or None). The other
-    fields (``pip``, ``conda``, ``working_dir``, ...) need installing things per task, which
-    edgeray does not do: they are refused rather than ignored."""
+def check_runtime_env(env: Any, *, task_level: bool = False) -> None:
+    """A ``runtime_env`` edgeray can honour: ``env_vars`` ({str: str}) and, for the whole job
+    (``init``, ``JobConfig``; not a task's or actor's own, ``task_level``),
+    ``worker_process_setup_hook`` (a callable or a ``"module.func"`` name). The other fields
+    (``pip``, ``conda``, ``working_dir``, ...) need installing things per task, which edgeray
+    does not do: they are refused rather than ignored."""
     if env is None:
         return
     if not isinstance(env, dict):
         raise TypeError(f"runtime_env must be a dict, not {type(env).__name__}.")
-    other = sorted(set(env) - {"env_vars"})
+    other = sorted(set(env) - {"env_vars", SETUP_HOOK})
     if other:
         raise ValueError(
-            f"edgeray supports only runtime_env={{'env_vars': {{...}}}}; it cannot set up {other} "
-            "(install packages and ship code with the node instead)."
+            f"edgeray supports only runtime_env={{'env_vars': {{...}}, '{SETUP_HOOK}': ...}}; it cannot set up "
+            f"{other} (install packages and ship code with the node instead)."
         )
     ev = env.get("env_vars")
     if ev is not None and (not isinstance(ev, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in ev.items())):
         raise TypeError(f"runtime_env['env_vars'] must be of type Dict[str, str], got {ev!r}.")
+    hook = env.get(SETUP_HOOK)
+    if hook is None:
+        return
+    if task_level:
+        raise ValueError(
+            f"runtime_env['{SETUP_HOOK}'] is only supported for the job's runtime env "
+            "(init(runtime_env=...) or JobConfig), not for a task's or an actor's."
+        )
+    if not (callable(hook) or (isinstance(hook, str) and "." in hook.strip(". "))):
+        raise TypeError(f"runtime_env['{SETUP_HOOK}'] must be a callable or a 'module.function' name, got {hook!r}.")
 
 
 def resource_request(opts: dict[str, Any], *, default_cpus: float) -> dict[str, float]:

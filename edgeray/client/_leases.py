@@ -267,17 +267,18 @@ class TaskLeases:
                 self._running.pop(tid, None)
             waiting = self._take_queue(key) if not self._usable(key) and key not in self._asking else []
         for tid, spec in calls.items():
-            self._retry(spec, tid)
+            self._retry(spec, tid, lease.worker_id)
         for spec in waiting:
             self._via_node(spec)
 
-    def _retry(self, spec: dict[str, Any], tid: bytes) -> None:
+    def _retry(self, spec: dict[str, Any], tid: bytes, died: bytes | None = None) -> None:
         try:
-            self._retry_or_fail(spec, tid)
+            self._retry_or_fail(spec, tid, died)
         finally:
             self._ended(tid)
 
-    def _retry_or_fail(self, spec: dict[str, Any], tid: bytes) -> None:
+    def _retry_or_fail(self, spec: dict[str, Any], tid: bytes, died: bytes | None) -> None:
+        """``died``: the leased worker that died running it (None: the task failed there)."""
         if tid in self._force_cancelled:
             self._force_cancelled.discard(tid)
             err: BaseException = exc.TaskCancelledError(f"Task {spec['name']} ({tid.hex()}) was cancelled (force=True).")
@@ -285,6 +286,9 @@ class TaskLeases:
             return
         opts = spec["opts"]
         left = int(opts.get("max_retries", 3))
+        if left == 0 and died is not None:
+            self._fail_crashed(spec, died)
+            return
         if left == 0:
             err = exc.WorkerCrashedError(f"The worker running {spec['name']} died unexpectedly; no retries left (max_retries=0).")
             self._client.direct_results(error_results(spec, err))
@@ -294,6 +298,23 @@ class TaskLeases:
             self._via_node(retry)
         except exc.RaySystemError as e:
             self._client.direct_results(error_results(spec, e))
+
+    def _fail_crashed(self, spec: dict[str, Any], worker_id: bytes) -> None:
+        """The task's leased worker died and it has no retries left: it fails with
+        ``OutOfMemoryError`` if the node's memory monitor killed the worker (the node says so),
+        else with ``WorkerCrashedError``."""
+        crashed = exc.WorkerCrashedError(f"The worker running {spec['name']} died unexpectedly; no retries left (max_retries=0).")
+
+        def answered(ok: bool, cause: Any) -> None:
+            err: BaseException = crashed
+            if ok and isinstance(cause, str):
+                err = exc.OutOfMemoryError(f"{cause} No retries left (max_retries=0).")
+            self._client.direct_results(error_results(spec, err))
+
+        try:
+            self._client.call_async("worker_exit_cause", {"worker_id": worker_id}, answered)
+        except exc.RaySystemError:
+            self._client.direct_results(error_results(spec, crashed))
 
     def _give_back(self, lease: _Lease) -> None:
         """Return an idle lease to the node, and close its connection."""

@@ -57,6 +57,8 @@ class CallHandlers:
             "actor_direct": self.actor_direct,
             "lease_worker": lambda p, a: self.core.pool_workers.lease_worker(p, _arg(a, "res", dict)),
             "return_lease": lambda p, a: self.core.pool_workers.return_lease(p, _arg(a, "worker_id", bytes)),
+            # why a worker exited, when the node knows (the memory monitor killed it), else None
+            "worker_exit_cause": lambda p, a: self.core.oom_kills.get(_arg(a, "worker_id", bytes)),
             "nodes": self.nodes,
             "cluster_resources": lambda p, a: self.core.cluster_resources(),
             "available_resources": lambda p, a: self.core.available_resources(),
@@ -251,6 +253,8 @@ class CallHandlers:
             "jobs": len(core.gcs.jobs),
             "functions": len(core.gcs.functions),
             "placement_groups": core.pgs.usage(),
+            "memory_monitor": {"threshold": self.server.config.node.memory_usage_threshold,
+                               "refresh_ms": self.server.config.node.memory_monitor_refresh_ms},
             "pending_tasks": len(core.ready),
             "infeasible": [
                 {"name": t.spec["name"], "resources": t.spec["res"]} for t in core.infeasible if not t.done

@@ -77,9 +77,11 @@ class NodeCore:
         self.node_socket = ""  # the node's Unix socket; actors' direct sockets live beside it
         self.now = now
         self._warned_infeasible: set[bytes] = set()
+        #: workers the memory monitor killed: worker id -> why (kept for the lease holders that ask)
+        self.oom_kills: dict[bytes, str] = {}
         self.stats = {
             "tasks_submitted": 0, "tasks_finished": 0, "workers_started": 0, "workers_died": 0,
-            "task_retries": 0, "actor_restarts": 0, "direct_tasks_finished": 0,
+            "task_retries": 0, "actor_restarts": 0, "direct_tasks_finished": 0, "workers_killed_oom": 0,
         }
 
     # ------------------------------------------------------------------ peers
@@ -274,12 +276,16 @@ class NodeCore:
                     else:
                         self._fail_unplaceable(t, key)
                     continue
-                if not idle:
-                    self._maybe_spawn()
-                    return
+                wkey = W.pool_key(t.req)
+                w = next((w for w in reversed(idle) if w.takes(wkey)), None)
+                if w is None:  # (other shapes may still find a worker of theirs)
+                    self._maybe_spawn(idle)
+                    break
+                idle.remove(w)
                 q.popleft()
                 t.pool = key
-                self._dispatch(t, idle.pop(), pool)
+                w.key = wkey
+                self._dispatch(t, w, pool)
             if not q:
                 del ready.queues[shape]
 
@@ -412,11 +418,13 @@ class NodeCore:
             log.warning(msg)
             self.send_log(t.spec["job"], "scheduler", os.getpid(), [msg], "err")
 
-    def _maybe_spawn(self) -> None:
+    def _maybe_spawn(self, unfit_idle: list[W.WorkerRecord]) -> None:
         """Start a worker for ready work: a few at a time (Ray's worker startup concurrency),
         up to ``max_workers`` that take work; workers whose task is blocked in ``get``/``wait``
         and actors' workers do not count, so the cap never holds back what a blocked task
-        waits for (Ray, too, starts workers beyond its pool when their parents block)."""
+        waits for (Ray, too, starts workers beyond its pool when their parents block). At the
+        cap, an idle worker dedicated to other work (``unfit_idle``: another ``PoolKey``) is
+        stopped to make room, as Ray's pool does."""
         if self.spawner is None:
             return
         starting = counted = 0
@@ -425,8 +433,15 @@ class NodeCore:
                 starting += 1
             if w.state in W.TAKING_WORK and not w.blocked:
                 counted += 1
-        if starting >= max(2, self.pool_size) or counted >= self.max_workers or starting >= len(self.ready):
+        if starting >= max(2, self.pool_size) or starting >= len(self.ready):
             return
+        if counted >= self.max_workers:
+            spare = next((w for w in unfit_idle if w.state == W.IDLE and not self.actors.owned.get(w.worker_id)), None)
+            if spare is None:
+                return
+            unfit_idle.remove(spare)
+            spare.state = W.RETIRING
+            self.spawner.kill_worker(spare, force=False)
         self.spawn()
 
     def spawn(self) -> W.WorkerRecord:
@@ -443,6 +458,7 @@ class NodeCore:
         t.held = req
         t.worker = w
         w.task = t
+        w.assigned_at = self.now()
         if spec["kind"] == ACTOR_CREATE:
             w.state = W.ACTOR
             w.actor_id = spec["actor"]

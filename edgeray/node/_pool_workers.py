@@ -47,11 +47,13 @@ class PoolWorkers:
             return {"unfit": True}
         if not core.resources.fits(req):
             return None
-        w = next((w for w in core.workers.values() if w.state == W.IDLE and w.peer is not None), None)
+        key = W.pool_key(req)  # (leases are for CPU-only work: never a worker that ran GPU work)
+        w = next((w for w in core.workers.values() if w.state == W.IDLE and w.peer is not None and w.takes(key)), None)
         if w is None:
             return None
         core.resources.acquire(req)
-        w.state, w.lent_to, w.lent = W.LEASED, peer.peer_id, req
+        w.state, w.lent_to, w.lent, w.key = W.LEASED, peer.peer_id, req, key
+        w.assigned_at = core.now()
         cpus = float(res.get("CPU", 0) or 0)
         env = {"OMP_NUM_THREADS": str(max(1, int(cpus))) if cpus else "1", "CUDA_VISIBLE_DEVICES": ""}
         return {"path": W.direct_socket(core.node_socket, w.worker_id), "worker_id": w.worker_id, "env": env}
@@ -127,6 +129,8 @@ class PoolWorkers:
         if prev == W.ACTOR and w.actor_id is not None:
             actor = core.gcs.actors.get(w.actor_id)
             if actor is not None:
+                if w.oom is not None and not (actor.max_restarts == -1 or actor.restarts < actor.max_restarts):
+                    actor.death_exc = exc.ActorDiedError(f"The actor {actor.class_name} died: {w.oom}", actor.actor_id.hex())
                 core.actors.worker_died(actor, returncode, t)
         elif t is not None and not t.done:
             core.running.pop(t.spec["tid"], None)
@@ -141,13 +145,19 @@ class PoolWorkers:
                 core.stats["task_retries"] += 1
                 core.ready.append(t)
             else:
-                err = exc.WorkerCrashedError(
-                    f"The worker running {t.spec['name']} died unexpectedly (exit code {returncode}); "
-                    f"no retries left (max_retries={t.spec['opts'].get('max_retries', 3)})."
-                )
-                core.fail_returns(t.spec, err)
+                core.fail_returns(t.spec, _crash_error(t.spec, w, returncode))
                 core.release_pins(t)
         core.actors.owner_exited(worker_id, w.pid)
         if prev != W.ACTOR:
             core.refill_pool()
         core.schedule()
+
+
+def _crash_error(spec: Any, w: W.WorkerRecord, returncode: int | None) -> exc.RayError:
+    """Why a task whose worker died fails: the memory monitor killed it, or it crashed."""
+    retries = f"max_retries={spec['opts'].get('max_retries', 3)}"
+    if w.oom is not None:
+        return exc.OutOfMemoryError(f"{w.oom} No retries left ({retries}).")
+    return exc.WorkerCrashedError(
+        f"The worker running {spec['name']} died unexpectedly (exit code {returncode}); no retries left ({retries})."
+    )

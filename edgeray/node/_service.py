@@ -75,6 +75,7 @@ from ._listen import (
     warn_if_exposed,
 )
 from ._membership import LEASE_SHARE, HeadMembers, Lease, MemberBeats, member_refusal
+from ._memory_monitor import MemoryMonitor
 from ._peer_conn import PeerConn
 from ._remote import new_job_base
 from ._spawner import ProcessSpawner
@@ -470,6 +471,9 @@ class NodeServer:
             for _ in range(pool - len(self.prespawned)):
                 core.spawn()
             nursery.start_soon(self._reaper)
+            if cfg.node.memory_monitor_refresh_ms > 0:
+                monitor = MemoryMonitor(core, cfg.node.memory_usage_threshold, cfg.node.memory_monitor_refresh_ms)
+                nursery.start_soon(monitor.run)
             info = NodeInfo(self.node_id.hex(), self.address, self.unix_path, os.getpid(), self.session_dir)
             notify(pm, "edgeray_node_started", node=_plugin_node_info(info, total))
             try:

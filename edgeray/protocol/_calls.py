@@ -38,6 +38,7 @@ CALL_ARGS: dict[str, S.Record] = {
     # workers
     "lease_worker": S.Record({"res": S.RESOURCES}, required=("res",)),
     "return_lease": S.Record({"worker_id": S.WORKER_ID}, required=("worker_id",)),
+    "worker_exit_cause": S.Record({"worker_id": S.WORKER_ID}, required=("worker_id",)),
     # views
     "nodes": _NOTHING,
     "cluster_resources": _NOTHING,

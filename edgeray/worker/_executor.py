@@ -28,6 +28,7 @@ from ..object_store import deserialize
 from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
 from ._generators import Failed, GeneratorResults, Returns
 from ._output import LogStream
+from ._process_env import SetupHooks, env_to_apply
 from ._task_events import TaskEventBuffer
 from ._threads import CallThreads
 
@@ -59,6 +60,7 @@ class Executor:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[_Run | None] = queue.SimpleQueue()
         self._fns: dict[bytes, Any] = {}
+        self._setup_hooks = SetupHooks(self._function)  # (the job setup hooks run in this process)
         self._actor_pg: dict[str, Any] | None = None  # the group this actor lives in
         self.client: CoreClient | None = None
         self.actor: Any = None
@@ -165,13 +167,15 @@ class Executor:
             return
         CURRENT_TASK.set((spec, type(self.actor) if self.actor is not None else None))
         if msg.env:
-            os.environ.update(msg.env)
+            os.environ.update(env_to_apply(msg.env, spec["opts"].get("env_vars")))
             client.gpu_ids = [g for g in msg.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
         undo_env = self._enter_runtime_env(spec) if kind != ACTOR_CALL else None
         self.events.started(spec["tid"])
         peer = self._replies.get(spec["tid"])
         log_to = self._log_peer.set(peer) if peer is not None else None
         try:
+            if kind != ACTOR_CALL:  # the job's worker_process_setup_hook, once per process
+                self._setup_hooks.before(spec["opts"].get("env_vars"))
             if kind == TASK:
                 fn = self._function(spec["fn"])
                 CURRENT_TASK.set((spec, fn))
