@@ -28,6 +28,22 @@ log = logging.getLogger("edgeray.node")
 
 LIST_TIMEOUT_S = 2.0  # how long ``list tasks`` waits for each other node's rows
 
+_NODES = frozenset({"node"})
+_CLIENTS = frozenset({"driver", "worker"})
+#: The control calls only some roles may make (any other call: any authenticated peer). Nodes
+#: reserve and release bundles on each other and copy objects between them; only the local
+#: ``edgeray`` command (a ``cli`` connection on the 0600 Unix socket) stops a node; the internal
+#: KV belongs to jobs. A refused call is answered with a ``ProtocolError`` and changes nothing.
+CALL_ROLES: dict[str, frozenset[str]] = {
+    "reserve_bundles": _NODES,
+    "release_bundles": _NODES,
+    "read_object": _NODES,
+    "lease_object": _NODES,
+    "stop": frozenset({"cli"}),
+    "kv_put": _CLIENTS,
+    "kv_get": _CLIENTS,
+}
+
 
 def _arg(args: dict[str, Any], name: str, typ: type | tuple[type, ...]) -> Any:
     v = args.get(name)
@@ -96,6 +112,11 @@ class CallHandlers:
             check_call(msg.method, msg.args)
         except exc.ProtocolError as refused:  # refused whole: nothing changes
             peer.send(Reply(msg.req, False, None, str(refused), "ProtocolError"))
+            return
+        allowed = CALL_ROLES.get(msg.method)
+        if allowed is not None and peer.role not in allowed:
+            refusal = f"{msg.method} may be called by {', '.join(sorted(allowed))} connections only, not {peer.role}"
+            peer.send(Reply(msg.req, False, None, refusal, "ProtocolError"))
             return
         if msg.method == "list_named_actors":  # (answered once the head has)
             self._list_named_actors(peer, msg)
@@ -391,5 +412,8 @@ class CallHandlers:
         return self.core.gcs.kv.get(_arg(args, "key", str))
 
     def cancel(self, peer: PeerConn, msg: CancelTask) -> None:
+        t = self.core.live.get(msg.task_id)
+        if peer.role == "driver" and t is not None and t.spec["job"] != peer.job_id:
+            raise exc.ProtocolError("a driver cancels tasks of its own job only")
         log.info("cancel of %s requested (force=%s, recursive=%s)", msg.task_id.hex(), msg.force, msg.recursive)
         self.core.cancel_task(msg.task_id, msg.force, msg.recursive)

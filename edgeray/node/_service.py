@@ -309,7 +309,7 @@ class NodeServer:
             Unblocked: (worker, lambda c, p, m, n: c.pool_workers.worker_unblocked(p, m.task_id)),
             Log: (worker, lambda c, p, m, n: c.send_log(m.job_id, m.name, m.pid, m.lines, m.stream)),
             TaskEvents: (worker, lambda c, p, m, n: c.task_events_from(p, m.events)),
-            CancelTask: (anyone, lambda c, p, m, n: calls.cancel(p, m)),
+            CancelTask: (frozenset({"driver", "worker", "node"}), lambda c, p, m, n: calls.cancel(p, m)),
             ForwardTask: (node, forward),
             Heartbeat: (node, heartbeat),
         }

@@ -200,3 +200,43 @@ def test_valid_specs_still_pass(ray: Any) -> None:
     assert peer.call("nodes").ok
     peer.close()
     still_serves(ray)
+
+
+@pytest.mark.parametrize(
+    ("method", "args"),
+    [
+        ("reserve_bundles", {"pg_id": b"\x01" * 16, "bundles": [[0, {"CPU": 10_000}]]}),
+        ("release_bundles", {"pg_id": b"\x01" * 16}),
+        ("read_object", {"id": b"\x02" * 20, "offset": 0, "size": 10}),
+        ("stop", {}),
+    ],
+)
+def test_node_only_and_cli_only_calls_are_refused_to_a_driver(ray: Any, method: str, args: dict[str, Any]) -> None:
+    """A driver (any job's user code) cannot reserve bundles that nothing would release, read
+    another node's objects by id, or stop the node: those are for nodes and the local CLI."""
+    address, token = node_address(ray)
+    peer = RawClient.connect(address, token)
+    peer.handshake("driver")
+    reply = peer.call(method, args)
+    assert not reply.ok and reply.error_type == "ProtocolError", reply
+    assert "connections only" in str(reply.error)
+    assert peer.call("nodes").ok  # its connection goes on
+    peer.close()
+    still_serves(ray)
+    assert ray.available_resources()["CPU"] == 2.0  # nothing was reserved
+
+
+def test_another_driver_cannot_cancel_my_task(via_node: Any, tmp_path: Path) -> None:
+    from edgeray.protocol import CancelTask
+
+    ray = via_node
+    ref, go = blocked_task(ray, tmp_path)
+    address, token = node_address(ray)
+    other = RawClient.connect(address, token)
+    other.handshake("driver")
+    other.send(CancelTask(ref._id[:16], True, False))
+    reason = other.closed_reason()
+    assert reason is not None and "its own job only" in reason, reason
+    other.close()
+    go.touch()
+    assert ray.get(ref, timeout=60) == "real"
