@@ -14,6 +14,8 @@ from typing import Any
 
 from .config import load_config, parse_resources_json
 
+LIST_KINDS = ["actors", "tasks", "objects", "nodes", "jobs", "workers", "placement-groups"]
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgeray", description="edgeray: Ray's core as one small runtime.")
@@ -35,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--embedded", action="store_true", help=argparse.SUPPRESS)
     sub.add_parser("stop", help="stop every node this user started on this machine")
     sub.add_parser("status", help="resources and usage of the running node")
-    ls = sub.add_parser("list", help="list actors, tasks, objects, nodes, jobs or workers")
-    ls.add_argument("kind", choices=["actors", "tasks", "objects", "nodes", "jobs", "workers", "placement-groups"])
+    ls = sub.add_parser("list", help="list " + ", ".join(LIST_KINDS))
+    ls.add_argument("kind", choices=LIST_KINDS, help="what to list: " + ", ".join(LIST_KINDS))
     ls.add_argument("--detail", action="store_true")
     ls.add_argument("--limit", type=int, default=100, help="print at most this many rows (default 100, as Ray)")
     sub.add_parser("memory", help="objects in the store (like 'ray memory')")
@@ -49,10 +51,21 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        rc = _dispatch(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
+        return rc
     except TokenFileError as e:  # an empty token file: say which, no traceback
         print(f"edgeray {args.command}: {e}" if args.command else f"edgeray: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # 'edgeray list ... | head': the reader left; stop quietly
+        _stdout_to_devnull()  # (so the flush at exit does not fail again)
+        return 1
+
+
+def _stdout_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -199,9 +212,7 @@ def _detach_stdout() -> None:
     """After the ready line, stdout may be a pipe its reader has closed: write no more there."""
     if sys.stdout.isatty():
         return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+    _stdout_to_devnull()
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115
 
 
@@ -394,8 +405,20 @@ def _memory() -> int:
     return 0
 
 
+def _node_row(n: dict[str, Any]) -> dict[str, Any]:
+    """A row of ``list nodes`` as Ray's state API prints it (``ray.nodes()`` has both ``Alive``
+    and ``alive``, as Ray's does: shown as they are, the state came twice)."""
+    return {
+        "node_id": n["NodeID"], "node_ip": n["NodeManagerAddress"], "is_head_node": n.get("IsHead", False),
+        "state": "ALIVE" if n["Alive"] else "DEAD", "node_name": n.get("NodeManagerHostname", ""),
+        "address": n.get("Address", ""), "resources_total": n.get("Resources", {}), "labels": n.get("Labels", {}),
+    }
+
+
 def _list(kind: str, limit: int = 100) -> int:
     rows = _client_call("list", {"kind": kind})
+    if kind == "nodes":
+        rows = [_node_row(n) for n in rows]
     print(f"======== List: {time.strftime('%Y-%m-%d %H:%M:%S')} ========")
     print(f"Total: {len(rows)}" + (f" (the last {limit} shown; --limit N for more)" if len(rows) > limit > 0 else "") + "\n")
     if limit > 0:
