@@ -123,6 +123,13 @@ def _start(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         print(f"edgeray start: {e}", file=sys.stderr)
         return 2
+    try:  # a [plugins] load module that does not import or registers nothing: say so before a node starts
+        from .plugins import make_plugin_manager
+
+        make_plugin_manager(config.plugins.load)
+    except ValueError as e:
+        print(f"edgeray start: {e}", file=sys.stderr)
+        return 2
     if config.auth.enabled:  # an empty token file is refused here, before a node is launched
         from ._files import load_or_create_token
 
@@ -255,9 +262,11 @@ def _failure_cause(log_path: Path, start: int) -> str:
     try:
         with open(log_path, "rb") as f:
             f.seek(start)
-            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines() if line.strip()]
+            text = f.read().decode(errors="replace")
     except OSError:
         return ""
+    lines = [line.strip().lstrip("|+-").strip() for line in text.splitlines()]  # (an exception group's frame)
+    lines = [line for line in lines if line]
     errors = [line for line in lines if ("Error" in line or "Exception" in line) and not line.startswith(("File ", "Traceback"))]
     return (errors or lines or [""])[-1][:500]
 

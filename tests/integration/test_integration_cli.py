@@ -76,3 +76,20 @@ def test_list_into_a_closed_pipe_ends_without_a_traceback(started_node: str) -> 
     shell = subprocess.run(f"'{PY}' -m edgeray list nodes | head -n 1", shell=True, capture_output=True, text=True,
                            timeout=90)
     assert shell.stdout.startswith("======== List:") and shell.stderr == "", shell.stderr
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ("import no_such_module_edgeray_xyz\n", "cannot import plugin module 'cli_plugin_under_test': ModuleNotFoundError"),
+    ("X = 1\n", "plugin module 'cli_plugin_under_test' registers nothing"),
+])
+def test_start_with_a_plugin_that_fails_names_it(edgeray_home: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 body: str, says: str) -> None:
+    (tmp_path / "cli_plugin_under_test.py").write_text(body)
+    config = tmp_path / "node.toml"
+    config.write_text('[plugins]\nload = ["cli_plugin_under_test"]\n')
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    for block in ((), ("--block",)):
+        r = run_cli("start", "--config", str(config), *block)
+        assert r.returncode != 0
+        assert says in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not (Path(edgeray_home) / "address.json").exists()
