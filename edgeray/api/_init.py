@@ -69,6 +69,10 @@ def init(
         )
     _check_node_args(num_cpus, num_gpus, resources, object_store_memory)
     runtime_env, namespace = _with_job_config(job_config, runtime_env, namespace)
+    if namespace is not None and not isinstance(namespace, str):  # Ray's validate_namespace
+        raise TypeError("namespace must be None or a string.")
+    if namespace == "":
+        raise ValueError('"" is not a valid namespace. Pass None to not specify a namespace.')
     check_runtime_env(runtime_env)
     with init_lock():
         if is_initialized():
