@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION = 1
+#: edgeray's release (``edgeray.__version__``, which a test checks it equals): every peer says it
+#: in its ``Hello`` and a node refuses another release, as Ray checks its version at connect.
+RELEASE = "0.1.0"
 
 _NONE = type(None)
 _LEAF_TYPES = {bytes, str, bool, _NONE}
@@ -157,6 +160,7 @@ FORWARDED_JOB = S.Record({"namespace": S.Text()})
     "job_id": S.Nullable(S.JOB_ID),
     "namespace": S.Nullable(S.NAME),
     "info": S.Nullable(HELLO_INFO),
+    "release": S.Nullable(S.Text(64)),
 })
 @dataclasses.dataclass(slots=True)
 class Hello(Message):
@@ -170,6 +174,7 @@ class Hello(Message):
     job_id: bytes | None = None
     namespace: str | None = None
     info: dict | None = None
+    release: str | None = None  # the peer's edgeray version (None: a peer from before it was sent)
 
 
 @_message("welcome")

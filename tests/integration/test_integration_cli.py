@@ -93,3 +93,21 @@ def test_start_with_a_plugin_that_fails_names_it(edgeray_home: str, tmp_path: Pa
         assert r.returncode != 0
         assert says in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert not (Path(edgeray_home) / "address.json").exists()
+
+
+def test_a_driver_of_another_edgeray_version_is_refused(started_node: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Ray checks its version at connect: the version this driver sends is patched."""
+    import edgeray as ray
+    from edgeray.protocol import _messages
+
+    with monkeypatch.context() as patch, pytest.raises(ray.exceptions.VersionMismatchError) as info:
+        patch.setattr(_messages, "RELEASE", "0.0.1-other")
+        ray.init()
+    assert isinstance(info.value, RuntimeError)
+    assert f"the node runs edgeray {ray.__version__}" in str(info.value) and "edgeray 0.0.1-other" in str(info.value)
+    assert not ray.is_initialized()
+    ray.init()  # the same version: connects
+    try:
+        assert ray.cluster_resources()["CPU"] == 1
+    finally:
+        ray.shutdown()
