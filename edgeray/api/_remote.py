@@ -196,6 +196,7 @@ class RemoteFunction:
         self.__name__ = self._name
         self.__qualname__ = getattr(fn, "__qualname__", self._name)
         self._wire_cache: tuple[CoreClient, dict[str, Any], dict[str, float]] | None = None
+        self._decorator = getattr(fn, "__ray_invocation_decorator__", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
@@ -216,6 +217,13 @@ class RemoteFunction:
         return new
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
+        if self._decorator is not None:  # Ray's __ray_invocation_decorator__: it wraps the invocation
+            return self._decorator(self._invoke)(args, kwargs)
+        return self._invoke(args, kwargs)
+
+    def _invoke(self, args: Any, kwargs: Any) -> Any:
+        if type(args) is not tuple:  # (a decorator's list)
+            args = tuple(args)
         check_arity(self._sig, args, kwargs, self._name)
         client = auto_client()
         fn_id = self._code.ensure(client)
