@@ -12,7 +12,7 @@ from .. import exceptions as exc
 from ..client import CoreClient, ObjectRef, try_current_client
 from ..client._generators import generator_mode, wrap_generator_result
 from ._init import auto_client
-from ._options import resource_request, validate_options
+from ._options import check_fits_placement_group, resource_request, validate_options
 from ._remote import (
     _Code,
     build_args,
@@ -155,6 +155,8 @@ class ActorClass:
         explicit_cpu = opts.get("num_cpus") is not None
         res = resource_request(opts, default_cpus=0.0)
         wired = with_inherited_env(wire_options(opts, client), client)
+        placement = res if explicit_cpu else {**res, "CPU": 1.0}
+        check_fits_placement_group(opts, res, placement, f"actor {self.__name__}")
         if not explicit_cpu:
             wired["placement_cpu"] = 1  # Ray: 1 CPU to schedule an actor, 0 while it runs
         if opts.get("max_concurrency") is None and not self._is_async:

@@ -10,7 +10,12 @@ from ..client import CoreClient, ObjectRef
 from ..client._args import Dep
 from ..client._generators import generator_mode, wrap_generator_result
 from ._init import auto_client
-from ._options import deprecated_pg_strategy, resource_request, validate_options
+from ._options import (
+    check_fits_placement_group,
+    deprecated_pg_strategy,
+    resource_request,
+    validate_options,
+)
 
 
 class _Code:
@@ -232,6 +237,7 @@ class RemoteFunction:
             opts = self._options
             wired = wire_options(opts, client)
             res = resource_request(opts, default_cpus=1.0)
+            check_fits_placement_group(opts, res, res, self._name)
             cache = self._wire_cache = (client, wired, res)
         _, wired, res = cache
         wired = with_inherited_env(wired, client)
