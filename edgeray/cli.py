@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--num-cpus", type=float, default=None)
     s.add_argument("--num-gpus", type=float, default=None)
     s.add_argument("--resources", default=None, help='custom resources as JSON, e.g. \'{"special": 1}\'')
+    s.add_argument("--memory", type=int, default=None, help="bytes of memory offered to tasks (the 'memory' resource)")
     s.add_argument("--object-store-memory", type=int, default=None)
     s.add_argument("--block", action="store_true", help="stay in the foreground until stopped")
     s.add_argument("--embedded", action="store_true", help=argparse.SUPPRESS)
@@ -112,6 +113,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["resources.num_gpus"] = args.num_gpus
     if args.resources:
         o["resources.custom"] = parse_resources_json(args.resources)
+    if args.memory is not None:
+        o["resources.memory"] = args.memory
     if args.object_store_memory is not None:
         o["object_store.memory"] = args.object_store_memory
     return o
