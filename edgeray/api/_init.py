@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,7 @@ def init(
                 token = _files.read_token()
         else:
             target = node_address(address)
+        _refuse_own_thread_node(target)
         try:
             client = CoreClient(target, token=token, role="driver", namespace=namespace, embedded=node_proc is not None,
                                 log_to=None if log_to_driver else _discard_log)
@@ -114,6 +116,21 @@ def init(
         set_current_client(client)
         _STATE["session"] = _Session(client, node_proc, target)
         return _context_info()
+
+
+def _refuse_own_thread_node(target: str) -> None:
+    """``init()`` on the Trio thread that runs the node it would connect to (``open_node`` in
+    this program) would block that thread, and the node with it: say so instead of hanging."""
+    if "edgeray.node" not in sys.modules:  # no node runs in this process (and trio stays unimported)
+        return
+    from ..node import hosted_on_this_thread
+
+    if hosted_on_this_thread(target):
+        raise RuntimeError(
+            f"edgeray.init(address={target!r}) was called on the Trio thread that runs this node "
+            "(open_node): the driver would block the thread the node needs, and wait forever. Call it "
+            "from another thread: await trio.to_thread.run_sync(lambda: edgeray.init(address=node.address))."
+        )
 
 
 def _discard_log(msg: Any) -> None:

@@ -64,6 +64,7 @@ from ..protocol import Refused as RefusedMsg
 from ..protocol._connection import PRE_AUTH_MAX_FRAME
 from ..raylet import NodeResources
 from ..raylet import _workers as W
+from . import _hosted
 from ._calls import CallHandlers
 from ._core import NodeCore
 from ._links import NodeLinks
@@ -553,8 +554,12 @@ async def serve_node(
     async def started(info: NodeInfo) -> None:
         pass
 
+    hosted: list[NodeInfo] = []
+
     class _Status:
         def started(self, info: NodeInfo) -> None:
+            _hosted.add(info.address, info.unix_path)  # (a driver on this thread is told at once)
+            hosted.append(info)
             if write_address and (config.node.head or _files.read_address() is None):
                 _files.write_address(
                     {"address": info.address, "unix": info.unix_path, "pid": info.pid, "node_id": info.node_id}
@@ -564,6 +569,8 @@ async def serve_node(
     try:
         await server.run(_Status())
     finally:
+        for info in hosted:
+            _hosted.discard(info.address, info.unix_path)
         if write_address:
             _files.remove_address(os.getpid())
 
