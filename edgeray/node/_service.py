@@ -308,7 +308,7 @@ class NodeServer:
             Blocked: (worker, lambda c, p, m, n: c.pool_workers.worker_blocked(p, m.task_id)),
             Unblocked: (worker, lambda c, p, m, n: c.pool_workers.worker_unblocked(p, m.task_id)),
             Log: (worker, lambda c, p, m, n: c.send_log(m.job_id, m.name, m.pid, m.lines, m.stream)),
-            TaskEvents: (worker, lambda c, p, m, n: c.task_events_from(p, m.events)),
+            TaskEvents: (clients, lambda c, p, m, n: c.task_events_from(p, m.events, m.owner)),
             CancelTask: (anyone, lambda c, p, m, n: calls.cancel(p, m)),
             ForwardTask: (node, forward),
             Heartbeat: (node, heartbeat),

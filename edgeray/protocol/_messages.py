@@ -306,9 +306,11 @@ class Publish(Message):
 class TaskEvents(Message):
     """A worker's report of the calls it ran for direct callers, which its node never saw
     (``gcs._task_events``): ``[task_id, state, kind, name, job_id, actor_id|None,
-    error_type|None, start_time|None, time]`` each."""
+    error_type|None, start_time|None, time]`` each. ``owner``: sent by the submitter of the
+    tasks instead (a driver or worker whose leased worker died before it reported them)."""
 
     events: list
+    owner: bool = False
 
 
 @_message("ready", checks={"payload": S.PAYLOAD})
