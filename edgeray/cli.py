@@ -14,6 +14,8 @@ from typing import Any
 
 from .config import load_config, parse_resources_json
 
+LIST_KINDS = ["actors", "tasks", "objects", "nodes", "jobs", "workers", "placement-groups"]
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgeray", description="edgeray: Ray's core as one small runtime.")
@@ -30,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--num-cpus", type=float, default=None)
     s.add_argument("--num-gpus", type=float, default=None)
     s.add_argument("--resources", default=None, help='custom resources as JSON, e.g. \'{"special": 1}\'')
+    s.add_argument("--memory", type=int, default=None, help="bytes of memory offered to tasks (the 'memory' resource)")
     s.add_argument("--object-store-memory", type=int, default=None)
     s.add_argument("--block", action="store_true", help="stay in the foreground until stopped")
     s.add_argument("--embedded", action="store_true", help=argparse.SUPPRESS)
@@ -37,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config-overrides", default=None, help=argparse.SUPPRESS)
     sub.add_parser("stop", help="stop every node this user started on this machine")
     sub.add_parser("status", help="resources and usage of the running node")
-    ls = sub.add_parser("list", help="list actors, tasks, objects, nodes, jobs or workers")
-    ls.add_argument("kind", choices=["actors", "tasks", "objects", "nodes", "jobs", "workers", "placement-groups"])
+    ls = sub.add_parser("list", help="list " + ", ".join(LIST_KINDS))
+    ls.add_argument("kind", choices=LIST_KINDS, help="what to list: " + ", ".join(LIST_KINDS))
     ls.add_argument("--detail", action="store_true")
     ls.add_argument("--limit", type=int, default=100, help="print at most this many rows (default 100, as Ray)")
     sub.add_parser("memory", help="objects in the store (like 'ray memory')")
@@ -51,10 +54,21 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        rc = _dispatch(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
+        return rc
     except TokenFileError as e:  # an empty token file: say which, no traceback
         print(f"edgeray {args.command}: {e}" if args.command else f"edgeray: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # 'edgeray list ... | head': the reader left; stop quietly
+        _stdout_to_devnull()  # (so the flush at exit does not fail again)
+        return 1
+
+
+def _stdout_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -106,6 +120,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["resources.num_gpus"] = args.num_gpus
     if args.resources:
         o["resources.custom"] = parse_resources_json(args.resources)
+    if args.memory is not None:
+        o["resources.memory"] = args.memory
     if args.object_store_memory is not None:
         o["object_store.memory"] = args.object_store_memory
     return o
@@ -115,6 +131,13 @@ def _start(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config or os.environ.get("EDGERAY_CONFIG") or None, _overrides(args))
     except (ValueError, OSError) as e:
+        print(f"edgeray start: {e}", file=sys.stderr)
+        return 2
+    try:  # a [plugins] load module that does not import or registers nothing: say so before a node starts
+        from .plugins import make_plugin_manager
+
+        make_plugin_manager(config.plugins.load)
+    except ValueError as e:
         print(f"edgeray start: {e}", file=sys.stderr)
         return 2
     if config.auth.enabled:  # an empty token file is refused here, before a node is launched
@@ -206,9 +229,7 @@ def _detach_stdout() -> None:
     """After the ready line, stdout may be a pipe its reader has closed: write no more there."""
     if sys.stdout.isatty():
         return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+    _stdout_to_devnull()
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115
 
 
@@ -251,9 +272,11 @@ def _failure_cause(log_path: Path, start: int) -> str:
     try:
         with open(log_path, "rb") as f:
             f.seek(start)
-            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines() if line.strip()]
+            text = f.read().decode(errors="replace")
     except OSError:
         return ""
+    lines = [line.strip().lstrip("|+-").strip() for line in text.splitlines()]  # (an exception group's frame)
+    lines = [line for line in lines if line]
     errors = [line for line in lines if ("Error" in line or "Exception" in line) and not line.startswith(("File ", "Traceback"))]
     return (errors or lines or [""])[-1][:500]
 
@@ -401,8 +424,20 @@ def _memory() -> int:
     return 0
 
 
+def _node_row(n: dict[str, Any]) -> dict[str, Any]:
+    """A row of ``list nodes`` as Ray's state API prints it (``ray.nodes()`` has both ``Alive``
+    and ``alive``, as Ray's does: shown as they are, the state came twice)."""
+    return {
+        "node_id": n["NodeID"], "node_ip": n["NodeManagerAddress"], "is_head_node": n.get("IsHead", False),
+        "state": "ALIVE" if n["Alive"] else "DEAD", "node_name": n.get("NodeManagerHostname", ""),
+        "address": n.get("Address", ""), "resources_total": n.get("Resources", {}), "labels": n.get("Labels", {}),
+    }
+
+
 def _list(kind: str, limit: int = 100) -> int:
     rows = _client_call("list", {"kind": kind})
+    if kind == "nodes":
+        rows = [_node_row(n) for n in rows]
     print(f"======== List: {time.strftime('%Y-%m-%d %H:%M:%S')} ========")
     print(f"Total: {len(rows)}" + (f" (the last {limit} shown; --limit N for more)" if len(rows) > limit > 0 else "") + "\n")
     if limit > 0:

@@ -66,6 +66,8 @@ class Cluster:
         self.head_node: ClusterNode | None = None
         self.worker_nodes: list[ClusterNode] = []
         self._shutdown_at_exit = shutdown_at_exit
+        if connect and not initialize_head:  # Ray's words
+            raise RuntimeError("Cannot connect to uninitialized cluster.")
         if initialize_head:
             self.add_node(**(head_node_args or {}))
             if connect:
@@ -74,21 +76,21 @@ class Cluster:
                 edgeray.init(address=self.address)
 
     @property
-    def address(self) -> str:
-        if self.head_node is None:
-            raise RuntimeError("the cluster has no head node yet: call add_node() first")
-        return self.head_node.address
+    def address(self) -> str | None:
+        """The head's ``ws://`` address; None before it is added (as Ray's)."""
+        return self.head_node.address if self.head_node is not None else None
 
     def list_all_nodes(self) -> list[ClusterNode]:
         return ([self.head_node] if self.head_node else []) + list(self.worker_nodes)
 
     def add_node(self, wait: bool = True, *, num_cpus: float = 1, num_gpus: float | None = None,
                  resources: dict[str, float] | None = None, object_store_memory: int | None = None,
-                 labels: dict[str, str] | None = None, port: int = 0, config: str | None = None,
-                 env: dict[str, str] | None = None, timeout: float = 30.0,
+                 memory: int | None = None, labels: dict[str, str] | None = None, port: int = 0,
+                 config: str | None = None, env: dict[str, str] | None = None, timeout: float = 30.0,
                  _system_config: dict[str, Any] | None = None) -> ClusterNode:
         """Start a node: the head if there is none yet, else one that joins it. ``wait``:
         return once it has joined (always true here: the process is ready when it prints).
+        ``memory``: bytes of the node's "memory" resource (default: detected).
         ``_system_config``: Ray's internal keys with a meaning here, as ``init`` takes them
         (for this node only)."""
         from .api._system_config import system_config_overrides
@@ -97,7 +99,9 @@ class Cluster:
         head = self.head_node is None
         argv = ["start", "--block", "--port", str(port), "--num-cpus", str(num_cpus),
                 "--object-store-memory", str(object_store_memory or DEFAULT_STORE)]
-        argv += ["--head"] if head else ["--address", self.address]
+        argv += ["--head"] if head else ["--address", self.head_node.address]  # type: ignore[union-attr]
+        if memory is not None:
+            argv += ["--memory", str(memory)]
         if num_gpus is not None:
             argv += ["--num-gpus", str(num_gpus)]
         if resources:

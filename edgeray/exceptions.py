@@ -68,6 +68,7 @@ __all__ = [
     "RaySystemError",
     "AuthenticationError",
     "ProtocolError",
+    "VersionMismatchError",
     "CrossLanguageError",
     "LocalRayletDiedError",
     "OutOfDiskError",
@@ -96,6 +97,11 @@ class AuthenticationError(RaySystemError):
 
 class ProtocolError(RaySystemError):
     """A frame was malformed, too large, or not valid at this point of the conversation."""
+
+
+class VersionMismatchError(RaySystemError, RuntimeError):
+    """A driver, node or CLI of another edgeray release connected to a node: refused at its hello
+    (a ``RuntimeError``, as Ray raises its "Version mismatch" at connect)."""
 
 
 class CrossLanguageError(RayError):

@@ -19,7 +19,7 @@ from ..dag import (
     ClassNode,
 )
 from ._init import auto_client
-from ._options import resource_request, validate_options
+from ._options import check_fits_placement_group, resource_request, validate_options
 from ._remote import (
     _Code,
     build_args,
@@ -76,8 +76,15 @@ def _method_meta(cls: type) -> dict[str, Any]:
             entry["sig"] = sig.replace(parameters=params)
         except (TypeError, ValueError):
             entry["sig"] = None
+        decorator = getattr(fn, "__ray_invocation_decorator__", None)
+        if decorator is not None:  # (kept in this process, as "sig" is: see ActorClass.remote)
+            entry["decorator"] = decorator
         methods[name] = entry
     return methods
+
+
+#: what a method's entry holds for this process only (never sent to the node)
+LOCAL_META = ("sig", "decorator")
 
 
 class ActorClass:
@@ -155,6 +162,8 @@ class ActorClass:
         explicit_cpu = opts.get("num_cpus") is not None
         res = resource_request(opts, default_cpus=0.0)
         wired = with_inherited_env(wire_options(opts, client), client)
+        placement = res if explicit_cpu else {**res, "CPU": 1.0}
+        check_fits_placement_group(opts, res, placement, f"actor {self.__name__}")
         if not explicit_cpu:
             wired["placement_cpu"] = 1  # Ray: 1 CPU to schedule an actor, 0 while it runs
         if opts.get("max_concurrency") is None and not self._is_async:
@@ -166,7 +175,7 @@ class ActorClass:
         meta = {
             "class_name": self.__name__,
             "unordered": unordered,
-            "methods": {n: {k: v for k, v in m.items() if k != "sig"} for n, m in self._methods.items()},
+            "methods": {n: {k: v for k, v in m.items() if k not in LOCAL_META} for n, m in self._methods.items()},
             "max_task_retries": int(opts.get("max_task_retries") or 0),
             "max_pending_calls": int(opts.get("max_pending_calls") or -1),
         }
@@ -209,7 +218,13 @@ class ActorMethod:
         return ClassMethodNode(self._name, args, kwargs, dict(self._opts), other)
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
+        decorator = self._handle._decorators.get(self._name)
+        if decorator is not None:  # Ray's __ray_invocation_decorator__: it wraps the invocation
+            return decorator(self._invoke)(args, kwargs)
         return self._handle._call(self._name, self._meta, self._sig, self._opts, args, kwargs)
+
+    def _invoke(self, args: Any, kwargs: Any) -> Any:
+        return self._handle._call(self._name, self._meta, self._sig, self._opts, tuple(args), kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(f"Actor methods cannot be called directly. Use '{self._name}.remote()'.")
@@ -226,6 +241,7 @@ class ActorHandle(Generic[T]):
         self._actor_id = actor_id
         self._meta = meta
         self._sigs = {n: m.get("sig") for n, m in (sigs or {}).items()}
+        self._decorators = {n: m["decorator"] for n, m in (sigs or {}).items() if m.get("decorator") is not None}
         self._client = client
         self._seq = 0
         self._lock = threading.Lock()
@@ -296,6 +312,8 @@ class ActorHandle(Generic[T]):
         return refs
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self._decorators:  # they travel with the handle, as in Ray
+            return (_rebuild_handle, (self._actor_id, self._meta, self._decorators))
         return (_rebuild_handle, (self._actor_id, self._meta))
 
     def __repr__(self) -> str:
@@ -312,8 +330,10 @@ class ActorHandle(Generic[T]):
         return self._actor_id.hex()
 
 
-def _rebuild_handle(actor_id: bytes, meta: dict[str, Any]) -> ActorHandle:
-    return ActorHandle(actor_id, meta, None, try_current_client())
+def _rebuild_handle(actor_id: bytes, meta: dict[str, Any], decorators: dict[str, Any] | None = None) -> ActorHandle:
+    handle: ActorHandle[Any] = ActorHandle(actor_id, meta, None, try_current_client())
+    handle._decorators = dict(decorators or {})
+    return handle
 
 
 def actor_exists_error(name: str, namespace: str) -> Exception:

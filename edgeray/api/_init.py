@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,10 @@ def init(
         )
     _check_node_args(num_cpus, num_gpus, resources, object_store_memory)
     runtime_env, namespace = _with_job_config(job_config, runtime_env, namespace)
+    if namespace is not None and not isinstance(namespace, str):  # Ray's validate_namespace
+        raise TypeError("namespace must be None or a string.")
+    if namespace == "":
+        raise ValueError('"" is not a valid namespace. Pass None to not specify a namespace.')
     check_runtime_env(runtime_env)
     overrides = system_config_overrides(_system_config)
     with init_lock():
@@ -108,6 +113,7 @@ def init(
         else:
             _no_system_config(overrides)
             target = node_address(address)
+        _refuse_own_thread_node(target)
         try:
             client = CoreClient(target, token=token, role="driver", namespace=namespace, embedded=node_proc is not None,
                                 log_to=None if log_to_driver else _discard_log)
@@ -133,6 +139,21 @@ def init(
 def _no_system_config(overrides: dict[str, Any]) -> None:
     if overrides:
         raise ValueError("When connecting to an existing cluster, _system_config must not be provided.")
+
+
+def _refuse_own_thread_node(target: str) -> None:
+    """``init()`` on the Trio thread that runs the node it would connect to (``open_node`` in
+    this program) would block that thread, and the node with it: say so instead of hanging."""
+    if "edgeray.node" not in sys.modules:  # no node runs in this process (and trio stays unimported)
+        return
+    from ..node import hosted_on_this_thread
+
+    if hosted_on_this_thread(target):
+        raise RuntimeError(
+            f"edgeray.init(address={target!r}) was called on the Trio thread that runs this node "
+            "(open_node): the driver would block the thread the node needs, and wait forever. Call it "
+            "from another thread: await trio.to_thread.run_sync(lambda: edgeray.init(address=node.address))."
+        )
 
 
 def _discard_log(msg: Any) -> None:

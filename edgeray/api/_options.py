@@ -157,6 +157,33 @@ def deprecated_pg_strategy(opts: dict[str, Any]) -> dict[str, Any] | None:
             "capture_child_tasks": bool(opts.get("placement_group_capture_child_tasks"))}
 
 
+def check_fits_placement_group(opts: dict[str, Any], resources: dict[str, float], placement: dict[str, float],
+                               what: str) -> None:
+    """Work in a placement group must fit one of its bundles (Ray's ``_validate_resource_shape``):
+    ``ValueError`` at submission, not a task that waits forever. ``placement``: what an actor
+    needs to be created (1 CPU by default), if more than it holds while it runs."""
+    strategy = opts.get("scheduling_strategy")
+    pg = getattr(strategy, "placement_group", None) if strategy is not None else opts.get("placement_group")
+    bundles = getattr(pg, "bundle_specs", None)
+    if not bundles:  # (None, "default", or a group from elsewhere)
+        return
+
+    def fits(request: dict[str, float]) -> bool:
+        return any(all(b.get(k, 0) >= v for k, v in request.items() if k != "bundle") for b in bundles)
+
+    if not fits(resources):
+        raise ValueError(
+            f"Cannot schedule {what} with the placement group because the resource request {resources} "
+            f"cannot fit into any bundles for the placement group, {bundles}."
+        )
+    if not fits(placement):
+        raise ValueError(
+            f"Cannot schedule {what} with the placement group because the actor requires "
+            f"{placement.get('CPU', 0)} CPU for creation, but it cannot fit into any bundles for the placement "
+            f"group, {bundles}. Consider creating a placement group with CPU resources."
+        )
+
+
 def check_runtime_env(env: Any, *, task_level: bool = False) -> None:
     """A ``runtime_env`` edgeray can honour: ``env_vars`` ({str: str}) and, for the whole job
     (``init``, ``JobConfig``; not a task's or actor's own, ``task_level``),

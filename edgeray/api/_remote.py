@@ -11,7 +11,12 @@ from ..client._args import Dep
 from ..client._generators import generator_mode, wrap_generator_result
 from ..dag import FunctionNode
 from ._init import auto_client
-from ._options import deprecated_pg_strategy, resource_request, validate_options
+from ._options import (
+    check_fits_placement_group,
+    deprecated_pg_strategy,
+    resource_request,
+    validate_options,
+)
 
 
 class _Code:
@@ -197,6 +202,7 @@ class RemoteFunction:
         self.__name__ = self._name
         self.__qualname__ = getattr(fn, "__qualname__", self._name)
         self._wire_cache: tuple[CoreClient, dict[str, Any], dict[str, float]] | None = None
+        self._decorator = getattr(fn, "__ray_invocation_decorator__", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
@@ -217,6 +223,13 @@ class RemoteFunction:
         return new
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
+        if self._decorator is not None:  # Ray's __ray_invocation_decorator__: it wraps the invocation
+            return self._decorator(self._invoke)(args, kwargs)
+        return self._invoke(args, kwargs)
+
+    def _invoke(self, args: Any, kwargs: Any) -> Any:
+        if type(args) is not tuple:  # (a decorator's list)
+            args = tuple(args)
         check_arity(self._sig, args, kwargs, self._name)
         client = auto_client()
         fn_id = self._code.ensure(client)
@@ -225,6 +238,7 @@ class RemoteFunction:
             opts = self._options
             wired = wire_options(opts, client)
             res = resource_request(opts, default_cpus=1.0)
+            check_fits_placement_group(opts, res, res, self._name)
             cache = self._wire_cache = (client, wired, res)
         _, wired, res = cache
         wired = with_inherited_env(wired, client)

@@ -31,7 +31,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import exceptions as exc
-from ..protocol import TaskDone
+from ..protocol import TaskDone, TaskEvents
 from ._direct import DirectChannel, error_results, returns
 
 if TYPE_CHECKING:
@@ -282,6 +282,7 @@ class TaskLeases:
         if tid in self._force_cancelled:
             self._force_cancelled.discard(tid)
             err: BaseException = exc.TaskCancelledError(f"Task {spec['name']} ({tid.hex()}) was cancelled (force=True).")
+            self._report_failed(spec, "TASK_CANCELLED")
             self._client.direct_results(error_results(spec, err))
             return
         opts = spec["opts"]
@@ -291,6 +292,7 @@ class TaskLeases:
             return
         if left == 0:
             err = exc.WorkerCrashedError(f"The worker running {spec['name']} died unexpectedly; no retries left (max_retries=0).")
+            self._report_failed(spec, "WORKER_DIED")
             self._client.direct_results(error_results(spec, err))
             return
         retry = {**spec, "opts": {**opts, "max_retries": left - 1 if left > 0 else left}}
@@ -309,12 +311,25 @@ class TaskLeases:
             err: BaseException = crashed
             if ok and isinstance(cause, str):
                 err = exc.OutOfMemoryError(f"{cause} No retries left (max_retries=0).")
+            self._report_failed(spec, "OUT_OF_MEMORY" if err is not crashed else "WORKER_DIED")
             self._client.direct_results(error_results(spec, err))
 
         try:
             self._client.call_async("worker_exit_cause", {"worker_id": worker_id}, answered)
         except exc.RaySystemError:
+            self._report_failed(spec, "WORKER_DIED")
             self._client.direct_results(error_results(spec, crashed))
+
+    def _report_failed(self, spec: dict[str, Any], error_type: str) -> None:
+        """Tell the node (for ``list tasks``) that a task failed with its leased worker: that
+        worker may have died before its own task events reported the task at all (Ray's owner
+        reports its tasks' states too). A retried task goes via the node, which records it."""
+        now = time.time()
+        event = [spec["tid"], "FAILED", spec["kind"], spec["name"], spec["job"], spec.get("actor"), error_type, None, now]
+        try:
+            self._client.send(TaskEvents([event], owner=True))
+        except Exception:  # the node is gone too: nobody to tell
+            log.debug("could not report the failed task %s", spec["tid"].hex())
 
     def _give_back(self, lease: _Lease) -> None:
         """Return an idle lease to the node, and close its connection."""

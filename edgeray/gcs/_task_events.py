@@ -55,7 +55,7 @@ class TaskEventTable:
         self._set(spec["tid"], state, spec.get("kind", 0), spec.get("name", ""), spec.get("job", b""),
                   spec.get("actor"), error, time.time() if at is None else at, node_id, worker_pid)
 
-    def ingest(self, events: Any, *, node_id: bytes, worker_pid: int) -> int:
+    def ingest(self, events: Any, *, node_id: bytes, worker_pid: int | None) -> int:
         """A worker's ``TaskEvents``: ``[task_id, state, kind, name, job_id, actor_id|None,
         error_type|None, start_time|None, time]`` each. Returns how many finished (or failed); malformed events
         are skipped and counted."""

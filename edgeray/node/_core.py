@@ -678,8 +678,17 @@ class NodeCore:
         job = self.gcs.jobs.get(job_id)
         return job.namespace if job else "default"
 
-    def task_events_from(self, peer: Peer, events: list[Any]) -> None:
-        """A worker reports what the calls of its direct callers did (``TaskEvents``)."""
+    def task_events_from(self, peer: Peer, events: list[Any], owner: bool = False) -> None:
+        """A worker reports what the calls of its direct callers did (``TaskEvents``); with
+        ``owner``, a submitter reports its own tasks whose leased worker died unreported (a
+        driver: only its job's; the worker that ran them is unknown then)."""
+        if owner:
+            if peer.role == "driver" and isinstance(events, list):
+                events = [e for e in events if isinstance(e, list) and len(e) > 4 and e[4] == peer.job_id]
+            self.gcs.task_events.ingest(events, node_id=self.node_id, worker_pid=None)
+            return
+        if peer.role != "worker":
+            return
         w = self.workers.get(peer.peer_id)
         pid = w.pid if w is not None else peer.pid
         self.stats["direct_tasks_finished"] += self.gcs.task_events.ingest(events, node_id=self.node_id, worker_pid=pid)

@@ -64,6 +64,7 @@ from ..protocol import Refused as RefusedMsg
 from ..protocol._connection import PRE_AUTH_MAX_FRAME
 from ..raylet import NodeResources
 from ..raylet import _workers as W
+from . import _hosted
 from ._calls import CallHandlers
 from ._core import NodeCore
 from ._links import NodeLinks
@@ -308,7 +309,7 @@ class NodeServer:
             Blocked: (worker, lambda c, p, m, n: c.pool_workers.worker_blocked(p, m.task_id)),
             Unblocked: (worker, lambda c, p, m, n: c.pool_workers.worker_unblocked(p, m.task_id)),
             Log: (worker, lambda c, p, m, n: c.send_log(m.job_id, m.name, m.pid, m.lines, m.stream)),
-            TaskEvents: (worker, lambda c, p, m, n: c.task_events_from(p, m.events)),
+            TaskEvents: (clients, lambda c, p, m, n: c.task_events_from(p, m.events, m.owner)),
             CancelTask: (frozenset({"driver", "worker", "node"}), lambda c, p, m, n: calls.cancel(p, m)),
             ForwardTask: (node, forward),
             Heartbeat: (node, heartbeat),
@@ -557,8 +558,12 @@ async def serve_node(
     async def started(info: NodeInfo) -> None:
         pass
 
+    hosted: list[NodeInfo] = []
+
     class _Status:
         def started(self, info: NodeInfo) -> None:
+            _hosted.add(info.address, info.unix_path)  # (a driver on this thread is told at once)
+            hosted.append(info)
             if write_address and (config.node.head or _files.read_address() is None):
                 _files.write_address(
                     {"address": info.address, "unix": info.unix_path, "pid": info.pid, "node_id": info.node_id}
@@ -568,6 +573,8 @@ async def serve_node(
     try:
         await server.run(_Status())
     finally:
+        for info in hosted:
+            _hosted.discard(info.address, info.unix_path)
         if write_address:
             _files.remove_address(os.getpid())
 

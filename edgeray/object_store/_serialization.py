@@ -18,12 +18,14 @@ read-only view over shared memory is a read-only view over that same memory.
 
 from __future__ import annotations
 
+import copyreg
 import io
 import pickle
 import struct
 import weakref
+from collections import ChainMap
 from collections.abc import Callable
-from types import FunctionType
+from types import CodeType, FunctionType
 from typing import Any
 
 import cloudpickle
@@ -71,6 +73,19 @@ _by_value_modules: set[str] | None = getattr(
 )
 _by_value_seen: set[str] = set()
 _cloudpickle_reducer_override = cloudpickle.CloudPickler.reducer_override
+_cloudpickle_code_reduce = cloudpickle.CloudPickler._dispatch_table[CodeType]
+#: where ``co_filename`` is in the arguments cloudpickle rebuilds a code object from (3.11+)
+_CO_FILENAME_ARG = 10
+
+
+def _code_reduce(code: CodeType) -> Any:
+    """cloudpickle's reducer for code objects, but keeping ``co_filename``: cloudpickle 3.1
+    writes ``<dynamic-code>`` (for deterministic pickles), and then a remote error's traceback
+    cannot say the file of the user's function (Ray's cloudpickle keeps it)."""
+    rebuild, args = _cloudpickle_code_reduce(code)
+    if len(args) > _CO_FILENAME_ARG and args[_CO_FILENAME_ARG] == "<dynamic-code>":
+        args = (*args[:_CO_FILENAME_ARG], code.co_filename, *args[_CO_FILENAME_ARG + 1:])
+    return rebuild, args
 
 
 class _Pickler(cloudpickle.CloudPickler):
@@ -80,6 +95,9 @@ class _Pickler(cloudpickle.CloudPickler):
     Python wrapper runs per pickled object; when it returns something other than None,
     that is the object's persistent id.
     """
+
+    # (cloudpickle's own table, one entry changed: no deeper a ChainMap than cloudpickle's)
+    dispatch_table = ChainMap({**cloudpickle.CloudPickler._dispatch_table, CodeType: _code_reduce}, copyreg.dispatch_table)
 
     def __init__(
         self,

@@ -76,7 +76,8 @@ def make_plugin_manager(load: Sequence[str] = (), *, entry_points: bool = True) 
     ``edgeray`` entry points of installed distributions (unless ``entry_points`` is false or
     ``EDGERAY_DISABLE_PLUGIN_AUTOLOAD`` is set). A plugin reachable several ways is registered once.
 
-    Raises ``ValueError`` naming the module when a plugin cannot be imported or loaded.
+    Raises ``ValueError`` naming the module when a plugin cannot be imported or loaded, or when a
+    module named in ``load`` implements none of edgeray's hooks.
     """
     if isinstance(load, str):
         raise TypeError("load must be a sequence of module paths, not a single string")
@@ -91,6 +92,11 @@ def make_plugin_manager(load: Sequence[str] = (), *, entry_points: bool = True) 
         if pm.is_registered(plugin) or pm.get_plugin(path) is not None:
             continue
         pm.register(plugin, name=path)
+        if not pm.get_hookcallers(plugin):  # a typo'd hook name, or the wrong module: say so now
+            raise ValueError(
+                f"plugin module {path!r} registers nothing: it has no @hookimpl function named after one of "
+                "edgeray's hooks (edgeray_detect_resources, edgeray_scheduling_strategies, ...)"
+            )
     if entry_points and not os.environ.get(DISABLE_AUTOLOAD_ENV):
         _load_entry_points(pm)
     pm.check_pending()

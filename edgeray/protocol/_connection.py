@@ -11,7 +11,8 @@ from __future__ import annotations
 import enum
 import hmac
 
-from ..exceptions import AuthenticationError, ProtocolError
+from ..exceptions import AuthenticationError, ProtocolError, VersionMismatchError
+from . import _messages
 from ._messages import (
     PROTOCOL_VERSION,
     Hello,
@@ -23,6 +24,8 @@ from ._messages import (
 )
 from ._plain import loads_strict
 
+#: how a refusal for another edgeray release begins (Ray's words)
+VERSION_MISMATCH = "Version mismatch"
 #: the largest frame accepted before authentication (a Hello is tiny)
 PRE_AUTH_MAX_FRAME = 64 * 1024
 
@@ -67,7 +70,8 @@ class Connection:
     def hello(self, role: str, pid: int, **fields: object) -> bytes:
         if self.role is not Role.CLIENT:
             raise ProtocolError("only a client sends hello")
-        msg = Hello(token=self._token or "", role=role, pid=pid, version=PROTOCOL_VERSION, **fields)  # type: ignore[arg-type]
+        msg = Hello(token=self._token or "", role=role, pid=pid, version=PROTOCOL_VERSION,
+                    release=_messages.RELEASE, **fields)  # type: ignore[arg-type]
         return encode_message(msg)
 
     def send(self, msg: Message) -> bytes:
@@ -111,11 +115,20 @@ class Connection:
             if self._token is not None and not hmac.compare_digest(msg.token.encode(), self._token.encode()):
                 self.state = State.CLOSED
                 raise AuthenticationError("invalid cluster token")
+            if msg.release is not None and msg.release != _messages.RELEASE:  # (after the token: told only to members)
+                self.state = State.CLOSED
+                raise VersionMismatchError(
+                    f"{VERSION_MISMATCH}: the node runs edgeray {_messages.RELEASE}, the {msg.role} connecting to "
+                    f"it (pid {msg.pid}) edgeray {msg.release}. Run the same edgeray version on every node and "
+                    "driver."
+                )
             self.peer_hello = msg
             return msg
         msg = decode_pre_auth(data)
         if isinstance(msg, Refused):
             self.state = State.CLOSED
+            if msg.reason.startswith(VERSION_MISMATCH):
+                raise VersionMismatchError(msg.reason)
             raise AuthenticationError(f"connection refused by the node: {msg.reason}")
         if not isinstance(msg, Welcome):
             self.state = State.CLOSED

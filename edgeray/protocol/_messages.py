@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION = 1
+#: edgeray's release (``edgeray.__version__``, which a test checks it equals): every peer says it
+#: in its ``Hello`` and a node refuses another release, as Ray checks its version at connect.
+RELEASE = "0.1.0"
 
 _NONE = type(None)
 _LEAF_TYPES = {bytes, str, bool, _NONE}
@@ -157,6 +160,7 @@ FORWARDED_JOB = S.Record({"namespace": S.Text()})
     "job_id": S.Nullable(S.JOB_ID),
     "namespace": S.Nullable(S.NAME),
     "info": S.Nullable(HELLO_INFO),
+    "release": S.Nullable(S.Text(64)),
 })
 @dataclasses.dataclass(slots=True)
 class Hello(Message):
@@ -170,6 +174,7 @@ class Hello(Message):
     job_id: bytes | None = None
     namespace: str | None = None
     info: dict | None = None
+    release: str | None = None  # the peer's edgeray version (None: a peer from before it was sent)
 
 
 @_message("welcome")
@@ -301,9 +306,11 @@ class Publish(Message):
 class TaskEvents(Message):
     """A worker's report of the calls it ran for direct callers, which its node never saw
     (``gcs._task_events``): ``[task_id, state, kind, name, job_id, actor_id|None,
-    error_type|None, start_time|None, time]`` each."""
+    error_type|None, start_time|None, time]`` each. ``owner``: sent by the submitter of the
+    tasks instead (a driver or worker whose leased worker died before it reported them)."""
 
     events: list
+    owner: bool = False
 
 
 @_message("ready", checks={"payload": S.PAYLOAD})

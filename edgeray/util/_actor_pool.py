@@ -32,20 +32,24 @@ class ActorPool:
 
     # -- mapping ----------------------------------------------------------------------------
     def map(self, fn: Submit, values: Iterable[Any]) -> Iterator[Any]:
-        """Results of ``fn`` over ``values``, in the order of ``values``."""
+        """Results of ``fn`` over ``values``, in the order of ``values``. As in Ray, the values
+        are submitted now (as far as actors are idle; the rest as they free up), before the
+        returned iterator is read."""
         self._drain()
         for v in values:
             self.submit(fn, v)
-        while self.has_next():
-            yield self.get_next()
+        return self._results(self.get_next)
 
     def map_unordered(self, fn: Submit, values: Iterable[Any]) -> Iterator[Any]:
-        """Results of ``fn`` over ``values``, as they finish."""
+        """Results of ``fn`` over ``values``, as they finish (submitted now, as ``map``)."""
         self._drain()
         for v in values:
             self.submit(fn, v)
+        return self._results(self.get_next_unordered)
+
+    def _results(self, next_result: Callable[[], Any]) -> Iterator[Any]:
         while self.has_next():
-            yield self.get_next_unordered()
+            yield next_result()
 
     def _drain(self) -> None:
         """Forget results of an earlier submission that were never read (as Ray's ``map`` does);

@@ -87,8 +87,15 @@ def placement_group(
     if not isinstance(bundles, list) or not bundles:
         raise ValueError("The placement group `bundles` argument must be a non-empty list of dicts.")
     for b in bundles:
-        if not isinstance(b, dict):
-            raise ValueError(f"Bundles must be dicts of resources, got {type(b).__name__}.")
+        if not isinstance(b, dict) or not all(isinstance(k, str) for k in b) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in b.values()
+        ):
+            raise ValueError(
+                "Bundles must be a non-empty list of resource dictionaries. For example: "
+                f"`[{{\"CPU\": 1.0}}, {{\"GPU\": 1.0}}]`. Got {bundles}."
+            )
+        if "bundle" in b:  # Ray's, checked by its core worker
+            raise ValueError("bundle is a system reserved resource, which is not allowed to be used in placement group.")
     if not isinstance(name, str):
         raise TypeError(f"The placement group `name` must be a string, got {type(name).__name__}.")
     if lifetime not in (None, "detached"):

@@ -137,6 +137,8 @@ class Queue:
 
     def put_nowait_batch(self, items: Iterable[Any]) -> None:
         """Add all of ``items`` or, if they do not all fit, none (``Full``)."""
+        if not isinstance(items, Iterable):
+            raise TypeError("Argument 'items' must be an Iterable")
         items = list(items)
         if not api.get(self.actor.put_nowait_batch.remote(items)):
             raise Full(f"Cannot add {len(items)} items to queue of size {self.qsize()} and maxsize {self.maxsize}.")
@@ -170,8 +172,10 @@ class Queue:
 
     def get_nowait_batch(self, num_items: int) -> list[Any]:
         """Remove and return ``num_items`` items, or none (``Empty``) if there are fewer."""
-        if not isinstance(num_items, int) or num_items < 0:
-            raise ValueError("'num_items' must be a nonnegative integer")
+        if not isinstance(num_items, int):
+            raise TypeError("Argument 'num_items' must be an int")
+        if num_items < 0:
+            raise ValueError("'num_items' must be nonnegative")
         ok, items = api.get(self.actor.get_nowait_batch.remote(num_items))
         if not ok:
             raise Empty(f"Cannot get {num_items} items from queue of size {self.qsize()}.")

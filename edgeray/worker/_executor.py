@@ -406,6 +406,7 @@ class Executor:
             for g, n in groups.items():
                 self._pools[g] = CallThreads(int(n), self.execute, f"actor-{g}")
         self.actor = cls(*args, **kwargs)
+        self.current_name = _log_name(self.actor, self.actor_name)
         self._listen_direct()
 
     def _listen_direct(self) -> None:
@@ -581,3 +582,15 @@ def _retryable(retry_exceptions: Any, error: BaseException) -> bool:
     if isinstance(retry_exceptions, list | tuple):
         return any(isinstance(error, t) for t in retry_exceptions if isinstance(t, type))
     return False
+
+
+def _log_name(actor: Any, class_name: str) -> str:
+    """What prefixes an actor's output: its ``repr()`` when its class defines ``__repr__`` (Ray's
+    way to tell actors of one class apart in the driver's output), else the class name."""
+    if type(actor).__repr__ is object.__repr__:
+        return class_name
+    try:
+        text = repr(actor)
+    except Exception:  # a broken __repr__ must not fail the actor
+        return class_name
+    return text[:1000] if isinstance(text, str) and text else class_name

@@ -49,5 +49,6 @@ def main() -> None:
     try:
         executor.run_forever()
     finally:
+        executor.events.flush()  # what direct calls did since the last report, before it is lost
         sys.stdout.flush()
         os._exit(0)

@@ -111,6 +111,8 @@ def test_job_config_checks() -> None:
         ({"resources": {"slot": "x"}}, ValueError, "resources"),
         ({"resources": ["slot"]}, TypeError, "resources"),
         ({"object_store_memory": "1GB"}, TypeError, "object_store_memory"),
+        ({"namespace": 3}, TypeError, "namespace must be None or a string"),  # (the node refused the hello)
+        ({"namespace": ""}, ValueError, "not a valid namespace"),
     ],
 )
 def test_init_names_the_wrong_argument(kwargs: dict, error: type[Exception], names: str) -> None:

@@ -107,3 +107,21 @@ def test_deprecated_placement_group_options_warn() -> None:
         f.options(placement_group="my-group")
     with pytest.raises(ValueError, match="placement_group_bundle_index"):
         f.options(placement_group_bundle_index=-2)
+
+
+@pytest.mark.parametrize("bundles", [[{"bundle": 1}], [{"CPU": 1}, {"CPU": 1, "bundle": 0}]])
+def test_bundles_naming_the_reserved_bundle_resource_are_refused(bundles: list) -> None:
+    from edgeray.util.placement_group import placement_group
+
+    with pytest.raises(ValueError, match="bundle is a system reserved resource"):
+        placement_group(bundles)
+    assert not edgeray.is_initialized()  # refused before any node is asked
+
+
+@pytest.mark.parametrize("bundles", [[{"CPU": "x"}], [{1: 1}], [{"CPU": True}], [3]])
+def test_bundles_that_are_not_resource_dicts_are_refused_in_rays_words(bundles: list) -> None:
+    from edgeray.util.placement_group import placement_group
+
+    with pytest.raises(ValueError, match="Bundles must be a non-empty list of resource dictionaries"):
+        placement_group(bundles)
+    assert not edgeray.is_initialized()

@@ -1,5 +1,5 @@
 """Annotated Ray programs: ``ObjectRef[int]`` and friends at runtime, under mypy, and the
-``py.typed`` marker in the wheel (PEP 561)."""
+``py.typed`` marker in the wheel (PEP 561), and what else the wheel holds."""
 
 from __future__ import annotations
 
@@ -76,8 +76,10 @@ def test_an_annotated_program_type_checks(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_the_wheel_ships_py_typed(tmp_path: Path) -> None:
-    assert (ROOT / "edgeray" / "py.typed").is_file()
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The file names inside a wheel built from a copy of the source tree (as a user builds it)."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -92,4 +94,17 @@ def test_the_wheel_ships_py_typed(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stdout + r.stderr
     (wheel,) = (tmp_path / "dist").glob("edgeray-*.whl")
-    assert "edgeray/py.typed" in zipfile.ZipFile(wheel).namelist()
+    return zipfile.ZipFile(wheel).namelist()
+
+
+def test_the_wheel_ships_py_typed(wheel_names: list[str]) -> None:
+    assert (ROOT / "edgeray" / "py.typed").is_file()
+    assert "edgeray/py.typed" in wheel_names
+
+
+def test_the_wheel_ships_only_edgeray_and_its_builtin_plugins(wheel_names: list[str]) -> None:
+    """The third-party example plugin (plugins/edgeray_label_selector) is its own distribution:
+    none of it (not even its ``src`` directory as a namespace package) is in edgeray's wheel."""
+    top = {name.split("/")[0] for name in wheel_names}
+    assert top == {"edgeray", "edgeray_builtins", f"edgeray-{edgeray.__version__}.dist-info"}, top
+    assert "edgeray_builtins/__init__.py" in wheel_names

@@ -164,3 +164,46 @@ def test_names_and_bad_arguments(ray2) -> None:
         placement_group([{"CPU": 0}])
     with pytest.raises(ValueError, match="lifetime"):
         placement_group([{"CPU": 1}], lifetime="forever")
+
+
+def test_work_that_fits_no_bundle_of_its_group_is_refused_as_ray_does(ray2) -> None:
+    """Ray's ``_validate_resource_shape``: a ``ValueError`` at ``.remote()``, not a task pending
+    forever; an actor needs 1 CPU to be created unless it says ``num_cpus``."""
+    from edgeray.util.placement_group import placement_group, remove_placement_group
+    from edgeray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    ray = ray2
+
+    @ray.remote
+    def one() -> int:
+        return 1
+
+    @ray.remote
+    class Holder:
+        def one(self) -> int:
+            return 1
+
+    pg = placement_group([{"CPU": 1}, {"disk": 2}])
+    ray.get(pg.ready(), timeout=10)
+    try:
+        in_pg = PlacementGroupSchedulingStrategy(pg)
+        with pytest.raises(ValueError, match=r"resource request \{'CPU': 2.0\} cannot fit into any bundles"):
+            one.options(num_cpus=2, scheduling_strategy=in_pg).remote()
+        with pytest.raises(ValueError, match="cannot fit into any bundles"):  # with a bundle index too
+            one.options(num_cpus=1, resources={"disk": 1}, scheduling_strategy=PlacementGroupSchedulingStrategy(pg, 1)
+                        ).remote()
+        with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="cannot fit into any bundles"):
+            one.options(num_gpus=1, placement_group=pg).remote()  # the deprecated option: checked alike
+        assert ray.get(one.options(scheduling_strategy=in_pg).remote(), timeout=30) == 1
+
+        disk_only = placement_group([{"disk": 2}])
+        ray.get(disk_only.ready(), timeout=10)
+        with pytest.raises(ValueError, match="the actor requires 1.0 CPU for creation"):
+            Holder.options(scheduling_strategy=PlacementGroupSchedulingStrategy(disk_only)).remote()
+        a = Holder.options(num_cpus=0, resources={"disk": 1},
+                           scheduling_strategy=PlacementGroupSchedulingStrategy(disk_only)).remote()
+        assert ray.get(a.one.remote(), timeout=30) == 1
+        ray.kill(a)
+        remove_placement_group(disk_only)
+    finally:
+        remove_placement_group(pg)

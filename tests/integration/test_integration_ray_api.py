@@ -194,3 +194,55 @@ def test_metrics_and_tqdm_in_an_actor(ray) -> None:
     out = ray.get(Server.remote().serve.remote(3))
     assert out == {"samples": {(("kind", "ok"),): 3.0}, "line": "serving: 3/3 it"}
     assert served._samples() == {}  # each process records its own
+
+
+def test_invocation_decorators_are_honoured(ray) -> None:
+    """``__ray_invocation_decorator__`` wraps the call of ``.remote()`` (Ray's test_decorated_function
+    and test_decorated_method)."""
+
+    def function_invocation_decorator(f):
+        def new_f(args, kwargs):
+            return f(args[::-1], {"d": 5}), kwargs  # the arguments reversed
+
+        return new_f
+
+    def f(a, b, c, d=None):
+        return a, b, c, d
+
+    f.__ray_invocation_decorator__ = function_invocation_decorator
+    remote_f = ray.remote(f)
+    ref, kwargs = remote_f.remote(1, 2, 3, d=4)
+    assert kwargs == {"d": 4}
+    assert ray.get(ref, timeout=30) == (3, 2, 1, 5)
+
+    def method_invocation_decorator(f):
+        def new_f_invocation(args, kwargs):
+            return f([args[0], args[0]], {}), kwargs  # one argument made two; kwargs not sent
+
+        return new_f_invocation
+
+    def method_execution_decorator(f):
+        def new_f_execution(self, b, c):
+            return f(self, b + c)
+
+        new_f_execution.__ray_invocation_decorator__ = method_invocation_decorator
+        return new_f_execution
+
+    @ray.remote
+    class Actor:
+        @method_execution_decorator
+        def decorated_method(self, x):
+            return x + 1
+
+    a = Actor.remote()
+    ref, extra = a.decorated_method.remote(3, kwarg=3)
+    assert isinstance(ref, ray.ObjectRef) and extra == {"kwarg": 3}
+    assert ray.get(ref, timeout=30) == 7  # 2 * 3 + 1
+
+    @ray.remote
+    def through(handle):  # the decorators travel with the handle
+        ref, extra = handle.decorated_method.remote(5, kwarg=1)
+        return ray.get(ref), extra
+
+    assert ray.get(through.remote(a), timeout=30) == (11, {"kwarg": 1})
+    ray.kill(a)

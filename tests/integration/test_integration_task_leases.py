@@ -135,6 +135,51 @@ def test_a_leased_worker_that_dies_retries_via_the_node(ray, tmp_path: Path) -> 
     assert ray.get([ok.remote() for _ in range(20)], timeout=60) == [7] * 20
 
 
+def test_list_tasks_shows_a_task_whose_leased_worker_died_before_reporting_it(ray) -> None:
+    """A ``max_retries=0`` task whose leased worker exits at once never reached the node (the
+    worker reports each second): its submitter reports it, as Ray's owner does."""
+    from waiting import wait_for as wait_until
+
+    @ray.remote(max_retries=0)
+    def dies() -> None:
+        os._exit(1)
+
+    leases = client().leases
+    for _ in range(20):  # until one of them goes to a leased worker (not via the node)
+        leased_now(ray)
+        sent = leases.sent
+        ref = dies.remote()
+        with pytest.raises(ray.exceptions.WorkerCrashedError):
+            ray.get(ref, timeout=60)
+        if leases.sent > sent:
+            break
+    else:
+        pytest.fail("no dying task went to a leased worker")
+
+    def row() -> dict[str, Any] | None:
+        rows = {r["task_id"]: r for r in client().call("list", {"kind": "tasks"})}
+        return rows.get(ref.task_id())
+
+    got = wait_until(row, what="the dead worker's task in list tasks")
+    assert (got["name"], got["state"], got["error_type"], got["type"]) == ("dies", "FAILED", "WORKER_DIED",
+                                                                           "NORMAL_TASK"), got
+
+
+def test_a_driver_reports_only_its_own_jobs_tasks(ray) -> None:
+    """Owner reports come from drivers too: the node takes those of the driver's own job only."""
+    from edgeray.protocol import TaskEvents
+
+    c = client()
+    mine, other = os.urandom(16), os.urandom(16)
+    at = time.time()
+    c.send(TaskEvents([[other, "FAILED", 0, "forged", b"\xff" * 4, None, "WORKER_DIED", None, at]], owner=True))
+    c.send(TaskEvents([[mine, "FAILED", 0, "mine", c.job_id, None, "WORKER_DIED", None, at]], owner=True))
+    c.send(TaskEvents([[other, "FINISHED", 0, "forged", c.job_id, None, None, None, at]]))  # not as owner: ignored
+    rows = {r["task_id"]: r for r in c.call("list", {"kind": "tasks"})}  # (after both, on one connection)
+    assert rows[mine.hex()]["state"] == "FAILED" and rows[mine.hex()]["worker_pid"] is None
+    assert other.hex() not in rows
+
+
 def test_cancel_a_leased_task(ray, tmp_path: Path) -> None:
     started = tmp_path / "started"
 

@@ -217,3 +217,63 @@ def test_log_to_driver_false_keeps_worker_output_off_the_driver(tmp_path: Path, 
     assert "driver-done" in r.stdout
     assert "printed-by-the-worker" not in r.stdout + r.stderr
     assert any("printed-by-the-worker" in f.read_text(errors="replace") for f in worker_logs(edgeray_home))
+
+
+REPR_AND_TRACEBACK = """
+    import sys
+    import edgeray as ray
+
+    ray.init(num_cpus=1)
+
+    def helper(x):
+        raise ValueError(f"bad {x}")  # HELPER-LINE
+
+    @ray.remote
+    def boom(x):
+        return helper(x)  # BOOM-LINE
+
+    @ray.remote
+    class Talker:
+        def __init__(self, tag):
+            self.tag = tag
+
+        def __repr__(self):
+            return f"Talker[{self.tag}]"
+
+        def say(self):
+            print("said by the actor")
+
+    @ray.remote
+    class Plain:
+        def say(self):
+            print("said by the plain actor")
+
+    try:
+        ray.get(boom.remote(3))
+    except ValueError as e:
+        sys.stdout.write("TRACEBACK<<" + str(e) + ">>\\n")
+    a, b = Talker.remote("x1"), Plain.remote()
+    ray.get([a.say.remote(), b.say.remote()])
+    ray.shutdown()
+"""
+
+
+def test_remote_tracebacks_name_the_users_file_and_actor_output_uses_its_repr(tmp_path: Path,
+                                                                               edgeray_home: str) -> None:
+    """As Ray: a remote error's traceback shows the file and line of the user's function (and its
+    source line), not ``<dynamic-code>``; an actor whose class defines ``__repr__`` prefixes its
+    output with it, others with the class name."""
+    r = run_driver(tmp_path, REPR_AND_TRACEBACK)
+    assert r.returncode == 0, r.stderr[-4000:]
+    script = tmp_path / "driver.py"
+    lines = script.read_text().splitlines()
+    boom_line = next(i for i, line in enumerate(lines, 1) if "BOOM-LINE" in line)
+    helper_line = next(i for i, line in enumerate(lines, 1) if "HELPER-LINE" in line)
+    tb = r.stdout.split("TRACEBACK<<", 1)[1].split(">>", 1)[0]
+    assert "<dynamic-code>" not in tb, tb
+    assert f'File "{script}", line {boom_line}, in boom' in tb, tb
+    assert f'File "{script}", line {helper_line}, in helper' in tb, tb
+    assert "return helper(x)  # BOOM-LINE" in tb, tb
+    out = r.stdout.splitlines()
+    assert any(line.startswith("(Talker[x1] pid=") and line.endswith(") said by the actor") for line in out), out
+    assert any(line.startswith("(Plain pid=") and line.endswith(") said by the plain actor") for line in out), out

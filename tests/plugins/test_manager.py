@@ -125,6 +125,22 @@ def test_plugin_from_config(tmp_path, monkeypatch) -> None:
     assert "BINPACK" in scheduling_strategies(pm)
 
 
+@pytest.mark.parametrize("body", [
+    "X = 1\n",  # the wrong module
+    "def edgeray_scheduling_strategies():\n    return {}\n",  # the @hookimpl forgotten
+])
+def test_a_loaded_module_that_registers_nothing_is_refused(tmp_path, monkeypatch, body: str) -> None:
+    name = write_plugin(tmp_path, monkeypatch, body)
+    with pytest.raises(ValueError, match=f"plugin module '{name}' registers nothing"):
+        make_plugin_manager([name], entry_points=False)
+
+
+def test_a_loaded_module_that_does_not_import_is_refused(tmp_path, monkeypatch) -> None:
+    name = write_plugin(tmp_path, monkeypatch, "import no_such_module_edgeray_xyz\n")
+    with pytest.raises(ValueError, match=f"cannot import plugin module '{name}': ModuleNotFoundError"):
+        make_plugin_manager([name], entry_points=False)
+
+
 def test_duplicate_strategy_names(tmp_path, monkeypatch) -> None:
     name = write_plugin(
         tmp_path,

@@ -271,3 +271,37 @@ def test_import_edgeray_protocol_imports_no_trio() -> None:
         env={**os.environ},
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_the_release_is_edgerays_version_and_every_hello_says_it() -> None:
+    import edgeray
+    from edgeray.protocol import _messages
+
+    assert _messages.RELEASE == edgeray.__version__
+    client, server = pair()
+    assert handshake(client, server).release == edgeray.__version__
+
+
+def test_a_hello_from_another_release_is_refused_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeray.exceptions import VersionMismatchError
+    from edgeray.protocol import _messages
+
+    client, server = pair()
+    with monkeypatch.context() as patch:
+        patch.setattr(_messages, "RELEASE", "9.9.9")
+        hello = client.hello("driver", 1234)
+    with pytest.raises(VersionMismatchError) as info:
+        server.receive(hello)
+    assert f"the node runs edgeray {_messages.RELEASE}" in str(info.value)
+    assert "the driver connecting to it (pid 1234) edgeray 9.9.9" in str(info.value)
+    assert isinstance(info.value, RuntimeError) and server.state is State.CLOSED
+    refusal = Connection(Role.SERVER, token=None, max_frame=MAX).send(Refused(str(info.value)))
+    with pytest.raises(VersionMismatchError, match="9.9.9"):  # the client raises it too, not AuthenticationError
+        client.receive(refusal)
+    # a wrong token is refused for the token, before the version is told
+    client, server = pair(client_token="wrong")
+    with monkeypatch.context() as patch:
+        patch.setattr(_messages, "RELEASE", "9.9.9")
+        hello = client.hello("driver", 1234)
+    with pytest.raises(AuthenticationError):
+        server.receive(hello)

@@ -6,6 +6,7 @@ standard library and the pyz is importable, in the node, in its workers and in t
 
 from __future__ import annotations
 
+import ast
 import configparser
 import json
 import os
@@ -307,3 +308,25 @@ def test_node_driver_stop(pyz, bare_python, tmp_path, short_home):
     if node_pid is not None:
         seen_pids.add(node_pid)
     assert segments_of(seen_pids) == [], "shared-memory segments left after stop"
+
+
+# --------------------------------------------------------------------------------------------
+# An interpreter older than 3.11 (none is installed here: the guard is tested by its logic)
+
+
+def test_pyz_entry_point_parses_on_old_pythons():
+    """The guard must run before anything 3.11-only: ``__main__.py`` parses as Python 3.4."""
+    ast.parse((REPO / "zipapp" / "__main__.py").read_text(), feature_version=(3, 4))
+
+
+@pytest.mark.parametrize("version", [(3, 10, 14, "final", 0), (3, 8, 0, "final", 0), (2, 7, 18, "final", 0)])
+def test_pyz_on_a_python_older_than_3_11_says_it_needs_3_11(pyz, bare_python, tmp_path, version):
+    """The real pyz, run by an interpreter whose ``sys.version_info`` says it is older."""
+    code = (
+        f"import runpy, sys; sys.version_info = {version!r}; sys.argv = [{str(pyz)!r}, '--version']; "
+        f"runpy.run_path({str(pyz)!r}, run_name='__main__')"
+    )
+    proc = run([bare_python, "-I", "-S", "-c", code], env=bare_env(tmp_path), timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == "", proc.stderr
+    assert f"edgeray needs Python 3.11 or newer; this is Python {version[0]}.{version[1]}" in proc.stderr
