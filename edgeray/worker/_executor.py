@@ -345,19 +345,18 @@ class Executor:
     def _fail(self, spec: dict[str, Any], error: BaseException) -> None:
         client = self.client
         assert client is not None
-        name = spec["name"]
-        if spec["tid"] in self._cancelled:  # the KeyboardInterrupt / CancelledError we caused
-            self._cancelled.discard(spec["tid"])
-            error = exc.TaskCancelledError(f"Task {name} ({spec['tid'].hex()}) was cancelled.")
+        tid = spec["tid"]
+        if tid in self._cancelled:  # the KeyboardInterrupt / CancelledError we caused
+            self._cancelled.discard(tid)
+            cancelled = exc.TaskCancelledError(f"Task {spec['name']} ({tid.hex()}) was cancelled.")
+            # as in Ray, get raises the TaskCancelledError itself, not a RayTaskError around it
+            data = client.serialize(cancelled)[0].to_bytes()
+            self._done(spec, TaskDone(tid, _error_payloads(spec, data), True, False, str(cancelled)), "TASK_CANCELLED")
+            return
         error_type = "TASK_CANCELLED" if isinstance(error, exc.TaskCancelledError) else "TASK_EXECUTION_EXCEPTION"
         err, data = self._error_data(spec, error)
-        tid = spec["tid"]
-        payloads = [
-            {"id": tid + i.to_bytes(4, "big"), "data": data, "loc": None, "err": True, "refs": []}
-            for i in range(1, max(spec["rets"], 1) + 1)
-        ]
         retryable = _retryable(spec["opts"].get("retry_exceptions"), error)
-        self._done(spec, TaskDone(tid, payloads, True, retryable, err.traceback_str[-4000:]), error_type)
+        self._done(spec, TaskDone(tid, _error_payloads(spec, data), True, retryable, err.traceback_str[-4000:]), error_type)
 
     def _task_error(self, spec: dict[str, Any], error: BaseException) -> exc.RayTaskError:
         return exc.RayTaskError.from_exception(error, spec["name"], self.pid, "127.0.0.1")
@@ -369,8 +368,11 @@ class Executor:
         err = self._task_error(spec, error)
         try:
             return err, client.serialize(err)[0].to_bytes()
-        except Exception:  # the user's exception itself cannot be pickled
-            err = exc.RayTaskError(spec["name"], err.traceback_str, None, self.pid, err.ip)
+        except Exception as e:  # the user's exception itself cannot be pickled: Ray's RayError
+            why = e.__cause__ or e  # (pickle's own words, not our "Could not serialize ...")
+            cause = exc.RayError(f"The original cause of the RayTaskError ({type(err.cause)}) isn't serializable: "
+                                 f"{why}. Overwriting the cause to a RayError.")
+            err = exc.RayTaskError(spec["name"], err.traceback_str, cause, self.pid, err.ip)
             return err, client.serialize(err)[0].to_bytes()
 
     # -- actors ---------------------------------------------------------------------------
@@ -563,6 +565,13 @@ class Executor:
             self._direct.close()
         sys.stdout.flush()
         os._exit(0)
+
+
+def _error_payloads(spec: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
+    """Each result of the task of ``spec`` as the error whose bytes are ``data``."""
+    tid = spec["tid"]
+    return [{"id": tid + i.to_bytes(4, "big"), "data": data, "loc": None, "err": True, "refs": []}
+            for i in range(1, max(spec["rets"], 1) + 1)]
 
 
 def _terminate() -> None:

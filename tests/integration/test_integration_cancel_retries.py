@@ -333,3 +333,49 @@ def test_a_sync_actor_call_checks_is_canceled(ray_init, tmp_path: Path) -> None:
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(ref, timeout=90)
     assert ray.get(a.saw_cancel.remote(), timeout=20) is True
+
+
+def test_get_of_a_cancelled_running_task_raises_task_cancelled_error_itself(ray_init, tmp_path: Path) -> None:
+    """As in Ray: the ``TaskCancelledError`` itself, not a ``RayTaskError`` around it, whether
+    the task was running (interrupted) or an async actor call; a task that depended on it
+    fails with a ``TaskCancelledError`` too."""
+    import asyncio
+
+    ray = ray_init(num_cpus=1)
+    started = tmp_path / "started"
+
+    @ray.remote
+    def long_task():
+        import time
+
+        open(started, "w").close()
+        time.sleep(120)
+
+    @ray.remote
+    def consumer(x):
+        return x
+
+    @ray.remote
+    class Napper:
+        async def nap(self):
+            open(started, "w").close()
+            await asyncio.sleep(60)
+
+    running = long_task.remote()
+    wait_for(started)
+    downstream = consumer.remote(running)
+    ray.cancel(running)
+    with pytest.raises(ray.exceptions.TaskCancelledError) as info:
+        ray.get(running, timeout=20)
+    assert type(info.value) is ray.exceptions.TaskCancelledError
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(downstream, timeout=20)
+
+    started.unlink()
+    a = Napper.remote()
+    call = a.nap.remote()
+    wait_for(started)
+    ray.cancel(call)
+    with pytest.raises(ray.exceptions.TaskCancelledError) as info:
+        ray.get(call, timeout=20)
+    assert type(info.value) is ray.exceptions.TaskCancelledError
