@@ -312,18 +312,43 @@ class Executor:
                         f"{type(result).__name__} {'of length ' + str(len(result)) if isinstance(result, tuple | list) else ''}".rstrip()
                     )
                 values = list(result)
-            payloads = []
-            for i, v in enumerate(values, 1):
-                oid = tid + i.to_bytes(4, "big")
-                if isinstance(v, Failed):
-                    payloads.append({"id": oid, "data": self._error_data(spec, v.error)[1], "loc": None, "err": True, "refs": []})
-                    continue
-                so, contained = client.serialize(v)
-                payloads.append(client.make_payload(oid, so, contained))
         except Exception as e:
             self._fail(spec, e)
             return
+        created: list[bytes] = []  # results written into the store (sealed by the TaskDone)
+        try:
+            payloads = self._payloads(spec, values, created)
+        except Exception as e:
+            if created:  # (never sealed now: their room is freed, not left "creating")
+                try:
+                    client.call("drop_created", {"ids": created})
+                except Exception:
+                    pass
+            self._fail(spec, e)
+            return
         self._done(spec, TaskDone(tid, payloads))
+
+    def _payloads(self, spec: dict[str, Any], values: list[Any], created: list[bytes]) -> list[dict[str, Any]]:
+        """The payloads of a task's results; appends to ``created`` those written into the store.
+        Each create tells the node which were written before it, so it may spill them to make
+        room (Ray stores each return as it comes, and spills earlier ones likewise)."""
+        client = self.client
+        assert client is not None
+        tid = spec["tid"]
+        payloads = []
+        unsent: list[bytes] = []  # written, not told to the node yet
+        for i, v in enumerate(values, 1):
+            oid = tid + i.to_bytes(4, "big")
+            if isinstance(v, Failed):
+                payloads.append({"id": oid, "data": self._error_data(spec, v.error)[1], "loc": None, "err": True, "refs": []})
+                continue
+            so, contained = client.serialize(v)
+            p = client.make_payload(oid, so, contained, unsent)
+            if p["loc"] is not None:
+                created.append(oid)
+                unsent = [oid]
+            payloads.append(p)
+        return payloads
 
     def _done(self, spec: dict[str, Any], done: TaskDone, error_type: str | None = None) -> None:
         """Report a finished task: to the node, or to the caller of a direct call (results it
