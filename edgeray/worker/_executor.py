@@ -72,6 +72,7 @@ class Executor:
         # the ids cancelled, and the asyncio futures of running async-actor calls
         self._running_tid: bytes | None = None
         self._in_user_code = False
+        self._interrupted: bytes | None = None  # the task a cancel's KeyboardInterrupt was raised in
         self._cancelled: set[bytes] = set()
         self._async_calls: dict[bytes, Any] = {}  # running async-actor calls (asyncio tasks)
         self._inbox: list[tuple[_Run, str]] = []  # async-actor calls waiting for the loop
@@ -295,9 +296,12 @@ class Executor:
         assert client is not None
         n = spec["rets"]
         tid = spec["tid"]
-        if tid in self._cancelled:  # cancelled while it ran, and it returned all the same
-            self._fail(spec, exc.TaskCancelledError(f"Task {spec['name']} was cancelled."))
-            return
+        if tid in self._cancelled:
+            if spec["kind"] == TASK and self._interrupted == tid:
+                self._cancelled.discard(tid)  # it caught the KeyboardInterrupt and returned: Ray keeps its value
+            else:  # cancelled while it ran (an actor call), or as it returned: cancelled all the same
+                self._fail(spec, exc.TaskCancelledError(f"Task {spec['name']} was cancelled."))
+                return
         try:
             if isinstance(result, Returns):  # a generator's, some perhaps never yielded
                 values = result.values
@@ -372,12 +376,10 @@ class Executor:
         assert client is not None
         tid = spec["tid"]
         if tid in self._cancelled:  # the KeyboardInterrupt / CancelledError we caused
+            # (as in Ray, stored as the task's error: get raises RayTaskError(TaskCancelledError);
+            # one cancelled before it ran is a plain TaskCancelledError, from the node or caller)
             self._cancelled.discard(tid)
-            cancelled = exc.TaskCancelledError(f"Task {spec['name']} ({tid.hex()}) was cancelled.")
-            # as in Ray, get raises the TaskCancelledError itself, not a RayTaskError around it
-            data = client.serialize(cancelled)[0].to_bytes()
-            self._done(spec, TaskDone(tid, _error_payloads(spec, data), True, False, str(cancelled)), "TASK_CANCELLED")
-            return
+            error = exc.TaskCancelledError(f"Task {spec['name']} ({tid.hex()}) was cancelled.")
         error_type = "TASK_CANCELLED" if isinstance(error, exc.TaskCancelledError) else "TASK_EXECUTION_EXCEPTION"
         err, data = self._error_data(spec, error)
         retryable = _retryable(spec["opts"].get("retry_exceptions"), error)
@@ -496,6 +498,7 @@ class Executor:
 
     def _on_cancel_signal(self, signum: int, frame: Any) -> None:
         if self._in_user_code and self._running_tid in self._cancelled:
+            self._interrupted = self._running_tid
             raise KeyboardInterrupt(f"task {self._running_tid.hex()} was cancelled")  # type: ignore[union-attr]
 
     def cancel(self, task_id: bytes) -> None:
