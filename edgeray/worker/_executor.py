@@ -26,8 +26,9 @@ from ..client._context import CURRENT_TASK
 from ..client._direct import DirectPeer, DirectServer
 from ..object_store import deserialize
 from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
-from ._generators import Failed, GeneratorResults, Returns
+from ._generators import GeneratorResults, Returns
 from ._output import LogStream
+from ._results import ResultWriter
 from ._task_events import TaskEventBuffer
 from ._threads import CallThreads
 
@@ -294,65 +295,47 @@ class Executor:
     def _finish(self, spec: dict[str, Any], result: Any) -> None:
         client = self.client
         assert client is not None
-        n = spec["rets"]
         tid = spec["tid"]
         if tid in self._cancelled:
             if spec["kind"] == TASK and self._interrupted == tid:
                 self._cancelled.discard(tid)  # it caught the KeyboardInterrupt and returned: Ray keeps its value
             else:  # cancelled while it ran (an actor call), or as it returned: cancelled all the same
+                if isinstance(result, Returns):
+                    result.stored.drop()
                 self._fail(spec, exc.TaskCancelledError(f"Task {spec['name']} was cancelled."))
                 return
+        if isinstance(result, Returns):  # a generator's, stored as it yielded them
+            stored = result.stored
+            if result.failed is not None:
+                data = self._error_data(spec, result.failed)[1]
+                while len(stored) < spec["rets"]:
+                    stored.add_error(data)
+            self._done(spec, TaskDone(tid, stored.payloads))
+            return
+        stored = ResultWriter(client, tid)
         try:
-            if isinstance(result, Returns):  # a generator's, some perhaps never yielded
-                values = result.values
-            elif n == 1:
-                values = [result]
-            elif n == 0:
-                values = []
-            else:
-                if not isinstance(result, tuple | list) or len(result) != n:
-                    raise ValueError(
-                        f"Task {spec['name']} has num_returns={n} but returned "
-                        f"{type(result).__name__} {'of length ' + str(len(result)) if isinstance(result, tuple | list) else ''}".rstrip()
-                    )
-                values = list(result)
+            for v in self._values(spec, result):
+                stored.add(v)
         except Exception as e:
+            stored.drop()
             self._fail(spec, e)
             return
-        created: list[bytes] = []  # results written into the store (sealed by the TaskDone)
-        try:
-            payloads = self._payloads(spec, values, created)
-        except Exception as e:
-            if created:  # (never sealed now: their room is freed, not left "creating")
-                try:
-                    client.call("drop_created", {"ids": created})
-                except Exception:
-                    pass
-            self._fail(spec, e)
-            return
-        self._done(spec, TaskDone(tid, payloads))
+        self._done(spec, TaskDone(tid, stored.payloads))
 
-    def _payloads(self, spec: dict[str, Any], values: list[Any], created: list[bytes]) -> list[dict[str, Any]]:
-        """The payloads of a task's results; appends to ``created`` those written into the store.
-        Each create tells the node which were written before it, so it may spill them to make
-        room (Ray stores each return as it comes, and spills earlier ones likewise)."""
-        client = self.client
-        assert client is not None
-        tid = spec["tid"]
-        payloads = []
-        unsent: list[bytes] = []  # written, not told to the node yet
-        for i, v in enumerate(values, 1):
-            oid = tid + i.to_bytes(4, "big")
-            if isinstance(v, Failed):
-                payloads.append({"id": oid, "data": self._error_data(spec, v.error)[1], "loc": None, "err": True, "refs": []})
-                continue
-            so, contained = client.serialize(v)
-            p = client.make_payload(oid, so, contained, unsent)
-            if p["loc"] is not None:
-                created.append(oid)
-                unsent = [oid]
-            payloads.append(p)
-        return payloads
+    @staticmethod
+    def _values(spec: dict[str, Any], result: Any) -> list[Any]:
+        """A task's ``num_returns`` results, from what it returned."""
+        n = spec["rets"]
+        if n == 1:
+            return [result]
+        if n == 0:
+            return []
+        if not isinstance(result, tuple | list) or len(result) != n:
+            raise ValueError(
+                f"Task {spec['name']} has num_returns={n} but returned "
+                f"{type(result).__name__} {'of length ' + str(len(result)) if isinstance(result, tuple | list) else ''}".rstrip()
+            )
+        return list(result)
 
     def _done(self, spec: dict[str, Any], done: TaskDone, error_type: str | None = None) -> None:
         """Report a finished task: to the node, or to the caller of a direct call (results it

@@ -353,6 +353,26 @@ def test_a_task_returning_more_than_the_store_holds_spills_its_returns(ray_init,
     wait_until(lambda: gc.collect() is not None and store_stats()["num_objects"] == 0, what="every return freed")
 
 
+def test_a_generator_with_num_returns_stores_each_value_as_it_is_yielded(ray_init) -> None:
+    """As Ray does, so that the task holds one value at a time, not all of them: before each
+    yield, the store holds every value yielded before."""
+    ray = ray_init(num_cpus=1, object_store_memory=64 * MiB)
+
+    @ray.remote(num_returns=4)
+    def counting():
+        import numpy
+
+        from edgeray.client._context import current_client
+
+        for _ in range(4):
+            a = numpy.zeros(MiB, dtype=numpy.int64)  # (in shared memory)
+            a[0] = current_client().call("status")["store"]["num_objects"]
+            yield a
+
+    counts = [int(ray.get(r, timeout=60)[0]) for r in counting.remote()]
+    assert [c - counts[0] for c in counts] == [0, 1, 2, 3], counts
+
+
 def test_a_multi_return_task_whose_return_cannot_be_stored_resolves_every_return(ray_init) -> None:
     """A return larger than the whole store fails the task with ``ObjectStoreFullError`` in
     every return; the one written before it does not stay half-created in the store."""
