@@ -376,3 +376,42 @@ def test_the_error_of_a_cancelled_task_is_rays(ray_init, tmp_path: Path) -> None
     ray.cancel(call)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(call, timeout=20)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_recursive_cancel_frees_both_cpus_for_a_task_that_needs_them(ray_init, tmp_path: Path, force: bool) -> None:
+    """Ray's test_recursive_cancel: a parent busy (not blocked in get) and the child it
+    submitted hold both CPUs; cancelling the parent (recursive, polite or forced) cancels both,
+    and a task that needs the two CPUs then runs."""
+    ray = ray_init(num_cpus=2)
+
+    @ray.remote(num_cpus=1)
+    def inner():
+        import time
+
+        open(tmp_path / "inner", "w").close()
+        while True:
+            time.sleep(0.05)
+
+    @ray.remote(num_cpus=1)
+    def outer():
+        import time
+
+        _ = inner.remote()
+        open(tmp_path / "outer", "w").close()
+        while True:
+            time.sleep(0.05)
+
+    @ray.remote(num_cpus=2)
+    def many_resources():
+        return True
+
+    outer_ref = outer.remote()
+    wait_for(tmp_path / "outer")
+    wait_for(tmp_path / "inner")
+    many = many_resources.remote()
+    assert ray.wait([many], timeout=0.5) == ([], [many])  # (both CPUs are held)
+    ray.cancel(outer_ref, force=force)
+    with pytest.raises((ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError)):
+        ray.get(outer_ref, timeout=30)
+    assert ray.get(many, timeout=60) is True
