@@ -88,10 +88,13 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     auto_client().call("kill_actor", {"actor_id": actor._actor_id, "no_restart": no_restart})
 
 
-def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
-    """Cancel the task that makes ``object_ref``: dropped if queued, interrupted if running."""
+def cancel(object_ref: ObjectRef | ObjectRefGenerator, *, force: bool = False, recursive: bool = True) -> None:
+    """Cancel the task that makes ``object_ref`` (or a generator's): dropped if queued,
+    interrupted if running."""
+    if isinstance(object_ref, ObjectRefGenerator):
+        object_ref = object_ref.completed()  # (as Ray: the generator's task)
     if not isinstance(object_ref, ObjectRef):
-        raise TypeError(f"cancel() expects an ObjectRef, got {type(object_ref).__name__}.")
+        raise TypeError(f"cancel() expects an ObjectRef or ObjectRefGenerator, got {type(object_ref).__name__}.")
     auto_client().cancel(object_ref.binary()[:16], force, recursive)
 
 

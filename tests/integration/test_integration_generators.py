@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from waiting import wait_for_file
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -214,4 +215,24 @@ def test_wait_takes_a_generator_and_get_returns_it(ray, tmp_path) -> None:
     assert ray.wait([gen]) == ([gen], [])  # all taken: the end of the stream is ready
     assert gen.is_finished()
     with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_cancel_takes_a_generator(ray, tmp_path) -> None:
+    """Ray's ``cancel`` takes an ``ObjectRefGenerator``: its task is cancelled."""
+    started = tmp_path / "started"
+
+    @ray.remote
+    def endless() -> Any:
+        import time
+
+        yield "first"
+        open(started, "w").close()
+        while True:
+            time.sleep(0.05)
+
+    gen = endless.remote()
+    wait_for_file(started)
+    ray.cancel(gen)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
         next(gen)
