@@ -60,12 +60,12 @@ def test_a_task_cancels_its_child_running_on_another_node(cluster: Any, tmp_path
         ray.cancel(ref, force=force)
         try:
             ray.get(ref, timeout=60)
-        except (ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError) as e:
-            return ray.get_runtime_context().get_node_id(), type(e).__name__
+        except ray.exceptions.TaskCancelledError:  # (RayTaskError(TaskCancelledError) once it ran, as in Ray)
+            return ray.get_runtime_context().get_node_id(), "cancelled"
         return ray.get_runtime_context().get_node_id(), "not cancelled"
 
-    where, error = ray.get(parent.remote(str(started), force), timeout=120)
-    assert error == "TaskCancelledError"
+    where, outcome = ray.get(parent.remote(str(started), force), timeout=120)
+    assert outcome == "cancelled"
     assert where != started.read_text() == cluster.worker_nodes[0].node_id  # the child ran on the other node
 
 
