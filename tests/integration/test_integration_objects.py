@@ -373,7 +373,8 @@ def test_a_generator_with_num_returns_stores_each_value_as_it_is_yielded(ray_ini
     assert [c - counts[0] for c in counts] == [0, 1, 2, 3], counts
 
 
-def test_a_multi_return_task_whose_return_cannot_be_stored_resolves_every_return(ray_init) -> None:
+@pytest.mark.parametrize("strategy", ["DEFAULT", "SPREAD"])  # (SPREAD: through the node, not a leased worker)
+def test_a_multi_return_task_whose_return_cannot_be_stored_resolves_every_return(ray_init, strategy: str) -> None:
     """A return larger than the whole store fails the task with ``ObjectStoreFullError`` in
     every return; the one written before it does not stay half-created in the store."""
     ray = ray_init(num_cpus=1, object_store_memory=24 * MiB)
@@ -384,7 +385,7 @@ def test_a_multi_return_task_whose_return_cannot_be_stored_resolves_every_return
 
         return numpy.ones(4 * MiB, dtype=numpy.uint8), numpy.ones(40 * MiB, dtype=numpy.uint8), "small"
 
-    refs = second_too_big.remote()
+    refs = second_too_big.options(scheduling_strategy=strategy).remote()
     for r in refs:
         with pytest.raises(ray.exceptions.ObjectStoreFullError):
             ray.get(r, timeout=60)
