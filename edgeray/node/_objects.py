@@ -121,9 +121,12 @@ class ObjectService:
         The creator does not become a holder (a task's result belongs to its owner); if it
         disconnects before sealing, the half-written object is dropped."""
         d = self.core.store.describe(oid)
-        if d is not None and d["where"] == "creating":  # a retry of a task whose worker died mid-write
-            self.core.store.delete(oid)
-            self._forget_creating(oid)
+        if d is not None:
+            e = self.core.objects.get(oid)
+            if d["where"] == "creating" or e is None or not e.ready:
+                # a retry of a task whose worker died writing it (or having written it, unsealed)
+                self.core.store.delete(oid)
+                self._forget_creating(oid)
         offset = self.core.store.create(oid, size)
         self.core.objects.expect(oid, None)
         self.creating.setdefault(peer.peer_id, set()).add(oid)

@@ -373,6 +373,31 @@ def test_a_generator_with_num_returns_stores_each_value_as_it_is_yielded(ray_ini
     assert [c - counts[0] for c in counts] == [0, 1, 2, 3], counts
 
 
+def test_a_generator_task_whose_worker_dies_after_storing_some_values_is_retried(ray_init, tmp_path: Path) -> None:
+    """Its worker died with two values written (the first already spillable, the second half
+    sealed): the retry stores them again, and nothing of the first attempt stays in the store."""
+    ray = ray_init(num_cpus=1, object_store_memory=64 * MiB)
+    marker = tmp_path / "died-once"
+
+    @ray.remote(num_returns=3, max_retries=1)
+    def dies_once():
+        import os
+
+        import numpy
+
+        for i in range(3):
+            if i == 2 and not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(1)
+            yield numpy.full(4 * MiB, i, dtype=numpy.uint8)
+
+    refs = dies_once.remote()
+    assert [int(ray.get(r, timeout=60)[-1]) for r in refs] == [0, 1, 2]
+    assert marker.exists()
+    del refs
+    wait_until(lambda: gc.collect() is not None and store_stats()["num_objects"] == 0, what="every value freed")
+
+
 @pytest.mark.parametrize("strategy", ["DEFAULT", "SPREAD"])  # (SPREAD: through the node, not a leased worker)
 def test_a_multi_return_task_whose_return_cannot_be_stored_resolves_every_return(ray_init, strategy: str) -> None:
     """A return larger than the whole store fails the task with ``ObjectStoreFullError`` in
