@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from ..client import ObjectRef, current_client
+from ..client import ObjectRef, ObjectRefGenerator, current_client
 from ._actor import ActorHandle
 from ._init import auto_client
 
@@ -33,6 +33,8 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         )
     if isinstance(object_refs, ObjectRef):
         return client.get([object_refs], timeout)[0]
+    if isinstance(object_refs, ObjectRefGenerator):
+        return object_refs  # (as Ray does: iterate it for its refs)
     if isinstance(object_refs, list | tuple):
         for r in object_refs:
             if not isinstance(r, ObjectRef):
@@ -47,15 +49,21 @@ def put(value: Any, *, _owner: Any = None) -> ObjectRef:
 
 
 def wait(
-    object_refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True
-) -> tuple[list[ObjectRef], list[ObjectRef]]:
-    """Split ``object_refs`` into (ready, not ready) once ``num_returns`` are ready or at ``timeout``."""
-    if isinstance(object_refs, ObjectRef):
-        raise TypeError("wait() expected a list of ObjectRef, got a single ObjectRef")
-    refs = list(object_refs)
-    for r in refs:
-        if not isinstance(r, ObjectRef):
-            raise TypeError(f"wait() expected a list of ObjectRef, got {type(r).__name__} in it")
+    object_refs: Sequence[ObjectRef | ObjectRefGenerator], *, num_returns: int = 1, timeout: float | None = None,
+    fetch_local: bool = True,
+) -> tuple[list[Any], list[Any]]:
+    """Split ``object_refs`` into (ready, not ready) once ``num_returns`` are ready or at ``timeout``.
+
+    An ``ObjectRefGenerator`` in the list is ready when its next ref is (as in Ray)."""
+    if isinstance(object_refs, ObjectRef | ObjectRefGenerator):
+        raise TypeError("wait() expected a list of ObjectRef or ObjectRefGenerator, got a single "
+                        f"{type(object_refs).__name__}")
+    entries = list(object_refs)
+    for r in entries:
+        if not isinstance(r, ObjectRef | ObjectRefGenerator):
+            raise TypeError(f"wait() expected a list of ObjectRef or ObjectRefGenerator, got {type(r).__name__} in it")
+    # each entry by the ref that says it is ready (a generator's: that of its next item)
+    refs = [r._next_ref() if isinstance(r, ObjectRefGenerator) else r for r in entries]
     if len({r._id for r in refs}) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
     if not refs:
@@ -66,7 +74,11 @@ def wait(
         raise ValueError("num_returns cannot be greater than the number of objects provided to wait().")
     if timeout is not None and timeout < 0:
         raise ValueError("'timeout' must be a non-negative number or None.")
-    return auto_client().wait(refs, num_returns, timeout, fetch_local)
+    ready, not_ready = auto_client().wait(refs, num_returns, timeout, fetch_local)
+    if not any(isinstance(r, ObjectRefGenerator) for r in entries):
+        return ready, not_ready
+    entry_of = {r._id: e for r, e in zip(refs, entries, strict=True)}
+    return [entry_of[r._id] for r in ready], [entry_of[r._id] for r in not_ready]
 
 
 def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
@@ -76,10 +88,13 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     auto_client().call("kill_actor", {"actor_id": actor._actor_id, "no_restart": no_restart})
 
 
-def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
-    """Cancel the task that makes ``object_ref``: dropped if queued, interrupted if running."""
+def cancel(object_ref: ObjectRef | ObjectRefGenerator, *, force: bool = False, recursive: bool = True) -> None:
+    """Cancel the task that makes ``object_ref`` (or a generator's): dropped if queued,
+    interrupted if running."""
+    if isinstance(object_ref, ObjectRefGenerator):
+        object_ref = object_ref.completed()  # (as Ray: the generator's task)
     if not isinstance(object_ref, ObjectRef):
-        raise TypeError(f"cancel() expects an ObjectRef, got {type(object_ref).__name__}.")
+        raise TypeError(f"cancel() expects an ObjectRef or ObjectRefGenerator, got {type(object_ref).__name__}.")
     auto_client().cancel(object_ref.binary()[:16], force, recursive)
 
 

@@ -46,8 +46,9 @@ class RuntimeContext:
         return tid.hex() if tid else None
 
     def is_canceled(self) -> bool:
-        """Whether the current task has been cancelled (it ends with ``TaskCancelledError``
-        whatever it returns); False outside a task."""
+        """Whether the current task has been cancelled; False outside a task. As in Ray, a
+        task that catches the cancel's ``KeyboardInterrupt`` and returns gives its value; an
+        actor call cancelled while it ran ends with ``TaskCancelledError`` whatever it returns."""
         tid = self._task_id()
         return tid is not None and tid in self._client.cancelled
 

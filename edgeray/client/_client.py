@@ -429,11 +429,18 @@ class CoreClient(DirectResults, Values):
         self.send(PutObject(payload))
         return ObjectRef(oid, self, _counted=False)
 
-    def make_payload(self, oid: bytes, so: SerializedObject, contained: list[bytes]) -> dict[str, Any]:
-        """Inline bytes when small or when the arena is not mapped, else shared memory."""
+    def make_payload(
+        self, oid: bytes, so: SerializedObject, contained: list[bytes], written: list[bytes] | None = None
+    ) -> dict[str, Any]:
+        """Inline bytes when small or when the arena is not mapped, else shared memory.
+        ``written``: objects this process created before and has written (not sealed yet:
+        a task's earlier results), which the node may spill to make room for this one."""
         if so.nbytes <= self.inline_threshold or self.arena is None:
             return {"id": oid, "data": so.to_bytes(), "loc": None, "err": False, "refs": contained}
-        offset = self.call("create_object", {"id": oid, "size": so.nbytes})
+        args: dict[str, Any] = {"id": oid, "size": so.nbytes}
+        if written:
+            args["written"] = written
+        offset = self.call("create_object", args)
         so.write_into(self.arena.write_view(offset, so.nbytes))
         return {"id": oid, "data": None, "loc": [offset, so.nbytes], "err": False, "refs": contained}
 

@@ -83,6 +83,7 @@ class CallHandlers:
             "reserve_bundles": lambda p, a: self.core.pgs.reserve_here(_arg(a, "pg_id", bytes), _arg(a, "bundles", list), p.node_id, bool(a.get("detached"))),
             "release_bundles": lambda p, a: self.core.pgs.release_here(_arg(a, "pg_id", bytes)),
             "create_object": self.create_object,
+            "drop_created": self.drop_created,
             "map_object": lambda p, a: self.core.object_service.map_object(p, _arg(a, "id", bytes)),
             "get_function": self.get_function,
             "list": self.list_state,
@@ -360,7 +361,14 @@ class CallHandlers:
         size = _arg(args, "size", int)
         if size <= 0:
             raise ValueError("object size must be positive")
+        written = args.get("written") or []
+        if written:
+            self.core.object_service.written(peer, written)
         return self.core.object_service.create_object(peer, oid, size)
+
+    def drop_created(self, peer: PeerConn, args: dict[str, Any]) -> Any:
+        self.core.object_service.drop_created(peer, _arg(args, "ids", list))
+        return None
 
     def read_object(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         """A chunk of a stored object's bytes, for another node copying it."""

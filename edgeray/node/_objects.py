@@ -39,9 +39,8 @@ class ObjectService:
             store.unpin(oid, n)
         half_written = self.creating.pop(peer.peer_id, ())
         for oid in half_written:
-            d = store.describe(oid)
-            if d is not None and d["where"] == "creating":
-                store.delete(oid)  # written half-way by a process that is gone
+            if store.describe(oid) is not None:
+                store.delete(oid)  # written (half-way, or whole but never sealed) by a process that is gone
         self.core.objects.release(half_written)  # (unless a task's owner still waits for it)
 
     def free_entry(self, e: ObjectEntry) -> None:
@@ -122,13 +121,36 @@ class ObjectService:
         The creator does not become a holder (a task's result belongs to its owner); if it
         disconnects before sealing, the half-written object is dropped."""
         d = self.core.store.describe(oid)
-        if d is not None and d["where"] == "creating":  # a retry of a task whose worker died mid-write
-            self.core.store.delete(oid)
-            self._forget_creating(oid)
+        if d is not None:
+            e = self.core.objects.get(oid)
+            if d["where"] == "creating" or e is None or not e.ready:
+                # a retry of a task whose worker died writing it (or having written it, unsealed)
+                self.core.store.delete(oid)
+                self._forget_creating(oid)
         offset = self.core.store.create(oid, size)
         self.core.objects.expect(oid, None)
         self.creating.setdefault(peer.peer_id, set()).add(oid)
         return offset
+
+    def written(self, peer: Peer, ids: list[bytes]) -> None:
+        """``peer`` has written these objects it created (a task's earlier results, sealed with
+        its ``TaskDone``): the store may spill them to make room for the next ones. They stay
+        the creator's until then (dropped if it goes)."""
+        mine = self.creating.get(peer.peer_id, set())
+        for oid in ids:
+            if oid in mine and self.core.store.describe(oid) is not None:
+                self.core.store.seal(oid)
+
+    def drop_created(self, peer: Peer, ids: list[bytes]) -> None:
+        """``peer`` will never seal these objects it created (its task failed after writing
+        them): their room is freed now."""
+        mine = self.creating.get(peer.peer_id, set())
+        dropped = [oid for oid in ids if oid in mine]
+        for oid in dropped:
+            mine.discard(oid)
+            if self.core.store.describe(oid) is not None:
+                self.core.store.delete(oid)
+        self.core.objects.release(dropped)  # (a task's owner still waiting keeps its entry)
 
     def subscribe(self, peer: Peer, ids: list[bytes]) -> None:
         for oid in ids:

@@ -47,7 +47,10 @@ CALL_ARGS: dict[str, S.Record] = {
     "stop": _NOTHING,
     "list": S.Record({"kind": S.Text(64), "local": S.BOOLEAN}, required=("kind",)),
     # objects, functions, kv
-    "create_object": S.Record({"id": S.OBJECT_ID, "size": S.Integer(1, 1 << 62)}, required=("id", "size")),
+    # "written": objects this peer created and has written since (spillable before the seal)
+    "create_object": S.Record({"id": S.OBJECT_ID, "size": S.Integer(1, 1 << 62),
+                               "written": S.ListOf(S.OBJECT_ID, max_len=1 << 16)}, required=("id", "size")),
+    "drop_created": S.Record({"ids": S.ListOf(S.OBJECT_ID, max_len=1 << 16)}, required=("ids",)),
     "map_object": _OBJECT,
     "read_object": S.Record({"id": S.OBJECT_ID, "offset": S.Integer(0, 1 << 62), "size": S.Integer(0, 1 << 31)},
                             required=("id", "offset", "size")),

@@ -26,9 +26,10 @@ from ..client._context import CURRENT_TASK
 from ..client._direct import DirectPeer, DirectServer
 from ..object_store import deserialize
 from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
-from ._generators import Failed, GeneratorResults, Returns
+from ._generators import GeneratorResults, Returns
 from ._output import LogStream
 from ._process_env import SetupHooks, env_to_apply
+from ._results import ResultWriter
 from ._task_events import TaskEventBuffer
 from ._threads import CallThreads
 
@@ -74,6 +75,7 @@ class Executor:
         # the ids cancelled, and the asyncio futures of running async-actor calls
         self._running_tid: bytes | None = None
         self._in_user_code = False
+        self._interrupted: bytes | None = None  # the task a cancel's KeyboardInterrupt was raised in
         self._cancelled: set[bytes] = set()
         self._async_calls: dict[bytes, Any] = {}  # running async-actor calls (asyncio tasks)
         self._inbox: list[tuple[_Run, str]] = []  # async-actor calls waiting for the loop
@@ -297,37 +299,47 @@ class Executor:
     def _finish(self, spec: dict[str, Any], result: Any) -> None:
         client = self.client
         assert client is not None
-        n = spec["rets"]
         tid = spec["tid"]
-        if tid in self._cancelled:  # cancelled while it ran, and it returned all the same
-            self._fail(spec, exc.TaskCancelledError(f"Task {spec['name']} was cancelled."))
+        if tid in self._cancelled:
+            if spec["kind"] == TASK and self._interrupted == tid:
+                self._cancelled.discard(tid)  # it caught the KeyboardInterrupt and returned: Ray keeps its value
+            else:  # cancelled while it ran (an actor call), or as it returned: cancelled all the same
+                if isinstance(result, Returns):
+                    result.stored.drop()
+                self._fail(spec, exc.TaskCancelledError(f"Task {spec['name']} was cancelled."))
+                return
+        if isinstance(result, Returns):  # a generator's, stored as it yielded them
+            stored = result.stored
+            if result.failed is not None:
+                data = self._error_data(spec, result.failed)[1]
+                while len(stored) < spec["rets"]:
+                    stored.add_error(data)
+            self._done(spec, TaskDone(tid, stored.payloads))
             return
+        stored = ResultWriter(client, tid)
         try:
-            if isinstance(result, Returns):  # a generator's, some perhaps never yielded
-                values = result.values
-            elif n == 1:
-                values = [result]
-            elif n == 0:
-                values = []
-            else:
-                if not isinstance(result, tuple | list) or len(result) != n:
-                    raise ValueError(
-                        f"Task {spec['name']} has num_returns={n} but returned "
-                        f"{type(result).__name__} {'of length ' + str(len(result)) if isinstance(result, tuple | list) else ''}".rstrip()
-                    )
-                values = list(result)
-            payloads = []
-            for i, v in enumerate(values, 1):
-                oid = tid + i.to_bytes(4, "big")
-                if isinstance(v, Failed):
-                    payloads.append({"id": oid, "data": self._error_data(spec, v.error)[1], "loc": None, "err": True, "refs": []})
-                    continue
-                so, contained = client.serialize(v)
-                payloads.append(client.make_payload(oid, so, contained))
+            for v in self._values(spec, result):
+                stored.add(v)
         except Exception as e:
+            stored.drop()
             self._fail(spec, e)
             return
-        self._done(spec, TaskDone(tid, payloads))
+        self._done(spec, TaskDone(tid, stored.payloads))
+
+    @staticmethod
+    def _values(spec: dict[str, Any], result: Any) -> list[Any]:
+        """A task's ``num_returns`` results, from what it returned."""
+        n = spec["rets"]
+        if n == 1:
+            return [result]
+        if n == 0:
+            return []
+        if not isinstance(result, tuple | list) or len(result) != n:
+            raise ValueError(
+                f"Task {spec['name']} has num_returns={n} but returned "
+                f"{type(result).__name__} {'of length ' + str(len(result)) if isinstance(result, tuple | list) else ''}".rstrip()
+            )
+        return list(result)
 
     def _done(self, spec: dict[str, Any], done: TaskDone, error_type: str | None = None) -> None:
         """Report a finished task: to the node, or to the caller of a direct call (results it
@@ -349,19 +361,16 @@ class Executor:
     def _fail(self, spec: dict[str, Any], error: BaseException) -> None:
         client = self.client
         assert client is not None
-        name = spec["name"]
-        if spec["tid"] in self._cancelled:  # the KeyboardInterrupt / CancelledError we caused
-            self._cancelled.discard(spec["tid"])
-            error = exc.TaskCancelledError(f"Task {name} ({spec['tid'].hex()}) was cancelled.")
+        tid = spec["tid"]
+        if tid in self._cancelled:  # the KeyboardInterrupt / CancelledError we caused
+            # (as in Ray, stored as the task's error: get raises RayTaskError(TaskCancelledError);
+            # one cancelled before it ran is a plain TaskCancelledError, from the node or caller)
+            self._cancelled.discard(tid)
+            error = exc.TaskCancelledError(f"Task {spec['name']} ({tid.hex()}) was cancelled.")
         error_type = "TASK_CANCELLED" if isinstance(error, exc.TaskCancelledError) else "TASK_EXECUTION_EXCEPTION"
         err, data = self._error_data(spec, error)
-        tid = spec["tid"]
-        payloads = [
-            {"id": tid + i.to_bytes(4, "big"), "data": data, "loc": None, "err": True, "refs": []}
-            for i in range(1, max(spec["rets"], 1) + 1)
-        ]
         retryable = _retryable(spec["opts"].get("retry_exceptions"), error)
-        self._done(spec, TaskDone(tid, payloads, True, retryable, err.traceback_str[-4000:]), error_type)
+        self._done(spec, TaskDone(tid, _error_payloads(spec, data), True, retryable, err.traceback_str[-4000:]), error_type)
 
     def _task_error(self, spec: dict[str, Any], error: BaseException) -> exc.RayTaskError:
         return exc.RayTaskError.from_exception(error, spec["name"], self.pid, "127.0.0.1")
@@ -373,8 +382,11 @@ class Executor:
         err = self._task_error(spec, error)
         try:
             return err, client.serialize(err)[0].to_bytes()
-        except Exception:  # the user's exception itself cannot be pickled
-            err = exc.RayTaskError(spec["name"], err.traceback_str, None, self.pid, err.ip)
+        except Exception as e:  # the user's exception itself cannot be pickled: Ray's RayError
+            why = e.__cause__ or e  # (pickle's own words, not our "Could not serialize ...")
+            cause = exc.RayError(f"The original cause of the RayTaskError ({type(err.cause)}) isn't serializable: "
+                                 f"{why}. Overwriting the cause to a RayError.")
+            err = exc.RayTaskError(spec["name"], err.traceback_str, cause, self.pid, err.ip)
             return err, client.serialize(err)[0].to_bytes()
 
     # -- actors ---------------------------------------------------------------------------
@@ -474,6 +486,7 @@ class Executor:
 
     def _on_cancel_signal(self, signum: int, frame: Any) -> None:
         if self._in_user_code and self._running_tid in self._cancelled:
+            self._interrupted = self._running_tid
             raise KeyboardInterrupt(f"task {self._running_tid.hex()} was cancelled")  # type: ignore[union-attr]
 
     def cancel(self, task_id: bytes) -> None:
@@ -568,6 +581,13 @@ class Executor:
             self._direct.close()
         sys.stdout.flush()
         os._exit(0)
+
+
+def _error_payloads(spec: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
+    """Each result of the task of ``spec`` as the error whose bytes are ``data``."""
+    tid = spec["tid"]
+    return [{"id": tid + i.to_bytes(4, "big"), "data": data, "loc": None, "err": True, "refs": []}
+            for i in range(1, max(spec["rets"], 1) + 1)]
 
 
 def _terminate() -> None:

@@ -15,21 +15,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..client._generators import DynamicObjectRefGenerator
+from ._results import ResultWriter
 
 if TYPE_CHECKING:
     from ..client import CoreClient
 
 
-class Failed(NamedTuple):
-    """One result of a generator with an int ``num_returns`` that it never yielded."""
-
-    error: BaseException
-
-
 class Returns(NamedTuple):
-    """The ``num_returns`` results of a generator task: values, or ``Failed`` for the rest."""
+    """The ``num_returns`` results of a generator task: those it yielded, stored already, and
+    ``failed``, the error of each it never yielded (None if it yielded them all)."""
 
-    values: list[Any]
+    stored: ResultWriter
+    failed: BaseException | None
 
 
 class GeneratorResults:
@@ -73,18 +70,28 @@ class GeneratorResults:
         return DynamicObjectRefGenerator(refs)
 
     def _static(self, spec: dict[str, Any], gen: Any) -> Returns:
+        """Store each value as it is yielded (so that no more than one is held here)."""
         n = spec["rets"]
-        values: list[Any] = []
+        stored = ResultWriter(self._client, spec["tid"])
+        failed: BaseException | None = None
         try:
-            for v in gen:
-                if len(values) == n:
-                    print(f"Task {spec['name']} yielded more than num_returns={n} values: its first {n} are "
+            while True:
+                try:
+                    v = next(gen)
+                except StopIteration:
+                    if len(stored) < n:
+                        failed = ValueError(f"Task {spec['name']} returned {len(stored)} objects, but num_returns={n}.")
+                    break
+                except Exception as e:  # the generator's own error: in each result not yielded
+                    failed = e
+                    break
+                if len(stored) == n:
+                    print(f"Task {spec['name']} returned more than num_returns={n} objects: its first {n} are "
                           "its results, the rest are dropped.", file=sys.stderr)
                     gen.close()
                     break
-                values.append(v)
-        except Exception as e:
-            failed = Failed(e)
-        else:
-            failed = Failed(ValueError(f"Task {spec['name']} returned {len(values)} objects, but num_returns={n}."))
-        return Returns(values + [failed] * (n - len(values)))
+                stored.add(v)  # (a value that cannot be stored fails the whole task)
+        except BaseException:
+            stored.drop()
+            raise
+        return Returns(stored, failed)

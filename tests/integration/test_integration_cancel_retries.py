@@ -269,7 +269,7 @@ def test_a_cancelled_async_call_that_returns_anyway_is_cancelled(ray_init, tmp_p
     assert caught.exists(), "the call never saw CancelledError"
 
 
-def test_a_task_blocked_in_get_sees_keyboard_interrupt_and_is_canceled(ray_init, tmp_path: Path) -> None:
+def test_a_task_blocked_in_get_sees_keyboard_interrupt_is_canceled_and_may_return(ray_init, tmp_path: Path) -> None:
     ray = ray_init(num_cpus=2)
     started, seen = tmp_path / "started", tmp_path / "seen"
 
@@ -288,15 +288,14 @@ def test_a_task_blocked_in_get_sees_keyboard_interrupt_and_is_canceled(ray_init,
             edgeray.get(refs[0])
         except KeyboardInterrupt:
             seen.write_text(str(edgeray.get_runtime_context().is_canceled()))
-            return "caught it"  # and returns: the ref is cancelled all the same
+            return "caught it"  # and returns: as in Ray, its value is the result
         return "finished"
 
     inner = forever.remote()
     ref = blocked.remote([inner])
     wait_for(started)
     ray.cancel(ref, recursive=False)
-    with pytest.raises(ray.exceptions.TaskCancelledError):
-        ray.get(ref, timeout=20)
+    assert ray.get(ref, timeout=20) == "caught it"  # (Ray's test_is_canceled_with_keyboard_interrupt)
     assert seen.read_text() == "True"
     ray.cancel(inner, force=True)
 
@@ -333,3 +332,86 @@ def test_a_sync_actor_call_checks_is_canceled(ray_init, tmp_path: Path) -> None:
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(ref, timeout=90)
     assert ray.get(a.saw_cancel.remote(), timeout=20) is True
+
+
+def test_the_error_of_a_cancelled_task_is_rays(ray_init, tmp_path: Path) -> None:
+    """As in Ray (its test_cancel.py): a task cancelled before it ran raises
+    ``TaskCancelledError`` itself; one interrupted while it ran raises the error stored as its
+    result, ``RayTaskError(TaskCancelledError)``, also a ``TaskCancelledError``; so does an
+    async actor call cancelled while it ran."""
+    import asyncio
+
+    ray = ray_init(num_cpus=1)
+    started = tmp_path / "started"
+
+    @ray.remote
+    def long_task():
+        import time
+
+        open(started, "w").close()
+        time.sleep(120)
+
+    @ray.remote
+    class Napper:
+        async def nap(self):
+            open(started, "w").close()
+            await asyncio.sleep(60)
+
+    running = long_task.remote()
+    wait_for(started)
+    queued = long_task.remote()  # (the only CPU is busy)
+    ray.cancel(queued)
+    with pytest.raises(ray.exceptions.TaskCancelledError) as info:
+        ray.get(queued, timeout=20)
+    assert type(info.value) is ray.exceptions.TaskCancelledError
+    ray.cancel(running)
+    with pytest.raises(ray.exceptions.RayTaskError, match="TaskCancelledError") as info:
+        ray.get(running, timeout=20)
+    assert isinstance(info.value, ray.exceptions.TaskCancelledError)
+
+    started.unlink()
+    a = Napper.remote()
+    call = a.nap.remote()
+    wait_for(started)
+    ray.cancel(call)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(call, timeout=20)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_recursive_cancel_frees_both_cpus_for_a_task_that_needs_them(ray_init, tmp_path: Path, force: bool) -> None:
+    """Ray's test_recursive_cancel: a parent busy (not blocked in get) and the child it
+    submitted hold both CPUs; cancelling the parent (recursive, polite or forced) cancels both,
+    and a task that needs the two CPUs then runs."""
+    ray = ray_init(num_cpus=2)
+
+    @ray.remote(num_cpus=1)
+    def inner():
+        import time
+
+        open(tmp_path / "inner", "w").close()
+        while True:
+            time.sleep(0.05)
+
+    @ray.remote(num_cpus=1)
+    def outer():
+        import time
+
+        _ = inner.remote()
+        open(tmp_path / "outer", "w").close()
+        while True:
+            time.sleep(0.05)
+
+    @ray.remote(num_cpus=2)
+    def many_resources():
+        return True
+
+    outer_ref = outer.remote()
+    wait_for(tmp_path / "outer")
+    wait_for(tmp_path / "inner")
+    many = many_resources.remote()
+    assert ray.wait([many], timeout=0.5) == ([], [many])  # (both CPUs are held)
+    ray.cancel(outer_ref, force=force)
+    with pytest.raises((ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError)):
+        ray.get(outer_ref, timeout=30)
+    assert ray.get(many, timeout=60) is True

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from waiting import wait_for_file
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -176,3 +177,62 @@ def test_a_generator_yielding_more_or_fewer_values_than_num_returns(ray) -> None
         with pytest.raises(ValueError, match="num_returns=3"):
             ray.get(ref)
     assert ray.get(single.remote()) == "it"
+
+
+def test_wait_takes_a_generator_and_get_returns_it(ray, tmp_path) -> None:
+    """Ray's ``wait`` takes an ``ObjectRefGenerator`` in its list: it is ready when its next
+    ref is (and once every ref is taken, as Ray's end of the stream is); ``get`` of a generator
+    returns it as it is."""
+    go = tmp_path / "go"
+
+    @ray.remote
+    def gated(n: int) -> Any:
+        import os
+        import time
+
+        while not os.path.exists(go):  # (held until the test lets it go)
+            time.sleep(0.01)
+        yield from range(n)
+
+    @ray.remote
+    def quick() -> str:
+        return "q"
+
+    gen = gated.remote(2)
+    q = quick.remote()
+    assert ray.get(gen) is gen
+    with pytest.raises(TypeError, match="ObjectRefGenerator"):
+        ray.wait(gen)
+    assert ray.wait([gen], timeout=0) == ([], [gen])
+    assert not gen.next_ready() and not gen.is_finished()
+    assert ray.wait([gen, q], num_returns=1) == ([q], [gen])
+    go.touch()
+    assert ray.wait([gen, q], num_returns=2) == ([gen, q], [])
+    assert gen.next_ready() and not gen.is_finished()
+    assert ray.get(next(gen)) == 0
+    assert ray.wait([gen]) == ([gen], [])
+    assert ray.get(next(gen)) == 1
+    assert ray.wait([gen]) == ([gen], [])  # all taken: the end of the stream is ready
+    assert gen.is_finished()
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_cancel_takes_a_generator(ray, tmp_path) -> None:
+    """Ray's ``cancel`` takes an ``ObjectRefGenerator``: its task is cancelled."""
+    started = tmp_path / "started"
+
+    @ray.remote
+    def endless() -> Any:
+        import time
+
+        yield "first"
+        open(started, "w").close()
+        while True:
+            time.sleep(0.05)
+
+    gen = endless.remote()
+    wait_for_file(started)
+    ray.cancel(gen)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        next(gen)

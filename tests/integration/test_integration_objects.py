@@ -322,6 +322,104 @@ def test_store_full_without_spilling_raises_and_keeps_what_is_stored(ray_init, t
     assert int(ray.get(c)[0]) == 3
 
 
+@pytest.mark.parametrize("kind", ["tuple", "generator"])
+def test_a_task_returning_more_than_the_store_holds_spills_its_returns(ray_init, kind: str) -> None:
+    """Ray's case of a ``num_returns=100`` task of 100 MB values on a 150 MiB store, scaled
+    down: each return fits, all of them do not. With spilling on (the default) the earlier
+    returns spill while the later ones are written; each reads back."""
+    ray = ray_init(num_cpus=1, object_store_memory=24 * MiB)
+    n, size = 6, 8 * MiB  # 48 MiB of returns through a 24 MiB store
+
+    @ray.remote(num_returns=n)
+    def as_tuple():
+        import numpy
+
+        return tuple(numpy.full(size, i, dtype=numpy.uint8) for i in range(n))
+
+    @ray.remote(num_returns=n)
+    def as_generator():
+        import numpy
+
+        for i in range(n):
+            yield numpy.full(size, i, dtype=numpy.uint8)
+
+    refs = (as_tuple if kind == "tuple" else as_generator).remote()
+    for i, r in enumerate(refs):
+        v = ray.get(r, timeout=60)
+        assert v.nbytes == size and int(v[0]) == i and int(v[-1]) == i
+        del v
+    assert store_stats()["num_spills"] > 0
+    del refs, r
+    wait_until(lambda: gc.collect() is not None and store_stats()["num_objects"] == 0, what="every return freed")
+
+
+def test_a_generator_with_num_returns_stores_each_value_as_it_is_yielded(ray_init) -> None:
+    """As Ray does, so that the task holds one value at a time, not all of them: before each
+    yield, the store holds every value yielded before."""
+    ray = ray_init(num_cpus=1, object_store_memory=64 * MiB)
+
+    @ray.remote(num_returns=4)
+    def counting():
+        import numpy
+
+        from edgeray.client._context import current_client
+
+        for _ in range(4):
+            a = numpy.zeros(MiB, dtype=numpy.int64)  # (in shared memory)
+            a[0] = current_client().call("status")["store"]["num_objects"]
+            yield a
+
+    counts = [int(ray.get(r, timeout=60)[0]) for r in counting.remote()]
+    assert [c - counts[0] for c in counts] == [0, 1, 2, 3], counts
+
+
+def test_a_generator_task_whose_worker_dies_after_storing_some_values_is_retried(ray_init, tmp_path: Path) -> None:
+    """Its worker died with two values written (the first already spillable, the second half
+    sealed): the retry stores them again, and nothing of the first attempt stays in the store."""
+    ray = ray_init(num_cpus=1, object_store_memory=64 * MiB)
+    marker = tmp_path / "died-once"
+
+    @ray.remote(num_returns=3, max_retries=1)
+    def dies_once():
+        import os
+
+        import numpy
+
+        for i in range(3):
+            if i == 2 and not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(1)
+            yield numpy.full(4 * MiB, i, dtype=numpy.uint8)
+
+    refs = dies_once.remote()
+    assert [int(ray.get(r, timeout=60)[-1]) for r in refs] == [0, 1, 2]
+    assert marker.exists()
+    del refs
+    wait_until(lambda: gc.collect() is not None and store_stats()["num_objects"] == 0, what="every value freed")
+
+
+@pytest.mark.parametrize("strategy", ["DEFAULT", "SPREAD"])  # (SPREAD: through the node, not a leased worker)
+def test_a_multi_return_task_whose_return_cannot_be_stored_resolves_every_return(ray_init, strategy: str) -> None:
+    """A return larger than the whole store fails the task with ``ObjectStoreFullError`` in
+    every return; the one written before it does not stay half-created in the store."""
+    ray = ray_init(num_cpus=1, object_store_memory=24 * MiB)
+
+    @ray.remote(num_returns=3)
+    def second_too_big():
+        import numpy
+
+        return numpy.ones(4 * MiB, dtype=numpy.uint8), numpy.ones(40 * MiB, dtype=numpy.uint8), "small"
+
+    refs = second_too_big.options(scheduling_strategy=strategy).remote()
+    for r in refs:
+        with pytest.raises(ray.exceptions.ObjectStoreFullError):
+            ray.get(r, timeout=60)
+    del refs, r
+    wait_until(lambda: gc.collect() is not None and store_stats()["num_objects"] == 0,
+               what="the return written before the failure dropped from the store")
+    assert int(ray.get(ray.put(np.ones(16 * MiB, dtype=np.uint8))).sum()) == 16 * MiB  # its room is free
+
+
 def test_object_larger_than_the_store_is_refused_clearly(ray_init) -> None:
     ray = ray_init(num_cpus=1, object_store_memory=64 * MiB)
     with pytest.raises(ray.exceptions.ObjectStoreFullError, match="larger than the whole object store"):

@@ -303,6 +303,13 @@ def test_unpicklable_exception_still_reported(ray) -> None:
     assert "raises_unpicklable" in str(info.value)
     assert "LockedError" in str(info.value)
     assert info.value.pid and info.value.ip  # where it ran, as for any other error
+    # Ray's cause: a RayError saying the original could not be pickled, and why
+    cause = info.value.cause
+    assert type(cause) is ray.exceptions.RayError
+    assert "LockedError" in str(cause) and "isn't serializable" in str(cause), cause
+    assert "cannot pickle '_thread.lock' object" in str(cause), cause
+    tb = info.value.traceback_str  # the remote traceback is kept
+    assert "in raises_unpicklable" in tb and "LockedError: holding a lock" in tb, tb
 
 
 # --------------------------------------------------------------------------- objects
