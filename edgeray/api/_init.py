@@ -6,6 +6,7 @@ import atexit
 import json
 import logging
 import os
+import select
 import subprocess
 import sys
 import time
@@ -22,6 +23,9 @@ from ._options import check_runtime_env
 from ._system_config import system_config_overrides
 
 log = logging.getLogger("edgeray")
+
+#: how long ``init()`` waits for the node it starts to say it is ready
+START_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -249,20 +253,36 @@ def _start_embedded(
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, start_new_session=False,
     )
     assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while True:
-        line = proc.stdout.readline()
-        if not line:
-            rc = proc.wait()
-            raise exc.RaySystemError(f"the edgeray node failed to start (exit code {rc}); see the messages above")
-        if line.startswith(b"EDGERAY_READY "):
-            info = json.loads(line[len(b"EDGERAY_READY "):])
-            break
-        if time.monotonic() > deadline:
-            _stop_process(proc)
-            raise exc.RaySystemError("the edgeray node did not become ready within 60 s")
+    try:
+        info = _await_ready(proc, proc.stdout.fileno(), time.monotonic() + START_TIMEOUT_S)
+    except BaseException:
+        _stop_process(proc)
+        raise
     proc.stdout.close()
     return proc, info["unix"]
+
+
+def _await_ready(proc: subprocess.Popen[bytes], fd: int, deadline: float) -> dict[str, Any]:
+    """The ``EDGERAY_READY {json}`` line of a starting node, read without blocking past
+    ``deadline`` (a node that hangs silently must not hang ``init()``)."""
+    buf = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise exc.RaySystemError(f"the edgeray node did not become ready within {START_TIMEOUT_S:g} s")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            rc = proc.wait()
+            raise exc.RaySystemError(f"the edgeray node failed to start (exit code {rc}); see the messages above")
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.startswith(b"EDGERAY_READY "):
+                info: dict[str, Any] = json.loads(line[len(b"EDGERAY_READY "):])
+                return info
 
 
 def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

@@ -333,3 +333,19 @@ def test_a_start_that_fails_prints_its_cause(edgeray_home: str, leaks) -> None:
     assert r.returncode == 1
     assert "could not start" in r.stderr and "address already in use" in r.stderr.lower(), r.stderr
     assert "node.log" in r.stderr
+
+
+def test_init_gives_up_on_a_node_that_hangs_silently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node that never says it is ready (here: a plugin that blocks at import) must not hang
+    ``init()``: it gives up at its start deadline (60 s; shortened here) and stops the node."""
+    import edgeray
+    import edgeray.api._init as init_module
+
+    (tmp_path / "hangs_forever.py").write_text("import time\ntime.sleep(3600)\n")
+    cfg = tmp_path / "node.toml"
+    cfg.write_text('[plugins]\nload = ["hangs_forever"]\n')
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setattr(init_module, "START_TIMEOUT_S", 3.0)
+    with pytest.raises(edgeray.exceptions.RaySystemError, match="did not become ready within 3 s"):
+        edgeray.init(_config_file=str(cfg))
+    assert not edgeray.is_initialized()
