@@ -78,6 +78,7 @@ from ._membership import LEASE_SHARE, HeadMembers, Lease, MemberBeats, member_re
 from ._peer_conn import PeerConn
 from ._remote import new_job_base
 from ._spawner import ProcessSpawner
+from ._user_metrics import UserMetrics
 
 log = logging.getLogger("edgeray.node")
 
@@ -114,6 +115,7 @@ class NodeServer:
         self.log_limit = LogLimiter(log)
         self.refusals = LogLimiter(log)  # refused connections: said once in a while, not per peer
         self._client_ssl: Any = None
+        self.user_metrics = UserMetrics()  # what workers and drivers report, for /metrics
 
     def client_ssl(self) -> Any:
         """The TLS context of this node's links to ``wss://`` nodes (made on first use)."""
