@@ -164,3 +164,52 @@ async def test_http_and_websockets_share_the_port(port: int) -> None:
         assert _get(port, "GET", "/hello?who=again", bearer) == (200, b"hello again")  # still serving
 
     await trio.to_thread.run_sync(run)
+
+
+async def test_https_where_the_listener_has_tls(nursery, tmp_path) -> None:
+    import ssl
+
+    import trustme
+
+    from edgeray.transport import TlsFiles, server_context
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "c.pem", tmp_path / "c.key"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    ctx = server_context(TlsFiles(cert_file=str(cert_file), key_file=str(key_file), ca_file=""), require_client_cert=False)
+    port = await nursery.start(
+        lambda task_status: serve_ws("127.0.0.1", 0, _echo, token=TOKEN, max_frame=MAX, ssl_context=ctx,
+                                     http=_router(), task_status=task_status)
+    )
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+
+    def run() -> tuple[int, bytes]:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=client)
+        try:
+            conn.request("GET", "/hello?who=tls", headers={"Authorization": f"Bearer {TOKEN}"})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    assert await trio.to_thread.run_sync(run) == (200, b"hello tls")
+
+
+async def test_a_request_not_finished_by_the_deadline_is_closed(nursery) -> None:
+    from edgeray.transport import ListenLimits
+
+    port = await nursery.start(
+        lambda task_status: serve_ws("127.0.0.1", 0, _echo, token=TOKEN, max_frame=MAX, http=_router(),
+                                     limits=ListenLimits(handshake_timeout_s=0.5), task_status=task_status)
+    )
+
+    def slow() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")  # and never the end of the head
+            return s.recv(4096)
+
+    assert await trio.to_thread.run_sync(slow) == b""  # closed, without an answer
+    assert await trio.to_thread.run_sync(lambda: _get(port, "GET", "/hello", {})[0]) == 401
