@@ -29,7 +29,7 @@ import os
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from ..transport import Request, Response, Route, Router, bearer_ok
+from ..transport import Response, Route, Router, bearer_ok
 from ._exposition import CONTENT_TYPE, Family, render
 
 if TYPE_CHECKING:
@@ -42,12 +42,14 @@ def http_router(server: NodeServer) -> Router:
     """The node's pages: ``(method, path) -> Route``."""
     return Router({
         ("GET", "/metrics"): Route(lambda req: metrics_page(server)),
-        ("GET", "/api/version"): Route(version_page, public=True),
+        ("GET", "/api/version"): Route(lambda req: version_page(server), public=True),
     }, server.token, bearer_ok)
 
 
-def version_page(request: Request) -> Response:
-    body = {"version": "4", "ray_version": VERSION, "ray_commit": "", "edgeray_version": VERSION}
+def version_page(server: NodeServer) -> Response:
+    """Ray's ``/api/version`` fields (its Jobs SDK asks it first); ``version`` is the API's."""
+    body = {"version": "1", "ray_version": VERSION, "ray_commit": "", "session_name": server.node_id.hex(),
+            "edgeray_version": VERSION}
     return Response(200, json.dumps(body).encode(), content_type="application/json")
 
 

@@ -53,7 +53,7 @@ class MetricsReporter:
     def track(self, metric: Metric) -> None:
         with self._lock:
             self._pending[id(metric)] = metric
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():  # (also: a forked copy of this process)
                 self._thread = threading.Thread(target=self._loop, name="edgeray-metrics", daemon=True)
                 self._thread.start()
 

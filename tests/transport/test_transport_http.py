@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edgeray.transport import (
     Request,
@@ -78,6 +80,24 @@ def test_head_reader_refuses_malformed_requests(raw: bytes) -> None:
     with pytest.raises(HttpError) as e:
         HeadReader().feed(raw)
     assert e.value.status == 400
+
+
+_VALID = b"GET /hello HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+
+
+@given(st.binary(max_size=512) | st.builds(lambda i, b: _VALID[:i] + b + _VALID[i:],
+                                            st.integers(0, len(_VALID)), st.binary(max_size=16)))
+def test_head_reader_never_fails_otherwise(data: bytes) -> None:
+    """Whatever a peer sends, the reader answers a request, "more", or an HTTP error."""
+    reader = HeadReader()
+    try:
+        for i in range(0, len(data), 7):
+            if reader.feed(data[i:i + 7]) is not None:
+                break
+        else:
+            reader.feed(b"")
+    except HttpError as e:
+        assert 400 <= e.status < 500
 
 
 def test_head_reader_bounds_the_head() -> None:
