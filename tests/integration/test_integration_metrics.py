@@ -164,3 +164,32 @@ def test_a_flood_of_user_series_is_bounded(ray_init: Any) -> None:
         return 1
 
     assert ray.get(alive.remote()) == 1
+
+
+def test_each_node_serves_its_own_and_the_head_counts_nodes(edgeray_home: str) -> None:
+    import edgeray as ray
+    from edgeray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        head = c.list_all_nodes()[0]
+        other = c.add_node(num_cpus=1, resources={"other": 1})
+        ray.init(address=c.address)
+        c.wait_for_nodes()
+        token = _files.load_or_create_token()
+
+        @ray.remote(resources={"other": 1})
+        def there() -> None:
+            Counter("ran_there").inc()
+
+        ray.get([there.remote() for _ in range(2)])
+        wait_for(lambda: value(scrape(other.address, token), "ray_ran_there_total") == 2,
+                 timeout=60, what="the task's counter on the node it ran on")
+        on_head = scrape(head.address, token)
+        assert value(on_head, "ray_cluster_active_nodes") == 2
+        assert "ray_ran_there_total" not in on_head
+        assert "ray_cluster_active_nodes" not in scrape(other.address, token)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
