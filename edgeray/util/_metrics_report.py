@@ -8,8 +8,9 @@ a counter's increase, a gauge's new value, a histogram's new bucket counts, sum 
 one collected in between loses nothing it reported; what it recorded since is sent first, as
 the reporter holds it until then. Without a client (no ``init()``), values stay in-process.
 
-The reporter lives on the client it reports through (an attribute set on first use), and its
-thread ends once that client closes or is no longer the process's.
+The reporter lives on the client it reports through (an attribute set on first use, which
+``shutdown()`` flushes before it disconnects), and its thread ends once that client closes or
+is no longer the process's.
 """
 
 from __future__ import annotations

@@ -193,3 +193,22 @@ def test_each_node_serves_its_own_and_the_head_counts_nodes(edgeray_home: str) -
         if ray.is_initialized():
             ray.shutdown()
         c.shutdown()
+
+
+def test_a_drivers_last_metrics_are_reported_at_shutdown(edgeray_home: str) -> None:
+    import edgeray as ray
+    from edgeray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        ray.init(address=c.address)
+        Counter("last_words").inc(3)
+        ray.shutdown()  # at once: before the reporter's next round
+        samples = scrape(c.address, _files.load_or_create_token())
+        wait_for(lambda: value(scrape(c.address, _files.load_or_create_token()), "ray_last_words_total") == 3,
+                 timeout=60, what="the driver's counter after its shutdown")
+        assert value(samples, "ray_cluster_active_nodes") == 1
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
