@@ -301,6 +301,9 @@ def shutdown(_exiting_interpreter: bool = False) -> None:
         session = _STATE.pop("session", None)
         if session is None:
             return
+        reporter = getattr(session.client, "_edgeray_metrics_reporter", None)
+        if reporter is not None:  # user metrics recorded since their last report (edgeray.util.metrics)
+            reporter.flush()
         set_current_client(None)
         session.client.close()
         if session.node_proc is not None:

@@ -96,6 +96,7 @@ class CallHandlers:
             "kv_put": self.kv_put,
             "kv_get": self.kv_get,
             "membership": self.membership,
+            "report_metrics": lambda p, a: self.server.user_metrics.report(a["metrics"]),
         }
         for method in ("actor_placed", "locate_actor", "lookup_actor", "register_name", "actor_dead", "bundles_held",
                        "named_actors"):

@@ -1,5 +1,6 @@
 """A node's listeners as its config describes them: the Unix socket and the WebSocket (``wss://``
-with ``[tls]``), their limits, and the address the node tells others.
+with ``[tls]``; plain HTTP requests on it go to ``_metrics.http_router``), their limits, and the
+address the node tells others.
 
 The address: ``ws(s)://HOST:PORT`` with ``node.advertise_address`` as HOST when set; else
 ``node.host``, unless that is a wildcard (``0.0.0.0``, ``::``), which nobody can connect to:
@@ -121,9 +122,11 @@ async def serve_unix_listener(server: NodeServer, *, task_status: Any) -> None:
 
 async def serve_ws_listener(server: NodeServer, *, task_status: Any) -> None:
     from ..transport import serve_ws
+    from ._metrics import http_router
 
     cfg = server.config
     await serve_ws(
         cfg.node.host, cfg.node.port, server.handle_channel, token=server.token, max_frame=server.max_frame,
-        limits=listen_limits(cfg), ssl_context=server_ssl_context(cfg), task_status=task_status,
+        limits=listen_limits(cfg), ssl_context=server_ssl_context(cfg), http=http_router(server),
+        task_status=task_status,
     )

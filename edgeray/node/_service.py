@@ -80,6 +80,7 @@ from ._memory_monitor import MemoryMonitor
 from ._peer_conn import PeerConn
 from ._remote import new_job_base
 from ._spawner import ProcessSpawner
+from ._user_metrics import UserMetrics
 
 log = logging.getLogger("edgeray.node")
 
@@ -116,6 +117,7 @@ class NodeServer:
         self.log_limit = LogLimiter(log)
         self.refusals = LogLimiter(log)  # refused connections: said once in a while, not per peer
         self._client_ssl: Any = None
+        self.user_metrics = UserMetrics()  # what workers and drivers report, for /metrics
 
     def client_ssl(self) -> Any:
         """The TLS context of this node's links to ``wss://`` nodes (made on first use)."""

@@ -26,6 +26,21 @@ _BUNDLE_KEY = S.ListOf(S.Either(S.PG_ID, S.Integer(0, 1 << 31)), max_len=2)  # [
 _ACTOR = S.Record({"actor_id": S.ACTOR_ID}, required=("actor_id",))
 _OBJECT = S.Record({"id": S.OBJECT_ID}, required=("id",))
 _NOTHING = S.Record({})
+_SIGNED = S.Number(-float(S.MAX_AMOUNT), float(S.MAX_AMOUNT))
+_METRIC_SERIES = S.Record({
+    "tags": S.MapOf(S.Text(256), S.Text(1024), max_len=64),
+    "value": _SIGNED,  # a counter's increase since the last report, a gauge's value
+    "buckets": S.ListOf(S.Integer(0, S.MAX_AMOUNT), max_len=257),  # a histogram's new counts per bucket
+    "sum": _SIGNED,
+    "count": S.Integer(0, S.MAX_AMOUNT),
+})
+_USER_METRIC = S.Record({
+    "name": S.Text(256),
+    "kind": S.OneOf("counter", "gauge", "histogram"),
+    "description": S.Text(4096),
+    "boundaries": S.ListOf(S.Number(0.0, float(S.MAX_AMOUNT)), max_len=256),
+    "series": S.ListOf(_METRIC_SERIES, max_len=4096),
+}, required=("name", "kind", "series"))
 
 CALL_ARGS: dict[str, S.Record] = {
     # actors
@@ -84,6 +99,8 @@ CALL_ARGS: dict[str, S.Record] = {
     "actor_dead": _ACTOR,
     "named_actors": S.Record({"all_namespaces": S.BOOLEAN, "namespace": _NS}),
     "membership": _NOTHING,
+    # user metrics (``edgeray.util.metrics``), batched by each process: see ``node._user_metrics``
+    "report_metrics": S.Record({"metrics": S.ListOf(_USER_METRIC, max_len=1024)}, required=("metrics",)),
 }
 
 

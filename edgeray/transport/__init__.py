@@ -1,7 +1,7 @@
 """Byte streams that carry protocol frames: Unix sockets and WebSockets.
 
 Rule: imports ``edgeray.protocol``, ``edgeray.exceptions``, ``edgeray._ratelimit``, trio,
-trio-websocket, wsproto and the standard library; knows nothing of tasks, objects or actors.
+trio-websocket, wsproto, h11 and the standard library; knows nothing of tasks, objects or actors.
 
 - server side (trio): ``serve_unix``, ``serve_ws`` hand each accepted peer to a handler as a
   ``FrameChannel`` (receive whole frames, send batches of frames);
@@ -9,6 +9,8 @@ trio-websocket, wsproto and the standard library; knows nothing of tasks, object
 - client side (blocking, thread-safe sends): ``connect_blocking(address)`` for drivers and workers,
   which must work from any thread and inside any event loop, so they do not run trio;
 - TLS (``_tls``): server and client ``ssl`` contexts; a driver's files from the environment;
+- HTTP (``_http``, sans-I/O): plain requests on the WebSocket listener, routed by a ``Router``
+  of ``(method, path) -> Route``, behind the cluster token;
 - limits (``_limits``): the connection cap, the handshake deadline, accept backing off on EMFILE,
   refusals logged rate-limited (``edgeray._ratelimit``).
 """
@@ -21,6 +23,7 @@ _LAZY = {
     **dict.fromkeys(("FrameChannel", "UnixFrameChannel", "WebSocketFrameChannel", "serve_unix", "serve_ws",
                      "open_ws_channel", "bearer_ok", "WS_ERRORS"), "_server"),
     **dict.fromkeys(("ListenLimits", "serve_guarded"), "_limits"),
+    **dict.fromkeys(("Router", "Route", "Request", "Response", "HttpError"), "_http"),
     **dict.fromkeys(("TlsFiles", "server_context", "client_context", "client_context_from_env"), "_tls"),
 }
 
@@ -48,6 +51,11 @@ __all__ = [
     "bearer_ok",
     "ListenLimits",
     "serve_guarded",
+    "Router",
+    "Route",
+    "Request",
+    "Response",
+    "HttpError",
     "TlsFiles",
     "server_context",
     "client_context",

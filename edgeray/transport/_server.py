@@ -2,6 +2,9 @@
 
 Both run on ``serve_guarded`` (``_limits``): a connection cap, a handshake deadline, accept that
 backs off when file descriptors run out, and nothing one connection raises reaching the server.
+The WebSocket listener also answers plain HTTP requests (``_http``): it reads each connection's
+request head first, by the handshake deadline, and hands a WebSocket upgrade on to
+trio-websocket with those bytes replayed; any other request goes to the ``http`` router.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import trio_websocket
 
 from .._ratelimit import LogLimiter
 from ..protocol import FrameDecoder, frame
+from ._http import HeadReader, HttpError, Router, response_bytes, serve_http, text
 from ._limits import ListenLimits, serve_guarded
 from ._tls import describe_tls_error
 
@@ -243,11 +247,13 @@ async def serve_ws(
     max_frame: int,
     limits: ListenLimits = DEFAULT_LIMITS,
     ssl_context: ssl.SSLContext | None = None,
+    http: Router | None = None,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve WebSockets (``wss://`` with ``ssl_context``) on ``host:port``; a request without
     ``Authorization: Bearer <token>`` is rejected with HTTP 401 before any frame is read.
-    ``task_status`` gets the bound port."""
+    Requests that are not WebSocket upgrades go to ``http`` (404 without one); a malformed
+    request gets a 400. ``task_status`` gets the bound port."""
     listeners: list[Any] = await trio.open_tcp_listeners(port, host=host)
     if port == 0 and len(listeners) > 1:  # "localhost" as two families would get two ports
         for extra in listeners[1:]:
@@ -273,6 +279,23 @@ async def serve_ws(
         deadline = trio.current_time() + limits.handshake_timeout_s
         if isinstance(stream, trio.SSLStream) and not await _tls_handshake(stream, peer, deadline, limiter):
             return
+        reader = HeadReader()
+        with trio.move_on_at(deadline) as scope:
+            try:
+                request = await _read_head(stream, reader)
+            except HttpError as e:
+                limiter.warning("bad-http", "refused a request from %s: %s", peer, e)
+                await stream.send_all(response_bytes(text(e.status, str(e))))
+                return
+        if scope.cancelled_caught:
+            limiter.warning("slow-http", "closed a connection from %s: no request within protocol.handshake_timeout_s", peer)
+            return
+        if request is None:  # gone before it said anything
+            return
+        if not request.is_websocket_upgrade:
+            with trio.move_on_at(deadline):
+                await serve_http(stream, reader, http, RECEIVE_BYTES)
+            return
         # A WebSocketServer per connection only to run its one-connection handshake with this
         # connection's peer and deadline; its own accept loop (``run``) is never used, so the
         # cap, the deadline and the guard around each connection are ours.
@@ -281,12 +304,44 @@ async def serve_ws(
             max_message_size=max_frame, receive_buffer_size=RECEIVE_BYTES,
             connect_timeout=max(deadline - trio.current_time(), 0.001), disconnect_timeout=limits.handshake_timeout_s,
         )
-        await ws_server._handle_connection(stream)
+        await ws_server._handle_connection(ReplayStream(stream, bytes(reader.buffered)))
 
     await serve_guarded(
         on_stream, listeners, limits=limits, name=f"WebSocket listener on {host}:{bound}",
         log_limiter=limiter, task_status=_PortStatus(task_status, bound),
     )
+
+
+async def _read_head(stream: Any, reader: HeadReader) -> Any:
+    """Receive until ``reader`` holds a whole request head; None if the peer closed first."""
+    while True:
+        data = await stream.receive_some(RECEIVE_BYTES)
+        request = reader.feed(data)
+        if request is not None or not data:
+            return request
+
+
+class ReplayStream(trio.abc.Stream):
+    """``stream`` with ``prefix`` (bytes already read from it) received again first."""
+
+    def __init__(self, stream: Any, prefix: bytes) -> None:
+        self.stream, self._prefix = stream, prefix
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._prefix:
+            n = len(self._prefix) if max_bytes is None else max_bytes
+            data, self._prefix = self._prefix[:n], self._prefix[n:]
+            return data
+        return await self.stream.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
 
 
 async def _tls_handshake(stream: trio.SSLStream[Any], peer: str, deadline: float, limiter: LogLimiter) -> bool:

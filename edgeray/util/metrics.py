@@ -1,8 +1,9 @@
 """``edgeray.util.metrics``: Ray's custom metrics, ``Counter``, ``Gauge`` and ``Histogram``.
 
 Same constructors, tags and checks as Ray's. Each metric records its values in this process
-(``_samples()`` reads them, per tag set); sending them on to the node's Prometheus endpoint is
-not done here yet.
+(``_samples()`` reads them, per tag set); a process connected to a node (a driver after
+``init()``, any worker) reports what changed to that node every ``REPORT_INTERVAL_S``
+(``_metrics_report``), which serves it on ``/metrics`` as Ray names it: ``ray_<name>``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 import threading
 import warnings
 from typing import Any
+
+from ._metrics_report import note_recorded
 
 __all__ = ["Counter", "Gauge", "Histogram"]
 
@@ -29,6 +32,8 @@ def _number(value: Any) -> float:
 
 class Metric:
     """What the three metric kinds share: a name, a description, tag keys, default tags."""
+
+    kind = ""  # as the node's ``report_metrics`` call names it
 
     def __init__(self, name: str, description: str = "", tag_keys: tuple[str, ...] | None = None) -> None:
         if not isinstance(name, str) or not name:
@@ -51,6 +56,7 @@ class Metric:
         self._default_tags: dict[str, str] = {}
         self._lock = threading.Lock()
         self._values: dict[TagSet, Any] = {}
+        self._sent: dict[TagSet, Any] = {}  # what the node was told (``_metrics_report``)
 
     def set_default_tags(self, default_tags: dict[str, str]) -> Metric:
         """Tags every record uses unless it gives its own; returns the metric itself."""
@@ -92,6 +98,8 @@ class Metric:
 class Counter(Metric):
     """A cumulative count that only goes up."""
 
+    kind = "counter"
+
     def inc(self, value: int | float = 1.0, tags: dict[str, str] | None = None) -> None:
         amount = _number(value)
         if amount <= 0:
@@ -100,10 +108,13 @@ class Counter(Metric):
         if key is not None:
             with self._lock:
                 self._values[key] = self._values.get(key, 0.0) + amount
+            note_recorded(self)
 
 
 class Gauge(Metric):
     """The last value set."""
+
+    kind = "gauge"
 
     def set(self, value: int | float | None, tags: dict[str, str] | None = None) -> None:
         if value is None:
@@ -113,10 +124,13 @@ class Gauge(Metric):
         if key is not None:
             with self._lock:
                 self._values[key] = number
+            note_recorded(self)
 
 
 class Histogram(Metric):
     """Observed values counted in buckets with upper ``boundaries``."""
+
+    kind = "histogram"
 
     def __init__(self, name: str, description: str = "", boundaries: list[float] | None = None,
                  tag_keys: tuple[str, ...] | None = None) -> None:
@@ -141,6 +155,7 @@ class Histogram(Metric):
             entry["buckets"][bucket] += 1
             entry["sum"] += number
             entry["count"] += 1
+        note_recorded(self)
 
     def _samples(self) -> dict[TagSet, Any]:
         with self._lock:
