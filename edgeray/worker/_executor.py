@@ -51,8 +51,10 @@ def _pg_of(spec: dict[str, Any]) -> dict[str, Any] | None:
     return s if isinstance(s, dict) and s.get("kind") == "PLACEMENT_GROUP" and s.get("pg_id") else None
 
 
-class ActorExit(BaseException):
-    """Raised by ``exit_actor()``: the actor finishes the current call and its process exits."""
+class ActorExit(SystemExit):
+    """Raised by ``exit_actor()`` in a sync or threaded actor (a ``SystemExit``, as in Ray). The
+    exit does not depend on it: the executor notes the request first, so an actor whose code
+    catches it exits all the same once the call ends."""
 
 
 class Executor:
@@ -87,10 +89,14 @@ class Executor:
         self.pid = os.getpid()
         self.current_name = ""
         self.current_job = b"\x00" * 4
+        # ``exit_actor()`` was called (the actor leaves once that call ends), and the one exit
+        self._exit_requested = False
+        self._exit_lock = threading.Lock()
 
     def attach(self, client: CoreClient) -> None:
         self.client = client
         client.cancelled = self._cancelled
+        client.on_exit_actor = self.request_exit
         self.generators = GeneratorResults(client, self._task_error)
         self._listen_direct()  # for callers it is lent to (and, once it hosts one, its actor's)
         self._out = (LogStream(self, "out", sys.stdout), LogStream(self, "err", sys.stderr))
@@ -141,7 +147,8 @@ class Executor:
         q = self._queue
         while True:
             msg = q.get()
-            if msg is None:
+            if msg is None:  # an exit asked for outside a call (SIGTERM, an asyncio task's)
+                self._exit_actor(None)
                 return
             self.execute(msg)
 
@@ -194,13 +201,10 @@ class Executor:
                     import asyncio
 
                     result = asyncio.run(result)
-        except ActorExit:
-            self._finish(spec, None)
-            self._exit_actor()
-            return
         except BaseException as e:  # the user's error, reported to the caller
-            self._fail(spec, e)
-            return
+            if not self._exit_requested:
+                self._fail(spec, e)
+                return
         finally:
             tls.task_id = None
             CURRENT_TASK.set(None)
@@ -210,6 +214,9 @@ class Executor:
             self._end_output()
             if log_to is not None:
                 self._log_peer.reset(log_to)
+        if self._exit_requested:  # (also when the user's code caught the exit_actor() exception)
+            self._exit_actor(spec)
+            return
         self._finish(spec, result)
 
     def _enter_runtime_env(self, spec: dict[str, Any]) -> tuple[dict[str, str | None], dict[str, str]] | None:
@@ -401,6 +408,7 @@ class Executor:
             self._pools["_default"] = CallThreads(int(max_conc or 1), self.execute, "actor")
             for g, n in groups.items():
                 self._pools[g] = CallThreads(int(n), self.execute, f"actor-{g}")
+        self.install_exit_signal()
         self.actor = cls(*args, **kwargs)
         self._listen_direct()
 
@@ -531,15 +539,15 @@ class Executor:
                     result = await self.generators.collect_async(spec, result)
                 else:
                     result = self._collect(spec, result)
-            except ActorExit:
-                self._finish(spec, None)
-                self._exit_actor()
-                return
             except BaseException as e:
-                self._fail(spec, e)
-                return
+                if not self._exit_requested:
+                    self._fail(spec, e)
+                    return
             finally:
                 self._end_output()
+            if self._exit_requested:
+                self._exit_actor(spec)
+                return
             self._finish(spec, result)
 
     def _actor_method(self, name: str) -> Any:
@@ -548,25 +556,95 @@ class Executor:
         if name == "__ray_ready__":
             return lambda: True
         if name == "__ray_terminate__":
-            return _terminate
+            return self._terminate
         return getattr(self.actor, name)
 
-    def _exit_actor(self) -> None:
+    def _terminate(self) -> None:
+        """``__ray_terminate__``: ``exit_actor()`` once the calls before it are done."""
+        self.request_exit()
+        raise ActorExit()
+
+    # -- leaving ----------------------------------------------------------------------------
+    def request_exit(self) -> bool:
+        """``exit_actor()`` (from any thread): the actor leaves once the calling method ends,
+        or now if no call of it runs (an asyncio task's, the constructor's). True for an
+        async actor (whose ``exit_actor()`` raises ``AsyncioActorExit``, as in Ray)."""
+        self._exit_requested = True
+        if not self._in_call():  # (a call that asked leaves as it ends: its caller hears why)
+            self._queue.put(None)
+        return self._mode == "async"
+
+    def _in_call(self) -> bool:
+        if self._mode != "async":
+            return CURRENT_TASK.get() is not None
+        import asyncio
+
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # (not in the loop's thread)
+            return False
+        return task is not None and task in self._async_calls.values()
+
+    def install_exit_signal(self) -> None:
+        """In an actor's main thread: SIGTERM (the node stopping an actor whose handles are all
+        gone, or whose job ended) is a graceful exit: ``__ray_shutdown__``, then atexit handlers."""
+        signal.signal(signal.SIGTERM, lambda signum, frame: self._queue.put(None))
+
+    def _exit_actor(self, spec: dict[str, Any] | None) -> None:
+        """Leave: the call that asked (``spec``) fails with ``ActorDiedError`` (Ray's caller
+        sees the actor's death, not a value), the node learns why, then ``__ray_shutdown__``
+        and the atexit handlers run and the process exits. Runs once, from whichever thread."""
         client = self.client
+        if not self._exit_lock.acquire(blocking=False):
+            return  # another thread is leaving already
+        aid = client.actor_id if client is not None else None
+        if spec is not None and self._exit_requested and spec["kind"] == ACTOR_CALL:
+            died = exc.ActorDiedError.for_actor(self.actor_name, aid.hex() if aid else "", exc.ActorDiedError.EXITED)
+            self._fail_with(spec, died)
         self.events.flush()  # (the call that exited included)
-        if client is not None and client.actor_id is not None:
-            try:
-                client.call("kill_actor", {"actor_id": client.actor_id, "no_restart": True}, timeout=5)
+        if client is not None and aid is not None and self._exit_requested:  # (a SIGTERM: the node knows)
+            try:  # marked dead now, for the calls after it (the node does not kill us: we leave)
+                client.call("kill_actor", {"actor_id": aid, "no_restart": True, "exiting": True}, timeout=5)
             except Exception:
                 pass
         if self._direct is not None:
             self._direct.close()
+        self._run_shutdown_hooks()
         sys.stdout.flush()
         os._exit(0)
 
+    def _run_shutdown_hooks(self) -> None:
+        """The actor's ``__ray_shutdown__`` (its error printed, not raised), then the atexit
+        handlers (what ``sys.exit`` would run), as Ray does on a graceful exit."""
+        import atexit
 
-def _terminate() -> None:
-    raise ActorExit()
+        hook = getattr(self.actor, "__ray_shutdown__", None)
+        if callable(hook):
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    loop = self._loop
+                    if loop is not None:
+                        import asyncio
+
+                        asyncio.run_coroutine_threadsafe(result, loop).result()  # type: ignore[arg-type]
+            except BaseException as e:
+                print(f"edgeray: {self.actor_name}.__ray_shutdown__ raised {e!r}", file=sys.stderr)
+        try:
+            atexit._run_exitfuncs()
+        except BaseException:
+            pass
+
+    def _fail_with(self, spec: dict[str, Any], error: BaseException) -> None:
+        """The call's results are ``error`` itself (a system error, not the user's: not wrapped
+        in a ``RayTaskError``)."""
+        client = self.client
+        assert client is not None
+        data = client.serialize(error)[0].to_bytes()
+        tid = spec["tid"]
+        payloads = [{"id": tid + i.to_bytes(4, "big"), "data": data, "loc": None, "err": True, "refs": []}
+                    for i in range(1, max(spec["rets"], 1) + 1)]
+        self._done(spec, TaskDone(tid, payloads, True, False, str(error)[-4000:]), "ACTOR_DIED")
 
 
 def _retryable(retry_exceptions: Any, error: BaseException) -> bool:
