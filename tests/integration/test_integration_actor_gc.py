@@ -292,3 +292,63 @@ def test_ray_shutdown_hook_runs_when_the_job_ends(cli_node, tmp_path: Path) -> N
     assert wait_for_file(marker).read_text() == "shutdown"
     wait_for(lambda: _gone(pid), timeout=60, what="the job's actor to exit")
 
+
+# --------------------------------------------------------------------------- item 5
+
+
+def test_actor_whose_argument_never_resolves_fails_its_callers_when_its_owner_dies(ray) -> None:
+    """Ray's ``test_actor_owner_worker_dies_before_dependency_ready``: an actor created by
+    another actor, its constructor's argument a call that never answers; the owner exits, and
+    a call on the actor (from a third party holding its handle) fails instead of hanging."""
+
+    @ray.remote
+    class Gate:
+        async def wait(self):
+            import asyncio
+
+            await asyncio.Event().wait()  # never answers
+
+    @ray.remote
+    class Dependent:
+        def __init__(self, dep):
+            self.dep = dep
+
+        def f(self):
+            return self.dep
+
+    @ray.remote
+    class Owner:
+        def pid(self):
+            return os.getpid()
+
+        def create(self):
+            self.gate = Gate.options(lifetime="detached", name="gate").remote()
+            self.actor = Dependent.remote(self.gate.wait.remote())
+            return [self.actor]
+
+        def die(self):
+            os._exit(0)
+
+    @ray.remote
+    class Caller:
+        def call(self, handles):
+            import edgeray
+
+            return edgeray.get(handles[0].f.remote())
+
+        def ping(self):
+            return True
+
+    owner = Owner.remote()
+    pid = ray.get(owner.pid.remote())
+    handles = ray.get(owner.create.remote(), timeout=60)
+    caller = Caller.remote()
+    call = caller.call.remote(handles)
+    owner.die.remote()
+    wait_for(lambda: _gone(pid), timeout=60, what="the owner to exit")
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(call, timeout=60)
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(handles[0].f.remote(), timeout=60)
+    assert ray.get(caller.ping.remote(), timeout=60)
+    ray.kill(ray.get_actor("gate"))
