@@ -135,7 +135,8 @@ def test_detached_and_get_actor_handles(ray) -> None:
 # --------------------------------------------------------------------------- items 2-4: exits
 
 
-def test_exit_actor_fails_its_call_runs_atexit_and_names_the_cause(ray, tmp_path: Path) -> None:
+@pytest.mark.parametrize("max_concurrency", [1, 3])
+def test_exit_actor_fails_its_call_runs_atexit_and_names_the_cause(ray, tmp_path: Path, max_concurrency: int) -> None:
     import edgeray
 
     after = tmp_path / "after"
@@ -160,7 +161,7 @@ def test_exit_actor_fails_its_call_runs_atexit_and_names_the_cause(ray, tmp_path
 
     for catch in (False, True):
         done = tmp_path / f"atexit-{catch}"
-        q = Quitter.remote(str(done))
+        q = Quitter.options(max_concurrency=max_concurrency).remote(str(done))
         assert ray.get(q.ping.remote()) == "pong"
         with pytest.raises(ray.exceptions.ActorDiedError, match=r"exit_actor\(\)"):
             ray.get(q.bye.remote(catch), timeout=60)
@@ -204,6 +205,12 @@ def test_exit_actor_in_init_and_from_an_asyncio_task(ray, tmp_path: Path) -> Non
         async def ping(self):
             return "pong"
 
+        async def bye_caught(self):
+            try:
+                edgeray.actor.exit_actor()
+            except ray.exceptions.AsyncioActorExit:  # (Ray's, in an async actor) caught: it exits all the same
+                pass
+
     first, second = tmp_path / "init", tmp_path / "async"
     a = LeavesAtOnce.remote(str(first))
     assert wait_for_file(first).read_text() == "atexit"
@@ -215,6 +222,11 @@ def test_exit_actor_in_init_and_from_an_asyncio_task(ray, tmp_path: Path) -> Non
     assert wait_for_file(second).read_text() == "atexit"
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(b.ping.remote(), timeout=60)
+    third = tmp_path / "async-call"
+    c = Async.remote(str(third))
+    with pytest.raises(ray.exceptions.ActorDiedError, match=r"exit_actor\(\)"):
+        ray.get(c.bye_caught.remote(), timeout=60)
+    assert wait_for_file(third).read_text() == "atexit"
 
 
 def test_ray_shutdown_hook_and_atexit_on_terminate_not_on_kill(ray, tmp_path: Path) -> None:
