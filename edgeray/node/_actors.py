@@ -264,7 +264,9 @@ class Actors:
         each holds the ref until it is done)."""
         aid = self.scoped.pop(object_id, None)
         actor = self.core.gcs.actors.get(aid) if aid is not None else None
-        if actor is not None and not actor.detached and not actor.stub:
+        # (one placed on another node is not: that node has the creation result as the task's
+        # producer, and handles on it count there, not here; it lives until its job ends)
+        if actor is not None and not actor.detached and not actor.stub and actor.host is None:
             self.terminate(actor, exc.ActorDiedError.OUT_OF_SCOPE)
 
     def reap_stopping(self) -> None:

@@ -364,3 +364,57 @@ def test_actor_whose_argument_never_resolves_fails_its_callers_when_its_owner_di
         ray.get(handles[0].f.remote(), timeout=60)
     assert ray.get(caller.ping.remote(), timeout=60)
     ray.kill(ray.get_actor("gate"))
+
+
+# --------------------------------------------------------------------------- across nodes
+
+
+def test_across_nodes_a_far_handle_keeps_the_actor_and_a_far_actor_stays(tmp_path: Path) -> None:
+    """An actor on the creator's node lives while a handle on another node does; one placed on
+    another node is not collected by handle count (see the README), only with its job."""
+    import edgeray as ray
+    from edgeray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"near": 2}})
+    try:
+        c.add_node(num_cpus=1, resources={"far": 2})
+        ray.init(address=c.address)
+        c.wait_for_nodes()
+        Pid = _pid_actor(ray)
+
+        @ray.remote(resources={"far": 1})
+        class Holder:
+            def keep(self, handles):
+                self.handle = handles[0]
+
+            def drop(self):
+                import gc
+
+                self.handle = None
+                gc.collect()
+
+            def ask(self):
+                import edgeray
+
+                return edgeray.get(self.handle.pid.remote())
+
+        near = Pid.options(resources={"near": 1}).remote()
+        far = Pid.options(resources={"far": 1}, name="far").remote()
+        near_pid, far_pid = ray.get([near.pid.remote(), far.pid.remote()], timeout=60)
+        holder = Holder.remote()
+        ray.get(holder.keep.remote([near]), timeout=60)
+        del near
+        gc.collect()
+        assert ray.get(holder.ask.remote(), timeout=60) == near_pid  # the far handle keeps it
+        del far
+        gc.collect()
+        ray.get(holder.drop.remote(), timeout=60)
+        wait_for(lambda: _gone(near_pid), timeout=60, what="the actor to go with its last (far) handle")
+        again = ray.get_actor("far")  # dropped before the near one went, and still there
+        assert ray.get(again.pid.remote(), timeout=60) == far_pid
+        ray.kill(again)
+        ray.kill(holder)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
