@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from waiting import wait_for, wait_for_file
+from waiting import wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -28,6 +28,11 @@ def _gone(pid: int) -> bool:
             return f.read().rsplit(")", 1)[-1].split()[0] == "Z"  # exited, not yet reaped
     except OSError:
         return True
+
+
+def wait_for_text(path: Path, text: str) -> None:
+    """Until ``path`` holds ``text`` (it may exist a moment before it is written)."""
+    wait_for(lambda: path.exists() and path.read_text() == text, what=f"{path} to hold {text!r}")
 
 
 def _pid_actor(ray):
@@ -165,7 +170,7 @@ def test_exit_actor_fails_its_call_runs_atexit_and_names_the_cause(ray, tmp_path
         assert ray.get(q.ping.remote()) == "pong"
         with pytest.raises(ray.exceptions.ActorDiedError, match=r"exit_actor\(\)"):
             ray.get(q.bye.remote(catch), timeout=60)
-        assert wait_for_file(done).read_text() == "atexit"
+        wait_for_text(done, "atexit")
         with pytest.raises(ray.exceptions.ActorDiedError, match=r"exit_actor\(\)"):
             ray.get(q.ping.remote(), timeout=60)
     with pytest.raises(TypeError, match="non-actor worker"):
@@ -213,20 +218,20 @@ def test_exit_actor_in_init_and_from_an_asyncio_task(ray, tmp_path: Path) -> Non
 
     first, second = tmp_path / "init", tmp_path / "async"
     a = LeavesAtOnce.remote(str(first))
-    assert wait_for_file(first).read_text() == "atexit"
+    wait_for_text(first, "atexit")
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(a.ping.remote(), timeout=60)
     b = Async.remote(str(second))
     assert ray.get(b.ping.remote()) == "pong"
     ray.get(b.start_exit.remote(), timeout=60)
-    assert wait_for_file(second).read_text() == "atexit"
+    wait_for_text(second, "atexit")
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(b.ping.remote(), timeout=60)
     third = tmp_path / "async-call"
     c = Async.remote(str(third))
     with pytest.raises(ray.exceptions.ActorDiedError, match=r"exit_actor\(\)"):
         ray.get(c.bye_caught.remote(), timeout=60)
-    assert wait_for_file(third).read_text() == "atexit"
+    wait_for_text(third, "atexit")
 
 
 def test_ray_shutdown_hook_and_atexit_on_terminate_not_on_kill(ray, tmp_path: Path) -> None:
@@ -248,8 +253,8 @@ def test_ray_shutdown_hook_and_atexit_on_terminate_not_on_kill(ray, tmp_path: Pa
     c = Cleanup.remote(str(shut), str(ate))
     ray.get(c.pid.remote())
     c.__ray_terminate__.remote()
-    assert wait_for_file(shut).read_text() == "shutdown"
-    assert wait_for_file(ate).read_text() == "atexit"
+    wait_for_text(shut, "shutdown")
+    wait_for_text(ate, "atexit")
     shut2, ate2 = tmp_path / "s2", tmp_path / "a2"
     k = Cleanup.remote(str(shut2), str(ate2))
     pid = ray.get(k.pid.remote())
@@ -301,7 +306,7 @@ def test_ray_shutdown_hook_runs_when_the_job_ends(cli_node, tmp_path: Path) -> N
                        env=dict(os.environ))
     assert r.returncode == 0, r.stderr
     pid = int(r.stdout.split()[-1])
-    assert wait_for_file(marker).read_text() == "shutdown"
+    wait_for_text(marker, "shutdown")
     wait_for(lambda: _gone(pid), timeout=60, what="the job's actor to exit")
 
 
