@@ -214,7 +214,25 @@ class RayActorError(RayError):
 
 
 class ActorDiedError(RayActorError):
-    """The actor is dead for good (killed, or its restart budget spent)."""
+    """The actor is dead for good (killed, or its restart budget spent). ``for_actor`` words
+    the message as Ray does: its base line, the actor's details, then why it died."""
+
+    BASE_ERROR_MSG = "The actor died unexpectedly before finishing this task."
+    #: Ray's causes, word for word (tests match them)
+    KILLED = "The actor is dead because it was killed by `ray.kill`."
+    EXITED = ("The actor is dead because its worker process has died. Worker exit type: INTENDED_USER_EXIT "
+              "Worker exit detail: Worker exits by an user request. exit_actor() is called.")
+    OUT_OF_SCOPE = "The actor is dead because all references to the actor were removed."
+
+    @classmethod
+    def for_actor(cls, class_name: str, actor_id: str, cause: str, name: str = "", namespace: str = "") -> ActorDiedError:
+        lines = [cls.BASE_ERROR_MSG, f"\tclass_name: {class_name}", f"\tactor_id: {actor_id}"]
+        if name:
+            lines.append(f"\tname: {name}")
+        if namespace:
+            lines.append(f"\tnamespace: {namespace}")
+        lines.append(cause)
+        return cls("\n".join(lines), actor_id)
 
 
 class ActorUnavailableError(RayError):

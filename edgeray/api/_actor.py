@@ -47,12 +47,21 @@ def method(*args: Any, **options: Any) -> Any:
 
 
 def exit_actor() -> None:
-    """Stop the current actor after this call returns (Ray's ``ray.actor.exit_actor``)."""
+    """Leave the current actor (Ray's ``ray.actor.exit_actor``): the calling method ends with
+    an exception (``SystemExit``; ``AsyncioActorExit`` in an async actor), its caller gets
+    ``ActorDiedError``, queued calls fail, and the atexit handlers run. Catching the exception
+    does not stop the exit."""
     client = try_current_client()
-    if client is None or client.actor_id is None:
-        raise TypeError("exit_actor() may only be called from inside an actor method.")
+    request = client.on_exit_actor if client is not None and client.actor_id is not None else None
+    if request is None:
+        raise TypeError(
+            "exit_actor API is called on a non-actor worker. Call this API inside an actor method "
+            "if you'd like to exit the actor gracefully."
+        )
     from ..worker import ActorExit
 
+    if request():
+        raise exc.AsyncioActorExit()
     raise ActorExit()
 
 
@@ -246,6 +255,8 @@ class ActorHandle(Generic[T]):
         self._seq = 0
         self._lock = threading.Lock()
         self._caller = os.urandom(8)
+        #: a ref to the actor's creation result, which keeps a non-detached actor alive (None in
+        #: a handle from ``get_actor``, which does not, as in Ray)
         self._creation: ObjectRef | None = None
         self._pending = 0  # calls through this handle not finished yet (for max_pending_calls)
 
@@ -297,8 +308,13 @@ class ActorHandle(Generic[T]):
             if inline:
                 spec["_deps"] = inline  # (taken out before the spec is encoded)
             held = keep + [ObjectRef(i, client) for i in deps + nested]
+            if self._creation is not None:  # a call in flight keeps its actor, as in Ray
+                held.append(self._creation)
+                spec["nested"] = [*spec["nested"], self._creation._id]  # (via the node: pinned there)
             client.lanes.submit(self._actor_id, str(self._meta.get("class_name")), spec, direct, held)
         else:
+            if self._creation is not None:  # pinned by the node while the call lives
+                spec["nested"] = [*spec["nested"], self._creation._id]
             client.submit(spec)
         if limit > 0 and nr > 0:
             client.on_ready(refs[0]._id, self._call_finished)
@@ -312,9 +328,10 @@ class ActorHandle(Generic[T]):
         return refs
 
     def __reduce__(self) -> tuple[Any, ...]:
-        if self._decorators:  # they travel with the handle, as in Ray
-            return (_rebuild_handle, (self._actor_id, self._meta, self._decorators))
-        return (_rebuild_handle, (self._actor_id, self._meta))
+        # the ref to the actor's creation result travels with the handle (counted as any ref
+        # nested in a value or an argument): the actor lives while one exists anywhere; its
+        # invocation decorators travel with it too, as in Ray
+        return (_rebuild_handle, (self._actor_id, self._meta, self._creation, self._decorators or None))
 
     def __repr__(self) -> str:
         return f"Actor({self._meta.get('class_name')}, {self._actor_id.hex()})"
@@ -330,8 +347,10 @@ class ActorHandle(Generic[T]):
         return self._actor_id.hex()
 
 
-def _rebuild_handle(actor_id: bytes, meta: dict[str, Any], decorators: dict[str, Any] | None = None) -> ActorHandle:
+def _rebuild_handle(actor_id: bytes, meta: dict[str, Any], creation: ObjectRef | None = None,
+                    decorators: dict[str, Any] | None = None) -> ActorHandle:
     handle: ActorHandle[Any] = ActorHandle(actor_id, meta, None, try_current_client())
+    handle._creation = creation
     handle._decorators = dict(decorators or {})
     return handle
 

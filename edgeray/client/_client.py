@@ -171,6 +171,8 @@ class CoreClient(DirectResults, Values):
         self.children: dict[bytes, list[bytes]] = {}  # a worker's running task -> tasks it submitted
         self.cancelled: set[bytes] = set()  # in a worker: its tasks cancelled (the executor's)
         self.actor_id: bytes | None = None
+        #: in an actor's worker: asks its executor to leave (``exit_actor()``); True if async
+        self.on_exit_actor: Callable[[], bool] | None = None
         self.gpu_ids: list[str] = []
         self.actor_resources: dict[str, float] = {}  # in an actor's worker: what it holds while it runs
         #: env_vars of the runtime env this process submits under (``init(runtime_env=)`` in a

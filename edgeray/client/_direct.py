@@ -394,17 +394,14 @@ class ActorLanes:
     def death_error(self, lane: _Lane) -> BaseException:
         """The error of calls in flight when the worker's connection closed: the node's account
         of the death where it has one already."""
-        cause = "its worker's connection closed"
+        cause = "The actor is dead because its worker's connection closed while this call was in flight."
         try:
             info = self._client.call("actor_state", {"actor_id": lane.actor_id}, timeout=2)
             if isinstance(info, dict) and info.get("death_cause"):
                 cause = str(info["death_cause"])
         except Exception:
             pass
-        return exc.ActorDiedError(
-            f"The actor {lane.name} ({lane.actor_id.hex()}) died while this call was in flight. Cause: {cause}",
-            lane.actor_id.hex(),
-        )
+        return exc.ActorDiedError.for_actor(lane.name, lane.actor_id.hex(), cause)
 
     # -- the rest --------------------------------------------------------------------------
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> bool:

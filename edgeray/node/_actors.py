@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edgeray.node")
 
+#: Seconds an actor asked to stop gracefully (SIGTERM: ``__ray_shutdown__``, atexit handlers)
+#: has before it is killed (Ray's ``actor_graceful_shutdown_timeout_ms`` default: 30 s)
+GRACEFUL_EXIT_S = 30.0
+
 
 class Actors:
     """The node's actor handling (see the module's docstring)."""
@@ -35,6 +39,11 @@ class Actors:
         self.core = core
         #: the live non-detached actors each worker process here created (fate sharing)
         self.owned: dict[bytes, set[bytes]] = {}
+        #: a non-detached actor's creation result -> the actor: every ActorHandle holds a ref to
+        #: it, so once it is freed no handle is left anywhere, and the actor goes (Ray's GC)
+        self.scoped: dict[bytes, bytes] = {}
+        #: the workers of actors asked to stop gracefully -> when they are killed if still there
+        self.stopping: dict[bytes, float] = {}
 
     def create(self, peer: Peer, spec: TaskSpec, meta: dict[str, Any]) -> dict[str, Any]:
         """Register the actor (its name taken, here and on the head) and submit its creation;
@@ -74,6 +83,8 @@ class Actors:
         self.core.gcs.register_actor(rec)
         if not rec.detached and spec["owner"] in self.core.workers:  # (a driver's go with its job)
             self.owned.setdefault(spec["owner"], set()).add(rec.actor_id)
+        if not rec.detached:
+            self.scoped[return_ids(spec)[0]] = rec.actor_id
         self.core.submit(peer, spec)
         return {"existing": False, "actor_id": rec.actor_id, "meta": meta}
 
@@ -90,9 +101,11 @@ class Actors:
         actor = self.core.gcs.actors.get(t.spec["actor"])
         if actor is None:
             return
+        if actor.state == gcs_state.DEAD:  # stopped while its constructor ran: it leaves
+            return
         if failed:
             w = t.worker
-            self.core.gcs.mark_dead(actor, f"The actor's constructor raised: {error}")
+            self.core.gcs.mark_dead(actor, f"The actor died because of an error raised in its creation task, {error}")
             self.fail_calls(actor)
             if w is not None:
                 self.release_resources(t)
@@ -173,11 +186,8 @@ class Actors:
             return actor.death_exc
         if actor is None:
             return exc.ActorDiedError("The actor is unknown to this cluster (it may have been created by another session).")
-        return exc.ActorDiedError(
-            f"The actor {actor.class_name} ({actor.actor_id.hex()}) is dead, so {spec['name']} cannot run. "
-            f"Cause: {actor.death_cause}",
-            actor.actor_id.hex(),
-        )
+        return exc.ActorDiedError.for_actor(actor.class_name, actor.actor_id.hex(), str(actor.death_cause),
+                                            actor.name, actor.namespace)
 
     def fail_calls(self, actor: ActorRecord) -> None:
         """Every call queued or running on the dead ``actor`` fails with its death error."""
@@ -219,6 +229,56 @@ class Actors:
                 self.release_resources(create)
             self.fail_calls(actor)
             self.core.ready.remove_if(lambda t: t.spec.get("actor") == actor.actor_id and not self.core.drop_task(t))
+
+    def terminate(self, actor: ActorRecord, cause: str) -> None:
+        """Stop the actor gracefully (its handles are all gone, its job ended): dead now, its
+        worker asked to leave (SIGTERM: ``__ray_shutdown__`` and atexit handlers run there),
+        and killed if it is still there after ``GRACEFUL_EXIT_S``."""
+        if actor.state == gcs_state.DEAD:
+            return
+        w = self.core.workers.get(actor.worker_id) if actor.worker_id else None
+        if actor.host is not None or w is None or self.core.spawner is None:
+            self.kill(actor, cause, no_restart=True)  # (not running here yet, or elsewhere)
+            return
+        self.core.gcs.mark_dead(actor, cause)
+        create = self._creation_task(actor)
+        if create is not None:
+            self.release_resources(create)
+        self.fail_calls(actor)
+        self.core.spawner.kill_worker(w, force=False)
+        self.stopping[w.worker_id] = self.core.now() + GRACEFUL_EXIT_S
+
+    def exiting(self, actor: ActorRecord) -> None:
+        """The actor's worker leaves by ``exit_actor()`` (it exits itself, after its atexit
+        handlers): dead now, for the calls after it; killed if it is not gone in time."""
+        if actor.state == gcs_state.DEAD:
+            return
+        self.core.gcs.mark_dead(actor, exc.ActorDiedError.EXITED)
+        self.fail_calls(actor)
+        if actor.worker_id is not None:
+            self.stopping[actor.worker_id] = self.core.now() + GRACEFUL_EXIT_S
+
+    def ref_freed(self, object_id: bytes) -> None:
+        """``ObjectTable`` freed ``object_id``: if it is a scoped actor's creation result, the
+        last handle to the actor is gone, and so is the actor (after the calls already sent:
+        each holds the ref until it is done)."""
+        aid = self.scoped.pop(object_id, None)
+        actor = self.core.gcs.actors.get(aid) if aid is not None else None
+        # (one placed on another node is not: that node has the creation result as the task's
+        # producer, and handles on it count there, not here; it lives until its job ends)
+        if actor is not None and not actor.detached and not actor.stub and actor.host is None:
+            self.terminate(actor, exc.ActorDiedError.OUT_OF_SCOPE)
+
+    def reap_stopping(self) -> None:
+        """Kill the workers of actors asked to stop that are still there past their time."""
+        now = self.core.now()
+        for wid, deadline in list(self.stopping.items()):
+            w = self.core.workers.get(wid)
+            if w is None:
+                del self.stopping[wid]
+            elif now >= deadline and self.core.spawner is not None:
+                del self.stopping[wid]
+                self.core.spawner.kill_worker(w)
 
     def _creation_task(self, actor: ActorRecord) -> TaskRecord | None:
         w = self.core.workers.get(actor.worker_id) if actor.worker_id else None
@@ -429,6 +489,8 @@ class Actors:
 
     def died(self, rec: ActorRecord) -> None:
         """``GcsTables.on_dead``: the head forgets the actor's place and name."""
+        if rec.spec.get("tid") and rec.spec.get("rets"):
+            self.scoped.pop(return_ids(rec.spec)[0], None)
         owner = rec.spec.get("owner") or b""
         owned = self.owned.get(owner)
         if owned is not None:

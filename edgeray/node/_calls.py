@@ -238,7 +238,12 @@ class CallHandlers:
         rec = self.core.gcs.actors.get(aid)
         if rec is None:
             raise ValueError(f"no actor {aid.hex()}")
-        self.core.actors.kill(rec, "The actor was killed by edgeray.kill().", bool(args.get("no_restart", True)))
+        if args.get("exiting"):  # the actor's own worker leaves by exit_actor(): it exits itself
+            if rec.worker_id is None or rec.worker_id != peer.peer_id:
+                raise ValueError(f"only the actor's own worker may report that actor {aid.hex()} exits")
+            self.core.actors.exiting(rec)
+            return None
+        self.core.actors.kill(rec, exc.ActorDiedError.KILLED, bool(args.get("no_restart", True)))
         return None
 
     def actor_state(self, peer: PeerConn, args: dict[str, Any]) -> Any:

@@ -113,7 +113,7 @@ class NodeCore:
             self.gcs.save_job(job)
         for rec in list(self.gcs.actors.values()):
             if rec.job_id == job_id and not rec.detached and rec.state != gcs_state.DEAD:
-                self.actors.kill(rec, "the driver that created the actor exited", no_restart=True)
+                self.actors.terminate(rec, "The actor is dead because its owner has died: the driver that created it exited.")
         self.ready.remove_if(lambda t: t.spec["job"] == job_id and not self.drop_task(t))
         # nor do the job's tasks that wait for resources or arguments: nobody will read them
         ended = [t for t in self.infeasible if t.spec["job"] == job_id]

@@ -52,6 +52,8 @@ class ObjectService:
             self.core.remote.freed(e.id)
         if e.id[:16] in self.core.remote.lineage:
             self.core.remote.lineage_freed(e.id)
+        if e.id in self.core.actors.scoped:  # the last handle to an actor is gone
+            self.core.actors.ref_freed(e.id)
 
     def lost_payload(self, oid: bytes, why: str) -> dict[str, Any]:
         return error_payload(oid, exc.ObjectLostError(oid.hex(), why))

@@ -508,6 +508,7 @@ class NodeServer:
         while True:
             await trio.sleep(1.0)
             now = time.monotonic()
+            core.actors.reap_stopping()
             pooled = [w for w in core.workers.values() if w.state in (W.IDLE, W.BUSY, W.STARTING, W.LEASED)]
             extra = len(pooled) - core.pool_size
             for w in pooled:

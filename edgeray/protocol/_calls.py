@@ -46,7 +46,7 @@ CALL_ARGS: dict[str, S.Record] = {
     # actors
     "create_actor": S.Record({"spec": S.MapOf(S.Text(64), S.ANY, max_len=64), "meta": _META}, required=("spec", "meta")),
     "get_actor": S.Record({"name": _NAME, "namespace": _NS}, required=("name",)),
-    "kill_actor": S.Record({"actor_id": S.ACTOR_ID, "no_restart": S.BOOLEAN}, required=("actor_id",)),
+    "kill_actor": S.Record({"actor_id": S.ACTOR_ID, "no_restart": S.BOOLEAN, "exiting": S.BOOLEAN}, required=("actor_id",)),
     "actor_state": _ACTOR,
     "actor_direct": _ACTOR,
     "list_named_actors": S.Record({"all_namespaces": S.BOOLEAN}),

@@ -6,6 +6,7 @@ reaches the API through the process's current client). Started by the node's sup
 ``python -c "...; from edgeray.worker._main import main; main()"``.
 """
 
-from ._executor import ActorExit, Executor
+from ._executor import Executor
+from ._exit import ActorExit
 
 __all__ = ["ActorExit", "Executor"]

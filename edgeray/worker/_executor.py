@@ -26,6 +26,7 @@ from ..client._context import CURRENT_TASK
 from ..client._direct import DirectPeer, DirectServer
 from ..object_store import deserialize
 from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
+from ._exit import Leaving
 from ._generators import GeneratorResults, Returns
 from ._output import LogStream
 from ._process_env import SetupHooks, env_to_apply
@@ -53,11 +54,7 @@ def _pg_of(spec: dict[str, Any]) -> dict[str, Any] | None:
     return s if isinstance(s, dict) and s.get("kind") == "PLACEMENT_GROUP" and s.get("pg_id") else None
 
 
-class ActorExit(BaseException):
-    """Raised by ``exit_actor()``: the actor finishes the current call and its process exits."""
-
-
-class Executor:
+class Executor(Leaving):
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[_Run | None] = queue.SimpleQueue()
         self._fns: dict[bytes, Any] = {}
@@ -91,10 +88,14 @@ class Executor:
         self.pid = os.getpid()
         self.current_name = ""
         self.current_job = b"\x00" * 4
+        # ``exit_actor()`` was called (the actor leaves once that call ends), and the one exit
+        self._exit_requested = False
+        self._exit_lock = threading.Lock()
 
     def attach(self, client: CoreClient) -> None:
         self.client = client
         client.cancelled = self._cancelled
+        client.on_exit_actor = self.request_exit
         self.generators = GeneratorResults(client, self._task_error)
         self._listen_direct()  # for callers it is lent to (and, once it hosts one, its actor's)
         self._out = (LogStream(self, "out", sys.stdout), LogStream(self, "err", sys.stderr))
@@ -145,7 +146,8 @@ class Executor:
         q = self._queue
         while True:
             msg = q.get()
-            if msg is None:
+            if msg is None:  # an exit asked for outside a call (SIGTERM, an asyncio task's)
+                self._exit_actor(None)
                 return
             self.execute(msg)
 
@@ -200,13 +202,10 @@ class Executor:
                     import asyncio
 
                     result = asyncio.run(result)
-        except ActorExit:
-            self._finish(spec, None)
-            self._exit_actor()
-            return
         except BaseException as e:  # the user's error, reported to the caller
-            self._fail(spec, e)
-            return
+            if not self._exit_requested:
+                self._fail(spec, e)
+                return
         finally:
             tls.task_id = None
             CURRENT_TASK.set(None)
@@ -216,6 +215,9 @@ class Executor:
             self._end_output()
             if log_to is not None:
                 self._log_peer.reset(log_to)
+        if self._exit_requested:  # (also when the user's code caught the exit_actor() exception)
+            self._exit_actor(spec)
+            return
         self._finish(spec, result)
 
     def _enter_runtime_env(self, spec: dict[str, Any]) -> tuple[dict[str, str | None], dict[str, str]] | None:
@@ -417,6 +419,7 @@ class Executor:
             self._pools["_default"] = CallThreads(int(max_conc or 1), self.execute, "actor")
             for g, n in groups.items():
                 self._pools[g] = CallThreads(int(n), self.execute, f"actor-{g}")
+        self.install_exit_signal()
         self.actor = cls(*args, **kwargs)
         self.current_name = _log_name(self.actor, self.actor_name)
         self._listen_direct()
@@ -549,15 +552,15 @@ class Executor:
                     result = await self.generators.collect_async(spec, result)
                 else:
                     result = self._collect(spec, result)
-            except ActorExit:
-                self._finish(spec, None)
-                self._exit_actor()
-                return
             except BaseException as e:
-                self._fail(spec, e)
-                return
+                if not self._exit_requested:
+                    self._fail(spec, e)
+                    return
             finally:
                 self._end_output()
+            if self._exit_requested:
+                self._exit_actor(spec)
+                return
             self._finish(spec, result)
 
     def _actor_method(self, name: str) -> Any:
@@ -566,22 +569,8 @@ class Executor:
         if name == "__ray_ready__":
             return lambda: True
         if name == "__ray_terminate__":
-            return _terminate
+            return self._terminate
         return getattr(self.actor, name)
-
-    def _exit_actor(self) -> None:
-        client = self.client
-        self.events.flush()  # (the call that exited included)
-        if client is not None and client.actor_id is not None:
-            try:
-                client.call("kill_actor", {"actor_id": client.actor_id, "no_restart": True}, timeout=5)
-            except Exception:
-                pass
-        if self._direct is not None:
-            self._direct.close()
-        sys.stdout.flush()
-        os._exit(0)
-
 
 def _error_payloads(spec: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
     """Each result of the task of ``spec`` as the error whose bytes are ``data``."""
@@ -589,9 +578,6 @@ def _error_payloads(spec: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
     return [{"id": tid + i.to_bytes(4, "big"), "data": data, "loc": None, "err": True, "refs": []}
             for i in range(1, max(spec["rets"], 1) + 1)]
 
-
-def _terminate() -> None:
-    raise ActorExit()
 
 
 def _retryable(retry_exceptions: Any, error: BaseException) -> bool:

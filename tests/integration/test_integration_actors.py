@@ -308,7 +308,8 @@ def test_idle_actors_outlive_the_thread_that_spawned_their_workers(ray, Counter)
 
 def test_builtin_ready_and_terminate(ray) -> None:
     """Every actor answers ``__ray_ready__`` and ``__ray_terminate__`` (a graceful exit after
-    the calls sent before it; not restarted, as Ray)."""
+    the calls sent before it; not restarted; like ``exit_actor()``, its own call then fails
+    with ``ActorDiedError``, as in Ray)."""
     import time
 
     @ray.remote(max_restarts=2)
@@ -331,11 +332,13 @@ def test_builtin_ready_and_terminate(ray) -> None:
     pending = [a.work.remote() for _ in range(3)]
     ended = a.__ray_terminate__.remote()
     assert ray.get(pending, timeout=30) == [1, 2, 3]  # the calls before it finish first
-    ray.get(ended, timeout=30)
+    with pytest.raises(ray.exceptions.ActorDiedError, match=r"exit_actor\(\)"):
+        ray.get(ended, timeout=30)
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(a.work.remote(), timeout=30)
     b = Async.remote()
     assert ray.get(b.__ray_ready__.remote()) is True and ray.get(b.ping.remote()) == "pong"
-    ray.get(b.__ray_terminate__.remote(), timeout=30)
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(b.__ray_terminate__.remote(), timeout=30)
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(b.ping.remote(), timeout=30)
