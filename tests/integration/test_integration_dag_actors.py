@@ -107,12 +107,24 @@ def test_actor_dag_options(ray: Any) -> None:
     # Ray's test_class_dag.py::test_basic_actor_dag_constructor_options, test_actor_method_options
     Actor = _actor(ray)
     a1 = Actor.options(name="Actor", namespace="test", max_pending_calls=10).bind(10)
-    dag = a1.get.bind()
-    assert ray.get(dag.execute()) == 10
     assert a1.get_options().get("name") == "Actor"
     assert a1.get_options().get("namespace") == "test"
     assert a1.get_options().get("max_pending_calls") == 10
+    handle = a1.execute()
     assert ray.get(ray.get_actor("Actor", namespace="test").get.remote()) == 10  # the options were applied
+    del handle  # the actor goes with its last handle (named ones too, as in Ray): the name is free again
+
+    def name_free() -> bool:
+        try:
+            ray.get_actor("Actor", namespace="test")
+        except ValueError:
+            return True
+        return False
+
+    from waiting import wait_for
+
+    wait_for(name_free, 60, "the named DAG actor to be collected")
+    assert ray.get(a1.get.bind().execute()) == 10
 
     @ray.remote
     class Named:
