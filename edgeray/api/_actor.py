@@ -155,7 +155,8 @@ class ActorClass:
         argb, deps, nested, keep = build_args(client, args, kwargs)
         actor_id = client.new_id()
         spec = make_spec(client, 1, fn_id, self.__name__, argb, deps, nested, 1, res, wired, actor=actor_id)
-        unordered = self._is_async or int(opts.get("max_concurrency") or 1) > 1
+        # calls run concurrently, in no promised order (Ray: async and threaded actors)
+        unordered = self._is_async or int(opts.get("max_concurrency") or 1) > 1 or bool(opts.get("concurrency_groups"))
         meta = {
             "class_name": self.__name__,
             "unordered": unordered,
@@ -266,7 +267,8 @@ class ActorHandle(Generic[T]):
             if inline:
                 spec["_deps"] = inline  # (taken out before the spec is encoded)
             held = keep + [ObjectRef(i, client) for i in deps + nested]
-            client.lanes.submit(self._actor_id, str(self._meta.get("class_name")), spec, direct, held)
+            client.lanes.submit(self._actor_id, str(self._meta.get("class_name")), spec, direct, held,
+                                unordered=bool(self._meta.get("unordered")))
         else:
             client.submit(spec)
         if limit > 0 and nr > 0:

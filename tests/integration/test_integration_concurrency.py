@@ -1,5 +1,5 @@
 """Actor concurrency as Ray's tests expect it: concurrency groups (each its own event loop or
-threads), threaded actors' pools.
+threads), async actors with thousands of calls in flight, threaded actors' pools.
 
 Ported from Ray's ``python/ray/tests/test_concurrency_group.py`` (public API only) and its
 threaded-actor tests, with ``import edgeray as ray``.
@@ -317,6 +317,92 @@ def test_blocked_threaded_group_does_not_block_others(ray) -> None:
     assert ray.get(a.default.remote()) == "default"
     assert ray.get(blocked) == "released"
     ray.kill(a)
+
+
+# --------------------------------------------------------------------------- many calls in flight
+
+
+def test_async_actor_4000_calls_await_one_event(ray) -> None:
+    """4,000 calls in flight on an async actor (max_concurrency=8000) all await one Event that
+    the last call sets: every call must be let in, whichever path (node or direct) it took.
+    (Calls may arrive in any order, as in Ray: some arrive after the Event is set.)"""
+
+    @ray.remote
+    class Waiter:
+        def __init__(self):
+            self.event = asyncio.Event()
+            self.arrived = 0
+
+        async def call(self, i, last):
+            self.arrived += 1
+            if last:
+                self.event.set()
+            await self.event.wait()
+            return i
+
+        async def count(self):
+            return self.arrived
+
+    n = 4000
+    w = Waiter.options(max_concurrency=8000).remote()
+    refs = [w.call.remote(i, i == n - 1) for i in range(n)]
+    assert ray.get(refs) == list(range(n))
+    assert ray.get(w.count.remote()) == n
+    ray.kill(w)
+
+
+@pytest.mark.parametrize(
+    "kind, options",
+    [("async", {}), ("threaded", {"max_concurrency": 2}), ("threaded", {"concurrency_groups": {"open": 1}})],
+    ids=["async", "threaded", "groups"],
+)
+def test_unordered_actor_call_overtakes_calls_sent_via_the_node(ray, kind, options) -> None:
+    """A call to an actor that runs calls concurrently, sent via the node (an ObjectRef nested
+    in its arguments), waits for a later call sent on the direct connection: that one must not
+    be held back until the first finishes (as calls to an in-order actor are)."""
+    from edgeray.client._context import current_client
+
+    class AsyncGate:
+        def __init__(self):
+            self.event = asyncio.Event()
+
+        async def wait(self, nested):
+            await self.event.wait()
+            return "waited"
+
+        async def open(self):
+            self.event.set()
+            return "opened"
+
+        async def ping(self):
+            return True
+
+
+    class ThreadedGate:
+        def __init__(self):
+            self.event = threading.Event()
+
+        def wait(self, nested):
+            self.event.wait()
+            return "waited"
+
+        def open(self):
+            self.event.set()
+            return "opened"
+
+        def ping(self):
+            return True
+
+    cls = AsyncGate if kind == "async" else ThreadedGate
+    g = ray.remote(cls).options(**options).remote()
+    lane = wait_for(lambda: ray.get(g.ping.remote()) and current_client().lanes._lanes[g._actor_id])
+    wait_for(lambda: ray.get(g.ping.remote()) and lane.chan is not None and lane.chan.open,
+             what="the direct connection to the actor")
+    first = g.wait.remote([ray.put("nested")])  # a nested ref: via the node
+    group = "open" if "concurrency_groups" in options else None  # (the default one is busy)
+    assert ray.get(g.open.options(concurrency_group=group).remote()) == "opened"
+    assert ray.get(first) == "waited"
+    ray.kill(g)
 
 
 # --------------------------------------------------------------------------- threaded actors
