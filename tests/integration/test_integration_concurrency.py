@@ -259,6 +259,46 @@ def test_each_group_enforces_its_own_limit(ray) -> None:
     ray.kill(p)
 
 
+def test_call_cancelled_while_waiting_for_its_group(ray) -> None:
+    """A call queued behind its group's limit and cancelled there fails with
+    ``TaskCancelledError``; the group goes on with the calls after it."""
+    import edgeray
+
+    @ray.remote(concurrency_groups={"one": 1})
+    class Busy:
+        def __init__(self):
+            self.event = asyncio.Event()
+            self.loop = None
+
+        @edgeray.method(concurrency_group="one")
+        async def hold(self):
+            self.loop = asyncio.get_running_loop()
+            await self.event.wait()
+            return "held"
+
+        @edgeray.method(concurrency_group="one")
+        async def queued(self):
+            return "ran"
+
+        def is_running(self):
+            return self.loop is not None
+
+        def release(self):  # (the event belongs to the group's loop, on another thread)
+            self.loop.call_soon_threadsafe(self.event.set)
+
+    b = Busy.remote()
+    held = b.hold.remote()
+    wait_for(lambda: ray.get(b.is_running.remote()), what="hold() to run")
+    victim = b.queued.remote()
+    after = b.queued.remote()
+    ray.cancel(victim)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(victim)
+    ray.get(b.release.remote())
+    assert ray.get([held, after]) == ["held", "ran"]
+    ray.kill(b)
+
+
 def test_threaded_actor_groups_keep_their_threads(ray) -> None:
     """Ray's TestThreadingLocalData: a sync actor with groups runs each group (and its default
     group) on threads of its own; a one-thread group sees its thread-local data again."""
