@@ -389,7 +389,7 @@ class Executor:
             import asyncio  # (only async actors pay for it: ~50 ms)
 
             self._mode = "async"
-            self._groups = AsyncGroups(groups, int(max_conc or 1000), self._run_async)
+            self._groups = AsyncGroups(groups, int(max_conc or 1000), self._run_async, self._cancelled_unstarted)
             asyncio.set_event_loop(self._groups.default.loop)  # what __init__ sees, as in Ray
         elif (max_conc and max_conc > 1) or groups:
             self._mode = "threaded"
@@ -459,6 +459,10 @@ class Executor:
         else:
             pool = self._pools.get(group) or self._pools["_default"]
             pool.submit(msg)
+
+    def _cancelled_unstarted(self, msg: _Run) -> None:
+        """An async-actor call cancelled before its coroutine started."""
+        self._fail(msg.spec, exc.TaskCancelledError(f"Task {msg.spec['name']} was cancelled."))
 
     async def _run_async(self, msg: _Run, group: GroupLoop) -> None:
         """One call of an async actor, on its group's loop once the group has room for it."""

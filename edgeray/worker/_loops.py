@@ -22,9 +22,11 @@ RunCall = Callable[[Any, "GroupLoop"], Coroutine[Any, Any, None]]
 
 class GroupLoop:
     """One group's asyncio loop, running on its own thread, with the semaphore that limits its
-    calls. ``submit`` (from any thread) starts a call on it."""
+    calls. ``submit`` (from any thread) starts a call on it; ``on_end(task_id, call)`` runs once
+    it ended, with ``call`` only if it was cancelled before it started (so it never ran: the
+    coroutine of a task cancelled before its first step is closed without running)."""
 
-    def __init__(self, name: str, limit: int, run: RunCall, on_end: Callable[[bytes], None]) -> None:
+    def __init__(self, name: str, limit: int, run: RunCall, on_end: Callable[[bytes, Any], None]) -> None:
         import asyncio  # (only async actors pay for it)
 
         self.name = name
@@ -58,11 +60,11 @@ class GroupLoop:
         for task_id, call in batch:
             task = self.loop.create_task(self._run(call, self))
             self._calls[task_id] = task
-            task.add_done_callback(functools.partial(self._ended, task_id))
+            task.add_done_callback(functools.partial(self._ended, task_id, call))
 
-    def _ended(self, task_id: bytes, _task: Any) -> None:
+    def _ended(self, task_id: bytes, call: Any, task: asyncio.Task[None]) -> None:
         self._calls.pop(task_id, None)
-        self._on_end(task_id)
+        self._on_end(task_id, call if task.cancelled() else None)
 
     def cancel(self, task_id: bytes, not_running: Callable[[bytes], None]) -> None:
         """Cancel the call's coroutine, in the loop after any queued start of it (``call_soon``
@@ -80,7 +82,10 @@ class GroupLoop:
 class AsyncGroups:
     """Every group's loop of one async actor, and which loop each call went to."""
 
-    def __init__(self, groups: dict[str, int], default_limit: int, run: RunCall) -> None:
+    def __init__(
+        self, groups: dict[str, int], default_limit: int, run: RunCall, never_started: Callable[[Any], None],
+    ) -> None:
+        self._never_started = never_started  # gets each call cancelled before it started
         self._where: dict[bytes, GroupLoop] = {}  # calls not finished -> their loop
         self.default = GroupLoop("_default", default_limit, run, self._finished)
         self._loops = {"_default": self.default}
@@ -94,8 +99,10 @@ class AsyncGroups:
         self._where[task_id] = gl
         gl.submit(task_id, call)
 
-    def _finished(self, task_id: bytes) -> None:
+    def _finished(self, task_id: bytes, never_started: Any) -> None:
         self._where.pop(task_id, None)
+        if never_started is not None:
+            self._never_started(never_started)
 
     def cancel(self, task_id: bytes, not_running: Callable[[bytes], None]) -> None:
         self._where.get(task_id, self.default).cancel(task_id, not_running)
