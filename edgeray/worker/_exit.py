@@ -21,10 +21,9 @@ from ..client._context import CURRENT_TASK
 from ..protocol import TaskDone
 
 if TYPE_CHECKING:
-    import asyncio
-
     from ..client import CoreClient
     from ..client._direct import DirectServer
+    from ._loops import AsyncGroups
     from ._task_events import TaskEventBuffer
 
 
@@ -43,8 +42,7 @@ class Leaving:
     events: TaskEventBuffer
     _queue: queue.SimpleQueue[Any]
     _mode: str
-    _async_calls: dict[bytes, Any]
-    _loop: asyncio.AbstractEventLoop | None
+    _groups: AsyncGroups | None  # an async actor's event loops
     _direct: DirectServer | None
     #: ``exit_actor()`` was called (the actor leaves once that call ends), and the one exit
     _exit_requested: bool = False
@@ -76,7 +74,7 @@ class Leaving:
             task = asyncio.current_task()
         except RuntimeError:  # (not in the loop's thread)
             return False
-        return task is not None and task in self._async_calls.values()
+        return task is not None and self._groups is not None and self._groups.runs(task)
 
     def install_exit_signal(self) -> None:
         """In an actor's main thread: SIGTERM (the node stopping an actor whose handles are all
@@ -117,10 +115,10 @@ class Leaving:
         if callable(hook):
             try:
                 result = hook()
-                if inspect.iscoroutine(result) and self._loop is not None:
+                if inspect.iscoroutine(result) and self._groups is not None:
                     import asyncio
 
-                    asyncio.run_coroutine_threadsafe(result, self._loop).result()
+                    asyncio.run_coroutine_threadsafe(result, self._groups.default.loop).result()
             except BaseException as e:
                 print(f"edgeray: {self.actor_name}.__ray_shutdown__ raised {e!r}", file=sys.stderr)
         try:

@@ -66,6 +66,10 @@ class GroupLoop:
         self._calls.pop(task_id, None)
         self._on_end(task_id, call if task.cancelled() else None)
 
+    def runs(self, task: Any) -> bool:
+        """Is the asyncio ``task`` one of this loop's calls (not a task a call started)?"""
+        return task in self._calls.values()
+
     def cancel(self, task_id: bytes, not_running: Callable[[bytes], None]) -> None:
         """Cancel the call's coroutine, in the loop after any queued start of it (``call_soon``
         runs in order); ``not_running(task_id)`` if it is not there (finished already)."""
@@ -106,3 +110,7 @@ class AsyncGroups:
 
     def cancel(self, task_id: bytes, not_running: Callable[[bytes], None]) -> None:
         self._where.get(task_id, self.default).cancel(task_id, not_running)
+
+    def runs(self, task: Any) -> bool:
+        """Is the asyncio ``task`` a call of the actor (on any of its loops)?"""
+        return any(gl.runs(task) for gl in self._loops.values())
