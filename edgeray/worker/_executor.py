@@ -185,6 +185,9 @@ class Executor(Leaving):
                     self._in_user_code = False
                     self._running_tid = None
             elif kind == ACTOR_CREATE:
+                # what this pooled worker ran for its lease holders is reported now: an actor's
+                # worker may be killed (ray.kill) before its next report, and those rows lost
+                self.events.flush()
                 self._create_actor(msg)
                 result = None
             else:

@@ -9,8 +9,10 @@ and those still held in a state not yet reported (``SUBMITTED_TO_WORKER`` while 
 ``EDGERAY_TASK_EVENTS=0`` turns reporting off (Ray: ``RAY_task_events_report_interval_ms=0``).
 
 Thread-safety: ``accepted`` runs on the reader thread, ``started``/``finished`` on whichever
-thread runs the call, ``report`` on the reporting thread; each touches the shared containers
-with single operations the interpreter makes atomic (dict set/pop/copy, list append, swap).
+thread runs the call, ``report`` on the reporting thread. ``finished`` and ``report`` take one
+lock: without it a call finishing while a report was being made could append its event to the
+list that report had already taken and sent (the event was lost, and ``list tasks`` never showed
+the task). The rest are single operations the interpreter makes atomic (dict set/pop/copy).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class TaskEventBuffer:
         self._reported: dict[bytes, str] = {}  # tid -> the state last reported for a held call
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self.enabled = os.environ.get("EDGERAY_TASK_EVENTS", "1") != "0"
 
     def accepted(self, spec: dict[str, Any]) -> None:
@@ -54,27 +57,28 @@ class TaskEventBuffer:
 
     def finished(self, spec: dict[str, Any], error_type: str | None) -> None:
         tid = spec["tid"]
-        if self._held.pop(tid, None) is None:
-            return  # not a direct call (the node saw it), or reporting is off
-        start = self._started.pop(tid, None)
-        self._reported.pop(tid, None)
-        self._done.append(_event(spec, "FAILED" if error_type else "FINISHED", error_type, start, time.time()))
+        with self._lock:
+            if self._held.pop(tid, None) is None:
+                return  # not a direct call (the node saw it), or reporting is off
+            start = self._started.pop(tid, None)
+            self._reported.pop(tid, None)
+            self._done.append(_event(spec, "FAILED" if error_type else "FINISHED", error_type, start, time.time()))
 
     def report(self) -> list[TaskEvents]:
         """The messages to send now (none if nothing changed)."""
-        done, self._done = self._done, []  # (appends racing with the swap land in ``done``)
-        held = self._held.copy()
-        now = time.time()
-        events = done
-        reported = self._reported
-        for tid, spec in held.items():
-            start = self._started.get(tid)
-            state = "RUNNING" if start is not None else "SUBMITTED_TO_WORKER"
-            if reported.get(tid) != state:
-                reported[tid] = state
-                events.append(_event(spec, state, None, start, now))
-        for tid in [t for t in reported if t not in held]:  # finished while being reported
-            reported.pop(tid, None)
+        with self._lock:
+            events, self._done = self._done, []
+            held = self._held.copy()
+            now = time.time()
+            reported = self._reported
+            for tid, spec in held.items():
+                start = self._started.get(tid)
+                state = "RUNNING" if start is not None else "SUBMITTED_TO_WORKER"
+                if reported.get(tid) != state:
+                    reported[tid] = state
+                    events.append(_event(spec, state, None, start, now))
+            for tid in [t for t in reported if t not in held]:  # finished since
+                reported.pop(tid, None)
         step = MAX_EVENTS_PER_MESSAGE
         return [TaskEvents(events[i:i + step]) for i in range(0, len(events), step)]
 

@@ -120,3 +120,34 @@ def test_without_a_session_it_asks_the_started_node(edgeray_home: str) -> None:
         assert not ray.is_initialized()
     finally:
         subprocess.run([PY, "-m", "edgeray", "stop"], capture_output=True, timeout=60)
+
+
+def test_tasks_of_a_worker_that_becomes_an_actor_and_is_killed_are_listed(ray_init: Any) -> None:
+    """A pooled worker that ran leased tasks, then became an actor that was killed at once, took
+    the tasks' unreported events with it: they were never listed (seen as a flaky
+    ``test_lists_gets_and_summaries`` under load)."""
+    ray = ray_init(num_cpus=1)
+
+    @ray.remote(num_cpus=0)
+    class Brief:
+        def pid(self) -> int:
+            import os
+
+            return os.getpid()
+
+    from waiting import wait_for
+
+    expected = []
+    for _ in range(10):
+        refs = [square.remote(i) for i in range(3)]
+        assert ray.get(refs) == [0, 1, 4]
+        expected += [r.task_id().hex() for r in refs]
+        actor = Brief.remote()
+        ray.get(actor.pid.remote())
+        ray.kill(actor)
+
+    def all_listed() -> bool:
+        rows = list_tasks(filters=[("name", "=", "square"), ("state", "=", "FINISHED")], limit=1000)
+        return {t.task_id for t in rows} >= set(expected)
+
+    wait_for(all_listed, 60, "every square task to be listed FINISHED")
