@@ -168,3 +168,15 @@ def node_dir(node_id_hex: str) -> Path:
     private_dir(d / "logs")
     return d
 
+
+def running_nodes() -> list[dict[str, Any]]:
+    """The records (``nodes/<id>/node.json``) of the nodes under this home whose process lives."""
+    out = []
+    for f in sorted((home() / "nodes").glob("*/node.json")):
+        try:
+            info = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and isinstance(info.get("pid"), int) and pid_alive(info["pid"]):
+            out.append(info)
+    return out

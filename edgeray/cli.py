@@ -1,4 +1,5 @@
-"""The command line: ``edgeray start|stop|status|list|get-auth-token`` (Ray's verbs)."""
+"""The command line: ``edgeray start|stop|status|list|summary|get|timeline|memory|get-auth-token``
+(Ray's verbs; the state commands are in ``_cli_state``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_config, parse_resources_json
-
-LIST_KINDS = ["actors", "tasks", "objects", "nodes", "jobs", "workers", "placement-groups"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,10 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config-overrides", default=None, help=argparse.SUPPRESS)
     sub.add_parser("stop", help="stop every node this user started on this machine")
     sub.add_parser("status", help="resources and usage of the running node")
-    ls = sub.add_parser("list", help="list " + ", ".join(LIST_KINDS))
-    ls.add_argument("kind", choices=LIST_KINDS, help="what to list: " + ", ".join(LIST_KINDS))
-    ls.add_argument("--detail", action="store_true")
-    ls.add_argument("--limit", type=int, default=100, help="print at most this many rows (default 100, as Ray)")
+    from ._cli_state import add_parsers
+
+    add_parsers(sub)
     sub.add_parser("memory", help="objects in the store (like 'ray memory')")
     sub.add_parser("get-auth-token", help="print the cluster token")
     return p
@@ -85,8 +83,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _status()
     if args.command == "memory":
         return _memory()
-    if args.command == "list":
-        return _list(args.kind, args.limit)
+    if args.command in ("list", "summary", "get", "timeline"):
+        from ._cli_state import run
+
+        return run(args)
     if args.command == "get-auth-token":
         from ._files import load_or_create_token
 
@@ -282,17 +282,9 @@ def _failure_cause(log_path: Path, start: int) -> str:
 
 
 def _running_nodes() -> list[dict[str, Any]]:
-    from ._files import home, pid_alive
+    from ._files import running_nodes
 
-    out = []
-    for f in sorted((home() / "nodes").glob("*/node.json")):
-        try:
-            info = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        if pid_alive(int(info.get("pid", 0))):
-            out.append(info)
-    return out
+    return running_nodes()
 
 
 def _stop() -> int:
@@ -315,20 +307,12 @@ def _stop() -> int:
 
 
 def _client_call(method: str, args: dict[str, Any] | None = None) -> Any:
-    from ._files import read_address, read_token
-    from .client import CoreClient
+    from .api._inspect import NoNodeError, query_node
 
-    info = read_address()
-    if info is None:  # no node started with 'edgeray start': a node a driver embeds, if any
-        running = [n for n in _running_nodes() if n.get("unix")]
-        info = running[-1] if running else None
-    if info is None:
-        raise SystemExit("No running edgeray node found (start one with 'edgeray start').")
-    client = CoreClient(info["unix"], token=read_token(), role="cli")
     try:
-        return client.call(method, args or {})
-    finally:
-        client.close()
+        return query_node(method, args or {})
+    except NoNodeError:
+        raise SystemExit("No running edgeray node found (start one with 'edgeray start').") from None
 
 
 def _status() -> int:
@@ -421,30 +405,4 @@ def _memory() -> int:
         + (f" (to {store['spill_dir']})" if store.get("spill_dir") else " (spilling disabled)")
     )
     print(f"Inline objects: {sum(1 for r in rows if r['where'] == 'inline')}")
-    return 0
-
-
-def _node_row(n: dict[str, Any]) -> dict[str, Any]:
-    """A row of ``list nodes`` as Ray's state API prints it (``ray.nodes()`` has both ``Alive``
-    and ``alive``, as Ray's does: shown as they are, the state came twice)."""
-    return {
-        "node_id": n["NodeID"], "node_ip": n["NodeManagerAddress"], "is_head_node": n.get("IsHead", False),
-        "state": "ALIVE" if n["Alive"] else "DEAD", "node_name": n.get("NodeManagerHostname", ""),
-        "address": n.get("Address", ""), "resources_total": n.get("Resources", {}), "labels": n.get("Labels", {}),
-    }
-
-
-def _list(kind: str, limit: int = 100) -> int:
-    rows = _client_call("list", {"kind": kind})
-    if kind == "nodes":
-        rows = [_node_row(n) for n in rows]
-    print(f"======== List: {time.strftime('%Y-%m-%d %H:%M:%S')} ========")
-    print(f"Total: {len(rows)}" + (f" (the last {limit} shown; --limit N for more)" if len(rows) > limit > 0 else "") + "\n")
-    if limit > 0:
-        rows = rows[-limit:]
-    if rows:
-        cols = list(rows[0].keys())
-        print("  ".join(c.upper() for c in cols))
-        for r in rows:
-            print("  ".join(str(r.get(c, "")) for c in cols))
     return 0

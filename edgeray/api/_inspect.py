@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._files import read_address, read_token
+from .._files import read_address, read_token, running_nodes
 from ..client import CoreClient, try_current_client
 from ._init import node_address
 
@@ -18,6 +18,9 @@ class NoNodeError(ConnectionError):
 def _target(address: str | None) -> str:
     if address in (None, "auto"):
         info = read_address()
+        if info is None:  # no node started with 'edgeray start': a node a driver embeds, if any
+            embedded = [n for n in running_nodes() if n.get("unix")]
+            info = embedded[-1] if embedded else None
         if info is None or not info.get("unix"):
             raise NoNodeError(
                 "No running edgeray node found: call edgeray.init() first, start one with "

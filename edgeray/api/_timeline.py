@@ -14,7 +14,16 @@ def timeline(filename: str | None = None) -> list[dict[str, Any]] | None:
     worker process, timed in microseconds. Written to ``filename`` as JSON when given (and
     None returned, as Ray), else returned. Calls that skipped the node reach it within about
     a second, as in Ray."""
-    rows = auto_client().call("list", {"kind": "tasks"})
+    events = trace_events(auto_client().call("list", {"kind": "tasks"}))
+    if filename is None:
+        return events
+    with open(filename, "w") as f:
+        json.dump(events, f)
+    return None
+
+
+def trace_events(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of ``list tasks`` that started and ended, as Chrome trace complete events."""
     events: list[dict[str, Any]] = []
     for row in rows:
         start, end = row.get("start_time"), row.get("end_time")
@@ -31,8 +40,4 @@ def timeline(filename: str | None = None) -> list[dict[str, Any]] | None:
             "args": {k: row.get(k) for k in ("task_id", "type", "state", "job_id", "actor_id", "error_type")},
         })
     events.sort(key=lambda e: e["ts"])
-    if filename is None:
-        return events
-    with open(filename, "w") as f:
-        json.dump(events, f)
-    return None
+    return events
