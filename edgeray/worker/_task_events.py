@@ -17,6 +17,7 @@ the task). The rest are single operations the interpreter makes atomic (dict set
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -24,6 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..protocol import Message, TaskEvents
+
+log = logging.getLogger("edgeray.worker")
 
 REPORT_INTERVAL_S = 1.0
 MAX_EVENTS_PER_MESSAGE = 20_000
@@ -94,7 +97,10 @@ class TaskEventBuffer:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # (one bad report must not end the reporting: later rows would be lost)
+                log.exception("edgeray: reporting task events failed")
 
 
 def _event(spec: dict[str, Any], state: str, error_type: str | None, start: float | None, at: float) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from edgeray.protocol import Message, TaskEvents, decode_message, encode_message
@@ -69,3 +70,46 @@ def test_off_when_asked(monkeypatch) -> None:
     b.accepted(spec(1))
     b.finished(spec(1), None)
     assert b.report() == []
+
+
+def by_task(msgs: list[Message]) -> dict[bytes, list[str]]:
+    out: dict[bytes, list[str]] = {}
+    for m in msgs:
+        assert isinstance(m, TaskEvents)
+        for ev in m.events:
+            out.setdefault(ev[0], []).append(ev[1])
+    return out
+
+
+def test_a_call_finishing_during_a_report_is_reported_once() -> None:
+    sent: list[Message] = []
+    buf = TaskEventBuffer(sent.append, interval=3600)
+    specs = [spec(i) for i in range(3)]  # (actor calls of a direct caller)
+    for s in specs:
+        buf.accepted(s)
+        buf.started(s["tid"])
+    buf.flush()
+    assert by_task(sent) == {s["tid"]: ["RUNNING"] for s in specs}
+
+    finishing: list[threading.Thread] = []
+
+    class MidReport(dict):  # type: ignore[type-arg]
+        """The reported-states table; iterating it lets another thread finish a call meanwhile."""
+
+        def __iter__(self) -> Any:
+            it = super().__iter__()
+            yield next(it)
+            if not finishing:  # mid-iteration, as a switch of threads would
+                t = threading.Thread(target=buf.finished, args=(specs[0], None))
+                finishing.append(t)
+                t.start()
+                t.join(0.2)  # (it runs now, or waits for the report to end)
+            yield from it
+
+    buf._reported = MidReport(buf._reported)
+    sent.clear()
+    buf.flush()  # must not raise
+    finishing[0].join()
+    buf.flush()
+    buf.flush()
+    assert by_task(sent).get(specs[0]["tid"]) == ["FINISHED"]
