@@ -20,6 +20,12 @@ Sessions:
 * ``ray_module``: one session per test module (``init(**RAY_INIT_KWARGS)`` from the module,
   default ``num_cpus=2``) with its own module-scoped ``EDGERAY_HOME``; the leak check then runs
   once, at module teardown. Do not mix ``ray_module`` with ``ray``/``ray_init`` in one module.
+
+Tiers: every test that starts a node or a worker process is marked ``slow`` here at collection
+(those under ``PROCESS_DIRS``, those that use a session fixture from ``PROCESS_FIXTURES``, and
+those that say ``pytest.mark.slow`` themselves: the ``tests/node`` modules that embed a node
+(``open_node``), ones that run ``edgeray start``), so
+``pytest -m "not slow"`` runs the pure tier alone; a plain ``pytest`` runs both.
 """
 
 from __future__ import annotations
@@ -38,6 +44,26 @@ import pytest
 
 SHM_DIR = "/dev/shm"
 LEAK_GRACE_S = 5.0
+
+# --------------------------------------------------------------------------- tiers
+
+TESTS_DIR = Path(__file__).parent
+# directories whose every test starts a node or worker processes
+PROCESS_DIRS = ("integration", "seeds", "zipapp")
+# fixtures that start a node (``edgeray.init``)
+PROCESS_FIXTURES = frozenset({"ray", "ray_init", "ray_module"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the process-level tier ``slow`` (see the module docstring)."""
+    slow = pytest.mark.slow
+    for item in items:
+        try:
+            top = Path(str(item.path)).relative_to(TESTS_DIR).parts[0]
+        except ValueError:
+            continue
+        if top in PROCESS_DIRS or PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(slow)
 
 
 # --------------------------------------------------------------------------- helpers

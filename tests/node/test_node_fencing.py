@@ -98,6 +98,7 @@ class NodePeer:
                 return msg.value
 
 
+@pytest.mark.slow  # (starts a node: the process-level tier)
 async def test_a_silent_member_is_fenced_told_so_and_refused_after(head: NodeInfo) -> None:
     dead = os.urandom(16)
     peer, welcome = await NodePeer.join(head, dead)

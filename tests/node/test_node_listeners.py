@@ -18,7 +18,7 @@ from edgeray.config import load_config
 from edgeray.node import NodeInfo, open_node
 from edgeray.protocol import Call, Connection, FrameDecoder, Reply, Role, Welcome, frame
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # (starts a node: the process-level tier)
 
 STEP_TIMEOUT = 20
 

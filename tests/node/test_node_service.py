@@ -34,7 +34,7 @@ from edgeray.protocol import (
     frame,
 )
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]  # (starts a node: the process-level tier)
 
 MAX_FRAME = 1 << 20
 STEP_TIMEOUT = 10  # seconds any one exchange may take
