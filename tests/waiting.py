@@ -68,3 +68,27 @@ def wait_for_line(path: Path | str, needle: str, timeout: float = DEFAULT_TIMEOU
         return next((line for line in text.splitlines() if needle in line), None)
 
     return wait_for(found, timeout, f"a line with {needle!r} in {p}")
+
+
+def wait_for_gone(path: Path | str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Wait until ``path`` no longer exists."""
+    p = Path(path)
+    wait_for(lambda: not p.exists(), timeout, f"{p} to go away")
+
+
+def wait_for_exit(pid: int, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Wait until the process ``pid`` has exited (a zombie counts as exited)."""
+    from edgeray._files import pid_alive
+
+    wait_for(lambda: not pid_alive(pid), timeout, f"process {pid} to exit")
+
+
+def holds_for(cond: Callable[[], Any], seconds: float, what: str = "") -> None:
+    """Assert that ``cond()`` stays true for ``seconds`` ("nothing happens within ..."). The one
+    place a fixed time is the test: use it only where no event says the thing will not happen."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert cond(), f"no longer true within {seconds} s: {what or cond!r}"
+        if time.monotonic() > deadline:
+            return
+        time.sleep(POLL_S)
