@@ -8,6 +8,7 @@ the test with what it was waiting for.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,10 +39,13 @@ def wait_for(cond: Callable[[], T], timeout: float = DEFAULT_TIMEOUT, what: str 
 
 
 async def wait_for_async(cond: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, what: str = "") -> Any:
-    """``wait_for`` inside a Trio test: polls without blocking the Trio thread."""
+    """``wait_for`` inside a Trio test: polls without blocking the Trio thread. ``cond`` may be
+    an async function (each poll awaits it)."""
     deadline = trio.current_time() + timeout
     while True:
         value = cond()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if trio.current_time() > deadline:

@@ -146,12 +146,7 @@ async def test_unix_connections_beyond_the_cap_are_closed_while_a_driver_works(e
             except AssertionError:  # still at the cap: closed at accept
                 return False
 
-        for _ in range(200):
-            if await served():
-                break
-            await trio.sleep(0.05)
-        else:
-            pytest.fail("no connection was served after the idle ones closed")
+        await wait_for_async(served, what="a connection served after the idle ones closed")
         assert await good_call(2)
         await good.aclose()
 
