@@ -4,6 +4,15 @@
 ``from waiting import wait_for, wait_for_file, wait_for_line``. The timeouts are generous
 limits for a busy 2-core machine, never a measure of speed: a wait that passes its limit fails
 the test with what it was waiting for.
+
+* ``wait_for(cond)`` / ``wait_for_async(cond)``: until ``cond()`` is true (in a Trio test, ``cond``
+  may be async); they return its value;
+* ``wait_for_file``, ``wait_for_gone``, ``wait_for_line``: a file appears, goes, holds a line;
+* ``wait_for_exit(pid)``: a process has exited;
+* ``holds_for(cond, seconds)``: the one fixed time, "nothing happens within ...", only where no
+  event says the thing will not happen.
+
+No test writes its own polling loop or sleeps to let something happen: it waits for that thing.
 """
 
 from __future__ import annotations
