@@ -10,8 +10,8 @@ under it must stay below 108 bytes). After the test, nothing it started may rema
   ``EDGERAY_HOME/spill``.
 
 Other test runs may share this machine, so segments are attributed by the pid in their name,
-never by "anything new in /dev/shm". Leftovers are given ~5 s to go away; then the check kills
-and removes them (so one failure does not cascade) and fails the test.
+never by "anything new in /dev/shm". Leftovers are given up to ``LEAK_GRACE_S`` (15 s) to go
+away; then the check kills and removes them (so one failure does not cascade) and fails the test.
 
 Sessions:
 
@@ -20,6 +20,12 @@ Sessions:
 * ``ray_module``: one session per test module (``init(**RAY_INIT_KWARGS)`` from the module,
   default ``num_cpus=2``) with its own module-scoped ``EDGERAY_HOME``; the leak check then runs
   once, at module teardown. Do not mix ``ray_module`` with ``ray``/``ray_init`` in one module.
+
+Tiers: every test that starts a node or a worker process is marked ``slow`` here at collection
+(those under ``PROCESS_DIRS``, those that use a session fixture from ``PROCESS_FIXTURES``, and
+those that say ``pytest.mark.slow`` themselves: the ``tests/node`` modules that embed a node
+(``open_node``), ones that run ``edgeray start``), so
+``pytest -m "not slow"`` runs the pure tier alone; a plain ``pytest`` runs both.
 """
 
 from __future__ import annotations
@@ -29,15 +35,35 @@ import os
 import shutil
 import signal
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import WaitTimeout, wait_for
 
 SHM_DIR = "/dev/shm"
-LEAK_GRACE_S = 5.0
+LEAK_GRACE_S = 15.0  # a limit for a busy machine: a clean test does not wait for it
+
+# --------------------------------------------------------------------------- tiers
+
+TESTS_DIR = Path(__file__).parent
+# directories whose every test starts a node or worker processes
+PROCESS_DIRS = ("integration", "seeds", "zipapp")
+# fixtures that start a node (``edgeray.init``)
+PROCESS_FIXTURES = frozenset({"ray", "ray_init", "ray_module"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the process-level tier ``slow`` (see the module docstring)."""
+    slow = pytest.mark.slow
+    for item in items:
+        try:
+            top = Path(str(item.path)).relative_to(TESTS_DIR).parts[0]
+        except ValueError:
+            continue
+        if top in PROCESS_DIRS or PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(slow)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -119,15 +145,18 @@ def check_no_leaks(
 ) -> None:
     """Poll up to ``grace`` seconds for a clean state; clean up and fail if it never comes."""
     seen_pids: set[int] = set()
-    deadline = time.monotonic() + grace
-    while True:
+
+    def clean() -> bool:
         procs, segs, files = leaked(home, shm_before, seen_pids)
         seen_pids.update(procs)
-        if not (procs or segs or files):
-            return
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+        return not (procs or segs or files)
+
+    try:
+        wait_for(clean, grace, f"{what} to leave nothing behind")
+        return
+    except WaitTimeout:
+        pass
+    procs, segs, files = leaked(home, shm_before, seen_pids)
     descr = []
     for pid in procs:
         try:

@@ -4,10 +4,20 @@
 ``from waiting import wait_for, wait_for_file, wait_for_line``. The timeouts are generous
 limits for a busy 2-core machine, never a measure of speed: a wait that passes its limit fails
 the test with what it was waiting for.
+
+* ``wait_for(cond)`` / ``wait_for_async(cond)``: until ``cond()`` is true (in a Trio test, ``cond``
+  may be async); they return its value;
+* ``wait_for_file``, ``wait_for_gone``, ``wait_for_line``: a file appears, goes, holds a line;
+* ``wait_for_exit(pid)``: a process has exited;
+* ``holds_for(cond, seconds)``: the one fixed time, "nothing happens within ...", only where no
+  event says the thing will not happen.
+
+No test writes its own polling loop or sleeps to let something happen: it waits for that thing.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,10 +48,13 @@ def wait_for(cond: Callable[[], T], timeout: float = DEFAULT_TIMEOUT, what: str 
 
 
 async def wait_for_async(cond: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, what: str = "") -> Any:
-    """``wait_for`` inside a Trio test: polls without blocking the Trio thread."""
+    """``wait_for`` inside a Trio test: polls without blocking the Trio thread. ``cond`` may be
+    an async function (each poll awaits it)."""
     deadline = trio.current_time() + timeout
     while True:
         value = cond()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if trio.current_time() > deadline:
@@ -68,3 +81,27 @@ def wait_for_line(path: Path | str, needle: str, timeout: float = DEFAULT_TIMEOU
         return next((line for line in text.splitlines() if needle in line), None)
 
     return wait_for(found, timeout, f"a line with {needle!r} in {p}")
+
+
+def wait_for_gone(path: Path | str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Wait until ``path`` no longer exists."""
+    p = Path(path)
+    wait_for(lambda: not p.exists(), timeout, f"{p} to go away")
+
+
+def wait_for_exit(pid: int, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Wait until the process ``pid`` has exited (a zombie counts as exited)."""
+    from edgeray._files import pid_alive
+
+    wait_for(lambda: not pid_alive(pid), timeout, f"process {pid} to exit")
+
+
+def holds_for(cond: Callable[[], Any], seconds: float, what: str = "") -> None:
+    """Assert that ``cond()`` stays true for ``seconds`` ("nothing happens within ..."). The one
+    place a fixed time is the test: use it only where no event says the thing will not happen."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert cond(), f"no longer true within {seconds} s: {what or cond!r}"
+        if time.monotonic() > deadline:
+            return
+        time.sleep(POLL_S)

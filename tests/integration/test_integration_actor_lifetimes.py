@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -231,14 +232,14 @@ def test_kill_with_restart_allowed_restarts_it(ray) -> None:
     a = Pid.remote()
     first = ray.get(a.pid.remote())
     ray.kill(a, no_restart=False)
-    deadline = time.monotonic() + 30
-    while True:
+
+    def restarted_pid() -> int | None:
         try:
-            second = ray.get(a.pid.remote(), timeout=30)
-            break
+            return ray.get(a.pid.remote(), timeout=30)
         except ray.exceptions.RayActorError:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+            return None
+
+    second = wait_for(restarted_pid, what="the restarted actor to answer")
     assert second != first
     ray.kill(a)  # no_restart=True by default: gone for good
     with pytest.raises(ray.exceptions.RayActorError):
@@ -277,58 +278,91 @@ def test_max_pending_calls(ray) -> None:
     with pytest.raises(ray.exceptions.PendingCallsLimitExceeded):
         s.work.remote()
     assert ray.get([a, b]) == [1, 1]
-    deadline = time.monotonic() + 5
-    while True:  # the handle hears of the results a moment after get returns them
+
+    def admitted() -> bool:  # the handle hears of the results a moment after get returns them
         try:
-            assert ray.get(s.work.remote()) == 1
-            break
+            ref = s.work.remote()
         except ray.exceptions.PendingCallsLimitExceeded:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+            return False
+        assert ray.get(ref) == 1
+        return True
+
+    wait_for(admitted, what="a third call to be admitted once the two are done")
 
 
 # --------------------------------------------------------------------------- concurrency
 
 
 def test_async_actor_runs_calls_concurrently(ray) -> None:
+    """Each call returns only once ``n`` calls have been inside the actor at the same time."""
+
     @ray.remote
     class Sleeper:
-        async def nap(self):
-            await asyncio.sleep(1.0)
-            return 1
+        def __init__(self):
+            self.inside = self.most = 0
+
+        async def nap(self, n):
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+            try:
+                for _ in range(6000):  # (60 s: then it reports that the others never came in)
+                    if self.most >= n:
+                        return 1
+                    await asyncio.sleep(0.01)
+                return 0
+            finally:
+                self.inside -= 1
 
     s = Sleeper.remote()
-    ray.get(s.nap.remote())  # started
-    t0 = time.monotonic()
-    assert ray.get([s.nap.remote() for _ in range(4)]) == [1] * 4
-    assert time.monotonic() - t0 < 1.8
+    ray.get(s.nap.remote(1))  # started
+    assert ray.get([s.nap.remote(4) for _ in range(4)], timeout=120) == [1] * 4
 
 
 def test_threaded_actor_uses_max_concurrency_threads(ray) -> None:
     @ray.remote(max_concurrency=3)
     class Threaded:
+        def __init__(self):
+            import threading
+
+            self.all_in = threading.Barrier(3)
+
+        def ping(self):
+            return "pong"
+
         def run(self):
             import threading
-            import time
 
-            time.sleep(0.5)
+            self.all_in.wait(timeout=60)  # (breaks, and raises, unless three calls run at once)
             return threading.get_ident()
 
     t = Threaded.remote()
-    ray.get(t.run.remote())
-    t0 = time.monotonic()
-    idents = ray.get([t.run.remote() for _ in range(3)])
-    assert time.monotonic() - t0 < 1.2
+    ray.get(t.ping.remote())
+    idents = ray.get([t.run.remote() for _ in range(3)], timeout=120)
     assert len(set(idents)) == 3
 
 
-def test_busy_concurrency_group_does_not_block_another(ray) -> None:
+def test_busy_concurrency_group_does_not_block_another(ray, tmp_path: Path) -> None:
     import edgeray
 
     @ray.remote(concurrency_groups={"io": 1, "compute": 1})
     class Grouped:
+        def __init__(self):
+            self.log = []
+
         @edgeray.method(concurrency_group="io")
-        async def slow_io(self):
+        async def slow_io(self, gate):
+            import os
+
+            self.log.append("in")
+            for _ in range(6000):  # until the test opens the gate (60 s at most)
+                if os.path.exists(gate):
+                    break
+                await asyncio.sleep(0.01)
+            self.log.append("out")
+            return "io"
+
+        @edgeray.method(concurrency_group="io")
+        async def nap_io(self):
             await asyncio.sleep(1.5)
             return "io"
 
@@ -336,16 +370,26 @@ def test_busy_concurrency_group_does_not_block_another(ray) -> None:
         async def quick(self):
             return "compute"
 
+        @edgeray.method(concurrency_group="compute")
+        async def seen(self):
+            return list(self.log)
+
+    gate = tmp_path / "gate"
     g = Grouped.remote()
     ray.get(g.quick.remote())
-    slow = g.slow_io.remote()
-    t0 = time.monotonic()
+    slow = g.slow_io.remote(str(gate))
+    wait_for(lambda: ray.get(g.seen.remote()) == ["in"], what="the first io call to start")
+    # the io call is still held at its gate: the compute group answered while the io one was busy
     assert ray.get(g.quick.remote()) == "compute"
-    assert time.monotonic() - t0 < 1.0, "the busy io group blocked the compute group"
-    # the io group's limit of 1 holds: a second io call waits for the first
+    assert ray.wait([slow], timeout=0)[0] == [], "the io call was not busy"
+    gate.touch()
+    assert ray.get(slow, timeout=60) == "io"
+    # the io group's limit of 1 holds: a second io call waits for the first (two 1.5 s naps
+    # one after the other; a lower bound, which a busy machine cannot break)
+    first = g.nap_io.remote()
     t1 = time.monotonic()
-    assert ray.get(g.slow_io.remote()) == "io" and ray.get(slow) == "io"
-    assert time.monotonic() - t1 >= 1.4
+    assert ray.get(g.nap_io.remote(), timeout=60) == "io" and ray.get(first, timeout=60) == "io"
+    assert time.monotonic() - t1 >= 2.5
 
 
 def test_blocking_get_in_an_async_actor_warns(ray, capfd) -> None:
@@ -358,12 +402,13 @@ def test_blocking_get_in_an_async_actor_warns(ray, capfd) -> None:
 
     a = A.remote()
     assert ray.get(a.blocking.remote([ray.put(5)])) == 5
-    deadline = time.monotonic() + 5
-    err = ""
-    while "blocks the event loop" not in err and time.monotonic() < deadline:
-        time.sleep(0.1)
-        err += capfd.readouterr().err
-    assert "blocks the event loop" in err
+    err: list[str] = []
+
+    def warned() -> bool:
+        err.append(capfd.readouterr().err)
+        return "blocks the event loop" in "".join(err)
+
+    wait_for(warned, what="the warning that a blocking get blocks the event loop")
 
 
 # --------------------------------------------------------------------------- futures and loops

@@ -299,6 +299,8 @@ def test_idle_actors_outlive_the_thread_that_spawned_their_workers(ray, Counter)
 
     actors = [Counter.options(num_cpus=0).remote(i) for i in range(4)]
     pids = ray.get([a.pid.remote() for a in actors])
+    # (the thread cache's idle threads exit after 10 s, in the node: no event in this process
+    # says so, so the fixed time is the test)
     time.sleep(11.5)
     assert ray.get([a.add.remote(1) for a in actors], timeout=30) == [1, 2, 3, 4]
     assert ray.get([a.pid.remote() for a in actors]) == pids

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_for, wait_for_exit, wait_for_file
 
 from edgeray._files import pid_alive
 
@@ -16,13 +16,6 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture
 def ray1(ray_init):
     return ray_init(num_cpus=1)
-
-
-def wait_for(path: Path, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
 
 
 def test_queued_task_never_runs_and_running_one_gets_keyboard_interrupt(ray1, tmp_path: Path) -> None:
@@ -45,16 +38,15 @@ def test_queued_task_never_runs_and_running_one_gets_keyboard_interrupt(ray1, tm
         open(ran, "w").close()
 
     running = long_task.remote()
-    wait_for(started)
+    wait_for_file(started)
     queued = never.remote()  # the only CPU is busy: it waits
     ray.cancel(queued)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(queued, timeout=20)
-    t0 = time.monotonic()
     ray.cancel(running)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(running, timeout=20)
-    assert time.monotonic() - t0 < 10
+    # (the interrupt, not the 120 s sleep running out, ended it: no bound on the time needed)
     assert interrupted.exists(), "the running task did not see a KeyboardInterrupt"
     assert not ran.exists(), "the cancelled queued task ran"
 
@@ -82,14 +74,11 @@ def test_force_cancel_kills_the_worker(ray1, tmp_path: Path) -> None:
                 pass  # ignores polite cancellation
 
     ref = stubborn.remote()
-    wait_for(started)
+    wait_for_file(started)
     ray.cancel(ref, force=True)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(ref, timeout=20)
-    deadline = time.monotonic() + 10
-    while pid_alive(int(started.read_text())):
-        assert time.monotonic() < deadline, "the worker survived force=True"
-        time.sleep(0.05)
+    wait_for_exit(int(started.read_text()))  # (else: the worker survived force=True)
 
 
 def test_recursive_cancel_reaches_children_and_dependents_fail(ray_init, tmp_path: Path) -> None:
@@ -119,18 +108,16 @@ def test_recursive_cancel_reaches_children_and_dependents_fail(ray_init, tmp_pat
 
     p = parent.remote()
     downstream = consumer.remote(p)
-    wait_for(child_started)
+    wait_for_file(child_started)
     ray.cancel(p, recursive=True)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(p, timeout=20)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(downstream, timeout=20)
-    wait_for(child_interrupted)
+    wait_for_file(child_interrupted)
 
 
 def test_recursive_force_cancel_frees_the_childrens_resources(ray_init, tmp_path: Path) -> None:
-    from waiting import wait_for as wait_until
-
     ray = ray_init(num_cpus=3)
 
     @ray.remote(num_cpus=1)
@@ -152,31 +139,33 @@ def test_recursive_force_cancel_frees_the_childrens_resources(ray_init, tmp_path
 
     p = parent.remote()
     for name in ("child-0", "child-1", "parent"):
-        wait_for(tmp_path / name)
+        wait_for_file(tmp_path / name)
     pids = {int((tmp_path / name).read_text()) for name in ("child-0", "child-1", "parent")}
     ray.cancel(p, force=True, recursive=True)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(p, timeout=30)
-    wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=60, what="the three workers killed")
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids), timeout=60, what="the three workers killed")
 
     def node_saw_them_exit() -> bool:
         from edgeray.client._context import current_client
 
         return not pids & {w["pid"] for w in current_client().call("list", {"kind": "workers"})}
 
-    wait_until(node_saw_them_exit, timeout=60, what="the node to count the three workers gone")
+    wait_for(node_saw_them_exit, timeout=60, what="the node to count the three workers gone")
     # every CPU back, and no more: the blocked parent's CPU, lent out, is not given back twice
     assert ray.available_resources().get("CPU") == 3.0
 
 
-def test_cancel_async_actor_call_and_queued_actor_call(ray_init) -> None:
+def test_cancel_async_actor_call_and_queued_actor_call(ray_init, tmp_path: Path) -> None:
     import asyncio
 
     ray = ray_init(num_cpus=1)
+    started = tmp_path / "started"
 
     @ray.remote
     class Napper:
         async def nap(self):
+            open(started, "w").close()
             await asyncio.sleep(60)
 
         async def quick(self):
@@ -185,7 +174,7 @@ def test_cancel_async_actor_call_and_queued_actor_call(ray_init) -> None:
     a = Napper.remote()
     ray.get(a.quick.remote())
     call = a.nap.remote()
-    time.sleep(0.3)
+    wait_for_file(started)  # (cancels the call while it runs)
     ray.cancel(call)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(call, timeout=20)
@@ -262,7 +251,7 @@ def test_a_cancelled_async_call_that_returns_anyway_is_cancelled(ray_init, tmp_p
 
     a = Actor.remote()
     ref = a.f.remote()
-    wait_for(started)
+    wait_for_file(started)
     ray.cancel(ref)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(ref, timeout=20)
@@ -293,7 +282,7 @@ def test_a_task_blocked_in_get_sees_keyboard_interrupt_is_canceled_and_may_retur
 
     inner = forever.remote()
     ref = blocked.remote([inner])
-    wait_for(started)
+    wait_for_file(started)
     ray.cancel(ref, recursive=False)
     assert ray.get(ref, timeout=20) == "caught it"  # (Ray's test_is_canceled_with_keyboard_interrupt)
     assert seen.read_text() == "True"
@@ -327,7 +316,7 @@ def test_a_sync_actor_call_checks_is_canceled(ray_init, tmp_path: Path) -> None:
 
     a = Actor.remote()
     ref = a.work.remote()
-    wait_for(started)
+    wait_for_file(started)
     ray.cancel(ref)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(ref, timeout=90)
@@ -358,7 +347,7 @@ def test_the_error_of_a_cancelled_task_is_rays(ray_init, tmp_path: Path) -> None
             await asyncio.sleep(60)
 
     running = long_task.remote()
-    wait_for(started)
+    wait_for_file(started)
     queued = long_task.remote()  # (the only CPU is busy)
     ray.cancel(queued)
     with pytest.raises(ray.exceptions.TaskCancelledError) as info:
@@ -372,7 +361,7 @@ def test_the_error_of_a_cancelled_task_is_rays(ray_init, tmp_path: Path) -> None
     started.unlink()
     a = Napper.remote()
     call = a.nap.remote()
-    wait_for(started)
+    wait_for_file(started)
     ray.cancel(call)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(call, timeout=20)
@@ -407,8 +396,8 @@ def test_recursive_cancel_frees_both_cpus_for_a_task_that_needs_them(ray_init, t
         return True
 
     outer_ref = outer.remote()
-    wait_for(tmp_path / "outer")
-    wait_for(tmp_path / "inner")
+    wait_for_file(tmp_path / "outer")
+    wait_for_file(tmp_path / "inner")
     many = many_resources.remote()
     assert ray.wait([many], timeout=0.5) == ([], [many])  # (both CPUs are held)
     ray.cancel(outer_ref, force=force)

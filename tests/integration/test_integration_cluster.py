@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from waiting import wait_for
 
 import edgeray as ray
 from edgeray.cluster_utils import Cluster
@@ -73,10 +74,7 @@ def test_nodes_and_resources_cover_the_cluster(cluster: Any) -> None:
     assert total["CPU"] == 3 and total["special"] == 1
     labelled = [n for n in nodes if n["Labels"].get("zone") == "edge-1"]
     assert [n["NodeID"] for n in labelled] == [cluster.worker_nodes[0].node_id]
-    deadline = time.monotonic() + 5
-    while ray.available_resources().get("CPU") != 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert ray.available_resources()["CPU"] == 3
+    wait_for(lambda: ray.available_resources().get("CPU") == 3, what="all 3 CPUs available")
 
 
 def test_spread_puts_three_tasks_on_three_nodes(cluster: Any) -> None:
@@ -208,12 +206,13 @@ def test_worker_output_reaches_the_driver(cluster: Any, capfd: pytest.CaptureFix
         return 1
 
     ray.get(say.options(scheduling_strategy=on(cluster.worker_nodes[1])).remote(), timeout=30)
-    deadline = time.monotonic() + 5
-    out = ""
-    while "hello from far away" not in out and time.monotonic() < deadline:
-        time.sleep(0.1)
-        out += capfd.readouterr().out
-    assert "hello from far away" in out
+    out: list[str] = []
+
+    def printed() -> bool:
+        out.append(capfd.readouterr().out)
+        return "hello from far away" in "".join(out)
+
+    wait_for(printed, what="the worker's line on the driver's stdout")
 
 
 def test_driver_on_a_worker_node(cluster: Any) -> None:
@@ -268,10 +267,7 @@ def test_placement_groups_across_nodes(cluster: Any) -> None:
     remove_placement_group(spread)  # kills the actor in it, on its node
     with pytest.raises((ray.exceptions.RayActorError, ray.exceptions.ActorPlacementGroupRemoved)):
         ray.get(a.inc.remote(), timeout=30)
-    deadline = time.monotonic() + 5
-    while ray.available_resources().get("CPU") != 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert ray.available_resources()["CPU"] == 3
+    wait_for(lambda: ray.available_resources().get("CPU") == 3, what="all 3 CPUs available")
 
 
 @ray.remote(max_retries=0)
@@ -280,16 +276,27 @@ def long_sleep() -> str:
     return "finished"
 
 
+def task_row(ref: Any, pred: Any) -> dict[str, Any]:
+    """The head's ``list tasks`` row of ``ref``'s task (rows of every node) once ``pred(row)``."""
+    from edgeray.client._context import current_client
+
+    def row() -> dict[str, Any] | None:
+        rows = {r["task_id"]: r for r in current_client().call("list", {"kind": "tasks"})}
+        got = rows.get(ref.task_id())
+        return got if got is not None and pred(got) else None
+
+    return wait_for(row, what=f"list tasks to show the expected state of {ref.task_id()}")
+
+
 @pytest.mark.parametrize("force", [False, True])
 def test_cancel_reaches_a_task_running_on_another_node(cluster: Any, force: bool) -> None:
     target = cluster.worker_nodes[0]
     ref = long_sleep.options(scheduling_strategy=on(target)).remote()
-    time.sleep(1.0)  # running there
-    start = time.monotonic()
+    task_row(ref, lambda r: r["state"] == "RUNNING")  # running there
     ray.cancel(ref, force=force)
+    # (the cancel, not the 60 s sleep running out, ended it: get gives up long before that)
     with pytest.raises((ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError)):
         ray.get(ref, timeout=30)
-    assert time.monotonic() - start < 15
     assert ray.get(node_of.options(scheduling_strategy=on(target)).remote(), timeout=30) == target.node_id
 
 
@@ -297,7 +304,15 @@ def test_cancel_of_a_task_queued_on_another_node_never_runs_it(cluster: Any) -> 
     target = cluster.worker_nodes[0]
     busy = [long_sleep.options(scheduling_strategy=on(target)).remote() for _ in range(3)]
     queued = node_of.options(scheduling_strategy=on(target)).remote()
-    time.sleep(0.5)
+    # the target's one CPU is busy, and the node knows of the task that waits for it
+    def running() -> bool:
+        from edgeray.client._context import current_client
+
+        rows = {r["task_id"]: r for r in current_client().call("list", {"kind": "tasks"})}
+        return any(rows.get(r.task_id(), {}).get("state") == "RUNNING" for r in busy)
+
+    wait_for(running, what="one of the busy tasks to run on the target")
+    task_row(queued, lambda r: r["state"] != "RUNNING")
     ray.cancel(queued)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(queued, timeout=30)
@@ -311,14 +326,8 @@ def test_list_tasks_covers_every_node(cluster: Any) -> None:
     special = cluster.worker_nodes[0].node_id
     ref = node_of.options(resources={"special": 1}).remote()
     assert ray.get(ref, timeout=60) == special
-    deadline = time.monotonic() + 10
-    while True:  # asked of the head, answered with the worker node's rows too
-        rows = {r["task_id"]: r for r in current_client().call("list", {"kind": "tasks"})}
-        row = rows.get(ref.task_id())
-        if row is not None and row["state"] == "FINISHED":
-            break
-        assert time.monotonic() < deadline, f"the head's list tasks never showed the task finished: {row}"
-        time.sleep(0.1)
+    # asked of the head, answered with the worker node's rows too
+    row = task_row(ref, lambda r: r["state"] == "FINISHED")
     assert row["node_id"] == special and row["worker_pid"]
     here = current_client().call("list", {"kind": "tasks", "local": True})
     assert all(r["node_id"] != special for r in here)  # (only the head's own rows)

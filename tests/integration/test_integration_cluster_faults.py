@@ -3,12 +3,15 @@ actors, and the rest of the cluster carries on (issue 6 on several nodes)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from waiting import wait_for, wait_for_file
 
 import edgeray as ray
 from edgeray.cluster_utils import Cluster
@@ -45,6 +48,15 @@ def slow(x: int) -> tuple[str, int]:
 
 
 @ray.remote
+def first_attempt_hangs(x: int, started: str) -> tuple[str, int]:
+    """The first attempt says it started and sleeps (its node gets killed); a retry returns."""
+    if not os.path.exists(started):
+        open(started, "w").close()
+        time.sleep(120)
+    return ray.get_runtime_context().get_node_id(), x
+
+
+@ray.remote
 def make(n: int) -> np.ndarray:
     return np.full(n, 3, dtype=np.uint8)
 
@@ -60,19 +72,16 @@ class Where:
         return self.node
 
 
-def _wait_dead(node_id: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(n["NodeID"] == node_id and not n["Alive"] for n in ray.nodes()):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"node {node_id} was not declared dead")
+def _wait_dead(node_id: str, timeout: float = 30.0) -> None:
+    wait_for(lambda: any(n["NodeID"] == node_id and not n["Alive"] for n in ray.nodes()), timeout,
+             f"node {node_id} to be declared dead")
 
 
-def test_task_on_a_killed_node_is_retried_elsewhere(cluster: Any) -> None:
+def test_task_on_a_killed_node_is_retried_elsewhere(cluster: Any, tmp_path: Path) -> None:
     victim = cluster.worker_nodes[0]
-    ref = slow.options(scheduling_strategy=soft_on(victim)).remote(7)
-    time.sleep(0.5)
+    started = tmp_path / "started"
+    ref = first_attempt_hangs.options(scheduling_strategy=soft_on(victim)).remote(7, str(started))
+    wait_for_file(started)  # (running on the victim)
     victim.kill()
     node, x = ray.get(ref, timeout=60)
     assert x == 7 and node != victim.node_id
@@ -80,10 +89,11 @@ def test_task_on_a_killed_node_is_retried_elsewhere(cluster: Any) -> None:
     assert ray.cluster_resources()["CPU"] == 2
 
 
-def test_task_without_retries_fails_with_node_died(cluster: Any) -> None:
+def test_task_without_retries_fails_with_node_died(cluster: Any, tmp_path: Path) -> None:
     victim = cluster.worker_nodes[0]
-    ref = slow.options(scheduling_strategy=soft_on(victim), max_retries=0).remote(1)
-    time.sleep(0.5)
+    started = tmp_path / "started"
+    ref = first_attempt_hangs.options(scheduling_strategy=soft_on(victim), max_retries=0).remote(1, str(started))
+    wait_for_file(started)  # (running on the victim)
     victim.kill()
     with pytest.raises(ray.exceptions.NodeDiedError):
         ray.get(ref, timeout=60)
@@ -206,16 +216,11 @@ def test_bundles_of_a_dead_nodes_group_are_released(slot_cluster: Any, tmp_path:
     driver = subprocess.Popen([sys.executable, str(script), owner.address], stdout=subprocess.PIPE, text=True)
     try:
         assert driver.stdout is not None and driver.stdout.readline().strip() == "ready"
-        deadline = time.monotonic() + 10
-        while ray.available_resources().get("slot", 0) != 0 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert ray.available_resources().get("slot", 0) == 0  # both bundles reserved
+        wait_for(lambda: ray.available_resources().get("slot", 0) == 0, what="both bundles reserved")
         owner.kill()
         _wait_dead(owner.node_id)
-        deadline = time.monotonic() + 15
-        while ray.available_resources().get("slot", 0) != 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert ray.available_resources().get("slot", 0) == 1  # the other node's bundle is free again
+        wait_for(lambda: ray.available_resources().get("slot", 0) == 1,
+                 what="the other node's bundle to be free again")
     finally:
         driver.kill()
         driver.wait()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_for
 
 import edgeray as ray
 from edgeray.cluster_utils import Cluster
@@ -90,15 +90,6 @@ def _driver(tmp_path: Path, name: str, code: str) -> list[str]:
     return r.stdout.split()
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {timeout} s")
-
-
 def test_head_restarted_from_sqlite_while_the_cluster_works(cluster: Any, tmp_path: Path) -> None:
     keeper_node, other = cluster.worker_nodes
     value, node, pid = _driver(tmp_path, "create", CREATE.format(address=cluster.address))
@@ -115,8 +106,8 @@ def test_head_restarted_from_sqlite_while_the_cluster_works(cluster: Any, tmp_pa
     assert ray.get(keeper.add.remote(10), timeout=60) == 111
 
     head = cluster.restart_head()
-    _wait(lambda: any(n["NodeID"] == head.node_id and n["Alive"] for n in ray.nodes()), 30, "the new head is seen")
-    _wait(lambda: not any(n["NodeID"] == old_head and n["Alive"] for n in ray.nodes()), 30, "the old head is dead")
+    wait_for(lambda: any(n["NodeID"] == head.node_id and n["Alive"] for n in ray.nodes()), 30, "the new head is seen")
+    wait_for(lambda: not any(n["NodeID"] == old_head and n["Alive"] for n in ray.nodes()), 30, "the old head is dead")
 
     # a new driver on the restarted head: the detached actor never stopped (same state, same
     # process, same node), the KV entry and the job history are back

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from waiting import wait_for, wait_for_gone
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -73,17 +74,15 @@ def lane_of(handle: Any) -> Any:
     return client().lanes._lanes.get(handle._actor_id)
 
 
-def direct_now(ray: Any, handle: Any, timeout: float = 10.0) -> None:
+def direct_now(ray: Any, handle: Any, timeout: float = 30.0) -> None:
     """Call until the caller's connection to the actor's worker is open."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def connected() -> bool:
         ray.get(handle.items_.remote())
         lane = lane_of(handle)
-        if lane is not None and lane.chan is not None and lane.chan.open:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail("the caller never connected to the actor's worker directly")
-        time.sleep(0.02)
+        return lane is not None and lane.chan is not None and lane.chan.open
+
+    wait_for(connected, timeout, "the caller to connect to the actor's worker directly")
 
 
 def stored_ids() -> set[str]:
@@ -166,10 +165,7 @@ def test_large_results_and_results_holding_refs(ray, Log) -> None:
         ray.get(a.big.remote(1 << 17))
         a.big.remote(1 << 17)  # dropped at once, maybe before it is back
     ray.get(a.items_.remote())
-    deadline = time.monotonic() + 5
-    while stored_ids() - before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not stored_ids() - before, f"results of direct calls were never freed: {client().call('list', {'kind': 'objects'})}"
+    wait_for(lambda: not stored_ids() - before, what="the results of direct calls to be freed")
     ray.kill(a)
 
 
@@ -182,15 +178,13 @@ def test_calls_in_flight_fail_when_the_actor_dies_and_a_restarted_actor_is_reach
     assert lane_of(a).mode == "direct"
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(doomed, timeout=30)
-    deadline = time.monotonic() + 20
-    while True:  # the restarted actor answers (via the node, then directly again)
+    def restarted_pid() -> int | None:  # the restarted actor answers (via the node, then directly again)
         try:
-            new_pid = ray.get(a.pid.remote(), timeout=20)
-            break
+            return ray.get(a.pid.remote(), timeout=20)
         except ray.exceptions.RayActorError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+            return None
+
+    new_pid = wait_for(restarted_pid, what="the restarted actor to answer")
     assert new_pid != pid
     direct_now(ray, a)
     assert ray.get(a.add.remote(1)) == 1  # a fresh instance
@@ -233,10 +227,7 @@ def test_the_direct_socket_wants_the_token_and_goes_with_its_actor(ray, Log) -> 
     raw.close()
     assert ray.get(a.add.remote(1)) == 1
     ray.kill(a)
-    deadline = time.monotonic() + 10
-    while os.path.exists(path) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not os.path.exists(path)
+    wait_for_gone(path)
 
 
 def test_max_pending_calls_counts_direct_calls(ray, Log) -> None:
@@ -261,12 +252,13 @@ def test_async_actor_direct(ray) -> None:
             return x
 
     a = Async.remote()
-    for _ in range(100):
+
+    def has_a_lane() -> bool:
         ray.get(a.echo.remote(0))
         lane = lane_of(a)
-        if lane is not None and lane.chan is not None:
-            break
-        time.sleep(0.02)
+        return lane is not None and lane.chan is not None
+
+    wait_for(has_a_lane, what="the caller's direct lane to the async actor")
     slow = a.echo.remote("slow", 0.5)
     fast = a.echo.remote("fast")
     assert ray.get(fast) == "fast"  # concurrent: it does not wait for the slow one
@@ -298,16 +290,14 @@ def task_rows() -> dict[str, dict[str, Any]]:
     return {row["task_id"]: row for row in client().call("list", {"kind": "tasks"})}
 
 
-def row_when(task_hex: str, pred: Any, timeout: float = 10.0) -> dict[str, Any]:
+def row_when(task_hex: str, pred: Any, timeout: float = 30.0) -> dict[str, Any]:
     """The node's ``list tasks`` row of a task once ``pred(row)`` holds (workers report each second)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        row = task_rows().get(task_hex)
-        if row is not None and pred(row):
-            return row
-        if time.monotonic() > deadline:
-            pytest.fail(f"list tasks never showed what was expected of {task_hex}: {row}")
-        time.sleep(0.1)
+
+    def row() -> dict[str, Any] | None:
+        got = task_rows().get(task_hex)
+        return got if got is not None and pred(got) else None
+
+    return wait_for(row, timeout, f"list tasks to show what is expected of {task_hex}")
 
 
 def test_list_tasks_shows_direct_calls_running_finished_and_failed(ray, Log) -> None:

@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_for, wait_for_exit
 
 from edgeray._files import pid_alive
 
@@ -79,10 +79,7 @@ def test_head_killed_and_restarted_from_sqlite(edgeray_home: str, tmp_path: Path
     try:
         assert _driver(tmp_path, "first", FIRST) == ["101"]
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while (home / "address.json").exists() and pid_alive(pid):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: not ((home / "address.json").exists() and pid_alive(pid)), what="the head gone")
         _start(cfg, home)
         out = _driver(tmp_path, "second", SECOND)
         # the actor came back (its constructor ran again: state restarts from 100)
@@ -99,7 +96,7 @@ def test_memory_storage_forgets_on_restart(edgeray_home: str, tmp_path: Path) ->
     try:
         _driver(tmp_path, "first", FIRST)
         os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)
+        wait_for_exit(pid)
         _start(cfg, home)
         code = 'import edgeray as ray\nray.init(address="auto", namespace="edge")\n' \
                'try:\n    ray.get_actor("keeper")\nexcept ValueError:\n    print("gone")\nray.shutdown()\n'

@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from waiting import WaitTimeout, holds_for, wait_for
 
 from edgeray._files import pid_alive
 
@@ -42,12 +42,12 @@ def store_stats() -> dict[str, Any]:
     return node_call("status")["store"]
 
 
-def wait_until(cond: Any, timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for: {what}; stored: {list(stored().values())[:5]}")
-        time.sleep(0.02)
+def wait_until(cond: Any, timeout: float = 30.0, what: str = "condition") -> None:
+    """``wait_for``, failing with a few of the objects stored."""
+    try:
+        wait_for(cond, timeout, what)
+    except WaitTimeout as e:
+        pytest.fail(f"{e}; stored: {list(stored().values())[:5]}")
 
 
 def gone(oid: str) -> bool:
@@ -56,11 +56,9 @@ def gone(oid: str) -> bool:
 
 
 def assert_stays(oid: str, seconds: float = 0.4) -> None:
-    """The object is stored now and still after ``seconds`` (no late free)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert oid in stored(), f"object {oid} was freed while still referenced"
-        time.sleep(0.05)
+    """The object is stored now and still after ``seconds`` (no late free: no event says an
+    object will not be freed, so a fixed time is the test here)."""
+    holds_for(lambda: oid in stored(), seconds, f"object {oid} kept while still referenced")
 
 
 def arena_offset(arr: Any) -> tuple[str, int] | None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from waiting import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -100,7 +99,14 @@ def test_remove_kills_its_tasks_and_actors(ray2) -> None:
     assert ray.get(actor.ping.remote(), timeout=20) == "pong"
     running = forever.options(scheduling_strategy=in_pg).remote()
     queued = forever.options(scheduling_strategy=in_pg).remote()  # both bundles busy: it waits
-    time.sleep(0.5)
+
+    def one_runs() -> bool:
+        from edgeray.client._context import current_client
+
+        rows = {r["task_id"]: r["state"] for r in current_client().call("list", {"kind": "tasks"})}
+        return "RUNNING" in {rows.get(r.task_id()) for r in (running, queued)}
+
+    wait_for(one_runs, what="a task of the group to run")
     remove_placement_group(pg)
     with pytest.raises(ray.exceptions.TaskPlacementGroupRemoved):
         ray.get(running, timeout=20)
@@ -110,10 +116,7 @@ def test_remove_kills_its_tasks_and_actors(ray2) -> None:
         ray.get(actor.ping.remote(), timeout=20)
     with pytest.raises(ray.exceptions.TaskPlacementGroupRemoved):  # new work for a removed group
         ray.get(forever.options(scheduling_strategy=in_pg).remote(), timeout=20)
-    deadline = time.monotonic() + 10
-    while ray.available_resources().get("CPU") != 2.0:
-        assert time.monotonic() < deadline, ray.available_resources()
-        time.sleep(0.05)
+    wait_for(lambda: ray.available_resources().get("CPU") == 2.0, what="both CPUs back")
 
 
 def test_actor_of_a_removed_group_dies_with_actor_died_error(ray2) -> None:

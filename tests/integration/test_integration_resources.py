@@ -6,10 +6,10 @@ The session declares 2 (fake) GPUs and a custom resource; no real GPU is needed.
 from __future__ import annotations
 
 import os
-import time
 import uuid
 
 import pytest
+from waiting import WaitTimeout, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -141,16 +141,15 @@ def test_cpu_admission_control(ray) -> None:
     def nap():
         import time
 
+        start = time.monotonic()
         time.sleep(0.5)
-        return time.monotonic()
+        return start, time.monotonic()
 
     ray.get([nap.remote() for _ in range(2)])  # warm the pool
-    t0 = time.monotonic()
-    ray.get([nap.remote() for _ in range(4)])
-    elapsed = time.monotonic() - t0
-    assert elapsed >= 0.95, (
-        f"4 x 0.5 s tasks on 2 CPUs took {elapsed:.2f} s: more than 2 ran at once"
-    )
+    spans = ray.get([nap.remote() for _ in range(4)])
+    # (what ran at once, from the tasks' own spans: no bound on how long the four took)
+    most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert most <= 2, f"4 tasks of 1 CPU on 2 CPUs: {most} ran at once: {spans}"
 
 
 def test_custom_resource_admission_control(ray) -> None:
@@ -182,12 +181,14 @@ def test_gpu_admission_control(ray) -> None:
 def test_resources_return_after_tasks(ray) -> None:
     env = env_of(ray)
     ray.get([env.options(num_gpus=1, resources={"special": 1}).remote() for _ in range(3)])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def all_back() -> bool:
         avail = ray.available_resources()
-        if avail.get("GPU") == 2 and avail.get("special") == 1 and avail.get("CPU") == 2:
-            break
-        time.sleep(0.05)
+        return avail.get("GPU") == 2 and avail.get("special") == 1 and avail.get("CPU") == 2
+
+    try:
+        wait_for(all_back, what="the resources back")
+    except WaitTimeout:
+        pass  # (the asserts below say which is missing)
     assert ray.available_resources().get("GPU") == 2
     assert ray.available_resources().get("special") == 1
     assert ray.available_resources().get("CPU") == 2
@@ -205,13 +206,17 @@ def test_infeasible_task_waits_with_a_warning(ray, capfd) -> None:
     assert ready == [] and not_ready == [ref]
     with pytest.raises(ray.exceptions.GetTimeoutError):
         ray.get(ref, timeout=0.2)
-    deadline = time.monotonic() + 5
-    err = ""
-    while time.monotonic() < deadline:
-        err += capfd.readouterr().err
-        if res in err:
-            break
-        time.sleep(0.05)
+    seen: list[str] = []
+
+    def warned() -> bool:
+        seen.append(capfd.readouterr().err)
+        return res in "".join(seen)
+
+    try:
+        wait_for(warned, what=f"a warning naming {res!r}")
+    except WaitTimeout:
+        pass  # (the assert below shows what the driver's stderr had)
+    err = "".join(seen)
     lines = [line for line in err.splitlines() if res in line]
     assert lines, f"no warning naming {res!r} on the driver's stderr: {err!r}"
     assert any("cannot be scheduled" in line or "infeasible" in line.lower() for line in lines), (

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import pytest
+from waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -94,14 +94,14 @@ def test_current_actor_and_reconstruction(ray, tmp_path: Any) -> None:
     assert me == a and ray.get(me.ping.remote()) == "pong"  # a handle that works
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(a.die.remote(), timeout=30)
-    start = time.monotonic()
-    while True:
+    def came_back() -> bool:
         try:
             assert ray.get(a.reconstructed.remote(), timeout=30) is True
-            break
         except ray.exceptions.RayActorError:
-            assert time.monotonic() - start < 30, "the actor never came back"
-            time.sleep(0.1)
+            return False
+        return True
+
+    wait_for(came_back, what="the actor to come back")
     with pytest.raises(RuntimeError, match="only available in an actor"):
         _ = ray.get_runtime_context().current_actor
 
@@ -130,9 +130,7 @@ def test_list_named_actors(ray) -> None:
     everywhere = ray.util.list_named_actors(all_namespaces=True)
     assert {"name": "edgeray-c", "namespace": "elsewhere"} in everywhere
     ray.kill(a)
-    start = time.monotonic()
-    while "edgeray-b" in ray.util.list_named_actors():  # a killed actor's name is free again
-        assert time.monotonic() - start < 10
-        time.sleep(0.05)
+    # a killed actor's name is free again
+    wait_for(lambda: "edgeray-b" not in ray.util.list_named_actors(), what="the killed actor's name freed")
     ray.kill(b)
     ray.kill(c)

@@ -80,7 +80,9 @@ def test_print_in_a_task_reaches_the_driver_and_the_log_file_whole(tmp_path: Pat
 
 
 LAST_WORDS = """
-    import os, signal, sys, time
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})  # (the suite's waiting.py)
+    from waiting import wait_for
     import edgeray as ray
     from edgeray.client import current_client
 
@@ -112,13 +114,11 @@ LAST_WORDS = """
     else:
         s = Speaker.remote()
         lanes = current_client().lanes
-        deadline = time.monotonic() + 30
-        while True:  # until its calls go straight to its worker
+        def direct():  # its calls go straight to its worker
             ray.get(s.say.remote(False))
-            if any(lane.chan is not None and lane.chan.open for lane in lanes._lanes.values()):
-                break
-            assert time.monotonic() < deadline, "no direct connection to the actor"
-            time.sleep(0.05)
+            return any(lane.chan is not None and lane.chan.open for lane in lanes._lanes.values())
+
+        wait_for(direct, what="a direct connection to the actor")
         pid = ray.get(s.say.remote(True), timeout=60)
     sys.stdout.write(f"PID {{pid}}\\n")  # one write: worker lines are printed by another thread
 """
@@ -129,7 +129,7 @@ def test_output_of_the_last_work_before_exit_appears(tmp_path: Path, edgeray_hom
     """Its result came straight from the worker; its output must not wait for the node."""
     assert cli("start", "--num-cpus", "1").returncode == 0
     try:
-        r = run_driver(tmp_path, LAST_WORDS.format(kind=kind))
+        r = run_driver(tmp_path, LAST_WORDS.format(kind=kind, tests=str(Path(__file__).parents[1])))
     finally:
         node = _node_pid(edgeray_home)
         if node:

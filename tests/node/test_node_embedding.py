@@ -9,7 +9,7 @@ from inproc import node_config
 import edgeray
 from edgeray.node import open_node
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # (starts a node: the process-level tier)
 
 
 async def test_init_on_the_nodes_own_trio_thread_fails_at_once_and_works_from_a_thread(edgeray_home: str) -> None:

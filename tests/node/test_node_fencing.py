@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from inproc import node_config, token
 
 from edgeray.node import NodeInfo, open_node
@@ -98,6 +99,7 @@ class NodePeer:
                 return msg.value
 
 
+@pytest.mark.slow  # (starts a node: the process-level tier)
 async def test_a_silent_member_is_fenced_told_so_and_refused_after(head: NodeInfo) -> None:
     dead = os.urandom(16)
     peer, welcome = await NodePeer.join(head, dead)
@@ -176,7 +178,7 @@ async def test_wait_usable_returns_once_confirmed() -> None:
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(waiter)
-        await trio.sleep(0)
+        await trio.testing.wait_all_tasks_blocked()  # (the waiter is in wait_usable)
         assert not done.is_set()
         lease.confirm(trio.current_time())
         with trio.fail_after(WAIT_S):

@@ -24,7 +24,7 @@ from inproc import node_config, token
 from edgeray.node import NodeInfo, open_node
 from edgeray.protocol import Call, Connection, Reply, Role, Welcome
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # (starts a node: the process-level tier)
 
 MAX_FRAME = 1 << 20
 STEP_TIMEOUT = 20

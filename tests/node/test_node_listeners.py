@@ -18,7 +18,7 @@ from edgeray.config import load_config
 from edgeray.node import NodeInfo, open_node
 from edgeray.protocol import Call, Connection, FrameDecoder, Reply, Role, Welcome, frame
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # (starts a node: the process-level tier)
 
 STEP_TIMEOUT = 20
 
@@ -146,12 +146,7 @@ async def test_unix_connections_beyond_the_cap_are_closed_while_a_driver_works(e
             except AssertionError:  # still at the cap: closed at accept
                 return False
 
-        for _ in range(200):
-            if await served():
-                break
-            await trio.sleep(0.05)
-        else:
-            pytest.fail("no connection was served after the idle ones closed")
+        await wait_for_async(served, what="a connection served after the idle ones closed")
         assert await good_call(2)
         await good.aclose()
 

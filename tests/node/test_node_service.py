@@ -34,7 +34,7 @@ from edgeray.protocol import (
     frame,
 )
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]  # (starts a node: the process-level tier)
 
 MAX_FRAME = 1 << 20
 STEP_TIMEOUT = 10  # seconds any one exchange may take
@@ -177,6 +177,8 @@ async def test_a_peer_gone_before_its_refusal_closes_only_that_connection(node: 
         peer = await RawPeer.open(node, tok)
         await peer.send_frame(peer.conn.hello("worker", os.getpid(), worker_id=os.urandom(16)))
         await peer.aclose()
+    # (lets the node meet the closed peers; no event says it has: the node's tasks never all
+    # block, so trio.testing.wait_all_tasks_blocked cannot tell it either)
     await trio.sleep(0.2)
     good = await RawPeer.open(node, tok)
     await good.handshake()
@@ -185,14 +187,14 @@ async def test_a_peer_gone_before_its_refusal_closes_only_that_connection(node: 
     await good.aclose()
 
 
-async def test_oversize_pre_auth_header_closes_at_once(node: NodeInfo) -> None:
-    peer = await RawPeer.open(node, token())
-    await peer.send_bytes(struct.pack(">I", 1 << 20))  # a 1 MiB frame announced, not sent
-    with trio.move_on_after(1.5) as scope:
-        await peer.assert_closed_by_node()
-    assert not scope.cancelled_caught, (
-        "the node waited for the payload of an oversize pre-auth frame"
-    )
+async def test_oversize_pre_auth_header_closes_at_once(edgeray_home: str) -> None:
+    # the handshake deadline is far off: a close within the test's limit is the node not
+    # waiting for the payload (no bound on how soon it comes, which a busy machine would break)
+    async with open_node(node_config(**{"protocol.handshake_timeout_s": 3600})) as node:
+        peer = await RawPeer.open(node, token())
+        await peer.send_bytes(struct.pack(">I", 1 << 20))  # a 1 MiB frame announced, not sent
+        with trio.fail_after(120):  # (else: it waited for the payload, or the handshake deadline)
+            await peer.assert_closed_by_node()
 
 
 async def test_frame_over_the_node_limit_closes_only_that_connection(node: NodeInfo) -> None:
@@ -204,7 +206,7 @@ async def test_frame_over_the_node_limit_closes_only_that_connection(node: NodeI
     limit = 64 << 20  # protocol.max_frame_bytes default
     await peer.send_bytes(struct.pack(">I", limit + 1))
     await peer.assert_closed_by_node()
-    await trio.sleep(0.1)
+    await trio.sleep(0.1)  # (lets the node finish with the closed one: no event says it has)
     reply = await good.call("nodes")
     assert reply.ok
     again = await RawPeer.open(node, tok)

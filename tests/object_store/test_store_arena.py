@@ -9,10 +9,10 @@ import logging
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+from waiting import wait_for
 
 from edgeray.object_store import PAGE_SIZE, Arena, _arena, cleanup_stale, deserialize, serialize
 
@@ -302,11 +302,12 @@ def test_cleanup_stale(prefix, tmp_path):
 def test_zombie_counts_as_dead():
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
-        for _ in range(200):  # wait for it to exit without reaping it
+
+        def a_zombie() -> bool:
             with open(f"/proc/{p.pid}/stat", "rb") as f:
-                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                    break
-            time.sleep(0.01)
+                return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+
+        wait_for(a_zombie, what="the child to exit, not reaped")
         assert not _arena._pid_alive(p.pid)
     finally:
         p.wait()

@@ -29,6 +29,7 @@ def installed(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow  # (runs `edgeray start`: the process-level tier)
 def test_label_selector_plugin_chosen_by_name(installed: Path, tmp_path: Path, edgeray_home: str, monkeypatch) -> None:
     import edgeray as ray
     from edgeray.util.scheduling_strategies import PluginSchedulingStrategy

@@ -6,4 +6,4 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "scheduling: seed example using scheduling strategies"
     )
-    config.addinivalue_line("markers", "timing: seed example whose wall time is also checked")
+    config.addinivalue_line("markers", "timing: seed example that also reports the least time it must take")

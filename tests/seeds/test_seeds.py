@@ -10,8 +10,10 @@ folder, ``EDGERAY_HOME`` a fresh temporary directory) and must
 * print on stdout what the document says it prints (``SPECS`` below: exact
   lines, regexes for pids / ObjectRef ids, sets where the order is not
   guaranteed, a checker function where the document says "something like"),
-* meet its timing bounds where it reports them (lines
-  ``SEED-TIMING <name> <seconds>`` on stderr; used by the async-actor examples),
+* take at least the time it must where it reports one (lines ``SEED-TIMING <name> <seconds>``
+  on stderr; used by the async-actor examples): a lower bound only, which a busy machine cannot
+  break; that the calls ran at once is shown by the order of their output, never by an upper
+  bound on the time,
 * leave no process behind (a process whose environment or command line carries
   this run's ``EDGERAY_HOME``) and no ``/dev/shm/edgeray_*`` (or
   ``sem.edgeray_*``) entry created by one of its processes.
@@ -51,10 +53,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from waiting import WaitTimeout, wait_for
 
 HERE = Path(__file__).resolve().parent
 SCRIPT_TIMEOUT = 120  # seconds per script
-LEAK_GRACE = 5.0  # seconds a node / worker may take to go away after the driver exits
+LEAK_GRACE = 30.0  # the most seconds a node / worker may take to go away after the driver exits
 
 
 # --------------------------------------------------------------------------
@@ -84,7 +87,7 @@ class Spec:
     lines: list | None
     ordered: bool = True
     check: Callable[[list[str]], None] | None = None
-    timings: dict[str, tuple[float, float]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # name -> the least seconds it takes
     marks: tuple = ()
 
 
@@ -246,21 +249,21 @@ SPECS: dict[str, Spec] = {
         + [W("AsyncActor", "finished")] * 4
         + [W("AsyncActor", "started"), W("AsyncActor", "finished")],
         check=same_worker,
-        timings={"concurrent_get": (1.9, 3.5)},
+        timings={"concurrent_get": 1.9},
         marks=TIMING,
     ),
     "objectref_futures.py": Spec(["1"] * 5),
     "async_actor_define.py": Spec(
         [W("AsyncActor", "started")] * 5 + [W("AsyncActor", "ended")] * 5,
         check=same_worker,
-        timings={"five_calls": (0.9, 2.5)},
+        timings={"five_calls": 0.9},
         marks=TIMING,
     ),
     "async_actor_max_concurrency.py": Spec(
         [W("AsyncActor", "started")] * 8 + [W("AsyncActor", "ended")] * 8,
         ordered=False,
         check=check_max_two_running,
-        timings={"eight_calls": (1.9, 3.5)},
+        timings={"eight_calls": 1.9},
         marks=TIMING,
     ),
     "threaded_actor.py": Spec(
@@ -280,7 +283,7 @@ SPECS: dict[str, Spec] = {
     "exec_order_submitters.py": Spec(["3", "2"]),
     "exec_order_async_actor.py": Spec(["3", "2"]),
     # --- objects
-    "objects_put_get.py": Spec(["True", "`get` timed out."], timings={"get_timeout": (0.9, 2.5)}),
+    "objects_put_get.py": Spec(["True", "`get` timed out."], timings={"get_timeout": 0.9}),
     "objects_top_level_args.py": Spec([W("echo", "1 2 3")] * 2),
     "objects_nested_args.py": Spec(
         [
@@ -497,11 +500,11 @@ def run_script(name: str, home: Path, extra_env: dict[str, str] | None = None) -
     seconds = time.monotonic() - start
 
     # Give the node and workers a moment to go away, then take what is left.
-    deadline = time.monotonic() + LEAK_GRACE
+    try:
+        wait_for(lambda: not _processes_of(str(home)), LEAK_GRACE, "the node and workers to go away")
+    except WaitTimeout:
+        pass  # (what is left is reported below)
     leftover = _processes_of(str(home))
-    while leftover and time.monotonic() < deadline:
-        time.sleep(0.1)
-        leftover = _processes_of(str(home))
     watcher.stop()
     for pid in leftover:  # clean up so the next script starts from a clean machine
         try:
@@ -624,11 +627,11 @@ def check_run(name: str, run: Run) -> None:
             except AssertionError as e:
                 problems.append(f"stdout check {spec.check.__name__}: {e}")
         got = _timings(run.stderr)
-        for key, (lo, hi) in spec.timings.items():
+        for key, lo in spec.timings.items():
             if key not in got:
                 problems.append(f"no SEED-TIMING {key} on stderr")
-            elif not lo <= got[key] < hi:
-                problems.append(f"timing {key} = {got[key]:.2f} s, expected in [{lo}, {hi})")
+            elif got[key] < lo:
+                problems.append(f"timing {key} = {got[key]:.2f} s, expected at least {lo} s")
     if run.leftover:
         problems.append(
             "processes left running (killed now): "

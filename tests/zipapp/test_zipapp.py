@@ -17,12 +17,12 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+from waiting import WaitTimeout, wait_for
 
 pytestmark = pytest.mark.zipapp
 
@@ -293,11 +293,11 @@ def test_node_driver_stop(pyz, bare_python, tmp_path, short_home):
             stop = run([*bare, pyz, "stop"], env=env, timeout=120, cwd=tmp_path)
         except subprocess.TimeoutExpired as exc:
             stop = subprocess.CompletedProcess(exc.cmd, -1, str(exc.stdout), str(exc.stderr))
-        deadline = time.monotonic() + 15
+        try:
+            wait_for(lambda: not processes_with_home(home), what="the node and workers to exit")
+        except WaitTimeout:
+            pass  # (killed below)
         left = processes_with_home(home)
-        while left and time.monotonic() < deadline:
-            time.sleep(0.2)
-            left = processes_with_home(home)
         for pid in left:  # ours: they carry this test's EDGERAY_HOME
             try:
                 os.kill(pid, signal.SIGKILL)
