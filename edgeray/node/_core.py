@@ -20,7 +20,7 @@ from ..gcs import ActorRecord, DurableGcs, GcsTables
 from ..gcs import _tables as gcs_state
 from ..gcs._task_events import TERMINAL, error_type, new_row
 from ..object_store import ObjectStore
-from ..plugins import ClusterView, NodeView, SchedulingRequest
+from ..plugins import ClusterView, NodeView, SchedulingRequest, from_unit_dict
 from ..protocol import CancelTask, Execute, Log, encode_spec
 from ..raylet import NodeResources, ObjectEntry, ObjectTable
 from ..raylet import _workers as W
@@ -346,7 +346,7 @@ class NodeCore:
         if strategy is None:
             return cls(f"{t.spec['name']}: unknown scheduling strategy {name!r}; this node knows "
                        f"{sorted(self.strategies)} (install or load the plugin that provides it).")
-        request = SchedulingRequest({k: v / 10_000 for k, v in t.place.items()}, "actor" if actor else "task",
+        request = SchedulingRequest(from_unit_dict(t.place), "actor" if actor else "task",
                                     name, params, arg_bytes or {})
         try:
             decision = strategy.decide(request, view)
@@ -409,7 +409,7 @@ class NodeCore:
         key = repr(sorted(req.items())).encode()
         if key not in self._warned_infeasible:
             self._warned_infeasible.add(key)
-            want = {k: v / 10_000 for k, v in req.items()}
+            want = from_unit_dict(req)
             msg = (
                 f"Warning: The following resource request cannot be scheduled right now: {want}. "
                 f"This node has {self.resources.snapshot_total()}. The {'actor' if t.spec['kind'] else 'task'} "
@@ -730,7 +730,7 @@ class NodeCore:
             out.append({
                 "NodeID": n.node_id.hex(), "Alive": n.alive, "NodeManagerAddress": host,
                 "NodeManagerHostname": n.hostname, "Address": n.address,
-                "Resources": {k: v / 10_000 for k, v in n.total.items()} if n.alive else {},
+                "Resources": from_unit_dict(n.total) if n.alive else {},
                 "Labels": dict(n.labels), "IsHead": n.head, "alive": n.alive,
             })
         return out
