@@ -403,7 +403,7 @@ class PlacementGroups:
         self.restoring.pop(pg_id, None)
         if was_pending:
             err = exc.RayError(f"placement group {rec.name or pg_id.hex()} was removed before it was created")
-            from ._records import error_payload
+            from ..raylet import error_payload
 
             core.objects.set_ready(error_payload(rec.ready_id, err))
         if rec.name and core.gcs.named_pgs.get(rec.name) == pg_id:

@@ -28,8 +28,18 @@ import trio
 from .. import exceptions as exc
 from ..gcs import ActorRecord, JobRecord
 from ..gcs import _tables as gcs_state
-from ..protocol import AddRef, DelRef, ForwardTask, Message, Subscribe, Unmap, encode_spec
-from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, return_ids
+from ..protocol import (
+    AddRef,
+    DelRef,
+    ForwardTask,
+    Message,
+    Subscribe,
+    Unmap,
+    encode_spec,
+    return_ids,
+)
+from ..raylet import error_payload, is_marker, lost_payload, marker_for
+from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK
 from ._cluster import ClusterTable
 
 if TYPE_CHECKING:
@@ -57,10 +67,6 @@ class Link(Protocol):
     def call(self, method: str, args: dict[str, Any], callback: Callable[[bool, Any, str | None], None] | None) -> None: ...
 
     async def call_async(self, method: str, args: dict[str, Any]) -> Any: ...
-
-
-def is_marker(p: dict[str, Any] | None) -> bool:
-    return p is not None and p.get("node") is not None
 
 
 class RemoteWork:
@@ -91,10 +97,7 @@ class RemoteWork:
 
     def marker_for(self, p: dict[str, Any] | None) -> dict[str, Any] | None:
         """A payload as another node receives it: large local values become markers."""
-        if p is None or p.get("loc") is None:
-            return p
-        return {"id": p["id"], "data": None, "loc": None, "err": False, "refs": p.get("refs") or [],
-                "node": self.node_id, "size": int(p["loc"][1])}
+        return marker_for(p, self.node_id)
 
     def head_call(self, method: str, args: dict[str, Any], callback: Callable[[bool, Any, str | None], None] | None) -> None:
         """Ask the head (this node's own directory when it is the head)."""
@@ -224,7 +227,7 @@ class RemoteWork:
             for r in p.get("refs") or []:
                 self._proxy(r, origin_node, temp, held)
             if p.get("node") == self.node_id:  # ours, but freed meanwhile
-                p = core.object_service.lost_payload(oid, "it was freed on the node that holds it")
+                p = lost_payload(oid, "it was freed on the node that holds it")
             objects.set_ready(p)
         for r in spec["nested"]:
             self._proxy(r, origin_node, temp, held)
@@ -388,7 +391,7 @@ class RemoteWork:
             except Exception as e:
                 if not self.cluster.is_alive(node_id) or attempt == FETCH_TRIES - 1:
                     log.warning("could not fetch object %s from node %s: %s", oid.hex(), node_id.hex()[:12], e)
-                    payload = {**core.object_service.lost_payload(oid, f"fetching it from node {node_id.hex()} failed: {e}"), "lost_from": node_id}
+                    payload = {**lost_payload(oid, f"fetching it from node {node_id.hex()} failed: {e}"), "lost_from": node_id}
                     break
                 await trio.sleep(0.2)
         entry = core.objects.get(oid)
@@ -565,10 +568,10 @@ class RemoteWork:
             error: BaseException = exc.ObjectReconstructionFailedError(
                 oid.hex(), f"{why}, and the task that made it cannot be re-run (not retryable, "
                 "its arguments are gone, or it was not made by a task)")
-            e.payload = core.object_service.error_payload_for(oid, error)
+            e.payload = error_payload(oid, error)
         else:
             error = exc.OwnerDiedError(oid.hex(), f"{why} before it sent the value")
-            core.objects.set_ready(core.object_service.error_payload_for(oid, error))
+            core.objects.set_ready(error_payload(oid, error))
 
 
 async def _read_chunks(link: Link, oid: bytes, size: int, view: memoryview) -> None:
