@@ -54,6 +54,6 @@ class NodeObjectEffects:
         if e.id in remote.origin:
             remote.freed(e.id)
         if e.id[:16] in remote.lineage:
-            remote.lineage_freed(e.id)
+            remote.lineage.freed(e.id)
         if e.id in self._actors.scoped:  # the last handle to an actor is gone
             self._actors.ref_freed(e.id)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,7 +37,7 @@ from ..protocol import (
     encode_spec,
     return_ids,
 )
-from ..raylet import error_payload, is_marker, lost_payload, marker_for
+from ..raylet import Lineage, error_payload, is_marker, lost_payload, marker_for
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK
 from ._cluster import ClusterTable
 
@@ -51,8 +50,6 @@ log = logging.getLogger("edgeray.node")
 #: Bytes per ``read_object`` request, and how many are in flight per fetch.
 CHUNK = 8 << 20
 WINDOW = 3
-#: How many finished forwarded tasks are remembered to re-run them if their results are lost.
-LINEAGE_LIMIT = 10_000
 #: Tries to copy an object from a node that is still thought alive (0.2 s apart).
 FETCH_TRIES = 25
 
@@ -87,8 +84,9 @@ class RemoteWork:
         self.awaiting_host: dict[bytes, TaskRecord] = {}
         self.awaiting_deadline = 0.0
         self.job_origin: dict[bytes, Peer] = {}  # job -> the node peer that sent us its work
-        self.lineage: dict[bytes, TaskRecord] = {}
-        self._lineage_order: deque[bytes] = deque()
+        # finished forwarded tasks kept to recompute their results (their arguments stay pinned)
+        self.lineage: Lineage[TaskRecord] = Lineage(release=core.release_pins,
+                                                    exists=lambda oid: core.objects.get(oid) is not None)
         self.stats = {"tasks_forwarded": 0, "objects_fetched": 0, "bytes_fetched": 0, "reconstructions": 0}
 
     # ------------------------------------------------------------------ helpers
@@ -314,7 +312,7 @@ class RemoteWork:
         t.done = True
         core.stats["tasks_finished"] += 1
         if t.spec["kind"] == TASK and t.retries_left != 0 and not t.cancelled:
-            self._keep_lineage(t)  # its arguments stay pinned: it may have to run again
+            self.lineage.keep(t)  # its arguments stay pinned: it may have to run again
             return
         core.release_pins(t)
         if t.spec["kind"] == ACTOR_CALL:
@@ -322,30 +320,7 @@ class RemoteWork:
             if actor is not None:
                 actor.inflight.pop(t.spec["tid"], None)
 
-    # ------------------------------------------------------------------ lineage
-    def _keep_lineage(self, t: TaskRecord) -> None:
-        """Keep ``t`` (and its arguments) while its results live, so a result lost with the
-        node that holds it can be recomputed, recursively. Bounded: past ``LINEAGE_LIMIT``
-        tasks the oldest are let go (their results can no longer be recomputed)."""
-        tid = t.spec["tid"]
-        self.lineage[tid] = t
-        self._lineage_order.append(tid)
-        while len(self.lineage) > LINEAGE_LIMIT and self._lineage_order:
-            self._drop_lineage(self._lineage_order.popleft())
-        if len(self._lineage_order) > 2 * LINEAGE_LIMIT:  # ids of entries already dropped
-            self._lineage_order = deque(x for x in self._lineage_order if x in self.lineage)
-
-    def _drop_lineage(self, tid: bytes) -> None:
-        t = self.lineage.pop(tid, None)
-        if t is not None:
-            self.core.release_pins(t)
-
-    def lineage_freed(self, oid: bytes) -> None:
-        """``oid`` was freed here: once all the results of its task are, forget the task."""
-        t = self.lineage.get(oid[:16])
-        if t is not None and all(r == oid or self.core.objects.get(r) is None for r in return_ids(t.spec)):
-            self._drop_lineage(oid[:16])
-
+    # ------------------------------------------------------------------ freeing
     def freed(self, oid: bytes) -> None:
         node_id = self.origin.pop(oid, None)
         if node_id is not None and self.cluster.is_alive(node_id):
@@ -549,7 +524,7 @@ class RemoteWork:
         core = self.core
         t = self.lineage.get(oid[:16])
         if t is not None and e.ready and all(core.objects.get(d) is not None for d in t.spec["deps"]):
-            self.lineage.pop(oid[:16], None)  # its pins go with the task run again
+            self.lineage.take(oid[:16])  # its pins go with the task run again
             self.stats["reconstructions"] += 1
             log.info("recomputing %s (lost with node %s)", t.spec["name"], node_id.hex()[:12])
             for r in return_ids(t.spec):

@@ -3,6 +3,7 @@
 - ``_directory``: ``ObjectDirectory``, the object directory and read pins (entries, holders,
   pins, waiters, sealing, freeing, the leases processes read shared memory under), a part that
   owns its tables and acts through a ``Store`` and ``DirectoryEffects`` given at construction.
+- ``_lineage``: ``Lineage``, the finished forwarded tasks kept (bounded) to recompute lost results.
 - ``_objects``: ``ObjectTable``/``ObjectEntry``, the directory's reference-counted entries.
 - ``_resources``: ``NodeResources``, resource pools in the plugins' units.
 
@@ -20,6 +21,7 @@ from ._directory import (
     lost_payload,
     marker_for,
 )
+from ._lineage import LINEAGE_LIMIT, Lineage
 from ._objects import ObjectEntry, ObjectTable
 from ._resources import GPU, NodeResources, from_units, to_units
 from ._tasks import TaskSpec, validate_spec
@@ -28,6 +30,8 @@ __all__ = [
     "ObjectEntry",
     "ObjectTable",
     "ObjectDirectory",
+    "Lineage",
+    "LINEAGE_LIMIT",
     "DirectoryEffects",
     "error_payload",
     "lost_payload",
