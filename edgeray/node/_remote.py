@@ -11,16 +11,18 @@ bytes move once, from where they are to where they are used. Ids this node has n
 arrive nested in a task or a value become *proxies*: pending entries subscribed to the node
 that sent them (``origin``), which holds them on this node's behalf.
 
-Everything here runs on the node's Trio thread, like ``NodeCore``; the only async part is the
-chunked fetch, started in the node's nursery.
+Two parts of this live in ``raylet/`` and own their data: ``Fetcher`` (the chunked copy of a
+marker's bytes, ``self.fetcher``, acting through ``_FetchLinks``) and ``Lineage`` (the finished
+tasks kept to recompute lost results, ``self.lineage``). Everything here runs on the node's
+Trio thread, like ``NodeCore``; the only async part is the fetch, started in the node's nursery.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -31,13 +33,12 @@ from ..protocol import (
     AddRef,
     DelRef,
     ForwardTask,
-    Message,
     Subscribe,
-    Unmap,
     encode_spec,
     return_ids,
 )
-from ..raylet import Lineage, error_payload, is_marker, lost_payload, marker_for
+from ..raylet import Fetcher, Lineage, error_payload, is_marker, lost_payload, marker_for
+from ..raylet import FetchLink as Link
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK
 from ._cluster import ClusterTable
 
@@ -47,23 +48,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edgeray.node")
 
-#: Bytes per ``read_object`` request, and how many are in flight per fetch.
-CHUNK = 8 << 20
-WINDOW = 3
-#: Tries to copy an object from a node that is still thought alive (0.2 s apart).
-FETCH_TRIES = 25
 
 
-class Link(Protocol):
-    """An outgoing connection to another node (``_links.NodeLink``)."""
+class _FetchLinks:
+    """``raylet.FetchEffects`` over this node's links and nursery, which the service gives
+    ``RemoteWork`` once it runs (``links``, ``spawn``)."""
 
-    closed: bool
+    def __init__(self, remote: RemoteWork) -> None:
+        self._remote = remote
 
-    def send(self, msg: Message) -> None: ...
+    def link(self, node_id: bytes) -> Link:
+        return self._remote.link(node_id)
 
-    def call(self, method: str, args: dict[str, Any], callback: Callable[[bool, Any, str | None], None] | None) -> None: ...
+    def arena_of(self, link: Link) -> Any:
+        return self._remote.links.arena_of(link)
 
-    async def call_async(self, method: str, args: dict[str, Any]) -> Any: ...
+    def is_alive(self, node_id: bytes) -> bool:
+        return self._remote.cluster.is_alive(node_id)
+
+    def start_soon(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+        assert self._remote.spawn is not None
+        self._remote.spawn(fn, *args)
 
 
 class RemoteWork:
@@ -77,7 +82,6 @@ class RemoteWork:
         self.origin: dict[bytes, bytes] = {}  # object -> node that holds it for us
         self.inflight: dict[bytes, dict[bytes, TaskRecord]] = {}  # node -> task id -> forwarded task
         self.sent_fns: dict[bytes, set[bytes]] = {}
-        self.fetching: dict[bytes, list[Callable[[], None]]] = {}
         self.awaiting_actor: dict[bytes, list[tuple[Peer, dict[str, Any], bytes | None]]] = {}
         # the head, restarted: detached actors saved as running on another node, waiting for
         # that node to rejoin and say so (else created again once the deadline passes)
@@ -87,7 +91,14 @@ class RemoteWork:
         # finished forwarded tasks kept to recompute their results (their arguments stay pinned)
         self.lineage: Lineage[TaskRecord] = Lineage(release=core.release_pins,
                                                     exists=lambda oid: core.objects.get(oid) is not None)
-        self.stats = {"tasks_forwarded": 0, "objects_fetched": 0, "bytes_fetched": 0, "reconstructions": 0}
+        self.fetcher = Fetcher(lambda oid: core.objects.get(oid), core.store, _FetchLinks(self))
+        self._counts = {"tasks_forwarded": 0, "reconstructions": 0}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        c, f = self._counts, self.fetcher.stats
+        return {"tasks_forwarded": c["tasks_forwarded"], "objects_fetched": f["objects_fetched"],
+                "bytes_fetched": f["bytes_fetched"], "reconstructions": c["reconstructions"]}
 
     # ------------------------------------------------------------------ helpers
     def link(self, node_id: bytes) -> Link:
@@ -197,7 +208,7 @@ class RemoteWork:
         t.forwarded_to = node_id
         self.inflight.setdefault(node_id, {})[spec["tid"]] = t
         self.cluster.debit(node_id, t.place if spec["kind"] != ACTOR_CALL else {})
-        self.stats["tasks_forwarded"] += 1
+        self._counts["tasks_forwarded"] += 1
         if spec["kind"] == ACTOR_CREATE:
             core.actors.pump_of(spec["actor"])
 
@@ -328,81 +339,9 @@ class RemoteWork:
 
     # ------------------------------------------------------------------ fetching
     def localize(self, oids: list[bytes], then: Callable[[], None]) -> None:
-        """Bring every marker among ``oids``' entries into this node's store, then ``then()``."""
-        objects = self.core.objects
-        todo = [oid for oid in oids if (e := objects.get(oid)) is not None and is_marker(e.payload)]
-        if not todo:
-            then()
-            return
-        remaining = [len(todo)]
-
-        def one_done() -> None:
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                then()
-
-        for oid in todo:
-            waiting = self.fetching.get(oid)
-            if waiting is not None:
-                waiting.append(one_done)
-                continue
-            self.fetching[oid] = [one_done]
-            e = objects.get(oid)
-            assert e is not None and e.payload is not None
-            assert self.spawn is not None
-            self.spawn(self._fetch, dict(e.payload))
-
-    async def _fetch(self, marker: dict[str, Any]) -> None:
-        """Copy the object ``marker`` points at into this node's store. A failed copy is tried
-        again while its node is thought alive; once it is declared dead, ``node_died`` has
-        already recomputed or failed the object, and that answer is kept."""
-        core = self.core
-        oid, node_id = marker["id"], marker["node"]
-        payload: dict[str, Any] | None = None
-        for attempt in range(FETCH_TRIES):
-            try:
-                payload = await self._copy_here(marker)
-                break
-            except Exception as e:
-                if not self.cluster.is_alive(node_id) or attempt == FETCH_TRIES - 1:
-                    log.warning("could not fetch object %s from node %s: %s", oid.hex(), node_id.hex()[:12], e)
-                    payload = {**lost_payload(oid, f"fetching it from node {node_id.hex()} failed: {e}"), "lost_from": node_id}
-                    break
-                await trio.sleep(0.2)
-        entry = core.objects.get(oid)
-        ours = payload is not None and payload.get("loc") is not None
-        if entry is not None and entry.payload is not None and entry.payload.get("node") == node_id:
-            entry.payload = payload  # still the marker we fetched (not recomputed meanwhile)
-        elif ours:
-            core.store.delete(oid)
-        for cb in self.fetching.pop(oid, []):
-            cb()
-
-    async def _copy_here(self, marker: dict[str, Any]) -> dict[str, Any]:
-        oid, node_id, size = marker["id"], marker["node"], int(marker.get("size") or 0)
-        store = self.core.store
-        if not self.cluster.is_alive(node_id):
-            raise ConnectionError(f"node {node_id.hex()} holding it is dead")
-        link = self.link(node_id)
-        offset = store.create(oid, size)
-        try:
-            view = store.arena.write_view(offset, size)
-            other = self.links.arena_of(link)
-            if other is not None:  # on this machine: one copy, from its arena to ours
-                loc = await link.call_async("lease_object", {"id": oid})
-                try:
-                    view[:] = other.write_view(int(loc[0]), size)
-                finally:
-                    link.send(Unmap([oid], [1]))
-            else:
-                await _read_chunks(link, oid, size, view)
-            store.seal(oid)
-        except BaseException:
-            store.delete(oid)
-            raise
-        self.stats["objects_fetched"] += 1
-        self.stats["bytes_fetched"] += size
-        return {"id": oid, "data": None, "loc": [offset, size], "err": False, "refs": marker.get("refs") or []}
+        """Bring every marker among ``oids``' entries into this node's store, then ``then()``
+        (``raylet.Fetcher``)."""
+        self.fetcher.localize(oids, then)
 
     # ------------------------------------------------------------------ actors
     def actor_placed(self, rec: ActorRecord, node_id: bytes) -> None:
@@ -525,7 +464,7 @@ class RemoteWork:
         t = self.lineage.get(oid[:16])
         if t is not None and e.ready and all(core.objects.get(d) is not None for d in t.spec["deps"]):
             self.lineage.take(oid[:16])  # its pins go with the task run again
-            self.stats["reconstructions"] += 1
+            self._counts["reconstructions"] += 1
             log.info("recomputing %s (lost with node %s)", t.spec["name"], node_id.hex()[:12])
             for r in return_ids(t.spec):
                 x = core.objects.get(r)
@@ -547,27 +486,6 @@ class RemoteWork:
         else:
             error = exc.OwnerDiedError(oid.hex(), f"{why} before it sent the value")
             core.objects.set_ready(error_payload(oid, error))
-
-
-async def _read_chunks(link: Link, oid: bytes, size: int, view: memoryview) -> None:
-    """Copy ``size`` bytes of ``oid`` into ``view``, ``WINDOW`` chunk requests in flight."""
-    positions = list(range(0, size, CHUNK))
-    limit = trio.Semaphore(WINDOW)
-
-    async def one(pos: int) -> None:
-        n = min(CHUNK, size - pos)
-        try:
-            data = await link.call_async("read_object", {"id": oid, "offset": pos, "size": n})
-        finally:
-            limit.release()
-        if not isinstance(data, bytes) or len(data) != n:
-            raise exc.ObjectLostError(oid.hex(), "the holding node sent a short chunk")
-        view[pos : pos + n] = data
-
-    async with trio.open_nursery() as nursery:
-        for pos in positions:
-            await limit.acquire()
-            nursery.start_soon(one, pos)
 
 
 def new_job_base() -> int:

@@ -3,6 +3,7 @@
 - ``_directory``: ``ObjectDirectory``, the object directory and read pins (entries, holders,
   pins, waiters, sealing, freeing, the leases processes read shared memory under), a part that
   owns its tables and acts through a ``Store`` and ``DirectoryEffects`` given at construction.
+- ``_fetch``: ``Fetcher``, copying objects held by other nodes into this node's store (chunked).
 - ``_lineage``: ``Lineage``, the finished forwarded tasks kept (bounded) to recompute lost results.
 - ``_objects``: ``ObjectTable``/``ObjectEntry``, the directory's reference-counted entries.
 - ``_resources``: ``NodeResources``, resource pools in the plugins' units.
@@ -21,6 +22,8 @@ from ._directory import (
     lost_payload,
     marker_for,
 )
+from ._fetch import FetchEffects, Fetcher
+from ._fetch import Link as FetchLink
 from ._lineage import LINEAGE_LIMIT, Lineage
 from ._objects import ObjectEntry, ObjectTable
 from ._resources import GPU, NodeResources, from_units, to_units
@@ -31,6 +34,9 @@ __all__ = [
     "ObjectTable",
     "ObjectDirectory",
     "Lineage",
+    "Fetcher",
+    "FetchEffects",
+    "FetchLink",
     "LINEAGE_LIMIT",
     "DirectoryEffects",
     "error_payload",
