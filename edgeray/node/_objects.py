@@ -51,7 +51,7 @@ class NodeObjectEffects:
         """Nobody holds the object any more: the node holding it for us, the lineage that could
         recompute it and the actor whose last handle it was are told."""
         remote = self._remote
-        if e.id in remote.origin:
+        if remote.forwarding.holds(e.id):
             remote.freed(e.id)
         if e.id[:16] in remote.lineage:
             remote.lineage.freed(e.id)

@@ -9,12 +9,14 @@ the value gets it only after ``localize`` copied the bytes into this node's stor
 (``read_object`` calls, a few in flight); a task forwarded elsewhere carries the marker on, so
 bytes move once, from where they are to where they are used. Ids this node has never seen that
 arrive nested in a task or a value become *proxies*: pending entries subscribed to the node
-that sent them (``origin``), which holds them on this node's behalf.
+that sent them (``Forwarding.origin``), which holds them on this node's behalf.
 
-Two parts of this live in ``raylet/`` and own their data: ``Fetcher`` (the chunked copy of a
-marker's bytes, ``self.fetcher``, acting through ``_FetchLinks``) and ``Lineage`` (the finished
-tasks kept to recompute lost results, ``self.lineage``). Everything here runs on the node's
-Trio thread, like ``NodeCore``; the only async part is the fetch, started in the node's nursery.
+Three parts of this live in ``raylet/`` and own their data: ``Forwarding`` (the tasks sent to
+other nodes, the objects they hold for us and the code sent to each, ``self.forwarding``),
+``Fetcher`` (the chunked copy of a marker's bytes, ``self.fetcher``), both acting through
+``_NodeLinks``, and ``Lineage`` (the finished tasks kept to recompute lost results,
+``self.lineage``). Everything here runs on the node's Trio thread, like ``NodeCore``; the only
+async part is the fetch, started in the node's nursery.
 """
 
 from __future__ import annotations
@@ -29,15 +31,16 @@ import trio
 from .. import exceptions as exc
 from ..gcs import ActorRecord, JobRecord
 from ..gcs import _tables as gcs_state
-from ..protocol import (
-    AddRef,
-    DelRef,
-    ForwardTask,
-    Subscribe,
-    encode_spec,
-    return_ids,
+from ..protocol import DelRef, ForwardTask, Message, encode_spec, return_ids
+from ..raylet import (
+    Fetcher,
+    Forwarding,
+    Lineage,
+    error_payload,
+    is_marker,
+    lost_payload,
+    marker_for,
 )
-from ..raylet import Fetcher, Lineage, error_payload, is_marker, lost_payload, marker_for
 from ..raylet import FetchLink as Link
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK
 from ._cluster import ClusterTable
@@ -50,15 +53,18 @@ log = logging.getLogger("edgeray.node")
 
 
 
-class _FetchLinks:
-    """``raylet.FetchEffects`` over this node's links and nursery, which the service gives
-    ``RemoteWork`` once it runs (``links``, ``spawn``)."""
+class _NodeLinks:
+    """``raylet.FetchEffects`` and ``raylet.ForwardEffects`` over this node's links and nursery,
+    which the service gives ``RemoteWork`` once it runs (``links``, ``spawn``)."""
 
     def __init__(self, remote: RemoteWork) -> None:
         self._remote = remote
 
     def link(self, node_id: bytes) -> Link:
         return self._remote.link(node_id)
+
+    def send(self, node_id: bytes, msg: Message) -> None:
+        self._remote.link(node_id).send(msg)
 
     def arena_of(self, link: Link) -> Any:
         return self._remote.links.arena_of(link)
@@ -79,9 +85,9 @@ class RemoteWork:
         self.links: Any = None  # _links.NodeLinks, set by the service
         self.spawn: Callable[..., None] | None = None  # nursery.start_soon
         self.is_head = True
-        self.origin: dict[bytes, bytes] = {}  # object -> node that holds it for us
-        self.inflight: dict[bytes, dict[bytes, TaskRecord]] = {}  # node -> task id -> forwarded task
-        self.sent_fns: dict[bytes, set[bytes]] = {}
+        links = _NodeLinks(self)
+        # the tasks sent to other nodes, the objects they hold for us, the code sent to each
+        self.forwarding: Forwarding[TaskRecord] = Forwarding(links)
         self.awaiting_actor: dict[bytes, list[tuple[Peer, dict[str, Any], bytes | None]]] = {}
         # the head, restarted: detached actors saved as running on another node, waiting for
         # that node to rejoin and say so (else created again once the deadline passes)
@@ -91,7 +97,7 @@ class RemoteWork:
         # finished forwarded tasks kept to recompute their results (their arguments stay pinned)
         self.lineage: Lineage[TaskRecord] = Lineage(release=core.release_pins,
                                                     exists=lambda oid: core.objects.get(oid) is not None)
-        self.fetcher = Fetcher(lambda oid: core.objects.get(oid), core.store, _FetchLinks(self))
+        self.fetcher = Fetcher(lambda oid: core.objects.get(oid), core.store, links)
         self._counts = {"tasks_forwarded": 0, "reconstructions": 0}
 
     @property
@@ -184,11 +190,9 @@ class RemoteWork:
         link = self.link(node_id)
         fns = []
         fn = spec.get("fn")
-        sent = self.sent_fns.setdefault(node_id, set())
-        if fn and fn not in sent and fn in core.gcs.functions:
+        if fn and fn in core.gcs.functions and self.forwarding.needs_function(node_id, fn):
             blob, name = core.gcs.functions[fn]
             fns.append([fn, blob, name])
-            sent.add(fn)
         actor = None
         if spec["kind"] == ACTOR_CREATE:
             rec = core.gcs.actors.get(spec["actor"])
@@ -206,7 +210,7 @@ class RemoteWork:
         job = core.gcs.jobs.get(spec["job"])
         link.send(ForwardTask(t.raw, deps, fns, actor, {"namespace": job.namespace} if job is not None else None))
         t.forwarded_to = node_id
-        self.inflight.setdefault(node_id, {})[spec["tid"]] = t
+        self.forwarding.sent(node_id, t)
         self.cluster.debit(node_id, t.place if spec["kind"] != ACTOR_CALL else {})
         self._counts["tasks_forwarded"] += 1
         if spec["kind"] == ACTOR_CREATE:
@@ -255,10 +259,7 @@ class RemoteWork:
             objects.add_holder([oid], holder)
             return
         objects.expect(oid, holder)
-        self.origin[oid] = node_id
-        link = self.link(node_id)
-        link.send(AddRef([oid]))
-        link.send(Subscribe([oid]))
+        self.forwarding.subscribe_from(oid, node_id)
 
     def object_ready(self, node_id: bytes, payload: dict[str, Any]) -> None:
         """A value (or marker) from ``node_id``: the result of work we forwarded there, or a
@@ -275,24 +276,21 @@ class RemoteWork:
         if e is None:  # nobody here wants it any more: let the other node free it
             self.link(node_id).send(DelRef([oid]))
             return
-        tasks = self.inflight.get(node_id)
-        if not (tasks and oid[:16] in tasks) and self.origin.get(oid) != node_id:
+        forwarding = self.forwarding
+        if not forwarding.expects(node_id, oid):
             # not a result of work that node still has from us, nor a value we asked it for:
             # e.g. a late result of a task retried elsewhere after that node was declared dead
             log.info("ignored object %s from node %s: nothing here waits for it from there", oid.hex()[:16], node_id.hex()[:12])
             return
-        self.origin.setdefault(oid, node_id)
+        forwarding.holds_result(oid, node_id)
         for r in payload.get("refs") or []:
             if objects.get(r) is None:
                 objects.expect(r, None)
-                self.origin[r] = node_id
-                link = self.link(node_id)
-                link.send(AddRef([r]))
-                link.send(Subscribe([r]))
-        t = tasks.get(oid[:16]) if tasks else None
+                forwarding.subscribe_from(r, node_id)
+        t = forwarding.task_for(node_id, oid)
         done = t is not None and all(r == oid or (x := objects.get(r)) is None or x.ready for r in return_ids(t.spec))
-        if done and t is not None and tasks is not None:
-            del tasks[oid[:16]]
+        if done and t is not None:
+            forwarding.finished(node_id, oid[:16])
             self._credit(node_id, t)  # its resources are free there again (before dependents schedule)
         objects.set_ready(payload)
         if done and t is not None:
@@ -306,8 +304,7 @@ class RemoteWork:
     def _bounced(self, node_id: bytes, oid: bytes) -> None:
         """``node_id`` could not fetch an argument of the task we sent it (the node holding
         it died): once that argument is back (``node_died`` recomputes it), send it again."""
-        tasks = self.inflight.get(node_id)
-        t = tasks.pop(oid[:16], None) if tasks else None
+        t = self.forwarding.finished(node_id, oid[:16])
         if t is None or t.done:
             return  # another result of the same task bounced first
         t.forwarded_to = None
@@ -333,9 +330,8 @@ class RemoteWork:
 
     # ------------------------------------------------------------------ freeing
     def freed(self, oid: bytes) -> None:
-        node_id = self.origin.pop(oid, None)
-        if node_id is not None and self.cluster.is_alive(node_id):
-            self.link(node_id).send(DelRef([oid]))
+        """Nobody here holds ``oid`` any more: the node holding it for us may free it."""
+        self.forwarding.freed(oid)
 
     # ------------------------------------------------------------------ fetching
     def localize(self, oids: list[bytes], then: Callable[[], None]) -> None:
@@ -424,8 +420,7 @@ class RemoteWork:
         self.cluster.mark_dead(node_id)  # strategies stop choosing it (the head's next table agrees)
         if self.links is not None:
             self.links.drop(node_id)
-        self.sent_fns.pop(node_id, None)
-        inflight = self.inflight.pop(node_id, {})
+        inflight = self.forwarding.node_gone(node_id)
         for rec in list(core.gcs.actors.values()):  # ours that ran there: restart them elsewhere
             if not rec.stub and rec.host == node_id and rec.state != gcs_state.DEAD:
                 creating = any(t.spec["kind"] == ACTOR_CREATE and t.spec["actor"] == rec.actor_id for t in inflight.values())
@@ -441,9 +436,7 @@ class RemoteWork:
         for rec in [r for r in core.gcs.actors.values() if r.stub and r.host == node_id]:
             del core.gcs.actors[rec.actor_id]  # the next call asks the head where it went
             core.actors.fail_calls_with(rec, exc.ActorDiedError(f"The node {node_id.hex()} running the actor died.", rec.actor_id.hex()))
-        lost = {oid for oid, n in self.origin.items() if n == node_id}
-        for oid in lost:
-            self.origin.pop(oid, None)
+        lost = self.forwarding.lost_with(node_id)
         for oid in list(lost):
             if oid in lost:  # not already recomputed as another's argument
                 lost.discard(oid)

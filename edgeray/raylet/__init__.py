@@ -4,6 +4,7 @@
   pins, waiters, sealing, freeing, the leases processes read shared memory under), a part that
   owns its tables and acts through a ``Store`` and ``DirectoryEffects`` given at construction.
 - ``_fetch``: ``Fetcher``, copying objects held by other nodes into this node's store (chunked).
+- ``_forwarding``: ``Forwarding``, the tasks sent to other nodes and the objects they hold for us.
 - ``_lineage``: ``Lineage``, the finished forwarded tasks kept (bounded) to recompute lost results.
 - ``_objects``: ``ObjectTable``/``ObjectEntry``, the directory's reference-counted entries.
 - ``_resources``: ``NodeResources``, resource pools in the plugins' units.
@@ -24,6 +25,7 @@ from ._directory import (
 )
 from ._fetch import FetchEffects, Fetcher
 from ._fetch import Link as FetchLink
+from ._forwarding import ForwardEffects, Forwarding
 from ._lineage import LINEAGE_LIMIT, Lineage
 from ._objects import ObjectEntry, ObjectTable
 from ._resources import GPU, NodeResources, from_units, to_units
@@ -34,6 +36,8 @@ __all__ = [
     "ObjectTable",
     "ObjectDirectory",
     "Lineage",
+    "Forwarding",
+    "ForwardEffects",
     "Fetcher",
     "FetchEffects",
     "FetchLink",
