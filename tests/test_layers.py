@@ -209,6 +209,36 @@ def violations(package: str) -> list[str]:
 KNOWN_VIOLATIONS: dict[str, str] = {}
 
 
+# --------------------------------------------------------------------------- one place per concept
+
+# An object id's layout (task id + 4-byte index) is spelled out in ``protocol/_ids.py`` only, and
+# resource units are converted by ``plugins`` (``to_units``/``from_units``) only.
+_ID_LAYOUT = re.compile(r"to_bytes\(4, \"big\"\)|\+ b\"\\x00\\x00\\x00\\x00\"|_RET\b")
+_UNIT_LITERAL = re.compile(r"\s/\s?10_?000\b|\*\s?10_?000\b")
+
+
+def test_object_ids_are_built_in_protocol_ids_only() -> None:
+    bad = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == "protocol/_ids.py":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if _ID_LAYOUT.search(line):
+                bad.append(f"{rel}:{n}: {line.strip()}")
+    assert bad == []
+
+
+def test_resource_units_are_converted_by_plugins_only() -> None:
+    bad = []
+    for package in ("node", "raylet"):
+        for path in modules_of(package):
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if _UNIT_LITERAL.search(line.split("#")[0]):
+                    bad.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert bad == []
+
+
 @pytest.mark.parametrize(
     "package",
     [

@@ -10,6 +10,7 @@ from ..client import CoreClient, ObjectRef
 from ..client._args import Dep
 from ..client._generators import generator_mode, wrap_generator_result
 from ..dag import FunctionNode
+from ..protocol import return_ids
 from ._init import auto_client
 from ._options import (
     check_fits_placement_group,
@@ -121,8 +122,7 @@ def make_spec(
 
 
 def return_refs(client: CoreClient, spec: dict[str, Any]) -> list[ObjectRef]:
-    tid = spec["tid"]
-    refs = [client.owned_ref(tid + i.to_bytes(4, "big")) for i in range(1, spec["rets"] + 1)]
+    refs = [client.owned_ref(oid) for oid in return_ids(spec)]
     client._subscribed.update(r._id for r in refs)  # the node pushes an owner's results to it
     return refs
 

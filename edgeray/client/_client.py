@@ -34,6 +34,7 @@ from ..protocol import (
     Unblocked,
     Welcome,
     encode_spec,
+    put_id,
 )
 from ..transport import connect_blocking
 from ._direct import ActorLanes
@@ -419,7 +420,7 @@ class CoreClient(DirectResults, Values):
     def put(self, value: Any, *, _owner_hint: Any = None) -> ObjectRef:
         if isinstance(value, ObjectRef):
             raise TypeError("Calling 'put' on an ObjectRef is not allowed. Pass the value itself instead.")
-        oid = self.new_id() + b"\x00\x00\x00\x00"
+        oid = put_id(self.new_id())
         so, contained = self.serialize(value)
         return self.store_serialized(oid, so, contained)
 

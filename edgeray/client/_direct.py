@@ -46,6 +46,7 @@ from ..protocol import (
     Welcome,
     encode_message,
     encode_spec,
+    return_ids,
 )
 from ..transport import UnixChannel
 
@@ -240,7 +241,7 @@ class DirectChannel:
 def error_results(spec: dict[str, Any], error: BaseException) -> list[dict[str, Any]]:
     """Payloads that make every result of ``spec`` raise ``error``."""
     data = serialize(error).to_bytes()
-    return [{"id": r, "data": data, "loc": None, "err": True, "refs": []} for r in returns(spec)]
+    return [{"id": r, "data": data, "loc": None, "err": True, "refs": []} for r in return_ids(spec)]
 
 
 class _Lane:
@@ -290,7 +291,7 @@ class ActorLanes:
             if lane is None:
                 lane = self._lanes[actor_id] = _Lane(self, actor_id, name, unordered)
         if direct:
-            self._client.expect_direct(returns(spec))
+            self._client.expect_direct(return_ids(spec))
         with lane.lock:
             if direct and (lane.chan is None or not lane.chan.open) and not lane.sticky_node:
                 self._resolve(lane)
@@ -306,7 +307,7 @@ class ActorLanes:
 
     def _send(self, lane: _Lane, direct: bool, spec: dict[str, Any]) -> None:
         lane.mode = mode = self._path(lane, direct)
-        rets = returns(spec)
+        rets = return_ids(spec)
         if mode == "direct":
             assert lane.chan is not None
             lane.inflight += 1
@@ -337,7 +338,7 @@ class ActorLanes:
                     self._fail(spec, e)
 
     def _fail(self, spec: dict[str, Any], error: BaseException) -> None:
-        self._client.expect_direct(returns(spec))
+        self._client.expect_direct(return_ids(spec))
         self._client.direct_results(error_results(spec, exc.RaySystemError(f"could not send {spec['name']}: {error}")))
 
     # -- finding the actor's worker -------------------------------------------------------
@@ -431,7 +432,3 @@ class ActorLanes:
             if chan is not None:
                 chan.close()
 
-
-def returns(spec: dict[str, Any]) -> list[bytes]:
-    """The ids of a call's results."""
-    return [spec["tid"] + i.to_bytes(4, "big") for i in range(1, spec["rets"] + 1)]

@@ -31,8 +31,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import exceptions as exc
-from ..protocol import TaskDone, TaskEvents
-from ._direct import DirectChannel, error_results, returns
+from ..protocol import TaskDone, TaskEvents, return_ids
+from ._direct import DirectChannel, error_results
 
 if TYPE_CHECKING:
     from ._client import CoreClient
@@ -98,7 +98,7 @@ class TaskLeases:
         """Send a task to a leased worker, queue it for one being asked for, or (none lent) via
         the node. ``args``: refs to its ObjectRef arguments, held until it ends (a retry via the
         node needs them there)."""
-        self._client.expect_direct(returns(spec))
+        self._client.expect_direct(return_ids(spec))
         back: list[_Lease] = []
         with self._lock:
             if args:
@@ -155,7 +155,7 @@ class TaskLeases:
         spec.pop("_deps", None)  # the node resolves the arguments itself
         try:
             self._client.submit(spec)
-            self._client.direct_to_node(returns(spec))
+            self._client.direct_to_node(return_ids(spec))
         finally:
             self._ended(spec["tid"])  # the node pins the arguments from now on
 

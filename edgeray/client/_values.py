@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import exceptions as exc
 from ..object_store import Arena, SerializedObject, deserialize, serialize
-from ..protocol import AddRef, DelRef, Message, Promise, PutObject, Unmap
+from ..protocol import AddRef, DelRef, Message, Promise, PutObject, Unmap, put_id
 from ._refs import ObjectRef
 from ._state import ClientState
 from ._views import ViewLeases
@@ -102,7 +102,7 @@ class Values(ClientState):
         """A new object of this process whose ``get`` raises ``error`` (what a generator task
         raised, stored after the values it yielded)."""
         client = self._as_client()
-        oid = client.new_id() + b"\x00\x00\x00\x00"
+        oid = put_id(client.new_id())
         data = self.serialize(error)[0].to_bytes()
         with self._lock:
             self._local[oid] = data

@@ -399,17 +399,7 @@ class CallHandlers:
     def lease_object(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         """For a node on this machine: where a stored object is in our arena, pinned there
         until the node gives the lease back with ``Unmap``."""
-        if peer.role != "node":
-            raise ValueError("lease_object is for other nodes")
-        oid = _arg(args, "id", bytes)
-        e = self.core.objects.get(oid)
-        if e is None or not e.ready or e.payload is None or e.payload.get("loc") is None:
-            raise KeyError(f"object {oid.hex()} is not in this node's store")
-        loc = self.core.store.restore(oid)
-        self.core.store.pin(oid)
-        leases = self.core.object_service.leases.setdefault(peer.peer_id, {})
-        leases[oid] = leases.get(oid, 0) + 1
-        return list(loc)
+        return self.core.object_service.lease_for_node(peer, _arg(args, "id", bytes))
 
     def get_function(self, peer: PeerConn, args: dict[str, Any]) -> Any:
         fid = _arg(args, "fn_id", bytes)

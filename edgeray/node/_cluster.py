@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..plugins import ClusterView, NodeView
+from ..plugins import ClusterView, NodeView, from_unit_dict
 
 
 @dataclass
@@ -207,7 +207,7 @@ class ClusterTable:
 
 
 def _floats(units: dict[str, int]) -> dict[str, float]:
-    return {k: max(v, 0) / 10_000 for k, v in units.items()}
+    return from_unit_dict({k: max(v, 0) for k, v in units.items()})
 
 
 def _sum(dicts: Iterable[dict[str, int]]) -> dict[str, float]:
@@ -215,4 +215,4 @@ def _sum(dicts: Iterable[dict[str, int]]) -> dict[str, float]:
     for d in dicts:
         for k, v in d.items():
             out[k] = out.get(k, 0) + max(v, 0)
-    return {k: v / 10_000 for k, v in out.items()}
+    return from_unit_dict(out)

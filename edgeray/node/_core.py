@@ -20,18 +20,18 @@ from ..gcs import ActorRecord, DurableGcs, GcsTables
 from ..gcs import _tables as gcs_state
 from ..gcs._task_events import TERMINAL, error_type, new_row
 from ..object_store import ObjectStore
-from ..plugins import ClusterView, NodeView, SchedulingRequest
+from ..plugins import ClusterView, NodeView, SchedulingRequest, from_unit_dict
 from ..protocol import CancelTask, Execute, Log, encode_spec
-from ..raylet import NodeResources, ObjectEntry, ObjectTable
+from ..raylet import NodeResources, ObjectDirectory, ObjectEntry, error_payload
 from ..raylet import _workers as W
 from ..raylet._resources import ResourcePool
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
 from ._actors import Actors
 from ._cluster import ClusterTable, NodeEntry
-from ._objects import ObjectService
+from ._objects import NodeObjectEffects
 from ._placement_groups import WAIT, PlacementGroups
 from ._pool_workers import PoolWorkers
-from ._records import INFEASIBLE, Peer, ReadyQueues, Spawner, TaskRecord, caller_key, error_payload
+from ._records import INFEASIBLE, Peer, ReadyQueues, Spawner, TaskRecord, caller_key
 from ._remote import RemoteWork, is_marker
 
 log = logging.getLogger("edgeray.node")
@@ -59,14 +59,15 @@ class NodeCore:
         self.labels: dict[str, str] = {}  # this node's labels (config and plugins)
         self.cluster = ClusterTable(NodeEntry(node_id, "", os.uname().nodename, dict(resources.total),
                                               dict(resources.available), head=True))
+        self.peers: dict[bytes, Peer] = {}
+        self.live: weakref.WeakValueDictionary[bytes, TaskRecord] = weakref.WeakValueDictionary()  # for cancel
         self.remote = RemoteWork(self, self.cluster)
         self.actors = Actors(self)
         self.gcs.on_dead = self.actors.died
-        self.object_service = ObjectService(self)
+        effects = NodeObjectEffects(self.peers, self.live, self.remote, self.actors)
+        self.object_service = ObjectDirectory(node_id, store, effects)
         self.pool_workers = PoolWorkers(self)
-        self.objects = ObjectTable(self.object_service.free_entry)
-        self.peers: dict[bytes, Peer] = {}
-        self.live: weakref.WeakValueDictionary[bytes, TaskRecord] = weakref.WeakValueDictionary()  # for cancel
+        self.objects = self.object_service.table
         self.workers: dict[bytes, W.WorkerRecord] = {}
         self.ready = ReadyQueues()
         self.running: dict[bytes, TaskRecord] = {}
@@ -98,8 +99,7 @@ class NodeCore:
 
     def peer_disconnected(self, peer: Peer) -> None:
         self.peers.pop(peer.peer_id, None)
-        self.object_service.peer_gone(peer)
-        self.objects.drop_holder_everywhere(peer.peer_id)
+        self.object_service.peer_gone(peer.peer_id)
         for w in [w for w in self.workers.values() if w.state == W.LEASED and w.lent_to == peer.peer_id]:
             self.pool_workers.return_lease(peer, w.worker_id)
         if peer.role == "driver":
@@ -346,7 +346,7 @@ class NodeCore:
         if strategy is None:
             return cls(f"{t.spec['name']}: unknown scheduling strategy {name!r}; this node knows "
                        f"{sorted(self.strategies)} (install or load the plugin that provides it).")
-        request = SchedulingRequest({k: v / 10_000 for k, v in t.place.items()}, "actor" if actor else "task",
+        request = SchedulingRequest(from_unit_dict(t.place), "actor" if actor else "task",
                                     name, params, arg_bytes or {})
         try:
             decision = strategy.decide(request, view)
@@ -409,7 +409,7 @@ class NodeCore:
         key = repr(sorted(req.items())).encode()
         if key not in self._warned_infeasible:
             self._warned_infeasible.add(key)
-            want = {k: v / 10_000 for k, v in req.items()}
+            want = from_unit_dict(req)
             msg = (
                 f"Warning: The following resource request cannot be scheduled right now: {want}. "
                 f"This node has {self.resources.snapshot_total()}. The {'actor' if t.spec['kind'] else 'task'} "
@@ -730,7 +730,7 @@ class NodeCore:
             out.append({
                 "NodeID": n.node_id.hex(), "Alive": n.alive, "NodeManagerAddress": host,
                 "NodeManagerHostname": n.hostname, "Address": n.address,
-                "Resources": {k: v / 10_000 for k, v in n.total.items()} if n.alive else {},
+                "Resources": from_unit_dict(n.total) if n.alive else {},
                 "Labels": dict(n.labels), "IsHead": n.head, "alive": n.alive,
             })
         return out

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import exceptions as exc
 from ..gcs import PlacementGroupRecord
 from ..gcs import _tables as gcs_state
+from ..plugins import from_unit_dict, from_units
 from ..raylet import to_units
 from ..raylet._placement import STRATEGIES, never_fits, place_bundles
 from ..raylet._resources import UNIT, ResourcePool
@@ -306,7 +307,7 @@ class PlacementGroups:
         if rec.warned or not never_fits(rec.strategy, rec.bundles, nodes):
             return
         rec.warned = True
-        want = [{k: v / 10_000 for k, v in b.items()} for b in rec.bundles]
+        want = [from_unit_dict(b) for b in rec.bundles]
         msg = (
             f"Warning: placement group {rec.name or rec.pg_id.hex()} ({rec.strategy}, bundles {want}) cannot be "
             f"created on the nodes of this cluster ({len(nodes)} node(s)); it stays pending until nodes that "
@@ -345,7 +346,7 @@ class PlacementGroups:
         if elsewhere and (not pools or index >= 0):  # the bundle is on another node: run it there
             return None, elsewhere[t.spec["tid"][-1] % len(elsewhere)]
         if not any(pool.feasible(t.req) for pool, _ in pools):
-            want = {k: v / 10_000 for k, v in t.req.items()}
+            want = from_unit_dict(t.req)
             unfit: type[exc.RayError] = exc.ActorUnschedulableError if actor else exc.TaskUnschedulableError
             where = f"bundle {index}" if index >= 0 else "any bundle"
             return None, unfit(f"{t.spec['name']} asks for {want}, more than {where} of placement group "
@@ -402,7 +403,7 @@ class PlacementGroups:
         self.restoring.pop(pg_id, None)
         if was_pending:
             err = exc.RayError(f"placement group {rec.name or pg_id.hex()} was removed before it was created")
-            from ._records import error_payload
+            from ..raylet import error_payload
 
             core.objects.set_ready(error_payload(rec.ready_id, err))
         if rec.name and core.gcs.named_pgs.get(rec.name) == pg_id:
@@ -445,8 +446,8 @@ class PlacementGroups:
         for (pg_id, i), pool in self.core.resources.bundles.items():
             out.append({
                 "pg_id": pg_id.hex(), "bundle": i,
-                "total": {k: v / 10_000 for k, v in pool.total.items()},
-                "used": {k: (v - pool.available.get(k, 0)) / 10_000 for k, v in pool.total.items()},
+                "total": from_unit_dict(pool.total),
+                "used": {k: from_units(v - pool.available.get(k, 0)) for k, v in pool.total.items()},
             })
         return out
 

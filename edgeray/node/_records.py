@@ -10,7 +10,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..object_store import serialize
 from ..protocol import Message
 from ..raylet import _workers as W
 from ..raylet import to_units
@@ -73,10 +72,6 @@ INFEASIBLE = "infeasible"  # a strategy's answer: no node can ever hold it (it w
 def caller_key(spec: TaskSpec) -> bytes:
     """The ordering queue of an actor call: its owner process and the handle it came through."""
     return spec["owner"] + spec["opts"].get("caller", b"")  # type: ignore[no-any-return]
-
-
-def error_payload(object_id: bytes, error: BaseException) -> dict[str, Any]:
-    return {"id": object_id, "data": serialize(error).to_bytes(), "loc": None, "err": True, "refs": []}
 
 
 class ReadyQueues:

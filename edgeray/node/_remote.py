@@ -9,27 +9,40 @@ the value gets it only after ``localize`` copied the bytes into this node's stor
 (``read_object`` calls, a few in flight); a task forwarded elsewhere carries the marker on, so
 bytes move once, from where they are to where they are used. Ids this node has never seen that
 arrive nested in a task or a value become *proxies*: pending entries subscribed to the node
-that sent them (``origin``), which holds them on this node's behalf.
+that sent them (``Forwarding.origin``), which holds them on this node's behalf.
 
-Everything here runs on the node's Trio thread, like ``NodeCore``; the only async part is the
-chunked fetch, started in the node's nursery.
+Three parts of this live in ``raylet/`` and own their data: ``Forwarding`` (the tasks sent to
+other nodes, the objects they hold for us and the code sent to each, ``self.forwarding``),
+``Fetcher`` (the chunked copy of a marker's bytes, ``self.fetcher``), both acting through
+``_NodeLinks``, and ``Lineage`` (the finished tasks kept to recompute lost results,
+``self.lineage``). Everything here runs on the node's Trio thread, like ``NodeCore``; the only
+async part is the fetch, started in the node's nursery.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .. import exceptions as exc
 from ..gcs import ActorRecord, JobRecord
 from ..gcs import _tables as gcs_state
-from ..protocol import AddRef, DelRef, ForwardTask, Message, Subscribe, Unmap, encode_spec
-from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, return_ids
+from ..protocol import DelRef, ForwardTask, Message, encode_spec, return_ids
+from ..raylet import (
+    Fetcher,
+    Forwarding,
+    Lineage,
+    error_payload,
+    is_marker,
+    lost_payload,
+    marker_for,
+)
+from ..raylet import FetchLink as Link
+from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK
 from ._cluster import ClusterTable
 
 if TYPE_CHECKING:
@@ -38,29 +51,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edgeray.node")
 
-#: Bytes per ``read_object`` request, and how many are in flight per fetch.
-CHUNK = 8 << 20
-WINDOW = 3
-#: How many finished forwarded tasks are remembered to re-run them if their results are lost.
-LINEAGE_LIMIT = 10_000
-#: Tries to copy an object from a node that is still thought alive (0.2 s apart).
-FETCH_TRIES = 25
 
 
-class Link(Protocol):
-    """An outgoing connection to another node (``_links.NodeLink``)."""
+class _NodeLinks:
+    """``raylet.FetchEffects`` and ``raylet.ForwardEffects`` over this node's links and nursery,
+    which the service gives ``RemoteWork`` once it runs (``links``, ``spawn``)."""
 
-    closed: bool
+    def __init__(self, remote: RemoteWork) -> None:
+        self._remote = remote
 
-    def send(self, msg: Message) -> None: ...
+    def link(self, node_id: bytes) -> Link:
+        return self._remote.link(node_id)
 
-    def call(self, method: str, args: dict[str, Any], callback: Callable[[bool, Any, str | None], None] | None) -> None: ...
+    def send(self, node_id: bytes, msg: Message) -> None:
+        self._remote.link(node_id).send(msg)
 
-    async def call_async(self, method: str, args: dict[str, Any]) -> Any: ...
+    def arena_of(self, link: Link) -> Any:
+        return self._remote.links.arena_of(link)
 
+    def is_alive(self, node_id: bytes) -> bool:
+        return self._remote.cluster.is_alive(node_id)
 
-def is_marker(p: dict[str, Any] | None) -> bool:
-    return p is not None and p.get("node") is not None
+    def start_soon(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+        assert self._remote.spawn is not None
+        self._remote.spawn(fn, *args)
 
 
 class RemoteWork:
@@ -71,19 +85,26 @@ class RemoteWork:
         self.links: Any = None  # _links.NodeLinks, set by the service
         self.spawn: Callable[..., None] | None = None  # nursery.start_soon
         self.is_head = True
-        self.origin: dict[bytes, bytes] = {}  # object -> node that holds it for us
-        self.inflight: dict[bytes, dict[bytes, TaskRecord]] = {}  # node -> task id -> forwarded task
-        self.sent_fns: dict[bytes, set[bytes]] = {}
-        self.fetching: dict[bytes, list[Callable[[], None]]] = {}
+        links = _NodeLinks(self)
+        # the tasks sent to other nodes, the objects they hold for us, the code sent to each
+        self.forwarding: Forwarding[TaskRecord] = Forwarding(links)
         self.awaiting_actor: dict[bytes, list[tuple[Peer, dict[str, Any], bytes | None]]] = {}
         # the head, restarted: detached actors saved as running on another node, waiting for
         # that node to rejoin and say so (else created again once the deadline passes)
         self.awaiting_host: dict[bytes, TaskRecord] = {}
         self.awaiting_deadline = 0.0
         self.job_origin: dict[bytes, Peer] = {}  # job -> the node peer that sent us its work
-        self.lineage: dict[bytes, TaskRecord] = {}
-        self._lineage_order: deque[bytes] = deque()
-        self.stats = {"tasks_forwarded": 0, "objects_fetched": 0, "bytes_fetched": 0, "reconstructions": 0}
+        # finished forwarded tasks kept to recompute their results (their arguments stay pinned)
+        self.lineage: Lineage[TaskRecord] = Lineage(release=core.release_pins,
+                                                    exists=lambda oid: core.objects.get(oid) is not None)
+        self.fetcher = Fetcher(lambda oid: core.objects.get(oid), core.store, links)
+        self._counts = {"tasks_forwarded": 0, "reconstructions": 0}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        c, f = self._counts, self.fetcher.stats
+        return {"tasks_forwarded": c["tasks_forwarded"], "objects_fetched": f["objects_fetched"],
+                "bytes_fetched": f["bytes_fetched"], "reconstructions": c["reconstructions"]}
 
     # ------------------------------------------------------------------ helpers
     def link(self, node_id: bytes) -> Link:
@@ -91,10 +112,7 @@ class RemoteWork:
 
     def marker_for(self, p: dict[str, Any] | None) -> dict[str, Any] | None:
         """A payload as another node receives it: large local values become markers."""
-        if p is None or p.get("loc") is None:
-            return p
-        return {"id": p["id"], "data": None, "loc": None, "err": False, "refs": p.get("refs") or [],
-                "node": self.node_id, "size": int(p["loc"][1])}
+        return marker_for(p, self.node_id)
 
     def head_call(self, method: str, args: dict[str, Any], callback: Callable[[bool, Any, str | None], None] | None) -> None:
         """Ask the head (this node's own directory when it is the head)."""
@@ -172,11 +190,9 @@ class RemoteWork:
         link = self.link(node_id)
         fns = []
         fn = spec.get("fn")
-        sent = self.sent_fns.setdefault(node_id, set())
-        if fn and fn not in sent and fn in core.gcs.functions:
+        if fn and fn in core.gcs.functions and self.forwarding.needs_function(node_id, fn):
             blob, name = core.gcs.functions[fn]
             fns.append([fn, blob, name])
-            sent.add(fn)
         actor = None
         if spec["kind"] == ACTOR_CREATE:
             rec = core.gcs.actors.get(spec["actor"])
@@ -194,9 +210,9 @@ class RemoteWork:
         job = core.gcs.jobs.get(spec["job"])
         link.send(ForwardTask(t.raw, deps, fns, actor, {"namespace": job.namespace} if job is not None else None))
         t.forwarded_to = node_id
-        self.inflight.setdefault(node_id, {})[spec["tid"]] = t
+        self.forwarding.sent(node_id, t)
         self.cluster.debit(node_id, t.place if spec["kind"] != ACTOR_CALL else {})
-        self.stats["tasks_forwarded"] += 1
+        self._counts["tasks_forwarded"] += 1
         if spec["kind"] == ACTOR_CREATE:
             core.actors.pump_of(spec["actor"])
 
@@ -224,7 +240,7 @@ class RemoteWork:
             for r in p.get("refs") or []:
                 self._proxy(r, origin_node, temp, held)
             if p.get("node") == self.node_id:  # ours, but freed meanwhile
-                p = core.object_service.lost_payload(oid, "it was freed on the node that holds it")
+                p = lost_payload(oid, "it was freed on the node that holds it")
             objects.set_ready(p)
         for r in spec["nested"]:
             self._proxy(r, origin_node, temp, held)
@@ -243,10 +259,7 @@ class RemoteWork:
             objects.add_holder([oid], holder)
             return
         objects.expect(oid, holder)
-        self.origin[oid] = node_id
-        link = self.link(node_id)
-        link.send(AddRef([oid]))
-        link.send(Subscribe([oid]))
+        self.forwarding.subscribe_from(oid, node_id)
 
     def object_ready(self, node_id: bytes, payload: dict[str, Any]) -> None:
         """A value (or marker) from ``node_id``: the result of work we forwarded there, or a
@@ -263,24 +276,21 @@ class RemoteWork:
         if e is None:  # nobody here wants it any more: let the other node free it
             self.link(node_id).send(DelRef([oid]))
             return
-        tasks = self.inflight.get(node_id)
-        if not (tasks and oid[:16] in tasks) and self.origin.get(oid) != node_id:
+        forwarding = self.forwarding
+        if not forwarding.expects(node_id, oid):
             # not a result of work that node still has from us, nor a value we asked it for:
             # e.g. a late result of a task retried elsewhere after that node was declared dead
             log.info("ignored object %s from node %s: nothing here waits for it from there", oid.hex()[:16], node_id.hex()[:12])
             return
-        self.origin.setdefault(oid, node_id)
+        forwarding.holds_result(oid, node_id)
         for r in payload.get("refs") or []:
             if objects.get(r) is None:
                 objects.expect(r, None)
-                self.origin[r] = node_id
-                link = self.link(node_id)
-                link.send(AddRef([r]))
-                link.send(Subscribe([r]))
-        t = tasks.get(oid[:16]) if tasks else None
+                forwarding.subscribe_from(r, node_id)
+        t = forwarding.task_for(node_id, oid)
         done = t is not None and all(r == oid or (x := objects.get(r)) is None or x.ready for r in return_ids(t.spec))
-        if done and t is not None and tasks is not None:
-            del tasks[oid[:16]]
+        if done and t is not None:
+            forwarding.finished(node_id, oid[:16])
             self._credit(node_id, t)  # its resources are free there again (before dependents schedule)
         objects.set_ready(payload)
         if done and t is not None:
@@ -294,8 +304,7 @@ class RemoteWork:
     def _bounced(self, node_id: bytes, oid: bytes) -> None:
         """``node_id`` could not fetch an argument of the task we sent it (the node holding
         it died): once that argument is back (``node_died`` recomputes it), send it again."""
-        tasks = self.inflight.get(node_id)
-        t = tasks.pop(oid[:16], None) if tasks else None
+        t = self.forwarding.finished(node_id, oid[:16])
         if t is None or t.done:
             return  # another result of the same task bounced first
         t.forwarded_to = None
@@ -311,7 +320,7 @@ class RemoteWork:
         t.done = True
         core.stats["tasks_finished"] += 1
         if t.spec["kind"] == TASK and t.retries_left != 0 and not t.cancelled:
-            self._keep_lineage(t)  # its arguments stay pinned: it may have to run again
+            self.lineage.keep(t)  # its arguments stay pinned: it may have to run again
             return
         core.release_pins(t)
         if t.spec["kind"] == ACTOR_CALL:
@@ -319,112 +328,16 @@ class RemoteWork:
             if actor is not None:
                 actor.inflight.pop(t.spec["tid"], None)
 
-    # ------------------------------------------------------------------ lineage
-    def _keep_lineage(self, t: TaskRecord) -> None:
-        """Keep ``t`` (and its arguments) while its results live, so a result lost with the
-        node that holds it can be recomputed, recursively. Bounded: past ``LINEAGE_LIMIT``
-        tasks the oldest are let go (their results can no longer be recomputed)."""
-        tid = t.spec["tid"]
-        self.lineage[tid] = t
-        self._lineage_order.append(tid)
-        while len(self.lineage) > LINEAGE_LIMIT and self._lineage_order:
-            self._drop_lineage(self._lineage_order.popleft())
-        if len(self._lineage_order) > 2 * LINEAGE_LIMIT:  # ids of entries already dropped
-            self._lineage_order = deque(x for x in self._lineage_order if x in self.lineage)
-
-    def _drop_lineage(self, tid: bytes) -> None:
-        t = self.lineage.pop(tid, None)
-        if t is not None:
-            self.core.release_pins(t)
-
-    def lineage_freed(self, oid: bytes) -> None:
-        """``oid`` was freed here: once all the results of its task are, forget the task."""
-        t = self.lineage.get(oid[:16])
-        if t is not None and all(r == oid or self.core.objects.get(r) is None for r in return_ids(t.spec)):
-            self._drop_lineage(oid[:16])
-
+    # ------------------------------------------------------------------ freeing
     def freed(self, oid: bytes) -> None:
-        node_id = self.origin.pop(oid, None)
-        if node_id is not None and self.cluster.is_alive(node_id):
-            self.link(node_id).send(DelRef([oid]))
+        """Nobody here holds ``oid`` any more: the node holding it for us may free it."""
+        self.forwarding.freed(oid)
 
     # ------------------------------------------------------------------ fetching
     def localize(self, oids: list[bytes], then: Callable[[], None]) -> None:
-        """Bring every marker among ``oids``' entries into this node's store, then ``then()``."""
-        objects = self.core.objects
-        todo = [oid for oid in oids if (e := objects.get(oid)) is not None and is_marker(e.payload)]
-        if not todo:
-            then()
-            return
-        remaining = [len(todo)]
-
-        def one_done() -> None:
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                then()
-
-        for oid in todo:
-            waiting = self.fetching.get(oid)
-            if waiting is not None:
-                waiting.append(one_done)
-                continue
-            self.fetching[oid] = [one_done]
-            e = objects.get(oid)
-            assert e is not None and e.payload is not None
-            assert self.spawn is not None
-            self.spawn(self._fetch, dict(e.payload))
-
-    async def _fetch(self, marker: dict[str, Any]) -> None:
-        """Copy the object ``marker`` points at into this node's store. A failed copy is tried
-        again while its node is thought alive; once it is declared dead, ``node_died`` has
-        already recomputed or failed the object, and that answer is kept."""
-        core = self.core
-        oid, node_id = marker["id"], marker["node"]
-        payload: dict[str, Any] | None = None
-        for attempt in range(FETCH_TRIES):
-            try:
-                payload = await self._copy_here(marker)
-                break
-            except Exception as e:
-                if not self.cluster.is_alive(node_id) or attempt == FETCH_TRIES - 1:
-                    log.warning("could not fetch object %s from node %s: %s", oid.hex(), node_id.hex()[:12], e)
-                    payload = {**core.object_service.lost_payload(oid, f"fetching it from node {node_id.hex()} failed: {e}"), "lost_from": node_id}
-                    break
-                await trio.sleep(0.2)
-        entry = core.objects.get(oid)
-        ours = payload is not None and payload.get("loc") is not None
-        if entry is not None and entry.payload is not None and entry.payload.get("node") == node_id:
-            entry.payload = payload  # still the marker we fetched (not recomputed meanwhile)
-        elif ours:
-            core.store.delete(oid)
-        for cb in self.fetching.pop(oid, []):
-            cb()
-
-    async def _copy_here(self, marker: dict[str, Any]) -> dict[str, Any]:
-        oid, node_id, size = marker["id"], marker["node"], int(marker.get("size") or 0)
-        store = self.core.store
-        if not self.cluster.is_alive(node_id):
-            raise ConnectionError(f"node {node_id.hex()} holding it is dead")
-        link = self.link(node_id)
-        offset = store.create(oid, size)
-        try:
-            view = store.arena.write_view(offset, size)
-            other = self.links.arena_of(link)
-            if other is not None:  # on this machine: one copy, from its arena to ours
-                loc = await link.call_async("lease_object", {"id": oid})
-                try:
-                    view[:] = other.write_view(int(loc[0]), size)
-                finally:
-                    link.send(Unmap([oid], [1]))
-            else:
-                await _read_chunks(link, oid, size, view)
-            store.seal(oid)
-        except BaseException:
-            store.delete(oid)
-            raise
-        self.stats["objects_fetched"] += 1
-        self.stats["bytes_fetched"] += size
-        return {"id": oid, "data": None, "loc": [offset, size], "err": False, "refs": marker.get("refs") or []}
+        """Bring every marker among ``oids``' entries into this node's store, then ``then()``
+        (``raylet.Fetcher``)."""
+        self.fetcher.localize(oids, then)
 
     # ------------------------------------------------------------------ actors
     def actor_placed(self, rec: ActorRecord, node_id: bytes) -> None:
@@ -507,8 +420,7 @@ class RemoteWork:
         self.cluster.mark_dead(node_id)  # strategies stop choosing it (the head's next table agrees)
         if self.links is not None:
             self.links.drop(node_id)
-        self.sent_fns.pop(node_id, None)
-        inflight = self.inflight.pop(node_id, {})
+        inflight = self.forwarding.node_gone(node_id)
         for rec in list(core.gcs.actors.values()):  # ours that ran there: restart them elsewhere
             if not rec.stub and rec.host == node_id and rec.state != gcs_state.DEAD:
                 creating = any(t.spec["kind"] == ACTOR_CREATE and t.spec["actor"] == rec.actor_id for t in inflight.values())
@@ -524,9 +436,7 @@ class RemoteWork:
         for rec in [r for r in core.gcs.actors.values() if r.stub and r.host == node_id]:
             del core.gcs.actors[rec.actor_id]  # the next call asks the head where it went
             core.actors.fail_calls_with(rec, exc.ActorDiedError(f"The node {node_id.hex()} running the actor died.", rec.actor_id.hex()))
-        lost = {oid for oid, n in self.origin.items() if n == node_id}
-        for oid in lost:
-            self.origin.pop(oid, None)
+        lost = self.forwarding.lost_with(node_id)
         for oid in list(lost):
             if oid in lost:  # not already recomputed as another's argument
                 lost.discard(oid)
@@ -546,8 +456,8 @@ class RemoteWork:
         core = self.core
         t = self.lineage.get(oid[:16])
         if t is not None and e.ready and all(core.objects.get(d) is not None for d in t.spec["deps"]):
-            self.lineage.pop(oid[:16], None)  # its pins go with the task run again
-            self.stats["reconstructions"] += 1
+            self.lineage.take(oid[:16])  # its pins go with the task run again
+            self._counts["reconstructions"] += 1
             log.info("recomputing %s (lost with node %s)", t.spec["name"], node_id.hex()[:12])
             for r in return_ids(t.spec):
                 x = core.objects.get(r)
@@ -565,31 +475,10 @@ class RemoteWork:
             error: BaseException = exc.ObjectReconstructionFailedError(
                 oid.hex(), f"{why}, and the task that made it cannot be re-run (not retryable, "
                 "its arguments are gone, or it was not made by a task)")
-            e.payload = core.object_service.error_payload_for(oid, error)
+            e.payload = error_payload(oid, error)
         else:
             error = exc.OwnerDiedError(oid.hex(), f"{why} before it sent the value")
-            core.objects.set_ready(core.object_service.error_payload_for(oid, error))
-
-
-async def _read_chunks(link: Link, oid: bytes, size: int, view: memoryview) -> None:
-    """Copy ``size`` bytes of ``oid`` into ``view``, ``WINDOW`` chunk requests in flight."""
-    positions = list(range(0, size, CHUNK))
-    limit = trio.Semaphore(WINDOW)
-
-    async def one(pos: int) -> None:
-        n = min(CHUNK, size - pos)
-        try:
-            data = await link.call_async("read_object", {"id": oid, "offset": pos, "size": n})
-        finally:
-            limit.release()
-        if not isinstance(data, bytes) or len(data) != n:
-            raise exc.ObjectLostError(oid.hex(), "the holding node sent a short chunk")
-        view[pos : pos + n] = data
-
-    async with trio.open_nursery() as nursery:
-        for pos in positions:
-            await limit.acquire()
-            nursery.start_soon(one, pos)
+            core.objects.set_ready(error_payload(oid, error))
 
 
 def new_job_base() -> int:

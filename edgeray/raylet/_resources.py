@@ -1,19 +1,18 @@
-"""Resource accounting in integer units of 1/10000 (Ray's precision), with GPU device ids."""
+"""Resource accounting in integer units of 1/10000 (Ray's precision), with GPU device ids.
+
+The units themselves (``UNIT``, ``to_units``, ``from_units``) are the plugins' contract
+(``edgeray.plugins``), re-exported here: one definition for every layer.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-UNIT = 10_000
+from ..plugins import UNIT, from_units, to_units
+
+__all__ = ["UNIT", "GPU", "to_units", "from_units", "ResourcePool", "NodeResources"]
+
 GPU = "GPU"
-
-
-def to_units(x: float) -> int:
-    return int(round(x * UNIT))
-
-
-def from_units(u: int) -> float:
-    return u / UNIT
 
 
 class ResourcePool:

@@ -24,7 +24,7 @@ from ..client._args import substitute
 from ..client._context import CURRENT_TASK
 from ..client._direct import DirectPeer, DirectServer
 from ..object_store import deserialize
-from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
+from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec, return_id
 from ._exit import Leaving
 from ._generators import GeneratorResults, Returns
 from ._loops import AsyncGroups, GroupLoop
@@ -539,7 +539,7 @@ class Executor(Leaving):
 def _error_payloads(spec: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
     """Each result of the task of ``spec`` as the error whose bytes are ``data``."""
     tid = spec["tid"]
-    return [{"id": tid + i.to_bytes(4, "big"), "data": data, "loc": None, "err": True, "refs": []}
+    return [{"id": return_id(tid, i), "data": data, "loc": None, "err": True, "refs": []}
             for i in range(1, max(spec["rets"], 1) + 1)]
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import exceptions as exc
 from ..client._context import CURRENT_TASK
-from ..protocol import TaskDone
+from ..protocol import TaskDone, return_id
 
 if TYPE_CHECKING:
     from ..client import CoreClient
@@ -133,6 +133,6 @@ class Leaving:
         assert client is not None
         data = client.serialize(error)[0].to_bytes()
         tid = spec["tid"]
-        payloads = [{"id": tid + i.to_bytes(4, "big"), "data": data, "loc": None, "err": True, "refs": []}
+        payloads: list[dict[str, Any]] = [{"id": return_id(tid, i), "data": data, "loc": None, "err": True, "refs": []}
                     for i in range(1, max(spec["rets"], 1) + 1)]
         self._done(spec, TaskDone(tid, payloads, True, False, str(error)[-4000:]), "ACTOR_DIED")

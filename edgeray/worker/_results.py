@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import return_id
+
 if TYPE_CHECKING:
     from ..client import CoreClient
 
@@ -30,7 +32,7 @@ class ResultWriter:
         return len(self.payloads)
 
     def _next_id(self) -> bytes:
-        return self._tid + (len(self.payloads) + 1).to_bytes(4, "big")
+        return return_id(self._tid, len(self.payloads) + 1)
 
     def add(self, value: Any) -> None:
         """Store ``value`` as the next result (raises ``ObjectStoreFullError`` if it cannot be)."""
