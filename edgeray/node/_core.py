@@ -26,6 +26,7 @@ from ..raylet import NodeResources, ObjectEntry, ObjectTable
 from ..raylet import _workers as W
 from ..raylet._resources import ResourcePool
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
+from ..raylet._worker_pool import WorkerPool
 from ._actors import Actors
 from ._cluster import ClusterTable, NodeEntry
 from ._objects import ObjectService
@@ -35,6 +36,19 @@ from ._records import INFEASIBLE, Peer, ReadyQueues, Spawner, TaskRecord, caller
 from ._remote import RemoteWork, is_marker
 
 log = logging.getLogger("edgeray.node")
+
+
+class _NoSpawner:
+    """The pool's effects on a node that starts no worker processes."""
+
+    def spawn_worker(self) -> None:
+        return None
+
+    def kill_worker(self, worker: W.WorkerRecord, force: bool = True) -> None:
+        pass
+
+
+_NO_SPAWNER = _NoSpawner()
 
 
 class NodeCore:
@@ -48,6 +62,7 @@ class NodeCore:
         *,
         pool_size: int,
         max_workers: int,
+        spawner: Spawner | None = None,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.node_id = node_id
@@ -67,13 +82,10 @@ class NodeCore:
         self.objects = ObjectTable(self.object_service.free_entry)
         self.peers: dict[bytes, Peer] = {}
         self.live: weakref.WeakValueDictionary[bytes, TaskRecord] = weakref.WeakValueDictionary()  # for cancel
-        self.workers: dict[bytes, W.WorkerRecord] = {}
         self.ready = ReadyQueues()
         self.running: dict[bytes, TaskRecord] = {}
         self.infeasible: list[TaskRecord] = []
-        self.pool_size = pool_size
-        self.max_workers = max_workers
-        self.spawner: Spawner | None = None
+        self.spawner = spawner  # (None: this node starts no worker processes)
         self.node_socket = ""  # the node's Unix socket; actors' direct sockets live beside it
         self.now = now
         self._warned_infeasible: set[bytes] = set()
@@ -83,6 +95,10 @@ class NodeCore:
             "tasks_submitted": 0, "tasks_finished": 0, "workers_started": 0, "workers_died": 0,
             "task_retries": 0, "actor_restarts": 0, "direct_tasks_finished": 0, "workers_killed_oom": 0,
         }
+        owned = self.actors.owned
+        self.pool = WorkerPool(spawner or _NO_SPAWNER, pool_size=pool_size, max_workers=max_workers, now=now,
+                               holds_actors=lambda wid: bool(owned.get(wid)), stats=self.stats)
+        self.workers = self.pool.workers  # (the pool's table, read by the other parts)
 
     # ------------------------------------------------------------------ peers
     def peer_connected(self, peer: Peer) -> None:
@@ -90,17 +106,14 @@ class NodeCore:
         if peer.role == "worker":
             w = self.workers.get(peer.peer_id)
             if w is not None:
-                w.peer = peer
-                if w.state == W.STARTING:
-                    w.state = W.IDLE
-                    w.idle_since = self.now()
+                self.pool.connected(w, peer)
                 self.schedule()
 
     def peer_disconnected(self, peer: Peer) -> None:
         self.peers.pop(peer.peer_id, None)
         self.object_service.peer_gone(peer)
         self.objects.drop_holder_everywhere(peer.peer_id)
-        for w in [w for w in self.workers.values() if w.state == W.LEASED and w.lent_to == peer.peer_id]:
+        for w in self.pool.lent_to(peer.peer_id):
             self.pool_workers.return_lease(peer, w.worker_id)
         if peer.role == "driver":
             self._end_job(peer.job_id)
@@ -245,7 +258,7 @@ class NodeCore:
         ready = self.ready
         if not ready:
             return
-        idle = [w for w in self.workers.values() if w.state == W.IDLE]
+        idle = self.pool.idle()
         multi = self.cluster.is_multi()
         for shape, q in list(ready.queues.items()):
             while q:
@@ -277,15 +290,13 @@ class NodeCore:
                         self._fail_unplaceable(t, key)
                     continue
                 wkey = W.pool_key(t.req)
-                w = next((w for w in reversed(idle) if w.takes(wkey)), None)
+                w = self.pool.take_idle(idle, wkey)
                 if w is None:  # (other shapes may still find a worker of theirs)
-                    self._maybe_spawn(idle)
+                    self.pool.spawn_for(len(self.ready), idle)
                     break
-                idle.remove(w)
                 q.popleft()
                 t.pool = key
-                w.key = wkey
-                self._dispatch(t, w, pool)
+                self._dispatch(t, w, pool, wkey)
             if not q:
                 del ready.queues[shape]
 
@@ -418,58 +429,22 @@ class NodeCore:
             log.warning(msg)
             self.send_log(t.spec["job"], "scheduler", os.getpid(), [msg], "err")
 
-    def _maybe_spawn(self, unfit_idle: list[W.WorkerRecord]) -> None:
-        """Start a worker for ready work: a few at a time (Ray's worker startup concurrency),
-        up to ``max_workers`` that take work; workers whose task is blocked in ``get``/``wait``
-        and actors' workers do not count, so the cap never holds back what a blocked task
-        waits for (Ray, too, starts workers beyond its pool when their parents block). At the
-        cap, an idle worker dedicated to other work (``unfit_idle``: another ``PoolKey``) is
-        stopped to make room, as Ray's pool does."""
-        if self.spawner is None:
-            return
-        starting = counted = 0
-        for w in self.workers.values():
-            if w.state == W.STARTING:
-                starting += 1
-            if w.state in W.TAKING_WORK and not w.blocked:
-                counted += 1
-        if starting >= max(2, self.pool_size) or starting >= len(self.ready):
-            return
-        if counted >= self.max_workers:
-            spare = next((w for w in unfit_idle if w.state == W.IDLE and not self.actors.owned.get(w.worker_id)), None)
-            if spare is None:
-                return
-            unfit_idle.remove(spare)
-            spare.state = W.RETIRING
-            self.spawner.kill_worker(spare, force=False)
-        self.spawn()
-
-    def spawn(self) -> W.WorkerRecord:
-        assert self.spawner is not None
-        w = self.spawner.spawn_worker()
-        self.workers[w.worker_id] = w
-        self.stats["workers_started"] += 1
-        return w
-
-    def _dispatch(self, t: TaskRecord, w: W.WorkerRecord, pool: ResourcePool) -> None:
+    def _dispatch(self, t: TaskRecord, w: W.WorkerRecord, pool: ResourcePool, key: W.PoolKey) -> None:
         spec = t.spec
         req = t.req
         t.gpu_ids = pool.acquire(req)
         t.held = req
         t.worker = w
-        w.task = t
-        w.assigned_at = self.now()
         if spec["kind"] == ACTOR_CREATE:
-            w.state = W.ACTOR
-            w.actor_id = spec["actor"]
+            self.pool.host_actor(w, t, key, spec["actor"])
             actor = self.gcs.actors[spec["actor"]]
             actor.worker_id = w.worker_id
             actor.pid = w.pid
             if self.cluster.is_multi() or actor.name:
                 self.remote.actor_placed(actor, self.node_id)
-            self.refill_pool()
+            self.pool.refill()
         else:
-            w.state = W.BUSY
+            self.pool.run_task(w, t, key)
         self.running[spec["tid"]] = t
         self.send_execute(w, t)
 
@@ -515,11 +490,6 @@ class NodeCore:
         w.peer.send(Execute(t.raw, deps, env))
         self.gcs.task_events.record(spec, "RUNNING", node_id=self.node_id, worker_pid=w.pid)  # type: ignore[arg-type]
 
-    def refill_pool(self) -> None:
-        pooled = sum(1 for w in self.workers.values() if w.state in (W.STARTING, W.IDLE, W.BUSY, W.LEASED))
-        if self.spawner is not None and pooled < self.pool_size:
-            self.spawn()
-
     # ------------------------------------------------------------------ completion
     def task_done(self, peer: Peer, task_id: bytes, results: list[dict[str, Any]], failed: bool, retryable: bool, error: str | None) -> None:
         t = self.running.get(task_id)
@@ -564,24 +534,8 @@ class NodeCore:
                 else:
                     pool.release(t.held, t.gpu_ids)
             t.held = {}
-            if w is not None and w.state == W.BUSY:
-                w.state = W.IDLE
-                w.task = None
-                w.blocked = False
-                w.idle_since = self.now()
-                self._count_call(t, w)
-
-    def _count_call(self, t: TaskRecord, w: W.WorkerRecord) -> None:
-        """Ray's ``max_calls``: a worker that has run a function that many times exits (its
-        memory with it); the pool starts another."""
-        limit = t.spec["opts"].get("max_calls")
-        if not isinstance(limit, int) or limit <= 0:
-            return
-        fn = t.spec["fn"]
-        n = w.calls[fn] = w.calls.get(fn, 0) + 1
-        if n >= limit and self.spawner is not None:
-            w.state = W.RETIRING
-            self.spawner.kill_worker(w, force=False)
+            if w is not None:  # (Ray's ``max_calls``: the pool retires a worker that ran ``fn`` that often)
+                self.pool.task_done(w, t.spec["fn"], t.spec["opts"].get("max_calls"))
 
     def finish_with_payloads(self, t: TaskRecord, results: list[dict[str, Any]]) -> None:
         t.done = True

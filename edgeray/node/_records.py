@@ -15,6 +15,7 @@ from ..protocol import Message
 from ..raylet import _workers as W
 from ..raylet import to_units
 from ..raylet._tasks import ACTOR_CREATE, TASK, TaskSpec
+from ..raylet._worker_pool import WorkerEffects
 from ._placement_groups import pg_strategy
 
 
@@ -28,10 +29,8 @@ class Peer(Protocol):
     def send(self, msg: Message) -> None: ...
 
 
-class Spawner(Protocol):
-    def spawn_worker(self) -> W.WorkerRecord: ...
-
-    def kill_worker(self, worker: W.WorkerRecord, force: bool = True) -> None: ...
+#: the worker spawner: the worker pool's effects (start a worker process, signal one)
+Spawner = WorkerEffects
 
 
 class TaskRecord:

@@ -1,4 +1,5 @@
-"""The raylet: a node's resources, object table, task queue and worker supervisor.
+"""The raylet: a node's resources, object table and worker pool (``_worker_pool.WorkerPool``,
+the workers' lifecycle table, acting on the world through ``WorkerEffects``).
 
 Rule: imports ``edgeray.protocol``, ``edgeray.object_store``, ``edgeray.plugins``,
 ``edgeray.config``, ``edgeray.exceptions``, trio and the standard library; never ``client``,
