@@ -261,6 +261,18 @@ def test_leaf_modules(module: str) -> None:
     assert bad == []
 
 
+# The raylet's state parts: pure tables, with the standard library only (no trio, no other package,
+# not even another raylet module): they act on the world through the effects they are given.
+RAYLET_PARTS = ["_worker_pool", "_task_table"]
+
+
+@pytest.mark.parametrize("module", RAYLET_PARTS)
+def test_raylet_parts_are_pure(module: str) -> None:
+    bad = [f"raylet/{module}.py:{imp.line} imports {imp.module}" for imp in imports_of(ROOT / "raylet" / f"{module}.py")
+           if imp.module.split(".")[0] not in STDLIB]
+    assert bad == []
+
+
 @pytest.mark.parametrize("module", sorted(FACADES))
 def test_ray_module_facades_are_built_on_the_api(module: str) -> None:
     """``edgeray.runtime_context`` and its kind: Ray's module names over ``api`` (and

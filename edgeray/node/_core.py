@@ -25,6 +25,7 @@ from ..protocol import CancelTask, Execute, Log, encode_spec
 from ..raylet import NodeResources, ObjectEntry, ObjectTable
 from ..raylet import _workers as W
 from ..raylet._resources import ResourcePool
+from ..raylet._task_table import ReadyQueues, TaskTable
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
 from ..raylet._worker_pool import WorkerPool
 from ._actors import Actors
@@ -32,7 +33,7 @@ from ._cluster import ClusterTable, NodeEntry
 from ._objects import ObjectService
 from ._placement_groups import WAIT, PlacementGroups
 from ._pool_workers import PoolWorkers
-from ._records import INFEASIBLE, Peer, ReadyQueues, Spawner, TaskRecord, caller_key, error_payload
+from ._records import INFEASIBLE, Peer, Spawner, TaskRecord, caller_key, error_payload
 from ._remote import RemoteWork, is_marker
 
 log = logging.getLogger("edgeray.node")
@@ -81,10 +82,6 @@ class NodeCore:
         self.pool_workers = PoolWorkers(self)
         self.objects = ObjectTable(self.object_service.free_entry)
         self.peers: dict[bytes, Peer] = {}
-        self.live: weakref.WeakValueDictionary[bytes, TaskRecord] = weakref.WeakValueDictionary()  # for cancel
-        self.ready = ReadyQueues()
-        self.running: dict[bytes, TaskRecord] = {}
-        self.infeasible: list[TaskRecord] = []
         self.spawner = spawner  # (None: this node starts no worker processes)
         self.node_socket = ""  # the node's Unix socket; actors' direct sockets live beside it
         self.now = now
@@ -95,10 +92,28 @@ class NodeCore:
             "tasks_submitted": 0, "tasks_finished": 0, "workers_started": 0, "workers_died": 0,
             "task_retries": 0, "actor_restarts": 0, "direct_tasks_finished": 0, "workers_killed_oom": 0,
         }
+        self.tasks = TaskTable(self.stats)  # live, ready, running, infeasible; the retry decision
         owned = self.actors.owned
         self.pool = WorkerPool(spawner or _NO_SPAWNER, pool_size=pool_size, max_workers=max_workers, now=now,
                                holds_actors=lambda wid: bool(owned.get(wid)), stats=self.stats)
         self.workers = self.pool.workers  # (the pool's table, read by the other parts)
+
+    # the task table's places (``raylet._task_table``), read by the other parts
+    @property
+    def live(self) -> weakref.WeakValueDictionary[bytes, TaskRecord]:
+        return self.tasks.live
+
+    @property
+    def ready(self) -> ReadyQueues:
+        return self.tasks.ready
+
+    @property
+    def running(self) -> dict[bytes, TaskRecord]:
+        return self.tasks.running
+
+    @property
+    def infeasible(self) -> list[TaskRecord]:
+        return self.tasks.infeasible
 
     # ------------------------------------------------------------------ peers
     def peer_connected(self, peer: Peer) -> None:
@@ -135,7 +150,7 @@ class NodeCore:
             if not t.done:
                 t.done = True
                 self.drop_task(t)
-        self.infeasible = [t for t in self.infeasible if not t.done]
+        self.tasks.drop_done_infeasible()
         self.pgs.end_job(job_id)
         self.gcs.end_job(job_id)
 
@@ -323,11 +338,7 @@ class NodeCore:
 
     def retry_infeasible(self) -> None:
         """The cluster changed (a node joined): tasks no node could hold are tried again."""
-        waiting, self.infeasible = self.infeasible, []
-        for t in waiting:
-            if not t.done:
-                self.ready.append(t)
-        if waiting:
+        if self.tasks.take_infeasible():
             self.schedule()
 
     def _ask_strategy(self, t: TaskRecord, named: Any) -> Any:
@@ -416,7 +427,7 @@ class NodeCore:
                     self.spawner.kill_worker(w)
 
     def _infeasible(self, t: TaskRecord, req: dict[str, int]) -> None:
-        self.infeasible.append(t)
+        self.tasks.park_infeasible(t)
         key = repr(sorted(req.items())).encode()
         if key not in self._warned_infeasible:
             self._warned_infeasible.add(key)
@@ -508,11 +519,8 @@ class NodeCore:
             actor = self.gcs.actors.get(t.spec["actor"])
             if actor is not None:
                 actor.inflight.pop(task_id, None)
-        if failed and retryable and t.retries_left != 0 and kind == TASK:
-            t.retries_left -= 1
-            self.stats["task_retries"] += 1
+        if failed and retryable and kind == TASK and self.tasks.retry(t):
             self.release_worker(t, w)
-            self.ready.append(t)
             self.schedule()
             return
         if kind == ACTOR_CREATE:
@@ -650,11 +658,7 @@ class NodeCore:
     def task_rows(self) -> list[dict[str, Any]]:
         """``list tasks``: what this node recorded, with the state of tasks it holds now."""
         rows = {r["task_id"]: r for r in self.gcs.task_events.list()}
-        live: list[tuple[str, Any]] = [("RUNNING", t) for t in self.running.values()]
-        live += [("PENDING_NODE_ASSIGNMENT", t) for t in self.ready]
-        live += [("PENDING_NODE_ASSIGNMENT", t) for t in self.infeasible if not t.done]
-        live += [("PENDING_ARGS_AVAIL", t) for t in list(self.live.values()) if t.missing and not t.done]
-        for state, t in live:
+        for state, t in list(self.tasks.pending()):
             spec = t.spec
             pid = t.worker.pid if t.worker is not None else None
             row = rows.get(spec["tid"].hex())
@@ -708,10 +712,7 @@ class NodeCore:
         kind = t.spec["kind"]
         why = f"the node {node_id.hex()} running {t.spec['name']} died"
         if kind == TASK:
-            if t.retries_left != 0 and not t.cancelled:
-                t.retries_left -= 1
-                self.stats["task_retries"] += 1
-                self.ready.append(t)
+            if self.tasks.retry(t):
                 return
             self.fail_returns(t.spec, exc.NodeDiedError(f"{why}; no retries left (max_retries={t.spec['opts'].get('max_retries', 3)})."))
             self.release_pins(t)

@@ -127,11 +127,8 @@ class PoolWorkers:
                 core.fail_returns(t.spec, exc.TaskCancelledError(f"Task {t.spec['name']} ({t.spec['tid'].hex()}) was cancelled (force=True)."))
                 core.release_pins(t)
                 t.done = True
-            elif t.retries_left != 0:
-                t.retries_left -= 1
+            elif core.tasks.retry(t):
                 t.worker = None
-                core.stats["task_retries"] += 1
-                core.ready.append(t)
             else:
                 core.fail_returns(t.spec, _crash_error(t.spec, w, returncode))
                 core.release_pins(t)
