@@ -23,8 +23,10 @@ from ..object_store import ObjectStore
 from ..plugins import ClusterView, NodeView, SchedulingRequest
 from ..protocol import CancelTask, Execute, Log, encode_spec
 from ..raylet import NodeResources, ObjectEntry, ObjectTable
+from ..raylet import _scheduler as S
 from ..raylet import _workers as W
 from ..raylet._resources import ResourcePool
+from ..raylet._scheduler import Placement, Scheduler, SchedulerEffects
 from ..raylet._task_table import ReadyQueues, TaskTable
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
 from ..raylet._worker_pool import WorkerPool
@@ -97,6 +99,9 @@ class NodeCore:
         self.pool = WorkerPool(spawner or _NO_SPAWNER, pool_size=pool_size, max_workers=max_workers, now=now,
                                holds_actors=lambda wid: bool(owned.get(wid)), stats=self.stats)
         self.workers = self.pool.workers  # (the pool's table, read by the other parts)
+        self.scheduler = Scheduler(self.tasks, self.pool, SchedulerEffects(
+            before_pass=self.pgs.try_pending, place=self._place, forward=self.remote.forward,
+            park=lambda t: self._infeasible(t, t.place), fail=self._fail_unplaceable, dispatch=self._dispatch))
 
     # the task table's places (``raylet._task_table``), read by the other parts
     @property
@@ -266,54 +271,30 @@ class NodeCore:
 
     # ------------------------------------------------------------------ scheduling
     def schedule(self) -> None:
-        """Place ready tasks: per resource shape, FIFO, while resources and idle workers last.
+        """Place ready tasks (``raylet._scheduler.Scheduler.schedule``)."""
+        self.scheduler.schedule()
 
-        Placement groups waiting for resources are tried first (they were asked for earlier)."""
-        self.pgs.try_pending()
-        ready = self.ready
-        if not ready:
-            return
-        idle = self.pool.idle()
-        multi = self.cluster.is_multi()
-        for shape, q in list(ready.queues.items()):
-            while q:
-                t = q[0]
-                if t.done:  # cancelled while it waited
-                    q.popleft()
-                    continue
-                if multi and not t.local_only and t.pg is None:
-                    where = self.remote.decide(t)
-                    if isinstance(where, bytes):  # another node
-                        q.popleft()
-                        self.remote.forward(t, where)
-                        continue
-                    pool, key = self._local_placement(t) if where is None else (None, where)
-                elif t.local_only and t.pg is None:
-                    pool, key = self._local_placement(t)
-                else:
-                    pool, key = self._placement(t)
-                if pool is None:
-                    if key is WAIT:
-                        break
-                    q.popleft()
-                    if isinstance(key, bytes):  # its placement-group bundle is on that node
-                        self.remote.forward(t, key)
-                        continue
-                    if key is None or key is INFEASIBLE:
-                        self._infeasible(t, t.place)
-                    else:
-                        self._fail_unplaceable(t, key)
-                    continue
-                wkey = W.pool_key(t.req)
-                w = self.pool.take_idle(idle, wkey)
-                if w is None:  # (other shapes may still find a worker of theirs)
-                    self.pool.spawn_for(len(self.ready), idle)
-                    break
-                q.popleft()
-                t.pool = key
-                self._dispatch(t, w, pool, wkey)
-            if not q:
-                del ready.queues[shape]
+    def _place(self, t: TaskRecord) -> Placement:
+        """Where ready ``t`` can run now: the scheduler's question, answered from the cluster
+        (across nodes), its placement group's bundles, or this node's resources."""
+        if self.cluster.is_multi() and not t.local_only and t.pg is None:
+            where = self.remote.decide(t)
+            if isinstance(where, bytes):  # another node
+                return Placement(S.FORWARD, node_id=where)
+            pool, key = self._local_placement(t) if where is None else (None, where)
+        elif t.local_only and t.pg is None:
+            pool, key = self._local_placement(t)
+        else:
+            pool, key = self._placement(t)
+        if pool is not None:
+            return Placement(S.RUN, pool, key)
+        if key is WAIT:
+            return Placement(S.WAIT)
+        if isinstance(key, bytes):  # its placement-group bundle is on that node
+            return Placement(S.FORWARD, node_id=key)
+        if key is None or key is INFEASIBLE:
+            return Placement(S.INFEASIBLE)
+        return Placement(S.FAIL, error=key)
 
     def _placement(self, t: TaskRecord) -> tuple[ResourcePool | None, Any]:
         """Where ``t`` draws its resources: ``(pool, bundle key or None)``; ``(None, WAIT)`` when

@@ -1,6 +1,7 @@
-"""The raylet: a node's resources, object table, task table (``_task_table.TaskTable``: where
-each task is, and the one retry path) and worker pool (``_worker_pool.WorkerPool``, the workers'
-lifecycle table, acting on the world through ``WorkerEffects``).
+"""The raylet: a node's resources, object table, scheduler (``_scheduler.Scheduler``, acting
+through ``SchedulerEffects``), task table (``_task_table.TaskTable``: where each task is, and the
+one retry path) and worker pool (``_worker_pool.WorkerPool``, the workers' lifecycle table,
+acting on the world through ``WorkerEffects``).
 
 Rule: imports ``edgeray.protocol``, ``edgeray.object_store``, ``edgeray.plugins``,
 ``edgeray.config``, ``edgeray.exceptions``, trio and the standard library; never ``client``,
