@@ -66,6 +66,7 @@ class NodeCore:
         pool_size: int,
         max_workers: int,
         spawner: Spawner | None = None,
+        node_socket: str = "",
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.node_id = node_id
@@ -85,7 +86,7 @@ class NodeCore:
         self.objects = ObjectTable(self.object_service.free_entry)
         self.peers: dict[bytes, Peer] = {}
         self.spawner = spawner  # (None: this node starts no worker processes)
-        self.node_socket = ""  # the node's Unix socket; actors' direct sockets live beside it
+        self.node_socket = node_socket  # the node's Unix socket; workers' direct sockets live beside it
         self.now = now
         self._warned_infeasible: set[bytes] = set()
         #: workers the memory monitor killed: worker id -> why (kept for the lease holders that ask)

@@ -440,7 +440,7 @@ class NodeServer:
         }
         spawner = ProcessSpawner(env, str(logs))  # (it starts workers once it runs in the nursery)
         self.core = core = NodeCore(self.node_id, resources, store, pool_size=max(pool, 1), max_workers=max_workers,
-                                    spawner=spawner)
+                                    spawner=spawner, node_socket=self.unix_path)
         core.strategies = scheduling_strategies(pm)
         core.labels = node_labels(pm, cfg)
         core.cluster.local.labels = dict(core.labels)
@@ -452,7 +452,6 @@ class NodeServer:
         core.restore(durable, cfg.gcs.node_timeout_s)
         self.calls = CallHandlers(self, core)
         self._handlers = self._dispatch_table()
-        core.node_socket = self.unix_path
         async with trio.open_nursery() as nursery:
             spawner.run_in(nursery, core.pool_workers.worker_exited)
             if cfg.node.head:
