@@ -291,6 +291,19 @@ def test_leaf_modules(module: str) -> None:
     assert bad == []
 
 
+# The raylet's parts: pure, with the standard library only (no trio, no other package) and each
+# other: they act on the world through the effects they are given at construction.
+RAYLET_PARTS = ["_worker_pool", "_task_table", "_scheduler"]
+
+
+@pytest.mark.parametrize("module", RAYLET_PARTS)
+def test_raylet_parts_are_pure(module: str) -> None:
+    parts = {f"edgeray.raylet.{m}" for m in RAYLET_PARTS}
+    bad = [f"raylet/{module}.py:{imp.line} imports {imp.module}" for imp in imports_of(ROOT / "raylet" / f"{module}.py")
+           if imp.module.split(".")[0] not in STDLIB and imp.module not in parts]
+    assert bad == []
+
+
 @pytest.mark.parametrize("module", sorted(FACADES))
 def test_ray_module_facades_are_built_on_the_api(module: str) -> None:
     """``edgeray.runtime_context`` and its kind: Ray's module names over ``api`` (and

@@ -23,18 +23,35 @@ from ..object_store import ObjectStore
 from ..plugins import ClusterView, NodeView, SchedulingRequest, from_unit_dict
 from ..protocol import CancelTask, Execute, Log, encode_spec
 from ..raylet import NodeResources, ObjectDirectory, ObjectEntry, error_payload
+from ..raylet import _scheduler as S
 from ..raylet import _workers as W
 from ..raylet._resources import ResourcePool
+from ..raylet._scheduler import Placement, Scheduler, SchedulerEffects
+from ..raylet._task_table import ReadyQueues, TaskTable
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
+from ..raylet._worker_pool import WorkerPool
 from ._actors import Actors
 from ._cluster import ClusterTable, NodeEntry
 from ._objects import NodeObjectEffects
 from ._placement_groups import WAIT, PlacementGroups
 from ._pool_workers import PoolWorkers
-from ._records import INFEASIBLE, Peer, ReadyQueues, Spawner, TaskRecord, caller_key
+from ._records import INFEASIBLE, Peer, Spawner, TaskRecord, caller_key
 from ._remote import RemoteWork, is_marker
 
 log = logging.getLogger("edgeray.node")
+
+
+class _NoSpawner:
+    """The pool's effects on a node that starts no worker processes."""
+
+    def spawn_worker(self) -> None:
+        return None
+
+    def kill_worker(self, worker: W.WorkerRecord, force: bool = True) -> None:
+        pass
+
+
+_NO_SPAWNER = _NoSpawner()
 
 
 class NodeCore:
@@ -48,6 +65,8 @@ class NodeCore:
         *,
         pool_size: int,
         max_workers: int,
+        spawner: Spawner | None = None,
+        node_socket: str = "",
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.node_id = node_id
@@ -60,30 +79,48 @@ class NodeCore:
         self.cluster = ClusterTable(NodeEntry(node_id, "", os.uname().nodename, dict(resources.total),
                                               dict(resources.available), head=True))
         self.peers: dict[bytes, Peer] = {}
-        self.live: weakref.WeakValueDictionary[bytes, TaskRecord] = weakref.WeakValueDictionary()  # for cancel
-        self.remote = RemoteWork(self, self.cluster)
-        self.actors = Actors(self)
-        self.gcs.on_dead = self.actors.died
-        effects = NodeObjectEffects(self.peers, self.live, self.remote, self.actors)
-        self.object_service = ObjectDirectory(node_id, store, effects)
-        self.pool_workers = PoolWorkers(self)
-        self.objects = self.object_service.table
-        self.workers: dict[bytes, W.WorkerRecord] = {}
-        self.ready = ReadyQueues()
-        self.running: dict[bytes, TaskRecord] = {}
-        self.infeasible: list[TaskRecord] = []
-        self.pool_size = pool_size
-        self.max_workers = max_workers
-        self.spawner: Spawner | None = None
-        self.node_socket = ""  # the node's Unix socket; actors' direct sockets live beside it
-        self.now = now
-        self._warned_infeasible: set[bytes] = set()
-        #: workers the memory monitor killed: worker id -> why (kept for the lease holders that ask)
-        self.oom_kills: dict[bytes, str] = {}
         self.stats = {
             "tasks_submitted": 0, "tasks_finished": 0, "workers_started": 0, "workers_died": 0,
             "task_retries": 0, "actor_restarts": 0, "direct_tasks_finished": 0, "workers_killed_oom": 0,
         }
+        self.tasks = TaskTable(self.stats)  # live, ready, running, infeasible; the retry decision
+        self.remote = RemoteWork(self, self.cluster)
+        self.actors = Actors(self)
+        self.gcs.on_dead = self.actors.died
+        effects = NodeObjectEffects(self.peers, self.tasks.live, self.remote, self.actors)
+        self.object_service = ObjectDirectory(node_id, store, effects)
+        self.pool_workers = PoolWorkers(self)
+        self.objects = self.object_service.table
+        self.spawner = spawner  # (None: this node starts no worker processes)
+        self.node_socket = node_socket  # the node's Unix socket; workers' direct sockets live beside it
+        self.now = now
+        self._warned_infeasible: set[bytes] = set()
+        #: workers the memory monitor killed: worker id -> why (kept for the lease holders that ask)
+        self.oom_kills: dict[bytes, str] = {}
+        owned = self.actors.owned
+        self.pool = WorkerPool(spawner or _NO_SPAWNER, pool_size=pool_size, max_workers=max_workers, now=now,
+                               holds_actors=lambda wid: bool(owned.get(wid)), stats=self.stats)
+        self.workers = self.pool.workers  # (the pool's table, read by the other parts)
+        self.scheduler = Scheduler(self.tasks, self.pool, SchedulerEffects(
+            before_pass=self.pgs.try_pending, place=self._place, forward=self.remote.forward,
+            park=lambda t: self._infeasible(t, t.place), fail=self._fail_unplaceable, dispatch=self._dispatch))
+
+    # the task table's places (``raylet._task_table``), read by the other parts
+    @property
+    def live(self) -> weakref.WeakValueDictionary[bytes, TaskRecord]:
+        return self.tasks.live
+
+    @property
+    def ready(self) -> ReadyQueues:
+        return self.tasks.ready
+
+    @property
+    def running(self) -> dict[bytes, TaskRecord]:
+        return self.tasks.running
+
+    @property
+    def infeasible(self) -> list[TaskRecord]:
+        return self.tasks.infeasible
 
     # ------------------------------------------------------------------ peers
     def peer_connected(self, peer: Peer) -> None:
@@ -91,16 +128,13 @@ class NodeCore:
         if peer.role == "worker":
             w = self.workers.get(peer.peer_id)
             if w is not None:
-                w.peer = peer
-                if w.state == W.STARTING:
-                    w.state = W.IDLE
-                    w.idle_since = self.now()
+                self.pool.connected(w, peer)
                 self.schedule()
 
     def peer_disconnected(self, peer: Peer) -> None:
         self.peers.pop(peer.peer_id, None)
         self.object_service.peer_gone(peer.peer_id)
-        for w in [w for w in self.workers.values() if w.state == W.LEASED and w.lent_to == peer.peer_id]:
+        for w in self.pool.lent_to(peer.peer_id):
             self.pool_workers.return_lease(peer, w.worker_id)
         if peer.role == "driver":
             self._end_job(peer.job_id)
@@ -122,7 +156,7 @@ class NodeCore:
             if not t.done:
                 t.done = True
                 self.drop_task(t)
-        self.infeasible = [t for t in self.infeasible if not t.done]
+        self.tasks.drop_done_infeasible()
         self.pgs.end_job(job_id)
         self.gcs.end_job(job_id)
 
@@ -238,56 +272,30 @@ class NodeCore:
 
     # ------------------------------------------------------------------ scheduling
     def schedule(self) -> None:
-        """Place ready tasks: per resource shape, FIFO, while resources and idle workers last.
+        """Place ready tasks (``raylet._scheduler.Scheduler.schedule``)."""
+        self.scheduler.schedule()
 
-        Placement groups waiting for resources are tried first (they were asked for earlier)."""
-        self.pgs.try_pending()
-        ready = self.ready
-        if not ready:
-            return
-        idle = [w for w in self.workers.values() if w.state == W.IDLE]
-        multi = self.cluster.is_multi()
-        for shape, q in list(ready.queues.items()):
-            while q:
-                t = q[0]
-                if t.done:  # cancelled while it waited
-                    q.popleft()
-                    continue
-                if multi and not t.local_only and t.pg is None:
-                    where = self.remote.decide(t)
-                    if isinstance(where, bytes):  # another node
-                        q.popleft()
-                        self.remote.forward(t, where)
-                        continue
-                    pool, key = self._local_placement(t) if where is None else (None, where)
-                elif t.local_only and t.pg is None:
-                    pool, key = self._local_placement(t)
-                else:
-                    pool, key = self._placement(t)
-                if pool is None:
-                    if key is WAIT:
-                        break
-                    q.popleft()
-                    if isinstance(key, bytes):  # its placement-group bundle is on that node
-                        self.remote.forward(t, key)
-                        continue
-                    if key is None or key is INFEASIBLE:
-                        self._infeasible(t, t.place)
-                    else:
-                        self._fail_unplaceable(t, key)
-                    continue
-                wkey = W.pool_key(t.req)
-                w = next((w for w in reversed(idle) if w.takes(wkey)), None)
-                if w is None:  # (other shapes may still find a worker of theirs)
-                    self._maybe_spawn(idle)
-                    break
-                idle.remove(w)
-                q.popleft()
-                t.pool = key
-                w.key = wkey
-                self._dispatch(t, w, pool)
-            if not q:
-                del ready.queues[shape]
+    def _place(self, t: TaskRecord) -> Placement:
+        """Where ready ``t`` can run now: the scheduler's question, answered from the cluster
+        (across nodes), its placement group's bundles, or this node's resources."""
+        if self.cluster.is_multi() and not t.local_only and t.pg is None:
+            where = self.remote.decide(t)
+            if isinstance(where, bytes):  # another node
+                return Placement(S.FORWARD, node_id=where)
+            pool, key = self._local_placement(t) if where is None else (None, where)
+        elif t.local_only and t.pg is None:
+            pool, key = self._local_placement(t)
+        else:
+            pool, key = self._placement(t)
+        if pool is not None:
+            return Placement(S.RUN, pool, key)
+        if key is WAIT:
+            return Placement(S.WAIT)
+        if isinstance(key, bytes):  # its placement-group bundle is on that node
+            return Placement(S.FORWARD, node_id=key)
+        if key is None or key is INFEASIBLE:
+            return Placement(S.INFEASIBLE)
+        return Placement(S.FAIL, error=key)
 
     def _placement(self, t: TaskRecord) -> tuple[ResourcePool | None, Any]:
         """Where ``t`` draws its resources: ``(pool, bundle key or None)``; ``(None, WAIT)`` when
@@ -312,11 +320,7 @@ class NodeCore:
 
     def retry_infeasible(self) -> None:
         """The cluster changed (a node joined): tasks no node could hold are tried again."""
-        waiting, self.infeasible = self.infeasible, []
-        for t in waiting:
-            if not t.done:
-                self.ready.append(t)
-        if waiting:
+        if self.tasks.take_infeasible():
             self.schedule()
 
     def _ask_strategy(self, t: TaskRecord, named: Any) -> Any:
@@ -405,7 +409,7 @@ class NodeCore:
                     self.spawner.kill_worker(w)
 
     def _infeasible(self, t: TaskRecord, req: dict[str, int]) -> None:
-        self.infeasible.append(t)
+        self.tasks.park_infeasible(t)
         key = repr(sorted(req.items())).encode()
         if key not in self._warned_infeasible:
             self._warned_infeasible.add(key)
@@ -418,58 +422,22 @@ class NodeCore:
             log.warning(msg)
             self.send_log(t.spec["job"], "scheduler", os.getpid(), [msg], "err")
 
-    def _maybe_spawn(self, unfit_idle: list[W.WorkerRecord]) -> None:
-        """Start a worker for ready work: a few at a time (Ray's worker startup concurrency),
-        up to ``max_workers`` that take work; workers whose task is blocked in ``get``/``wait``
-        and actors' workers do not count, so the cap never holds back what a blocked task
-        waits for (Ray, too, starts workers beyond its pool when their parents block). At the
-        cap, an idle worker dedicated to other work (``unfit_idle``: another ``PoolKey``) is
-        stopped to make room, as Ray's pool does."""
-        if self.spawner is None:
-            return
-        starting = counted = 0
-        for w in self.workers.values():
-            if w.state == W.STARTING:
-                starting += 1
-            if w.state in W.TAKING_WORK and not w.blocked:
-                counted += 1
-        if starting >= max(2, self.pool_size) or starting >= len(self.ready):
-            return
-        if counted >= self.max_workers:
-            spare = next((w for w in unfit_idle if w.state == W.IDLE and not self.actors.owned.get(w.worker_id)), None)
-            if spare is None:
-                return
-            unfit_idle.remove(spare)
-            spare.state = W.RETIRING
-            self.spawner.kill_worker(spare, force=False)
-        self.spawn()
-
-    def spawn(self) -> W.WorkerRecord:
-        assert self.spawner is not None
-        w = self.spawner.spawn_worker()
-        self.workers[w.worker_id] = w
-        self.stats["workers_started"] += 1
-        return w
-
-    def _dispatch(self, t: TaskRecord, w: W.WorkerRecord, pool: ResourcePool) -> None:
+    def _dispatch(self, t: TaskRecord, w: W.WorkerRecord, pool: ResourcePool, key: W.PoolKey) -> None:
         spec = t.spec
         req = t.req
         t.gpu_ids = pool.acquire(req)
         t.held = req
         t.worker = w
-        w.task = t
-        w.assigned_at = self.now()
         if spec["kind"] == ACTOR_CREATE:
-            w.state = W.ACTOR
-            w.actor_id = spec["actor"]
+            self.pool.host_actor(w, t, key, spec["actor"])
             actor = self.gcs.actors[spec["actor"]]
             actor.worker_id = w.worker_id
             actor.pid = w.pid
             if self.cluster.is_multi() or actor.name:
                 self.remote.actor_placed(actor, self.node_id)
-            self.refill_pool()
+            self.pool.refill()
         else:
-            w.state = W.BUSY
+            self.pool.run_task(w, t, key)
         self.running[spec["tid"]] = t
         self.send_execute(w, t)
 
@@ -515,11 +483,6 @@ class NodeCore:
         w.peer.send(Execute(t.raw, deps, env))
         self.gcs.task_events.record(spec, "RUNNING", node_id=self.node_id, worker_pid=w.pid)  # type: ignore[arg-type]
 
-    def refill_pool(self) -> None:
-        pooled = sum(1 for w in self.workers.values() if w.state in (W.STARTING, W.IDLE, W.BUSY, W.LEASED))
-        if self.spawner is not None and pooled < self.pool_size:
-            self.spawn()
-
     # ------------------------------------------------------------------ completion
     def task_done(self, peer: Peer, task_id: bytes, results: list[dict[str, Any]], failed: bool, retryable: bool, error: str | None) -> None:
         t = self.running.get(task_id)
@@ -538,11 +501,8 @@ class NodeCore:
             actor = self.gcs.actors.get(t.spec["actor"])
             if actor is not None:
                 actor.inflight.pop(task_id, None)
-        if failed and retryable and t.retries_left != 0 and kind == TASK:
-            t.retries_left -= 1
-            self.stats["task_retries"] += 1
+        if failed and retryable and kind == TASK and self.tasks.retry(t):
             self.release_worker(t, w)
-            self.ready.append(t)
             self.schedule()
             return
         if kind == ACTOR_CREATE:
@@ -564,24 +524,8 @@ class NodeCore:
                 else:
                     pool.release(t.held, t.gpu_ids)
             t.held = {}
-            if w is not None and w.state == W.BUSY:
-                w.state = W.IDLE
-                w.task = None
-                w.blocked = False
-                w.idle_since = self.now()
-                self._count_call(t, w)
-
-    def _count_call(self, t: TaskRecord, w: W.WorkerRecord) -> None:
-        """Ray's ``max_calls``: a worker that has run a function that many times exits (its
-        memory with it); the pool starts another."""
-        limit = t.spec["opts"].get("max_calls")
-        if not isinstance(limit, int) or limit <= 0:
-            return
-        fn = t.spec["fn"]
-        n = w.calls[fn] = w.calls.get(fn, 0) + 1
-        if n >= limit and self.spawner is not None:
-            w.state = W.RETIRING
-            self.spawner.kill_worker(w, force=False)
+            if w is not None:  # (Ray's ``max_calls``: the pool retires a worker that ran ``fn`` that often)
+                self.pool.task_done(w, t.spec["fn"], t.spec["opts"].get("max_calls"))
 
     def finish_with_payloads(self, t: TaskRecord, results: list[dict[str, Any]]) -> None:
         t.done = True
@@ -696,11 +640,7 @@ class NodeCore:
     def task_rows(self) -> list[dict[str, Any]]:
         """``list tasks``: what this node recorded, with the state of tasks it holds now."""
         rows = {r["task_id"]: r for r in self.gcs.task_events.list()}
-        live: list[tuple[str, Any]] = [("RUNNING", t) for t in self.running.values()]
-        live += [("PENDING_NODE_ASSIGNMENT", t) for t in self.ready]
-        live += [("PENDING_NODE_ASSIGNMENT", t) for t in self.infeasible if not t.done]
-        live += [("PENDING_ARGS_AVAIL", t) for t in list(self.live.values()) if t.missing and not t.done]
-        for state, t in live:
+        for state, t in list(self.tasks.pending()):
             spec = t.spec
             pid = t.worker.pid if t.worker is not None else None
             row = rows.get(spec["tid"].hex())
@@ -754,10 +694,7 @@ class NodeCore:
         kind = t.spec["kind"]
         why = f"the node {node_id.hex()} running {t.spec['name']} died"
         if kind == TASK:
-            if t.retries_left != 0 and not t.cancelled:
-                t.retries_left -= 1
-                self.stats["task_retries"] += 1
-                self.ready.append(t)
+            if self.tasks.retry(t):
                 return
             self.fail_returns(t.spec, exc.NodeDiedError(f"{why}; no retries left (max_retries={t.spec['opts'].get('max_retries', 3)})."))
             self.release_pins(t)

@@ -5,7 +5,9 @@ dispatches to it: Ray's worker leases (an idle pool worker lent to a caller on t
 which sends it tasks directly while the lease holds the task shape's resources), a task blocked in
 ``get``/``wait`` lending its CPU out until it resumes (so nested tasks never deadlock), and a
 worker's exit (its task retried or failed, its actor restarted or dead, the pool refilled).
-Like the core, it runs on the node's Trio thread and its handlers are synchronous.
+The workers' states are the pool's (``raylet._worker_pool.WorkerPool``): this module adds what
+the node does around them (the resources a lease or a blocked task holds, the task a dead
+worker leaves). Like the core, it runs on the node's Trio thread; its handlers are synchronous.
 """
 
 from __future__ import annotations
@@ -48,31 +50,21 @@ class PoolWorkers:
         if not core.resources.fits(req):
             return None
         key = W.pool_key(req)  # (leases are for CPU-only work: never a worker that ran GPU work)
-        w = next((w for w in core.workers.values() if w.state == W.IDLE and w.peer is not None and w.takes(key)), None)
+        w = core.pool.lend(key, peer.peer_id, req)
         if w is None:
             return None
         core.resources.acquire(req)
-        w.state, w.lent_to, w.lent, w.key = W.LEASED, peer.peer_id, req, key
-        w.assigned_at = core.now()
         cpus = float(res.get("CPU", 0) or 0)
         env = {"OMP_NUM_THREADS": str(max(1, int(cpus))) if cpus else "1", "CUDA_VISIBLE_DEVICES": ""}
         return {"path": W.direct_socket(core.node_socket, w.worker_id), "worker_id": w.worker_id, "env": env}
 
     def return_lease(self, peer: Peer, worker_id: bytes) -> None:
         core = self.core
-        w = core.workers.get(worker_id)
-        if w is None or w.state != W.LEASED or w.lent_to != peer.peer_id:
+        held = core.pool.returned(peer.peer_id, worker_id)
+        if held is None:
             return
-        self._release_lease(w)
-        w.state = W.IDLE
-        w.idle_since = core.now()
-        core.schedule()
-
-    def _release_lease(self, w: W.WorkerRecord) -> None:
-        core = self.core
-        held = {k: v for k, v in w.lent.items() if k != "CPU"} if w.blocked else w.lent
         core.resources.release(held)
-        w.lent_to, w.lent, w.blocked = None, {}, False
+        core.schedule()
 
     # ------------------------------------------------------------------ blocking
     def worker_blocked(self, peer: Peer, task_id: bytes) -> None:
@@ -87,7 +79,7 @@ class PoolWorkers:
         holds it in), so the tasks it waits for can run."""
         core = self.core
         w = core.workers.get(peer.peer_id)
-        if w is None or w.blocked == blocked:
+        if w is None or w.blocked == blocked or w.state not in W.BLOCKABLE:
             return
         pool: ResourcePool | None
         if w.state == W.LEASED:  # its caller's task waits
@@ -97,7 +89,7 @@ class PoolWorkers:
             if t is None or t.spec["kind"] != TASK:
                 return
             pool, cpu = core.pool_of(t), t.held.get("CPU", 0)
-        w.blocked = blocked
+        core.pool.set_blocked(w, blocked)
         if cpu and pool is not None:
             if blocked:
                 pool.release({"CPU": cpu})
@@ -109,18 +101,14 @@ class PoolWorkers:
     # ------------------------------------------------------------------ worker death
     def worker_exited(self, worker_id: bytes, returncode: int | None) -> None:
         core = self.core
-        w = core.workers.get(worker_id)
-        if w is None:  # (a worker the node retired is DEAD already: its record goes now too)
+        gone = core.pool.exited(worker_id, returncode)
+        if gone is None:  # (a worker the node retired is DEAD already: its record goes now too)
             return
-        prev = w.state
-        w.state = W.DEAD
-        if returncode not in (0, None) and returncode != -15:
-            core.stats["workers_died"] += 1
-        del core.workers[worker_id]
+        w, prev, lent = gone
         core.gcs.task_events.worker_died(w.pid)
         t = w.task
-        if prev == W.LEASED:
-            self._release_lease(w)
+        if lent:
+            core.resources.release(lent)
         if core.node_socket:  # its socket for direct callers
             try:
                 os.unlink(W.direct_socket(core.node_socket, worker_id))
@@ -139,17 +127,14 @@ class PoolWorkers:
                 core.fail_returns(t.spec, exc.TaskCancelledError(f"Task {t.spec['name']} ({t.spec['tid'].hex()}) was cancelled (force=True)."))
                 core.release_pins(t)
                 t.done = True
-            elif t.retries_left != 0:
-                t.retries_left -= 1
+            elif core.tasks.retry(t):
                 t.worker = None
-                core.stats["task_retries"] += 1
-                core.ready.append(t)
             else:
                 core.fail_returns(t.spec, _crash_error(t.spec, w, returncode))
                 core.release_pins(t)
         core.actors.owner_exited(worker_id, w.pid)
         if prev != W.ACTOR:
-            core.refill_pool()
+            core.pool.refill()
         core.schedule()
 
 

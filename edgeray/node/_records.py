@@ -1,19 +1,19 @@
-"""What the node's core keeps of each task, and the queues it keeps them in; the protocols of
-the core's collaborators (a connected peer, the worker spawner).
+"""What the node's core keeps of each task (its queues, ``ReadyQueues``, are the task table's, in
+``raylet._task_table``); the protocols of the core's collaborators (a connected peer, the worker
+spawner).
 
 Plain data, no I/O: shared by ``_core``, ``_actors``, ``_remote`` and ``_placement_groups``.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..protocol import Message
 from ..raylet import _workers as W
 from ..raylet import to_units
 from ..raylet._tasks import ACTOR_CREATE, TASK, TaskSpec
+from ..raylet._worker_pool import WorkerEffects
 from ._placement_groups import pg_strategy
 
 
@@ -27,10 +27,8 @@ class Peer(Protocol):
     def send(self, msg: Message) -> None: ...
 
 
-class Spawner(Protocol):
-    def spawn_worker(self) -> W.WorkerRecord: ...
-
-    def kill_worker(self, worker: W.WorkerRecord, force: bool = True) -> None: ...
+#: the worker spawner: the worker pool's effects (start a worker process, signal one)
+Spawner = WorkerEffects
 
 
 class TaskRecord:
@@ -74,42 +72,3 @@ def caller_key(spec: TaskSpec) -> bytes:
     return spec["owner"] + spec["opts"].get("caller", b"")  # type: ignore[no-any-return]
 
 
-class ReadyQueues:
-    """Tasks whose dependencies are resolved, FIFO per resource shape (Ray's scheduling classes),
-    so one pass of the scheduler costs O(shapes), not O(tasks). A task marked ``done`` while
-    queued (cancelled) stays until the scheduler reaches it and drops it (no scan per cancel);
-    iteration skips it, ``len`` still counts it."""
-
-    def __init__(self) -> None:
-        self.queues: dict[Any, deque[TaskRecord]] = {}
-
-    def append(self, t: TaskRecord) -> None:
-        q = self.queues.get(t.shape)
-        if q is None:
-            q = self.queues[t.shape] = deque()
-        q.append(t)
-
-    def __len__(self) -> int:
-        return sum(len(q) for q in self.queues.values())
-
-    def __bool__(self) -> bool:
-        return bool(self.queues)
-
-    def __iter__(self) -> Any:
-        for q in list(self.queues.values()):
-            yield from [t for t in q if not t.done]
-
-    def remove(self, t: TaskRecord) -> None:
-        q = self.queues.get(t.shape)
-        if q is not None:
-            q.remove(t)
-            if not q:
-                del self.queues[t.shape]
-
-    def remove_if(self, pred: Callable[[TaskRecord], bool]) -> None:
-        for shape, q in list(self.queues.items()):
-            kept = deque(t for t in q if not t.done and not pred(t))  # (done: dropped, ``pred`` not asked)
-            if kept:
-                self.queues[shape] = kept
-            else:
-                del self.queues[shape]

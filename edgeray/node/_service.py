@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -428,7 +427,20 @@ class NodeServer:
         pool = cfg.node.prestart_workers if cfg.node.prestart_workers >= 0 else int(num_cpus)
         max_workers = cfg.node.max_workers or max(32, int(num_cpus) * 8)
         resources = NodeResources({k: v for k, v in total.items() if k not in ("memory", "object_store_memory")} | {"memory": total.get("memory", 0)}, gpu_ids)
-        self.core = core = NodeCore(self.node_id, resources, store, pool_size=max(pool, 1), max_workers=max_workers)
+        sdir = _files.node_dir(self.node_id.hex())
+        self.session_dir = str(sdir)
+        logs = sdir / "logs"
+        logs.mkdir(exist_ok=True)
+        self.unix_path = str(sdir / "node.sock")
+        env = {
+            "EDGERAY_NODE_SOCKET": self.unix_path,
+            "EDGERAY_NODE_ID": self.node_id.hex(),
+            "EDGERAY_TOKEN": self.token or "",
+            "EDGERAY_PARENT_PID": str(os.getpid()),
+        }
+        spawner = ProcessSpawner(env, str(logs))  # (it starts workers once it runs in the nursery)
+        self.core = core = NodeCore(self.node_id, resources, store, pool_size=max(pool, 1), max_workers=max_workers,
+                                    spawner=spawner, node_socket=self.unix_path)
         core.strategies = scheduling_strategies(pm)
         core.labels = node_labels(pm, cfg)
         core.cluster.local.labels = dict(core.labels)
@@ -440,24 +452,12 @@ class NodeServer:
         core.restore(durable, cfg.gcs.node_timeout_s)
         self.calls = CallHandlers(self, core)
         self._handlers = self._dispatch_table()
-        sdir = _files.node_dir(self.node_id.hex())
-        self.session_dir = str(sdir)
-        logs = sdir / "logs"
-        logs.mkdir(exist_ok=True)
-        self.unix_path = str(sdir / "node.sock")
-        core.node_socket = self.unix_path
         async with trio.open_nursery() as nursery:
-            env = {
-                "EDGERAY_NODE_SOCKET": self.unix_path,
-                "EDGERAY_NODE_ID": self.node_id.hex(),
-                "EDGERAY_TOKEN": self.token or "",
-                "EDGERAY_PARENT_PID": str(os.getpid()),
-            }
-            core.spawner = ProcessSpawner(core, nursery, env, str(logs))
+            spawner.run_in(nursery, core.pool_workers.worker_exited)
             if cfg.node.head:
                 self.head_members = HeadMembers(self, nursery.start_soon)
             for worker_id, proc in self.prespawned:  # known before they can connect
-                core.workers[worker_id] = core.spawner.adopt(worker_id, proc)
+                core.pool.add(spawner.adopt(worker_id, proc))
             await nursery.start(serve_unix_listener, self)
             port = await nursery.start(serve_ws_listener, self)
             self.address = node_address(cfg, port)
@@ -472,7 +472,7 @@ class NodeServer:
                 await nursery.start(links.keep_head_link, cfg.node.head_address)
                 nursery.start_soon(MemberBeats(self, self.lease).loop)
             for _ in range(pool - len(self.prespawned)):
-                core.spawn()
+                core.pool.spawn()
             nursery.start_soon(self._reaper)
             if cfg.node.memory_monitor_refresh_ms > 0:
                 monitor = MemoryMonitor(core, cfg.node.memory_usage_threshold, cfg.node.memory_monitor_refresh_ms)
@@ -507,18 +507,8 @@ class NodeServer:
         core = self.core
         while True:
             await trio.sleep(1.0)
-            now = time.monotonic()
             core.actors.reap_stopping()
-            pooled = [w for w in core.workers.values() if w.state in (W.IDLE, W.BUSY, W.STARTING, W.LEASED)]
-            extra = len(pooled) - core.pool_size
-            for w in pooled:
-                if extra <= 0:
-                    break
-                # (a worker whose tasks created actors is kept: they die with it, as in Ray)
-                if w.state == W.IDLE and now - w.idle_since > 10.0 and not core.actors.owned.get(w.worker_id):
-                    w.state = W.DEAD
-                    core.spawner.kill_worker(w, force=False)  # type: ignore[union-attr]
-                    extra -= 1
+            core.pool.reap_idle()
 
 
 async def _first_of(*events: trio.Event) -> None:

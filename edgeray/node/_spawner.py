@@ -1,4 +1,8 @@
-"""Worker processes of a node: started in the node's nursery, their exits reported to the core.
+"""Worker processes of a node: started in the node's nursery, their exits reported to a callback.
+
+The spawner is the worker pool's effects (``raylet._worker_pool.WorkerEffects``) on a real
+node. It is made before the node's core (which receives it) and runs once the node's nursery
+is open (``run_in``): until then it starts nothing (``spawn_worker`` answers None).
 
 Each worker's stdout and stderr go to its log file under the session's log directory (the
 worker itself forwards its lines to the drivers); a worker the launcher started before the node
@@ -10,36 +14,49 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
 from ..raylet import _workers as W
 
-if TYPE_CHECKING:
-    from ._core import NodeCore
+#: told when a worker's process exited: ``(worker_id, returncode)``
+OnExit = Callable[[bytes, "int | None"], None]
 
 
 class ProcessSpawner:
-    """Starts worker processes in the node's nursery and reports their exits to the core."""
+    """Starts worker processes in the node's nursery and reports their exits to ``on_exit``."""
 
-    def __init__(self, core: NodeCore, nursery: trio.Nursery, node_env: dict[str, str], log_dir: str) -> None:
-        self.core = core
-        self.nursery = nursery
+    def __init__(self, node_env: dict[str, str], log_dir: str) -> None:
         self.env = node_env
         self.log_dir = log_dir
         self.cmd = W.worker_command()
+        self._nursery: trio.Nursery | None = None
+        self._on_exit: OnExit | None = None
 
-    def spawn_worker(self) -> W.WorkerRecord:
+    def run_in(self, nursery: trio.Nursery, on_exit: OnExit) -> None:
+        """Start workers in ``nursery`` from now on, telling ``on_exit`` when each exits (as
+        trio's ``serve_listeners`` takes its handler when it serves)."""
+        self._nursery, self._on_exit = nursery, on_exit
+
+    def spawn_worker(self) -> W.WorkerRecord | None:
+        if self._nursery is None:
+            return None
         rec = W.WorkerRecord(os.urandom(16), None, time.monotonic())
-        self.nursery.start_soon(self._run, rec)
+        self._nursery.start_soon(self._run, rec)
         return rec
 
     def adopt(self, worker_id: bytes, proc: Any) -> W.WorkerRecord:
         """Take over a worker started before the node was up (a ``subprocess.Popen``)."""
+        assert self._nursery is not None, "adopt runs in the nursery (run_in first)"
         rec = W.WorkerRecord(worker_id, proc, time.monotonic())
-        self.nursery.start_soon(self._watch_popen, rec)
+        self._nursery.start_soon(self._watch_popen, rec)
         return rec
+
+    def _exited(self, rec: W.WorkerRecord, returncode: int | None) -> None:
+        assert self._on_exit is not None
+        self._on_exit(rec.worker_id, returncode)
 
     async def _watch_popen(self, rec: W.WorkerRecord) -> None:
         proc = rec.process
@@ -49,7 +66,7 @@ class ProcessSpawner:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            self.core.pool_workers.worker_exited(rec.worker_id, proc.returncode)
+            self._exited(rec, proc.returncode)
 
     async def _run(self, rec: W.WorkerRecord) -> None:
         import subprocess
@@ -71,7 +88,7 @@ class ProcessSpawner:
                 proc.kill()
                 with trio.CancelScope(shield=True):
                     await proc.wait()
-            self.core.pool_workers.worker_exited(rec.worker_id, proc.returncode)
+            self._exited(rec, proc.returncode)
 
     def kill_worker(self, worker: W.WorkerRecord, force: bool = True) -> None:
         proc = worker.process

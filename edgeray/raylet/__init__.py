@@ -1,4 +1,4 @@
-"""The raylet: a node's resources, its object directory, task queue and worker supervisor.
+"""The raylet: a node's resources, object directory, scheduler, task table and worker pool.
 
 - ``_directory``: ``ObjectDirectory``, the object directory and read pins (entries, holders,
   pins, waiters, sealing, freeing, the leases processes read shared memory under), a part that
@@ -8,6 +8,12 @@
 - ``_lineage``: ``Lineage``, the finished forwarded tasks kept (bounded) to recompute lost results.
 - ``_objects``: ``ObjectTable``/``ObjectEntry``, the directory's reference-counted entries.
 - ``_resources``: ``NodeResources``, resource pools in the plugins' units.
+- ``_scheduler``: ``Scheduler``, the scheduler's pass (shape by shape, first in first out), acting
+  through ``SchedulerEffects``.
+- ``_task_table``: ``TaskTable``, where each task is (live, ready, running, infeasible) and the one
+  retry decision.
+- ``_worker_pool``: ``WorkerPool``, the workers' lifecycle table (illegal transitions raise),
+  acting on the world through ``WorkerEffects``.
 
 Rule: imports ``edgeray.protocol``, ``edgeray.object_store``, ``edgeray.plugins``,
 ``edgeray.config``, ``edgeray.exceptions``, trio and the standard library; never ``client``,
