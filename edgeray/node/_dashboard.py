@@ -17,12 +17,14 @@ its tables with ``textContent``, and the login page's only variable is escaped.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import html
 import importlib.resources
+import inspect
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -53,7 +55,7 @@ def dashboard_routes(server: NodeServer) -> dict[tuple[str, str], Route]:
         "cluster": lambda req: data.cluster(server),
         "jobs": lambda req: data.jobs(server),
         "actors": lambda req: data.actors(server),
-        "tasks": lambda req: data.tasks(server, req),
+        "tasks": functools.partial(data.tasks, server),
         "placement_groups": lambda req: data.placement_groups(server),
         "objects": lambda req: data.objects(server),
         "logs": lambda req: data.log_files(server),
@@ -77,11 +79,17 @@ def _static_handler(name: str) -> Callable[[Request], Response]:
     return lambda req: Response(200, static_file(name), content_type=kind, headers=list(PAGE_HEADERS))
 
 
-def _json_handler(build: Callable[[Request], Any]) -> Callable[[Request], Response]:
-    def handle(req: Request) -> Response:
-        body = json.dumps(build(req), default=str).encode()
-        return Response(200, body, content_type="application/json", headers=[("Cache-Control", "no-store")])
-    return handle
+def _json(value: Any) -> Response:
+    body = json.dumps(value, default=str).encode()
+    return Response(200, body, content_type="application/json", headers=[("Cache-Control", "no-store")])
+
+
+def _json_handler(build: Callable[[Request], Any]) -> Callable[[Request], Response | Awaitable[Response]]:
+    if inspect.iscoroutinefunction(build):
+        async def wait(req: Request) -> Response:
+            return _json(await build(req))
+        return wait
+    return lambda req: _json(build(req))
 
 
 def _page(name: str) -> Response:

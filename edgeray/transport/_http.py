@@ -8,7 +8,8 @@ other request is answered here, one request per connection (``Connection: close`
 - ``HeadReader``: bytes in; ``head`` once the request line and headers are complete, with the
   size limit h11 (and wsproto, which uses h11) applies to them; ``HttpError(400)`` for a
   malformed request or a head too large (431);
-- ``Router``: routes as data, each ``Route(handler, public, page)``; ``respond(request)`` checks
+- ``Router``: routes as data, each ``Route(handler, public, page)`` (a handler answers at once,
+  or is ``async`` and awaits first); ``respond(request)`` (``respond_async``) checks
   the cluster token (``Authorization: Bearer``, or the dashboard's login cookie, ``_session``)
   unless the route is public, runs the handler, and turns what goes wrong into a status: 401 (a
   ``page`` route: 303 to ``/login`` instead, for a browser), 404, 405, 500;
@@ -18,9 +19,10 @@ other request is answered here, one request per connection (``Connection: close`
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -163,7 +165,8 @@ def response_bytes(response: Response, *, head_only: bool = False) -> bytes:
     return out + (conn.send(h11.EndOfMessage()) or b"")
 
 
-Handler = Callable[[Request], Response]
+#: A handler answers at once, or (an ``async def``) awaits what it needs first, e.g. other nodes.
+Handler = Callable[[Request], Response | Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,29 @@ class Router:
                                                                            time.time())
 
     def respond(self, request: Request) -> Response:
+        """The answer to ``request`` from a synchronous handler (an ``async`` one: a 500; the
+        listener calls ``respond_async``)."""
+        outcome = self._dispatch(request)
+        if inspect.isawaitable(outcome):
+            if inspect.iscoroutine(outcome):
+                outcome.close()
+            return text(500, "internal error: an async route answered synchronously")
+        return outcome
+
+    async def respond_async(self, request: Request) -> Response:
+        """The answer to ``request``, awaiting an ``async`` handler's."""
+        outcome = self._dispatch(request)
+        if not inspect.isawaitable(outcome):
+            return outcome
+        try:
+            return await outcome
+        except HttpError as e:
+            return text(e.status, str(e))
+        except Exception:
+            log.exception("internal error answering %s %s", request.method, request.path)
+            return text(500, "internal error; see the node's log")
+
+    def _dispatch(self, request: Request) -> Response | Awaitable[Response]:
         method = "GET" if request.method == "HEAD" else request.method
         route = self.routes.get((method, request.path))
         if route is None:
@@ -222,7 +248,7 @@ async def serve_http(stream: Any, reader: HeadReader, router: Router | None, rec
     try:
         while not reader.body_complete():
             reader.feed_body(await stream.receive_some(receive_bytes))
-        response = text(404, "this node serves no HTTP pages") if router is None else router.respond(request)
+        response = text(404, "this node serves no HTTP pages") if router is None else await router.respond_async(request)
     except HttpError as e:
         response = text(e.status, str(e))
     await stream.send_all(response_bytes(response, head_only=request.method == "HEAD"))

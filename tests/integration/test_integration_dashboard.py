@@ -155,3 +155,51 @@ def test_logs_are_read_by_name_inside_the_logs_dir_only(node: tuple[Any, str, st
         assert fetch(address, "GET", "/api/log?" + urlencode({"name": bad}), auth)[0] == 404, bad
     assert fetch(address, "GET", f"/api/log?name={name}&tail=-1", auth)[0] == 400
     assert fetch(address, "GET", f"/api/log?name={name}&offset=x", auth)[0] == 400
+
+
+def test_a_cluster_page_shows_nodes_alive_and_dead_and_where_bundles_are(edgeray_home: str) -> None:
+    import edgeray as ray
+    from edgeray.cluster_utils import Cluster
+    from edgeray.util.placement_group import placement_group
+    from edgeray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        member = c.add_node(num_cpus=1)
+        ray.init(address=c.address)
+        head_address = next(n["Address"] for n in ray.nodes() if n["IsHead"])
+        auth = {"Authorization": f"Bearer {_files.load_or_create_token()}"}
+        pg = placement_group([{"CPU": 1}, {"CPU": 1}], strategy="STRICT_SPREAD", name="spread")
+        ray.get(pg.ready(), timeout=60)
+        groups = json.loads(fetch(head_address, "GET", "/api/placement_groups", auth)[2])
+        spread = next(g for g in groups if g["name"] == "spread")
+        assert spread["state"] == "CREATED"
+        assert {b["node_id"] for b in spread["bundles"]} == {n["NodeID"] for n in ray.nodes()}
+
+        @ray.remote(num_cpus=0)
+        def far_away() -> str:
+            return str(ray.get_runtime_context().get_node_id())
+
+        there = NodeAffinitySchedulingStrategy(member.node_id, soft=False)
+        assert ray.get(far_away.options(scheduling_strategy=there).remote()) == member.node_id
+
+        def seen() -> list[dict[str, Any]]:  # the member's task, on the head's page
+            rows = json.loads(fetch(head_address, "GET", "/api/tasks?name=far_away&state=FINISHED", auth)[2])["rows"]
+            return [r for r in rows if r["node_id"] == member.node_id]
+
+        wait_for(seen, what="the member node's task on the head's tasks page")
+        member.kill()
+
+        def dead() -> dict[str, Any] | None:
+            got = json.loads(fetch(head_address, "GET", "/api/cluster", auth)[2])
+            states = {n["node_id"]: n["state"] for n in got["nodes"]}
+            return got if states.get(member.node_id) == "DEAD" else None
+
+        got = wait_for(dead, what="the killed node shown dead")
+        head = next(n for n in got["nodes"] if n["is_head_node"])
+        assert head["state"] == "ALIVE" and head["this_node"] and head["resources_total"]["CPU"] == 1
+        assert got["total"]["CPU"] == 1
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
