@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from waiting import wait_for
@@ -124,7 +125,8 @@ def test_the_dashboard_in_a_browser(ray_init: Any, browser: Any, edgeray_home: s
     browser.save_screenshot(str(ARTIFACTS / "login-wrong-token.png"))
     browser.find_element("id", "token").send_keys(token)
     browser.find_element("id", "login-button").click()
-    wait_for(lambda: browser.current_url.rstrip("/#cluster") == base, what="the dashboard after logging in")
+    wait_for(lambda: urlsplit(browser.current_url).path == "/" and _text(browser, "#nodes"),
+             what="the dashboard after logging in")
     assert browser.execute_script("return document.cookie") == ""  # HttpOnly: not the page's to read
 
     nodes = open_view(browser, base, "cluster", "#nodes", "ALIVE")
