@@ -180,7 +180,8 @@ class ActorClass:
         argb, deps, nested, keep = build_args(client, args, kwargs)
         actor_id = client.new_id()
         spec = make_spec(client, 1, fn_id, self.__name__, argb, deps, nested, 1, res, wired, actor=actor_id)
-        unordered = self._is_async or int(opts.get("max_concurrency") or 1) > 1
+        # calls run concurrently, in no promised order (Ray: async and threaded actors)
+        unordered = self._is_async or int(opts.get("max_concurrency") or 1) > 1 or bool(opts.get("concurrency_groups"))
         meta = {
             "class_name": self.__name__,
             "unordered": unordered,
@@ -311,7 +312,8 @@ class ActorHandle(Generic[T]):
             if self._creation is not None:  # a call in flight keeps its actor, as in Ray
                 held.append(self._creation)
                 spec["nested"] = [*spec["nested"], self._creation._id]  # (via the node: pinned there)
-            client.lanes.submit(self._actor_id, str(self._meta.get("class_name")), spec, direct, held)
+            client.lanes.submit(self._actor_id, str(self._meta.get("class_name")), spec, direct, held,
+                                unordered=bool(self._meta.get("unordered")))
         else:
             if self._creation is not None:  # pinned by the node while the call lives
                 spec["nested"] = [*spec["nested"], self._creation._id]

@@ -296,8 +296,12 @@ class CoreClient(DirectResults, Values):
             except Exception:
                 log.exception("edgeray: returning worker leases failed")
 
-    def call(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
-        """A control-plane request; raises the node's error with its type where known."""
+    def call(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None,
+             on_late: Callable[[bool, Any], None] | None = None) -> Any:
+        """A control-plane request; raises the node's error with its type where known.
+
+        ``timeout``: ``GetTimeoutError`` when the node has not answered by then; a reply that
+        comes later goes to ``on_late(ok, value)`` (e.g. to give back what it grants)."""
         if method in _VIEWS:
             self.leases.settle()  # (idle leases would count as used resources)
         fut = _CallFuture()
@@ -308,8 +312,12 @@ class CoreClient(DirectResults, Values):
         self.send(Call(req, method, args or {}))
         if not fut.event.wait(timeout):
             with self._lock:
-                self._calls.pop(req, None)
-            raise exc.GetTimeoutError(f"the node did not answer {method} within {timeout}s")
+                abandoned = self._calls.pop(req, None) is not None
+                if abandoned and on_late is not None:
+                    self._calls[req] = _CallFuture(on_late)
+            if abandoned:
+                raise exc.GetTimeoutError(f"the node did not answer {method} within {timeout}s")
+            fut.event.wait()  # (the reply came just now: the reader is handing it over)
         reply = fut.reply
         assert reply is not None
         if not reply.ok:
@@ -533,6 +541,7 @@ class CoreClient(DirectResults, Values):
             self.send(Unblocked(tid))
 
     def get(self, refs: Sequence[ObjectRef], timeout: float | None = None) -> list[Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
         ids = [r._id for r in refs]
         missing = self._missing(ids)
         if missing:
@@ -546,7 +555,9 @@ class CoreClient(DirectResults, Values):
             if any(i not in p for i in missing):  # woken by a failure
                 self._raise_first_error(ids)
         p = self._payloads
-        return [self.deserialize_payload(p[i]) for i in ids]
+        if deadline is None:
+            return [self.deserialize_payload(p[i]) for i in ids]
+        return [self.deserialize_payload(p[i], timeout=max(0.0, deadline - time.monotonic())) for i in ids]
 
     def _raise_first_error(self, ids: Sequence[bytes]) -> None:
         """Raise the error of the first of ``ids`` that failed (if one did)."""

@@ -247,10 +247,14 @@ class _Lane:
     """One caller process's calls to one actor: which path they take now, and what waits to
     switch."""
 
-    def __init__(self, owner: ActorLanes, actor_id: bytes, name: str) -> None:
+    def __init__(self, owner: ActorLanes, actor_id: bytes, name: str, unordered: bool) -> None:
         self.owner = owner
         self.actor_id = actor_id
         self.name = name
+        #: the actor runs calls concurrently (async, threaded, concurrency groups): it promises
+        #: no order, so a call takes the best path at once, never waiting for the calls sent
+        #: the other way (which may wait on it: an asyncio.Event set by a later call)
+        self.unordered = unordered
         self.lock = threading.RLock()
         self.mode = "node"
         self.inflight = 0  # calls sent on the current path and not finished
@@ -274,21 +278,24 @@ class ActorLanes:
         #: ``EDGERAY_DIRECT_CALLS=0`` sends every actor call via the node (to compare, or debug)
         self.enabled = os.environ.get("EDGERAY_DIRECT_CALLS", "1") != "0"
 
-    def submit(self, actor_id: bytes, name: str, spec: dict[str, Any], direct: bool, keep: list[Any]) -> None:
+    def submit(
+        self, actor_id: bytes, name: str, spec: dict[str, Any], direct: bool, keep: list[Any], *, unordered: bool = False,
+    ) -> None:
         """Send one call, directly when ``direct`` (it needs nothing the node must resolve) and
-        a connection is open, else via the node; after every earlier call of this caller.
-        ``keep``: refs to its arguments, held while it waits here (the node pins them once it
-        has the call)."""
+        a connection is open, else via the node; after every earlier call of this caller unless
+        the actor is ``unordered`` (runs calls concurrently). ``keep``: refs to its arguments,
+        held while it waits here (the node pins them once it has the call)."""
         with self._lock:
             lane = self._lanes.get(actor_id)
             if lane is None:
-                lane = self._lanes[actor_id] = _Lane(self, actor_id, name)
+                lane = self._lanes[actor_id] = _Lane(self, actor_id, name, unordered)
         if direct:
             self._client.expect_direct(returns(spec))
         with lane.lock:
             if direct and (lane.chan is None or not lane.chan.open) and not lane.sticky_node:
                 self._resolve(lane)
-            if lane.queue or not (lane.mode == self._path(lane, direct) or lane.inflight == 0):
+            switching = not (lane.mode == self._path(lane, direct) or lane.inflight == 0)
+            if not lane.unordered and (lane.queue or switching):
                 lane.queue.append((direct, spec, keep))
                 return
             self._send(lane, direct, spec)

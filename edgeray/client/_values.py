@@ -11,6 +11,7 @@ leave with the next message or within ``FLUSH_INTERVAL``, netted by ``coalesce_r
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import exceptions as exc
@@ -38,7 +39,8 @@ class Values(ClientState):
         # always a CoreClient: the only class that mixes this in
         return self  # type: ignore[return-value]
 
-    def call(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+    def call(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None,
+             on_late: Callable[[bool, Any], None] | None = None) -> Any:
         raise NotImplementedError
 
     # -- references -------------------------------------------------------------------------
@@ -142,17 +144,18 @@ class Values(ClientState):
             raise exc.RaySystemError(f"unexpected persistent id {pid!r}")
         return ObjectRef(pid, None)
 
-    def deserialize_payload(self, payload: dict[str, Any], *, leased: bool = False) -> Any:
+    def deserialize_payload(self, payload: dict[str, Any], *, leased: bool = False, timeout: float | None = None) -> Any:
         """The value of a payload (raising the remote error if it is one).
 
         ``leased``: the payload's ``loc`` is a lease the node gave this process (an ``Execute``
         argument); otherwise a shared-memory object is read under a lease held already by a
-        live view, or one asked for now (``map_object``).
+        live view, or one asked for now (``map_object``), within ``timeout`` seconds (the node
+        may first copy it from another node or recompute it): else ``GetTimeoutError``.
         """
         if payload.get("loc") is not None:
             if self.arena is None:
                 raise exc.RaySystemError("object lives in shared memory this process cannot map")
-            view_or_payload = self._open_view(payload, leased)
+            view_or_payload = self._open_view(payload, leased, timeout)
             if isinstance(view_or_payload, dict):  # the node sent the bytes instead
                 return self.deserialize_payload(view_or_payload)
             value = deserialize(view_or_payload, self._load_ref)
@@ -171,12 +174,12 @@ class Values(ClientState):
             raise exc.RaySystemError(f"bad error payload: {value!r}")
         return value
 
-    def _open_view(self, payload: dict[str, Any], leased: bool) -> memoryview | dict[str, Any]:
+    def _open_view(self, payload: dict[str, Any], leased: bool, timeout: float | None = None) -> memoryview | dict[str, Any]:
         """A read-only view of a shared-memory object, kept alive (and in memory) while it lives."""
         oid = payload["id"]
         loc = self._views.open(oid, payload["loc"] if leased else None)
         if loc is None:
-            fresh = self.call("map_object", {"id": oid})
+            fresh = self.call("map_object", {"id": oid}, timeout, functools.partial(self._late_map, oid))
             if fresh.get("loc") is None:
                 return fresh  # inline bytes or an error: nothing was leased
             loc = self._views.open(oid, fresh["loc"])
@@ -188,6 +191,12 @@ class Values(ClientState):
         except BaseException:
             self._release_view(oid)
             raise
+
+    def _late_map(self, oid: bytes, ok: bool, fresh: Any) -> None:
+        """A ``map_object`` answered after its ``get`` timed out: give back the lease it grants."""
+        if ok and isinstance(fresh, dict) and fresh.get("loc") is not None:
+            with self._lock:
+                self._pending_ref_ops.append(Unmap([oid], [1]))
 
     def return_lease(self, payload: dict[str, Any]) -> None:
         """Give back the lease of a leased payload that will not be read."""

@@ -1,15 +1,14 @@
 """Runs what the node sends: tasks on the main thread; actors sync, threaded or on asyncio.
 
 Sync single-threaded actors run calls on the main thread in arrival order (the node sends one
-caller's calls in submission order). Threaded actors use a pool of ``max_concurrency`` threads per
-concurrency group; async actors run every call on one asyncio loop, each group limited by its
-semaphore.
+caller's calls in submission order). Threaded actors run each concurrency group's calls on a pool
+of its own (the default group's: ``max_concurrency`` threads); async actors run each group's calls
+on an asyncio loop of its own (``_loops``), on its own thread, limited by the group's semaphore.
 """
 
 from __future__ import annotations
 
 import contextvars
-import functools
 import inspect
 import os
 import queue
@@ -17,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from .. import exceptions as exc
 from ..client import CoreClient
@@ -28,14 +27,12 @@ from ..object_store import deserialize
 from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec
 from ._exit import Leaving
 from ._generators import GeneratorResults, Returns
+from ._loops import AsyncGroups, GroupLoop
 from ._output import LogStream
 from ._process_env import SetupHooks, env_to_apply
 from ._results import ResultWriter
 from ._task_events import TaskEventBuffer
 from ._threads import CallThreads
-
-if TYPE_CHECKING:
-    import asyncio  # imported when an async actor starts (it costs ~50 ms at process start)
 
 TASK, ACTOR_CREATE, ACTOR_CALL = 0, 1, 2
 
@@ -65,18 +62,14 @@ class Executor(Leaving):
         self.actor_name = ""
         self._mode = "sync"
         self._pools: dict[str, CallThreads] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._groups: AsyncGroups | None = None  # an async actor's event loops
         self._method_groups: dict[str, str] = {}
         # cancellation: the task the main thread runs, whether it is inside user code now,
-        # the ids cancelled, and the asyncio futures of running async-actor calls
+        # and the ids cancelled
         self._running_tid: bytes | None = None
         self._in_user_code = False
         self._interrupted: bytes | None = None  # the task a cancel's KeyboardInterrupt was raised in
         self._cancelled: set[bytes] = set()
-        self._async_calls: dict[bytes, Any] = {}  # running async-actor calls (asyncio tasks)
-        self._inbox: list[tuple[_Run, str]] = []  # async-actor calls waiting for the loop
-        self._inbox_lock = threading.Lock()
         self._replies: dict[bytes, DirectPeer] = {}  # direct calls: who gets their TaskDone
         self._direct: DirectServer | None = None
         self.events = TaskEventBuffer(self._send_to_node)  # what direct calls did, for the node
@@ -412,8 +405,11 @@ class Executor(Leaving):
             if g:
                 self._method_groups[name] = g
         if is_async:
+            import asyncio  # (only async actors pay for it: ~50 ms)
+
             self._mode = "async"
-            self._start_loop(groups, int(max_conc or 1000))
+            self._groups = AsyncGroups(groups, int(max_conc or 1000), self._run_async, self._cancelled_unstarted)
+            asyncio.set_event_loop(self._groups.default.loop)  # what __init__ sees, as in Ray
         elif (max_conc and max_conc > 1) or groups:
             self._mode = "threaded"
             self._pools["_default"] = CallThreads(int(max_conc or 1), self.execute, "actor")
@@ -442,46 +438,6 @@ class Executor(Leaving):
         g = spec["opts"].get("concurrency_group") or self._method_groups.get(spec["method"] or "")
         return g or "_default"
 
-    def _start_loop(self, groups: dict[str, int], default_limit: int) -> None:
-        import asyncio
-
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            self._sems["_default"] = asyncio.Semaphore(default_limit)
-            for g, n in groups.items():
-                self._sems[g] = asyncio.Semaphore(int(n))
-            ready.set()
-            loop.run_forever()
-
-        threading.Thread(target=run, name="actor-asyncio", daemon=True).start()
-        ready.wait()
-        self._loop = loop
-
-    def _drain_inbox(self) -> None:
-        """In the actor's event loop: start a task for every call the reader queued."""
-        with self._inbox_lock:
-            batch, self._inbox = self._inbox, []
-        loop = self._loop
-        assert loop is not None
-        for msg, group in batch:
-            tid = msg.spec["tid"]
-            task = loop.create_task(self._run_async(msg, group))
-            self._async_calls[tid] = task
-            task.add_done_callback(functools.partial(self._async_done, tid))
-
-    def _async_done(self, task_id: bytes, _task: Any) -> None:
-        self._async_calls.pop(task_id, None)
-
-    def _cancel_async(self, task_id: bytes) -> None:
-        task = self._async_calls.get(task_id)
-        if task is not None:
-            task.cancel()
-        else:
-            self._cancelled.discard(task_id)  # finished already
-
     # -- cancellation (called by the reader thread) -------------------------------------
     def install_cancel_signal(self) -> None:
         """Main thread: SIGUSR1 raises KeyboardInterrupt in a task being cancelled."""
@@ -494,10 +450,9 @@ class Executor(Leaving):
 
     def cancel(self, task_id: bytes) -> None:
         """Interrupt a running task (``KeyboardInterrupt``) or async-actor call (its coroutine)."""
-        if self._mode == "async" and self._loop is not None:
-            # in the loop, after any queued start of that call (call_soon runs in order)
+        if self._groups is not None:  # (an async actor) its coroutine, in its loop
             self._cancelled.add(task_id)
-            self._loop.call_soon_threadsafe(self._cancel_async, task_id)
+            self._groups.cancel(task_id, self._cancelled.discard)
         elif self._running_tid == task_id:
             self._cancelled.add(task_id)
             os.kill(os.getpid(), signal.SIGUSR1)
@@ -521,22 +476,26 @@ class Executor(Leaving):
 
     def _dispatch_concurrent(self, msg: _Run) -> None:
         group = self._group_of(msg.spec)
-        if self._mode == "async":
-            assert self._loop is not None
-            # one loop wake-up per batch of calls: the reader appends, the loop drains
-            with self._inbox_lock:
-                self._inbox.append((msg, group))
-                wake = len(self._inbox) == 1
-            if wake:
-                self._loop.call_soon_threadsafe(self._drain_inbox)
+        if self._groups is not None:
+            self._groups.submit(group, msg.spec["tid"], msg)
         else:
             pool = self._pools.get(group) or self._pools["_default"]
             pool.submit(msg)
 
-    async def _run_async(self, msg: _Run, group: str) -> None:
+    def _cancelled_unstarted(self, msg: _Run) -> None:
+        """An async-actor call cancelled before its coroutine started."""
+        self._fail(msg.spec, exc.TaskCancelledError(f"Task {msg.spec['name']} was cancelled."))
+
+    async def _run_async(self, msg: _Run, group: GroupLoop) -> None:
+        """One call of an async actor, on its group's loop once the group has room for it."""
         spec = msg.spec
-        sem = self._sems.get(group) or self._sems["_default"]
-        async with sem:
+        sem = group.sem
+        try:
+            await sem.acquire()
+        except BaseException as e:  # cancelled while it waited for its turn
+            self._fail(spec, e)
+            return
+        try:
             self.events.started(spec["tid"])
             peer = self._replies.get(spec["tid"])
             if peer is not None:  # (this asyncio task's own context)
@@ -562,6 +521,8 @@ class Executor(Leaving):
                 self._exit_actor(spec)
                 return
             self._finish(spec, result)
+        finally:
+            sem.release()
 
     def _actor_method(self, name: str) -> Any:
         """The actor's method ``name``, or one every actor has (``__ray_ready__``,

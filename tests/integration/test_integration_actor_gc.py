@@ -376,7 +376,7 @@ def test_actor_whose_argument_never_resolves_fails_its_callers_when_its_owner_di
 
 def test_across_nodes_a_far_handle_keeps_the_actor_and_a_far_actor_stays(tmp_path: Path) -> None:
     """An actor on the creator's node lives while a handle on another node does; one placed on
-    another node is not collected by handle count (see the README), only with its job."""
+    another node is not collected by handle count (see docs/ray-compatibility.md), only with its job."""
     import edgeray as ray
     from edgeray.cluster_utils import Cluster
 
