@@ -19,7 +19,8 @@ ObjectState}``, ``ray_object_store_used_memory``, ``ray_object_store_available_m
 ``ray_cluster_active_nodes{node_type}``; edgeray's own as ``edgeray_*``.
 
 Routes: ``GET /metrics`` (the cluster token as a bearer header) and ``GET /api/version``,
-Ray's dashboard health check, which needs no token (it says nothing about the cluster).
+Ray's dashboard health check, which needs no token (it says nothing about the cluster); the
+dashboard's (``_dashboard``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from ..transport import Response, Route, Router, bearer_ok
+from ._dashboard import dashboard_routes
 from ._exposition import CONTENT_TYPE, Family, render
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ VERSION = "0.1.0"  # (edgeray's, as ``edgeray.__version__``: the node may not im
 def http_router(server: NodeServer) -> Router:
     """The node's pages: ``(method, path) -> Route``."""
     return Router({
+        **dashboard_routes(server),
         ("GET", "/metrics"): Route(lambda req: metrics_page(server)),
         ("GET", "/api/version"): Route(lambda req: version_page(server), public=True),
     }, server.token, bearer_ok)

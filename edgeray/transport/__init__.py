@@ -10,7 +10,8 @@ trio-websocket, wsproto, h11 and the standard library; knows nothing of tasks, o
   which must work from any thread and inside any event loop, so they do not run trio;
 - TLS (``_tls``): server and client ``ssl`` contexts; a driver's files from the environment;
 - HTTP (``_http``, sans-I/O): plain requests on the WebSocket listener, routed by a ``Router``
-  of ``(method, path) -> Route``, behind the cluster token;
+  of ``(method, path) -> Route``, behind the cluster token or the dashboard's login cookie
+  (``_session``: ``new_session``, ``set_cookie``, ``clear_cookie``);
 - limits (``_limits``): the connection cap, the handshake deadline, accept backing off on EMFILE,
   refusals logged rate-limited (``edgeray._ratelimit``).
 """
@@ -24,6 +25,7 @@ _LAZY = {
                      "open_ws_channel", "bearer_ok", "WS_ERRORS"), "_server"),
     **dict.fromkeys(("ListenLimits", "serve_guarded"), "_limits"),
     **dict.fromkeys(("Router", "Route", "Request", "Response", "HttpError"), "_http"),
+    **dict.fromkeys(("new_session", "set_cookie", "clear_cookie"), "_session"),
     **dict.fromkeys(("TlsFiles", "server_context", "client_context", "client_context_from_env"), "_tls"),
 }
 
@@ -56,6 +58,9 @@ __all__ = [
     "Request",
     "Response",
     "HttpError",
+    "new_session",
+    "set_cookie",
+    "clear_cookie",
     "TlsFiles",
     "server_context",
     "client_context",

@@ -8,22 +8,28 @@ other request is answered here, one request per connection (``Connection: close`
 - ``HeadReader``: bytes in; ``head`` once the request line and headers are complete, with the
   size limit h11 (and wsproto, which uses h11) applies to them; ``HttpError(400)`` for a
   malformed request or a head too large (431);
-- ``Router``: routes as data, each ``Route(handler, public)``; ``respond(request)`` checks the
-  cluster token (``Authorization: Bearer``) unless the route is public, runs the handler, and
-  turns what goes wrong into a status: 401, 404, 405, 500;
+- ``Router``: routes as data, each ``Route(handler, public, page)`` (a handler answers at once,
+  or is ``async`` and awaits first); ``respond(request)`` (``respond_async``) checks
+  the cluster token (``Authorization: Bearer``, or the dashboard's login cookie, ``_session``)
+  unless the route is public, runs the handler, and turns what goes wrong into a status: 401 (a
+  ``page`` route: 303 to ``/login`` instead, for a browser), 404, 405, 500;
 - ``response_bytes(response)``: the whole response as bytes;
 - ``serve_http(stream, reader, router, ...)``: the only I/O, moving bytes between the two.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import h11
+
+from ._session import session_ok
 
 log = logging.getLogger("edgeray.transport")
 
@@ -33,7 +39,7 @@ MAX_HEAD_BYTES = 16 * 1024
 #: The largest request body read (the jobs API's submissions are small JSON documents).
 MAX_BODY_BYTES = 1 << 20
 
-REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found", 405: b"Method Not Allowed",
+REASONS = {200: b"OK", 303: b"See Other", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found", 405: b"Method Not Allowed",
            408: b"Request Timeout", 413: b"Content Too Large", 431: b"Request Header Fields Too Large",
            500: b"Internal Server Error"}
 
@@ -159,20 +165,23 @@ def response_bytes(response: Response, *, head_only: bool = False) -> bytes:
     return out + (conn.send(h11.EndOfMessage()) or b"")
 
 
-Handler = Callable[[Request], Response]
+#: A handler answers at once, or (an ``async def``) awaits what it needs first, e.g. other nodes.
+Handler = Callable[[Request], Response | Awaitable[Response]]
 
 
 @dataclass(frozen=True)
 class Route:
-    """``handler(request) -> Response``; ``public``: served without the cluster token."""
+    """``handler(request) -> Response``; ``public``: served without the cluster token;
+    ``page``: a browser's page, which sends a visitor without a login to ``/login``."""
 
     handler: Handler
     public: bool = False
+    page: bool = False
 
 
 class Router:
     """``(method, path) -> Route``, as data. Authentication is ``authenticated(request)``: the
-    cluster token as a bearer header; a dashboard's cookie login is to be added there."""
+    cluster token as a bearer header, or the dashboard's login cookie signed with it."""
 
     def __init__(self, routes: dict[tuple[str, str], Route], token: str | None,
                  bearer_ok: Callable[[list[tuple[bytes, bytes]], str], bool]) -> None:
@@ -183,10 +192,33 @@ class Router:
     def authenticated(self, request: Request) -> bool:
         if self.token is None:
             return True
-        # (a later dashboard's login cookie is checked here too)
-        return self._bearer_ok(request.headers, self.token)
+        return self._bearer_ok(request.headers, self.token) or session_ok(request.header("cookie"), self.token,
+                                                                           time.time())
 
     def respond(self, request: Request) -> Response:
+        """The answer to ``request`` from a synchronous handler (an ``async`` one: a 500; the
+        listener calls ``respond_async``)."""
+        outcome = self._dispatch(request)
+        if inspect.isawaitable(outcome):
+            if inspect.iscoroutine(outcome):
+                outcome.close()
+            return text(500, "internal error: an async route answered synchronously")
+        return outcome
+
+    async def respond_async(self, request: Request) -> Response:
+        """The answer to ``request``, awaiting an ``async`` handler's."""
+        outcome = self._dispatch(request)
+        if not inspect.isawaitable(outcome):
+            return outcome
+        try:
+            return await outcome
+        except HttpError as e:
+            return text(e.status, str(e))
+        except Exception:
+            log.exception("internal error answering %s %s", request.method, request.path)
+            return text(500, "internal error; see the node's log")
+
+    def _dispatch(self, request: Request) -> Response | Awaitable[Response]:
         method = "GET" if request.method == "HEAD" else request.method
         route = self.routes.get((method, request.path))
         if route is None:
@@ -195,6 +227,8 @@ class Router:
                 return Response(405, b"method not allowed\n", headers=[("Allow", allowed)])
             return text(404, f"no such page: {request.path}")
         if not route.public and not self.authenticated(request):
+            if route.page:
+                return Response(303, b"log in first: /login\n", headers=[("Location", "/login"), ("Cache-Control", "no-store")])
             return Response(401, b"invalid or missing cluster token: send Authorization: Bearer <token>\n",
                             headers=[("WWW-Authenticate", 'Bearer realm="edgeray"')])
         try:
@@ -214,7 +248,7 @@ async def serve_http(stream: Any, reader: HeadReader, router: Router | None, rec
     try:
         while not reader.body_complete():
             reader.feed_body(await stream.receive_some(receive_bytes))
-        response = text(404, "this node serves no HTTP pages") if router is None else router.respond(request)
+        response = text(404, "this node serves no HTTP pages") if router is None else await router.respond_async(request)
     except HttpError as e:
         response = text(e.status, str(e))
     await stream.send_all(response_bytes(response, head_only=request.method == "HEAD"))

@@ -233,3 +233,28 @@ async def test_a_request_not_finished_by_the_deadline_is_closed(nursery) -> None
 
     assert await trio.to_thread.run_sync(slow) == b""  # closed, without an answer
     assert await trio.to_thread.run_sync(lambda: _get(port, "GET", "/hello", {})[0]) == 401
+
+
+async def test_an_async_route_is_awaited_and_its_errors_become_statuses() -> None:
+    from edgeray.transport._http import text
+
+    async def later(req: Request) -> Response:
+        await trio.sleep(0)
+        return text(200, "awaited")
+
+    async def refuses(req: Request) -> Response:
+        await trio.sleep(0)
+        raise HttpError(404, "no such thing")
+
+    async def breaks(req: Request) -> Response:
+        await trio.sleep(0)
+        raise RuntimeError("boom")
+
+    router = Router({("GET", "/later"): Route(later, public=True), ("GET", "/refuses"): Route(refuses, public=True),
+                     ("GET", "/breaks"): Route(breaks, public=True), ("GET", "/secret"): Route(later)},
+                    TOKEN, bearer_ok)
+    assert (await router.respond_async(Request("GET", "/later", []))).body == b"awaited\n"
+    assert (await router.respond_async(Request("GET", "/refuses", []))).status == 404
+    assert (await router.respond_async(Request("GET", "/breaks", []))).status == 500
+    assert (await router.respond_async(Request("GET", "/secret", []))).status == 401
+    assert router.respond(Request("GET", "/later", [])).status == 500  # (not awaited: refused, not hung)

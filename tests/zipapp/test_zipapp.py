@@ -150,6 +150,45 @@ def test_archive_contents(pyz):
             assert any(re.fullmatch(rf"{dist}-[^/]+\.dist-info/METADATA", n) for n in names), dist
 
 
+def test_archive_holds_the_dashboard_and_stays_under_3_mb(pyz):
+    with zipfile.ZipFile(pyz) as zf:
+        names = set(zf.namelist())
+    for f in ("index.html", "login.html", "app.js", "style.css"):
+        assert f"edgeray/node/static/{f}" in names, f
+    assert pyz.stat().st_size < 3_000_000, pyz.stat().st_size
+
+
+def _dashboard_works(address: str, token: str) -> None:
+    """The node started from the pyz serves the dashboard: its login, its page (files read from
+    inside the zip) and one JSON endpoint, with the login cookie."""
+    import http.client
+    from urllib.parse import urlencode, urlsplit
+
+    u = urlsplit(address)
+
+    def fetch(method, path, headers=None, body=None):
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    status, _, body = fetch("GET", "/login")
+    assert status == 200 and b'name="token"' in body
+    status, headers, _ = fetch("POST", "/login", {"Content-Type": "application/x-www-form-urlencoded"},
+                               urlencode({"token": token}).encode())
+    assert status == 303, headers
+    cookie = {"Cookie": headers["set-cookie"].split(";", 1)[0]}
+    status, _, body = fetch("GET", "/", cookie)
+    assert status == 200 and b"/static/app.js" in body
+    status, _, body = fetch("GET", "/static/app.js", cookie)
+    assert status == 200 and b"REFRESH_MS" in body
+    status, _, body = fetch("GET", "/api/cluster", cookie)
+    assert status == 200 and json.loads(body)["nodes"][0]["state"] == "ALIVE"
+
+
 def test_bare_interpreter_imports_from_pyz(pyz, bare_python):
     # Nothing is importable without the pyz ...
     proc = run([bare_python, "-I", "-S", "-c", "import trio"], env=bare_env(), timeout=60)
@@ -287,6 +326,7 @@ def test_node_driver_stop(pyz, bare_python, tmp_path, short_home):
         assert "WORKER_FROM_PYZ True" in out, out
         assert "WORKER_NATIVE []" in out
         assert "DONE" in out
+        _dashboard_works(address["address"], (home / "token").read_text().strip())
     finally:
         seen_pids.update(processes_with_home(home))
         try:
