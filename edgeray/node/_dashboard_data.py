@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..gcs._task_events import merge_rows
+from ..plugins import from_unit_dict
 from ..protocol import state_rows
 from ..transport import HttpError, Request
 from ._calls import LIST_TIMEOUT_S
@@ -75,7 +76,7 @@ def cluster(server: NodeServer) -> dict[str, Any]:
     nodes = []
     for n in core.cluster.nodes.values():
         row = state_rows.node_row(raws[n.node_id.hex()])
-        row["resources_available"] = {k: v / 10_000 for k, v in n.available.items()} if n.alive else {}
+        row["resources_available"] = from_unit_dict(n.available) if n.alive else {}
         row["address"] = n.address
         row["this_node"] = n.node_id == core.node_id
         nodes.append(row)
