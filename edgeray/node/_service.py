@@ -80,6 +80,7 @@ from ._peer_conn import PeerConn
 from ._remote import new_job_base
 from ._spawner import ProcessSpawner
 from ._user_metrics import UserMetrics
+from ._worker_exits import WorkerExits
 
 log = logging.getLogger("edgeray.node")
 
@@ -112,6 +113,7 @@ class NodeServer:
         self.stop_event = trio.Event()
         self.fenced = trio.Event()  # the head declared this incarnation dead: start over
         self.head_members: HeadMembers | None = None  # the head's joined nodes
+        self.worker_exits: WorkerExits | None = None  # workers' deaths, acted on once their frames are read
         self.lease = Lease(config.gcs.node_timeout_s * LEASE_SHARE, always=config.node.head)
         self.log_limit = LogLimiter(log)
         self.refusals = LogLimiter(log)  # refused connections: said once in a while, not per peer
@@ -234,6 +236,8 @@ class NodeServer:
         finally:
             peer.closed = True
             core.peer_disconnected(peer)
+            if role == "worker" and self.worker_exits is not None:  # (its death, if it died, is acted on now)
+                self.worker_exits.disconnected(peer_id)
             if self.head_members is not None:
                 self.head_members.left(peer)
             if peer_id == self.embedded_driver:
@@ -453,7 +457,9 @@ class NodeServer:
         self.calls = CallHandlers(self, core)
         self._handlers = self._dispatch_table()
         async with trio.open_nursery() as nursery:
-            spawner.run_in(nursery, core.pool_workers.worker_exited)
+            self.worker_exits = WorkerExits(lambda wid: wid in core.peers, core.pool_workers.worker_exited,
+                                            nursery.start_soon)
+            spawner.run_in(nursery, self.worker_exits.exited)
             if cfg.node.head:
                 self.head_members = HeadMembers(self, nursery.start_soon)
             for worker_id, proc in self.prespawned:  # known before they can connect
