@@ -5,7 +5,8 @@ Rule: imports ``edgeray.protocol``, ``edgeray.plugins``, ``edgeray.exceptions`` 
 library; the tables are plain synchronous objects owned by the head node's Trio thread.
 """
 
+from ._directory import ActorDirectory, DirectoryEffects
 from ._durable import DurableGcs
 from ._tables import ActorRecord, GcsTables, JobRecord, PlacementGroupRecord
 
-__all__ = ["ActorRecord", "DurableGcs", "GcsTables", "JobRecord", "PlacementGroupRecord"]
+__all__ = ["ActorDirectory", "ActorRecord", "DirectoryEffects", "DurableGcs", "GcsTables", "JobRecord", "PlacementGroupRecord"]

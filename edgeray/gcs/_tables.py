@@ -120,9 +120,6 @@ class GcsTables:
         self.function_jobs: dict[bytes, set[bytes]] = {}
         self.kv: dict[str, bytes] = {}
         self._next_job = 1
-        # the head's cluster-wide actor directory: where each actor runs, and the names taken
-        self.directory: dict[bytes, dict[str, Any]] = {}
-        self.dir_named: dict[tuple[str, str], bytes] = {}
         self.on_dead: Any = None  # called with each actor record marked dead
         self.task_events = TaskEventTable()  # what this node ran and runs (``list tasks``)
 

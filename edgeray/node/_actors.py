@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import exceptions as exc
-from ..gcs import ActorRecord
+from ..gcs import ActorDirectory, ActorRecord
 from ..gcs import _tables as gcs_state
 from ..protocol import Call
 from ..raylet import _workers as W
@@ -24,6 +24,8 @@ from ._records import Peer, TaskRecord, caller_key
 
 if TYPE_CHECKING:
     from ._core import NodeCore
+    from ._placement_groups import PlacementGroups
+    from ._remote import RemoteWork
 
 log = logging.getLogger("edgeray.node")
 
@@ -35,8 +37,9 @@ GRACEFUL_EXIT_S = 30.0
 class Actors:
     """The node's actor handling (see the module's docstring)."""
 
-    def __init__(self, core: NodeCore) -> None:
+    def __init__(self, core: NodeCore, directory: ActorDirectory) -> None:
         self.core = core
+        self.directory = directory
         #: the live non-detached actors each worker process here created (fate sharing)
         self.owned: dict[bytes, set[bytes]] = {}
         #: a non-detached actor's creation result -> the actor: every ActorHandle holds a ref to
@@ -446,46 +449,8 @@ class Actors:
         self.core.release_pins(t)
 
     def directory_call(self, method: str, args: dict[str, Any]) -> Any:
-        """The head's actor directory: ``actor_placed``, ``locate_actor``, ``lookup_actor``,
-        ``register_name``, ``named_actors``, ``actor_dead``."""
-        gcs = self.core.gcs
-        if method == "actor_placed":
-            aid = args["actor_id"]
-            if aid in self.core.remote.awaiting_host:
-                self.core.remote.claim_restored(aid, args["node_id"])
-            gcs.directory[aid] = {k: args.get(k) for k in ("node_id", "class_name", "name", "namespace", "meta")}
-            if args.get("name"):
-                gcs.dir_named[(str(args.get("namespace")), str(args["name"]))] = aid
-            return None
-        if method == "bundles_held":
-            self.core.pgs.claim_bundles(args["node_id"], list(args.get("bundles") or []))
-            return None
-        if method == "locate_actor":
-            return gcs.directory.get(args["actor_id"])
-        if method == "lookup_actor":
-            aid = gcs.dir_named.get((str(args.get("namespace")), str(args.get("name"))))
-            found = gcs.directory.get(aid) if aid is not None else None
-            return None if found is None else {**found, "actor_id": aid}
-        if method == "register_name":
-            key = (str(args.get("namespace")), str(args.get("name")))
-            taken = gcs.dir_named.get(key) or gcs.named.get(key)
-            if taken is not None and taken != args.get("actor_id"):
-                found = gcs.directory.get(taken)
-                if found is None and taken in gcs.actors:
-                    rec = gcs.actors[taken]
-                    found = {"node_id": self.core.node_id, "class_name": rec.class_name, "meta": rec.meta}
-                return {"taken": True, "actor_id": taken, **(found or {})}
-            gcs.dir_named[key] = args["actor_id"]
-            return {"taken": False}
-        if method == "named_actors":  # (live actors: a dead one's name is free again)
-            return sorted({*gcs.dir_named, *gcs.named})
-        if method == "actor_dead":
-            aid = args["actor_id"]
-            gcs.directory.pop(aid, None)
-            for key in [k for k, v in gcs.dir_named.items() if v == aid]:
-                del gcs.dir_named[key]
-            return None
-        raise ValueError(f"unknown directory method {method!r}")
+        """The head's actor directory (``gcs.ActorDirectory``)."""
+        return self.directory.call(method, args)
 
     def died(self, rec: ActorRecord) -> None:
         """``GcsTables.on_dead``: the head forgets the actor's place and name."""
@@ -499,3 +464,17 @@ class Actors:
                 del self.owned[owner]
         if not rec.stub and rec.host is None:
             self.core.remote.head_call("actor_dead", {"actor_id": rec.actor_id}, None)
+
+
+class DirectoryPorts:
+    """``gcs.DirectoryEffects`` on this node: the head's directory acts through its parts."""
+
+    def __init__(self, remote: RemoteWork, pgs: PlacementGroups) -> None:
+        self._remote = remote
+        self._pgs = pgs
+
+    def actor_placed(self, actor_id: bytes, node_id: bytes) -> None:
+        self._remote.claim_restored(actor_id, node_id)
+
+    def bundles_held(self, node_id: bytes, bundles: list[Any]) -> None:
+        self._pgs.claim_bundles(node_id, bundles)

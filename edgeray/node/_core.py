@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import exceptions as exc
-from ..gcs import ActorRecord, DurableGcs, GcsTables
+from ..gcs import ActorDirectory, ActorRecord, DurableGcs, GcsTables
 from ..gcs import _tables as gcs_state
 from ..gcs._task_events import TERMINAL, error_type, new_row
 from ..object_store import ObjectStore
@@ -26,7 +26,7 @@ from ..raylet import NodeResources, ObjectEntry, ObjectTable
 from ..raylet import _workers as W
 from ..raylet._resources import ResourcePool
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
-from ._actors import Actors
+from ._actors import Actors, DirectoryPorts
 from ._cluster import ClusterTable, NodeEntry
 from ._objects import ObjectService
 from ._placement_groups import WAIT, PlacementGroups
@@ -60,7 +60,7 @@ class NodeCore:
         self.cluster = ClusterTable(NodeEntry(node_id, "", os.uname().nodename, dict(resources.total),
                                               dict(resources.available), head=True))
         self.remote = RemoteWork(self, self.cluster)
-        self.actors = Actors(self)
+        self.actors = Actors(self, ActorDirectory(self.gcs, node_id, DirectoryPorts(self.remote, self.pgs)))
         self.gcs.on_dead = self.actors.died
         self.object_service = ObjectService(self)
         self.pool_workers = PoolWorkers(self)
