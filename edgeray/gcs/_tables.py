@@ -7,13 +7,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._actor_lifecycle import ALIVE, DEAD, DIED, PENDING, RESTARTING, advance
 from ._durable import DurableGcs
 from ._task_events import TaskEventTable
 
-PENDING = "PENDING_CREATION"
-ALIVE = "ALIVE"
-RESTARTING = "RESTARTING"
-DEAD = "DEAD"
+__all__ = ["ALIVE", "DEAD", "PENDING", "RESTARTING", "ActorRecord", "GcsTables", "JobRecord",
+           "PG_CREATED", "PG_PENDING", "PG_REMOVED", "PG_RESCHEDULING", "PlacementGroupRecord"]
 
 
 @dataclass
@@ -202,7 +201,7 @@ class GcsTables:
 
     def mark_dead(self, rec: ActorRecord, cause: str) -> None:
         was_dead = rec.state == DEAD
-        rec.state = DEAD
+        advance(rec, DIED)
         rec.death_cause = cause
         if self.on_dead is not None and not was_dead:
             self.on_dead(rec)

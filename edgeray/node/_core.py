@@ -18,6 +18,7 @@ from typing import Any
 from .. import exceptions as exc
 from ..gcs import ActorDirectory, ActorRecord, DurableGcs, GcsTables
 from ..gcs import _tables as gcs_state
+from ..gcs._actor_lifecycle import RESTORED, advance
 from ..gcs._task_events import TERMINAL, error_type, new_row
 from ..object_store import ObjectStore
 from ..plugins import ClusterView, NodeView, SchedulingRequest
@@ -655,7 +656,7 @@ class NodeCore:
                 gcs.mark_dead(rec, "its constructor's ObjectRef arguments were lost when the node restarted")
                 durable.drop_actor(rec.actor_id)
                 continue
-            rec.state = gcs_state.RESTARTING
+            advance(rec, RESTORED)
             t = TaskRecord(spec)
             self.live[spec["tid"]] = t
             if isinstance(saved.get("host"), bytes) and saved["host"] != self.node_id:

@@ -10,6 +10,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+__all__ = ["caller_key"]  # (the GCS's: re-exported for the node's parts)
+
+from ..gcs import caller_key
 from ..object_store import serialize
 from ..protocol import Message
 from ..raylet import _workers as W
@@ -68,11 +71,6 @@ class TaskRecord:
 
 
 INFEASIBLE = "infeasible"  # a strategy's answer: no node can ever hold it (it waits, reported)
-
-
-def caller_key(spec: TaskSpec) -> bytes:
-    """The ordering queue of an actor call: its owner process and the handle it came through."""
-    return spec["owner"] + spec["opts"].get("caller", b"")  # type: ignore[no-any-return]
 
 
 def error_payload(object_id: bytes, error: BaseException) -> dict[str, Any]:

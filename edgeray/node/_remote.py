@@ -28,6 +28,7 @@ import trio
 from .. import exceptions as exc
 from ..gcs import ActorRecord, JobRecord
 from ..gcs import _tables as gcs_state
+from ..gcs._actor_lifecycle import PLACED, advance
 from ..protocol import AddRef, DelRef, ForwardTask, Message, Subscribe, Unmap, encode_spec
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, return_ids
 from ._cluster import ClusterTable
@@ -185,7 +186,7 @@ class RemoteWork:
                          "class_name": rec.class_name, "detached": rec.detached, "job_id": rec.job_id,
                          "restarts": rec.restarts}
                 rec.host = node_id
-                rec.state = gcs_state.ALIVE
+                advance(rec, PLACED)
                 core.gcs.save_detached(rec)
                 self.actor_placed(rec, node_id)
         if t.raw is None:
@@ -454,7 +455,8 @@ class RemoteWork:
         rec = self.core.gcs.actors.get(aid)
         if t is None or rec is None or node_id == self.node_id:
             return
-        rec.host, rec.state = node_id, gcs_state.ALIVE
+        rec.host = node_id
+        advance(rec, PLACED)
         self.core.live.pop(t.spec["tid"], None)
         self.core.gcs.save_detached(rec)
         self.core.actors.pump_of(aid)
