@@ -9,6 +9,7 @@ from typing import Any
 
 from ._actor_lifecycle import ALIVE, DEAD, DIED, PENDING, RESTARTING, advance
 from ._durable import DurableGcs
+from ._pg_lifecycle import PG_CREATED, PG_PENDING, PG_REMOVED, PG_RESCHEDULING
 from ._task_events import TaskEventTable
 
 __all__ = ["ALIVE", "DEAD", "PENDING", "RESTARTING", "ActorRecord", "GcsTables", "JobRecord",
@@ -67,10 +68,6 @@ class ActorRecord:
         }
 
 
-PG_PENDING = "PENDING"
-PG_CREATED = "CREATED"
-PG_REMOVED = "REMOVED"
-PG_RESCHEDULING = "RESCHEDULING"  # created, then bundles lost with a node: reserving them again
 
 
 @dataclass
