@@ -1,10 +1,10 @@
 """The GCS: cluster-wide tables (jobs, actors, named actors, functions, KV), written through to
 a persistence backend (``DurableGcs``) for what must survive a restart; the actor lifecycle
-(``ActorLifecycle``: the states, their transitions as data, death and the one restart path) and
-the head's actor directory (``ActorDirectory``); placement groups' states and the rounds of
-their two-phase creation (``_pg_lifecycle``: ``advance_pg``, ``TwoPhase``). Each part owns its data and acts on the node
-only through the effects interface it is given at construction (``ActorEffects``,
-``DirectoryEffects``); none refers to the node.
+(``ActorLifecycle``: the states, their transitions as data, death and the one restart path),
+the head's actor directory (``ActorDirectory``), placement groups' states and the rounds of
+their two-phase creation (``_pg_lifecycle``: ``advance_pg``, ``TwoPhase``). Each part owns its
+data and acts on the node only through the effects interface it is given at construction
+(``ActorEffects``, ``DirectoryEffects``); none refers to the node.
 
 Rule: imports ``edgeray.protocol``, ``edgeray.plugins``, ``edgeray.exceptions`` and the standard
 library; the tables and parts are plain synchronous objects (no I/O, no clock) owned by the
