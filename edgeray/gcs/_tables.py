@@ -7,13 +7,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._actor_lifecycle import ALIVE, DEAD, DIED, PENDING, RESTARTING, advance
 from ._durable import DurableGcs
+from ._pg_lifecycle import PG_CREATED, PG_PENDING, PG_REMOVED, PG_RESCHEDULING
 from ._task_events import TaskEventTable
 
-PENDING = "PENDING_CREATION"
-ALIVE = "ALIVE"
-RESTARTING = "RESTARTING"
-DEAD = "DEAD"
+__all__ = ["ALIVE", "DEAD", "PENDING", "RESTARTING", "ActorRecord", "GcsTables", "JobRecord",
+           "PG_CREATED", "PG_PENDING", "PG_REMOVED", "PG_RESCHEDULING", "PlacementGroupRecord"]
 
 
 @dataclass
@@ -68,10 +68,6 @@ class ActorRecord:
         }
 
 
-PG_PENDING = "PENDING"
-PG_CREATED = "CREATED"
-PG_REMOVED = "REMOVED"
-PG_RESCHEDULING = "RESCHEDULING"  # created, then bundles lost with a node: reserving them again
 
 
 @dataclass
@@ -120,9 +116,6 @@ class GcsTables:
         self.function_jobs: dict[bytes, set[bytes]] = {}
         self.kv: dict[str, bytes] = {}
         self._next_job = 1
-        # the head's cluster-wide actor directory: where each actor runs, and the names taken
-        self.directory: dict[bytes, dict[str, Any]] = {}
-        self.dir_named: dict[tuple[str, str], bytes] = {}
         self.on_dead: Any = None  # called with each actor record marked dead
         self.task_events = TaskEventTable()  # what this node ran and runs (``list tasks``)
 
@@ -205,7 +198,7 @@ class GcsTables:
 
     def mark_dead(self, rec: ActorRecord, cause: str) -> None:
         was_dead = rec.state == DEAD
-        rec.state = DEAD
+        advance(rec, DIED)
         rec.death_cause = cause
         if self.on_dead is not None and not was_dead:
             self.on_dead(rec)

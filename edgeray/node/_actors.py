@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import exceptions as exc
-from ..gcs import ActorRecord
+from ..gcs import ActorDirectory, ActorRecord
+from ..gcs import _actor_lifecycle as life
 from ..gcs import _tables as gcs_state
 from ..protocol import Call
 from ..raylet import _workers as W
 from ..raylet._tasks import ACTOR_CREATE, TaskSpec, return_ids
-from ._records import Peer, TaskRecord, caller_key
+from ._records import Peer, TaskRecord
 
 if TYPE_CHECKING:
     from ._core import NodeCore
+    from ._placement_groups import PlacementGroups
+    from ._remote import RemoteWork
 
 log = logging.getLogger("edgeray.node")
 
@@ -35,8 +37,10 @@ GRACEFUL_EXIT_S = 30.0
 class Actors:
     """The node's actor handling (see the module's docstring)."""
 
-    def __init__(self, core: NodeCore) -> None:
+    def __init__(self, core: NodeCore, directory: ActorDirectory) -> None:
         self.core = core
+        self.directory = directory
+        self.lifecycle = life.ActorLifecycle(core.gcs, self)
         #: the live non-detached actors each worker process here created (fate sharing)
         self.owned: dict[bytes, set[bytes]] = {}
         #: a non-detached actor's creation result -> the actor: every ActorHandle holds a ref to
@@ -105,14 +109,13 @@ class Actors:
             return
         if failed:
             w = t.worker
-            self.core.gcs.mark_dead(actor, f"The actor died because of an error raised in its creation task, {error}")
-            self.fail_calls(actor)
+            self.lifecycle.die(actor, f"The actor died because of an error raised in its creation task, {error}")
             if w is not None:
                 self.release_resources(t)
                 if self.core.spawner is not None:
                     self.core.spawner.kill_worker(w)
             return
-        actor.state = gcs_state.ALIVE
+        life.advance(actor, life.CREATED)
         self.pump(actor)
 
     def release_resources(self, t: TaskRecord) -> None:
@@ -182,30 +185,55 @@ class Actors:
         self.core.send_execute(w, t)
 
     def error(self, actor: ActorRecord | None, spec: TaskSpec) -> BaseException:
-        if actor is not None and actor.death_exc is not None:
-            return actor.death_exc
-        if actor is None:
-            return exc.ActorDiedError("The actor is unknown to this cluster (it may have been created by another session).")
-        return exc.ActorDiedError.for_actor(actor.class_name, actor.actor_id.hex(), str(actor.death_cause),
-                                            actor.name, actor.namespace)
+        return life.death_error(actor)
 
     def fail_calls(self, actor: ActorRecord) -> None:
         """Every call queued or running on the dead ``actor`` fails with its death error."""
-        for q in actor.queues.values():
-            while q:
-                t = q.popleft()
-                if not t.done:  # (one cancelled while queued has its result already)
-                    self.core.fail_returns(t.spec, self.error(actor, t.spec))
-                    self.core.release_pins(t)
-        for tid, t in list(actor.inflight.items()):
-            actor.inflight.pop(tid)
-            self.core.running.pop(tid, None)
-            self.core.fail_returns(t.spec, self.error(actor, t.spec))
-            self.core.release_pins(t)
+        self.lifecycle.fail_calls(actor)
 
     def fail_calls_with(self, actor: ActorRecord, error: BaseException) -> None:
         actor.death_exc = error
         self.fail_calls(actor)
+
+    # ------------------------------------------------------------------ life.ActorEffects
+    def fail_call(self, call: TaskRecord, error: BaseException) -> None:
+        self.core.fail_returns(call.spec, error)
+        self.core.release_pins(call)
+
+    def forget_running(self, tid: bytes) -> None:
+        self.core.running.pop(tid, None)
+
+    def restarting(self, actor: ActorRecord) -> None:
+        self.core.stats["actor_restarts"] += 1
+
+    def recreate(self, actor: ActorRecord, loss: life.Loss, creation: TaskRecord | None) -> None:
+        """The restart's creation task: the lost worker's (``WORKER``: its arguments are still
+        pinned by the record), the one forwarded (``FORWARD``), or a new one (``HOST``: its
+        arguments pinned again from what this node still has)."""
+        if loss.source == life.WORKER:
+            create = creation if creation is not None else TaskRecord(actor.spec)
+            create.done = False
+            create.worker = None
+            self.core.ready.append(create)
+            self.core.schedule()
+            return
+        if loss.source == life.HOST:
+            log.info("restarting actor %s (%s)", actor.class_name, loss.why)
+            create = TaskRecord(actor.spec)
+            for i, d in enumerate(actor.spec["deps"]):
+                e = self.core.objects.get(d)
+                create.dep_payloads[i] = e.payload if e is not None else None
+            self.core.objects.pin(actor.spec["deps"])
+            self.core.objects.pin(actor.spec["nested"])
+            self.core.live[actor.spec["tid"]] = create
+        else:
+            assert creation is not None
+            create = creation
+        for r in return_ids(actor.spec):
+            e = self.core.objects.get(r)
+            if e is not None:
+                e.state, e.payload = 0, None
+        self.core.ready.append(create)
 
     def kill(self, actor: ActorRecord, cause: str, no_restart: bool = True) -> None:
         """``ray.kill``, fate sharing with an owner, a removed placement group: kill its worker
@@ -215,8 +243,7 @@ class Actors:
         if actor.host is not None:  # it runs on another node: that node kills it
             self.core.remote.link(actor.host).send(Call(0, "kill_actor", {"actor_id": actor.actor_id, "no_restart": no_restart}))
             if no_restart:
-                self.core.gcs.mark_dead(actor, cause)
-                self.fail_calls(actor)
+                self.lifecycle.die(actor, cause)
             return
         w = self.core.workers.get(actor.worker_id) if actor.worker_id else None
         if no_restart or actor.restarts >= actor.max_restarts != -1:
@@ -285,58 +312,13 @@ class Actors:
         return w.task if w is not None else None
 
     def worker_died(self, actor: ActorRecord, returncode: int | None, create: TaskRecord | None) -> None:
-        """The actor's worker process exited: restart it within ``max_restarts`` (running calls
-        retried within ``max_task_retries``), else it is dead."""
+        """The actor's worker process exited: its creation's resources go back, and it restarts
+        within ``max_restarts`` (running calls retried within ``max_task_retries``), else it is
+        dead (``ActorLifecycle.lose``)."""
         if create is not None:
             self.release_resources(create)
             self.core.running.pop(create.spec["tid"], None)
-        if actor.state == gcs_state.DEAD:
-            self.fail_calls(actor)
-            return
-        budget = actor.max_restarts
-        if budget == -1 or actor.restarts < budget:
-            actor.restarts += 1
-            self.core.stats["actor_restarts"] += 1
-            actor.state = gcs_state.RESTARTING
-            actor.worker_id = None
-            self._requeue_after_crash(actor, returncode)
-            if create is None:
-                create = TaskRecord(actor.spec)
-            create.done = False
-            create.worker = None
-            # a restart re-runs the constructor; its args are still pinned by the record
-            self.core.ready.append(create)
-            self.core.schedule()
-            return
-        self.core.gcs.mark_dead(actor, f"The actor's worker process died (exit code {returncode}) and max_restarts={budget} is spent.")
-        self.fail_calls(actor)
-
-    def _requeue_after_crash(self, actor: ActorRecord, returncode: int | None) -> None:
-        """The calls sent to the actor's dead worker, within ``max_task_retries``: those that
-        only waited in the worker go first again, in their callers' order; the ones that were
-        running (the oldest call of an ordered actor; every call sent to a concurrent one) may
-        have killed it, and are retried after the calls queued behind them (Ray gives a
-        retried call a new place at the end of its caller's order)."""
-        sent = list(actor.inflight.values())
-        actor.inflight.clear()
-        ordered = not actor.meta.get("unordered", False)
-        running, waiting = (sent[:1], sent[1:]) if ordered else (sent, [])
-        for t, last in [*((t, False) for t in reversed(waiting)), *((t, True) for t in running)]:
-            self.core.running.pop(t.spec["tid"], None)
-            if t.retries_left == 0:
-                self.core.fail_returns(t.spec, exc.RayActorError(
-                    f"The actor {actor.class_name} died while running {t.spec['name']} (exit code {returncode}); "
-                    "it is restarting (set max_task_retries to retry calls).", actor.actor_id.hex()))
-                self.core.release_pins(t)
-                continue
-            if t.retries_left > 0:
-                t.retries_left -= 1
-            t.worker = None
-            q = actor.queues.setdefault(caller_key(t.spec), deque())
-            if last:
-                q.append(t)
-            else:
-                q.appendleft(t)
+        self.lifecycle.lose(actor, life.Loss.worker(returncode), create)
 
     def adopt(self, spec: TaskSpec, info: dict[str, Any], origin: bytes) -> None:
         """Another node placed an actor here: keep its record (this node runs and restarts it)."""
@@ -344,7 +326,7 @@ class Actors:
         rec = self.core.gcs.actors.get(aid)
         if rec is not None and not rec.stub:
             rec.host = None
-            rec.state = gcs_state.PENDING
+            life.advance(rec, life.ADOPTED)
             rec.origin = origin
             return
         rec = ActorRecord(
@@ -375,117 +357,20 @@ class Actors:
     def forwarded_lost(self, t: TaskRecord, why: str) -> None:
         """An actor's creation or call, sent to another node that died before it finished."""
         actor = self.core.gcs.actors.get(t.spec["actor"])
-        if t.spec["kind"] == ACTOR_CREATE:
-            if actor is None or actor.state == gcs_state.DEAD:
-                self.core.release_pins(t)
-                return
-            budget = actor.max_restarts
-            if budget == -1 or actor.restarts < budget:
-                actor.restarts += 1
-                self.core.stats["actor_restarts"] += 1
-                actor.state, actor.host = gcs_state.RESTARTING, None
-                for r in return_ids(t.spec):
-                    e = self.core.objects.get(r)
-                    if e is not None:
-                        e.state, e.payload = 0, None
-                for tid, call in reversed(list(actor.inflight.items())):  # retried first, in order
-                    actor.inflight.pop(tid)
-                    self.requeue_call(actor, call, why)
-                self.core.ready.append(t)
-                return
-            self.core.gcs.mark_dead(actor, f"{why}, and max_restarts={budget} is spent.")
-            self.fail_calls(actor)
+        if t.spec["kind"] != ACTOR_CREATE:
+            self.lifecycle.call_lost(actor, t, why)
+        elif actor is None or not self.lifecycle.lose(actor, life.Loss.forward(why), t):
             self.core.release_pins(t)
-            return
-        if actor is not None:  # an actor call in flight
-            actor.inflight.pop(t.spec["tid"], None)
-            if actor.state == gcs_state.RESTARTING:
-                self.requeue_call(actor, t, why)
-                return
-        self.core.fail_returns(t.spec, exc.RayActorError(f"The actor died: {why}.", t.spec["actor"].hex()))
-        self.core.release_pins(t)
 
     def host_died(self, actor: ActorRecord, node_id: bytes) -> None:
         """An actor this node placed on ``node_id`` died with that node: create it again
         (constructor re-run, on any node) within ``max_restarts``, else it is dead."""
-        why = f"the node {node_id.hex()} running the actor died"
-        budget = actor.max_restarts
-        lost_args = [d for d in actor.spec["deps"] if (e := self.core.objects.get(d)) is None or not e.ready]
-        if (budget != -1 and actor.restarts >= budget) or lost_args:
-            cause = f"{why}, and max_restarts={budget} is spent." if not lost_args else f"{why}, and its constructor's arguments are lost."
-            self.core.gcs.mark_dead(actor, cause)
-            actor.death_exc = exc.ActorDiedError(f"The actor {actor.class_name} is dead: {cause}", actor.actor_id.hex())
-            self.fail_calls(actor)
-            return
-        actor.restarts += 1
-        self.core.stats["actor_restarts"] += 1
-        actor.state, actor.host = gcs_state.RESTARTING, None
-        log.info("restarting actor %s (%s)", actor.class_name, why)
-        t = TaskRecord(actor.spec)
-        for i, d in enumerate(actor.spec["deps"]):
-            e = self.core.objects.get(d)
-            t.dep_payloads[i] = e.payload if e is not None else None
-        self.core.objects.pin(actor.spec["deps"])
-        self.core.objects.pin(actor.spec["nested"])
-        self.core.live[actor.spec["tid"]] = t
-        for r in return_ids(actor.spec):
-            e = self.core.objects.get(r)
-            if e is not None:
-                e.state, e.payload = 0, None
-        self.core.ready.append(t)
-
-    def requeue_call(self, actor: ActorRecord, t: TaskRecord, why: str) -> None:
-        if t.retries_left != 0:
-            if t.retries_left > 0:
-                t.retries_left -= 1
-            actor.queues.setdefault(caller_key(t.spec), deque()).appendleft(t)
-            return
-        self.core.fail_returns(t.spec, exc.RayActorError(
-            f"The actor {actor.class_name} died while running {t.spec['name']} ({why}); it is restarting "
-            "(set max_task_retries to retry calls).", actor.actor_id.hex()))
-        self.core.release_pins(t)
+        lost_args = any((e := self.core.objects.get(d)) is None or not e.ready for d in actor.spec["deps"])
+        self.lifecycle.lose(actor, life.Loss.host(node_id, lost_args))
 
     def directory_call(self, method: str, args: dict[str, Any]) -> Any:
-        """The head's actor directory: ``actor_placed``, ``locate_actor``, ``lookup_actor``,
-        ``register_name``, ``named_actors``, ``actor_dead``."""
-        gcs = self.core.gcs
-        if method == "actor_placed":
-            aid = args["actor_id"]
-            if aid in self.core.remote.awaiting_host:
-                self.core.remote.claim_restored(aid, args["node_id"])
-            gcs.directory[aid] = {k: args.get(k) for k in ("node_id", "class_name", "name", "namespace", "meta")}
-            if args.get("name"):
-                gcs.dir_named[(str(args.get("namespace")), str(args["name"]))] = aid
-            return None
-        if method == "bundles_held":
-            self.core.pgs.claim_bundles(args["node_id"], list(args.get("bundles") or []))
-            return None
-        if method == "locate_actor":
-            return gcs.directory.get(args["actor_id"])
-        if method == "lookup_actor":
-            aid = gcs.dir_named.get((str(args.get("namespace")), str(args.get("name"))))
-            found = gcs.directory.get(aid) if aid is not None else None
-            return None if found is None else {**found, "actor_id": aid}
-        if method == "register_name":
-            key = (str(args.get("namespace")), str(args.get("name")))
-            taken = gcs.dir_named.get(key) or gcs.named.get(key)
-            if taken is not None and taken != args.get("actor_id"):
-                found = gcs.directory.get(taken)
-                if found is None and taken in gcs.actors:
-                    rec = gcs.actors[taken]
-                    found = {"node_id": self.core.node_id, "class_name": rec.class_name, "meta": rec.meta}
-                return {"taken": True, "actor_id": taken, **(found or {})}
-            gcs.dir_named[key] = args["actor_id"]
-            return {"taken": False}
-        if method == "named_actors":  # (live actors: a dead one's name is free again)
-            return sorted({*gcs.dir_named, *gcs.named})
-        if method == "actor_dead":
-            aid = args["actor_id"]
-            gcs.directory.pop(aid, None)
-            for key in [k for k, v in gcs.dir_named.items() if v == aid]:
-                del gcs.dir_named[key]
-            return None
-        raise ValueError(f"unknown directory method {method!r}")
+        """The head's actor directory (``gcs.ActorDirectory``)."""
+        return self.directory.call(method, args)
 
     def died(self, rec: ActorRecord) -> None:
         """``GcsTables.on_dead``: the head forgets the actor's place and name."""
@@ -499,3 +384,17 @@ class Actors:
                 del self.owned[owner]
         if not rec.stub and rec.host is None:
             self.core.remote.head_call("actor_dead", {"actor_id": rec.actor_id}, None)
+
+
+class DirectoryPorts:
+    """``gcs.DirectoryEffects`` on this node: the head's directory acts through its parts."""
+
+    def __init__(self, remote: RemoteWork, pgs: PlacementGroups) -> None:
+        self._remote = remote
+        self._pgs = pgs
+
+    def actor_placed(self, actor_id: bytes, node_id: bytes) -> None:
+        self._remote.claim_restored(actor_id, node_id)
+
+    def bundles_held(self, node_id: bytes, bundles: list[Any]) -> None:
+        self._pgs.claim_bundles(node_id, bundles)

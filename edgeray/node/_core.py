@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import exceptions as exc
-from ..gcs import ActorRecord, DurableGcs, GcsTables
+from ..gcs import ActorDirectory, ActorRecord, DurableGcs, GcsTables
 from ..gcs import _tables as gcs_state
+from ..gcs._actor_lifecycle import RESTORED, advance
 from ..gcs._task_events import TERMINAL, error_type, new_row
 from ..object_store import ObjectStore
 from ..plugins import ClusterView, NodeView, SchedulingRequest, from_unit_dict
@@ -30,7 +31,7 @@ from ..raylet._scheduler import Placement, Scheduler, SchedulerEffects
 from ..raylet._task_table import ReadyQueues, TaskTable
 from ..raylet._tasks import ACTOR_CALL, ACTOR_CREATE, TASK, TaskSpec, return_ids
 from ..raylet._worker_pool import WorkerPool
-from ._actors import Actors
+from ._actors import Actors, DirectoryPorts
 from ._cluster import ClusterTable, NodeEntry
 from ._objects import NodeObjectEffects
 from ._placement_groups import WAIT, PlacementGroups
@@ -85,7 +86,7 @@ class NodeCore:
         }
         self.tasks = TaskTable(self.stats)  # live, ready, running, infeasible; the retry decision
         self.remote = RemoteWork(self, self.cluster)
-        self.actors = Actors(self)
+        self.actors = Actors(self, ActorDirectory(self.gcs, node_id, DirectoryPorts(self.remote, self.pgs)))
         self.gcs.on_dead = self.actors.died
         effects = NodeObjectEffects(self.peers, self.tasks.live, self.remote, self.actors)
         self.object_service = ObjectDirectory(node_id, store, effects)
@@ -599,7 +600,7 @@ class NodeCore:
                 gcs.mark_dead(rec, "its constructor's ObjectRef arguments were lost when the node restarted")
                 durable.drop_actor(rec.actor_id)
                 continue
-            rec.state = gcs_state.RESTARTING
+            advance(rec, RESTORED)
             t = TaskRecord(spec)
             self.live[spec["tid"]] = t
             if isinstance(saved.get("host"), bytes) and saved["host"] != self.node_id:

@@ -1,4 +1,6 @@
 """Placement groups on the node: create (atomically), wait, place tasks in bundles, remove.
+The groups' states and the bookkeeping of their two-phase creation are the GCS's
+(``gcs._pg_lifecycle``: ``TRANSITIONS``, ``advance_pg``, ``TwoPhase``); this part does the I/O.
 
 The GCS record (``gcs.PlacementGroupRecord``) says what was asked; ``raylet._placement``
 decides which node each bundle goes to; the node's ``NodeResources`` reserves every bundle or
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import exceptions as exc
 from ..gcs import PlacementGroupRecord
 from ..gcs import _tables as gcs_state
+from ..gcs._pg_lifecycle import BUNDLES_LOST, REMOVED, RESERVED, RESTORED, TwoPhase, advance_pg
 from ..plugins import from_unit_dict, from_units
 from ..raylet import to_units
 from ..raylet._placement import STRATEGIES, never_fits, place_bundles
@@ -52,7 +55,7 @@ class PlacementGroups:
     def __init__(self, core: NodeCore) -> None:
         self.core = core
         self.pending: list[bytes] = []  # ids of PENDING groups, oldest first
-        self.preparing: dict[bytes, dict[str, Any]] = {}  # groups waiting for other nodes' reservations
+        self.preparing = TwoPhase()  # groups waiting for other nodes' reservations
         self.hosted: dict[bytes, bytes] = {}  # other nodes' groups with bundles here -> their owner
         # a restarted head's detached groups waiting for their nodes to report their bundles
         self.restoring: dict[bytes, PlacementGroupRecord] = {}
@@ -122,7 +125,7 @@ class PlacementGroups:
             return
         self.add(rec, queue=False)
         rec.nodes = [LOST] * len(rec.bundles)
-        rec.state = gcs_state.PG_RESCHEDULING
+        advance_pg(rec, RESTORED)
         self.restoring[rec.pg_id] = rec
         self.restore_deadline = time.monotonic() + rejoin_s
 
@@ -203,7 +206,7 @@ class PlacementGroups:
         self.owner_died(node_id)
         for rec in self.table.values():
             if rec.state == gcs_state.PG_CREATED and node_id in rec.nodes:
-                rec.state = gcs_state.PG_RESCHEDULING
+                advance_pg(rec, BUNDLES_LOST)
                 self.pending.append(rec.pg_id)
                 log.info("placement group %s lost bundles with node %s: rescheduling them",
                          rec.name or rec.pg_id.hex(), node_id.hex()[:12])
@@ -215,7 +218,7 @@ class PlacementGroups:
         core = self.core
         lost = [i for i, n in enumerate(rec.nodes) if n not in nodes]
         if not lost:
-            rec.state = gcs_state.PG_CREATED
+            advance_pg(rec, RESERVED)
             return True
         kept = {n for n in rec.nodes if n in nodes}
         # a node that still holds bundles of the group takes no new ones, except this node (a
@@ -239,7 +242,7 @@ class PlacementGroups:
 
     def _rescheduled(self, rec: PlacementGroupRecord, placed: list[bytes]) -> None:
         rec.nodes = placed
-        rec.state = gcs_state.PG_CREATED
+        advance_pg(rec, RESERVED)
         self.pending = [p for p in self.pending if p != rec.pg_id]
         self._save(rec)
         ready = self.core.objects.get(rec.ready_id)
@@ -249,7 +252,7 @@ class PlacementGroups:
 
     def _created(self, rec: PlacementGroupRecord, placed: list[bytes]) -> None:
         rec.nodes = placed
-        rec.state = gcs_state.PG_CREATED
+        advance_pg(rec, RESERVED)
         self._save(rec)
         self.created += 1
         self._set_ready(rec)
@@ -268,30 +271,22 @@ class PlacementGroups:
         for i in indices:
             if placed[i] != core.node_id:
                 by_node.setdefault(placed[i], []).append([i, rec.bundles[i]])
-        self.preparing[pg_id] = {"waiting": set(by_node), "ok": set(), "failed": False, "indices": indices}
+        self.preparing.begin(pg_id, by_node, indices)
         for node_id, bundles in by_node.items():
             core.cluster.debit(node_id, _sum_units(b for _, b in bundles))
             core.remote.link(node_id).call("reserve_bundles", {"pg_id": pg_id, "bundles": bundles, "detached": rec.detached},
                                            functools.partial(self._prepared, rec, placed, node_id))
 
     def _prepared(self, rec: PlacementGroupRecord, placed: list[bytes], node_id: bytes, ok: bool, value: Any, error: str | None) -> None:
-        state = self.preparing.get(rec.pg_id)
-        if state is None:
+        state = self.preparing.answer(rec.pg_id, node_id, ok and value is True)
+        if state is None:  # (others still to answer)
             return
-        state["waiting"].discard(node_id)
-        if ok and value is True:
-            state["ok"].add(node_id)
-        else:
-            state["failed"] = True
-        if state["waiting"]:
-            return
-        del self.preparing[rec.pg_id]
         core = self.core
         again = rec.state == gcs_state.PG_RESCHEDULING
-        if state["failed"] or rec.state not in (gcs_state.PG_PENDING, gcs_state.PG_RESCHEDULING):
-            for n in state["ok"]:
+        if state.failed or rec.state not in (gcs_state.PG_PENDING, gcs_state.PG_RESCHEDULING):
+            for n in state.ok:
                 core.remote.link(n).call("release_bundles", {"pg_id": rec.pg_id}, None)
-            for i in state["indices"]:
+            for i in state.indices:
                 if placed[i] == core.node_id:
                     core.resources.release_bundle((rec.pg_id, i))
             core.schedule()
@@ -396,7 +391,7 @@ class PlacementGroups:
         core = self.core
         was_created = rec.state in (gcs_state.PG_CREATED, gcs_state.PG_RESCHEDULING)
         was_pending = rec.state == gcs_state.PG_PENDING
-        rec.state = gcs_state.PG_REMOVED
+        advance_pg(rec, REMOVED)
         self.removed += 1
         if pg_id in self.pending:
             self.pending.remove(pg_id)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+__all__ = ["caller_key"]  # (the GCS's: re-exported for the node's parts)
+
+from ..gcs import caller_key
 from ..protocol import Message
 from ..raylet import _workers as W
 from ..raylet import to_units
@@ -65,10 +68,5 @@ class TaskRecord:
 
 
 INFEASIBLE = "infeasible"  # a strategy's answer: no node can ever hold it (it waits, reported)
-
-
-def caller_key(spec: TaskSpec) -> bytes:
-    """The ordering queue of an actor call: its owner process and the handle it came through."""
-    return spec["owner"] + spec["opts"].get("caller", b"")  # type: ignore[no-any-return]
 
 

@@ -31,6 +31,7 @@ import trio
 from .. import exceptions as exc
 from ..gcs import ActorRecord, JobRecord
 from ..gcs import _tables as gcs_state
+from ..gcs._actor_lifecycle import PLACED, advance
 from ..protocol import DelRef, ForwardTask, Message, encode_spec, return_ids
 from ..raylet import (
     Fetcher,
@@ -201,7 +202,7 @@ class RemoteWork:
                          "class_name": rec.class_name, "detached": rec.detached, "job_id": rec.job_id,
                          "restarts": rec.restarts}
                 rec.host = node_id
-                rec.state = gcs_state.ALIVE
+                advance(rec, PLACED)
                 core.gcs.save_detached(rec)
                 self.actor_placed(rec, node_id)
         if t.raw is None:
@@ -367,7 +368,8 @@ class RemoteWork:
         rec = self.core.gcs.actors.get(aid)
         if t is None or rec is None or node_id == self.node_id:
             return
-        rec.host, rec.state = node_id, gcs_state.ALIVE
+        rec.host = node_id
+        advance(rec, PLACED)
         self.core.live.pop(t.spec["tid"], None)
         self.core.gcs.save_detached(rec)
         self.core.actors.pump_of(aid)
