@@ -122,9 +122,7 @@ def make_spec(
 
 
 def return_refs(client: CoreClient, spec: dict[str, Any]) -> list[ObjectRef]:
-    refs = [client.owned_ref(oid) for oid in return_ids(spec)]
-    client._subscribed.update(r._id for r in refs)  # the node pushes an owner's results to it
-    return refs
+    return client.returned_refs(return_ids(spec))
 
 
 def wire_options(opts: dict[str, Any], client: CoreClient) -> dict[str, Any]:

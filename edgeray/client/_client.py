@@ -30,7 +30,6 @@ from ..protocol import (
     Role,
     Shutdown,
     SubmitTask,
-    Subscribe,
     Unblocked,
     Welcome,
     encode_spec,
@@ -39,6 +38,7 @@ from ..protocol import (
 from ..transport import connect_blocking
 from ._direct import ActorLanes
 from ._leases import TaskLeases
+from ._ownership import Ownership
 from ._refs import ObjectRef
 from ._results import DirectResults
 from ._values import Values, coalesce_ref_ops
@@ -146,16 +146,10 @@ class CoreClient(DirectResults, Values):
         self._on_cancel = on_cancel
         self._log_to = log_to or _print_log
         self._lock = threading.RLock()
-        self._counts: dict[bytes, int] = {}
-        self._known: set[bytes] = set()  # ids the node tracks us as holding
-        self._local: dict[bytes, bytes] = {}  # small puts not yet published to the node
-        self._direct_pending: set[bytes] = set()  # results of direct actor calls not back yet
-        self._promised: set[bytes] = set()  # ... of which the node was told to expect the value
+        self._own = Ownership()  # what this process knows of the objects it references
         self.lanes = ActorLanes(self)
         self.leases = TaskLeases(self)
-        self._payloads: dict[bytes, dict[str, Any]] = {}
         self._waiters: dict[bytes, list[_Waiter]] = {}
-        self._subscribed: set[bytes] = set()
         self._pending_ref_ops: list[Message] = []  # queued (also from __del__), sent in order
         self._send_lock = threading.Lock()  # taking the queue and sending it is one step
         self._views = ViewLeases()
@@ -236,8 +230,7 @@ class CoreClient(DirectResults, Values):
                 self._welcomed(welcome)
                 with self._lock:
                     self._registered_fns.clear()
-                    self._known.clear()
-                    self._subscribed.clear()
+                    self._own.reconnected()
                 self._pending_ref_ops = []
             self._reader = threading.Thread(target=self._read_loop, name="edgeray-reader", daemon=True)
             self._reader.start()
@@ -404,12 +397,11 @@ class CoreClient(DirectResults, Values):
 
     def _object_ready(self, payload: dict[str, Any]) -> None:
         oid = payload["id"]
-        if oid in self._direct_pending and self._published_result(payload):
+        if oid in self._own.direct_pending and self._published_result(payload):
             return
         with self._lock:
-            if self._counts.get(oid, 0) <= 0 and oid not in self._waiters:
+            if not self._own.ready(payload, self._waiters):
                 return  # nobody here references it any more
-            self._payloads[oid] = payload
             waiters = self._waiters.pop(oid, None)
         if waiters:
             failed = bool(payload.get("err"))
@@ -428,15 +420,11 @@ class CoreClient(DirectResults, Values):
         if so.nbytes <= self.inline_threshold and not contained:
             data = so.to_bytes()
             with self._lock:
-                self._local[oid] = data
-                self._payloads[oid] = {"id": oid, "data": data, "loc": None, "err": False, "refs": []}
-                self._counts[oid] = self._counts.get(oid, 0) + 1
+                self._own.put_local(oid, data)
             return ObjectRef(oid, self, _counted=False)
         payload = self.make_payload(oid, so, contained)
         with self._lock:
-            self._known.add(oid)
-            self._counts[oid] = self._counts.get(oid, 0) + 1
-            self._payloads[oid] = payload
+            self._own.put_published(oid, payload)
         self.send(PutObject(payload))
         return ObjectRef(oid, self, _counted=False)
 
@@ -456,19 +444,19 @@ class CoreClient(DirectResults, Values):
         return {"id": oid, "data": None, "loc": [offset, so.nbytes], "err": False, "refs": contained}
 
     def _missing(self, ids: Iterable[bytes]) -> list[bytes]:
-        p = self._payloads
+        p = self._own.payloads
         return [i for i in ids if i not in p]
 
     def _subscribe(self, ids: list[bytes], expected: set[bytes] | None = None) -> None:
-        new = [i for i in ids if i not in self._subscribed]
-        if new:
-            self._subscribed.update(new)
-            self.send(Subscribe(new))
+        with self._lock:
+            msgs = self._own.subscribe(ids)
+        for m in msgs:
+            self.send(m)
 
     def wait_ready(self, ids: Sequence[bytes], num: int, timeout: float | None, fail_fast: bool = False) -> bool:
         """Block until ``num`` of ``ids`` (distinct) have payloads here; False on timeout. With
         ``fail_fast``, also return (True) as soon as one of them has failed."""
-        p = self._payloads
+        p = self._own.payloads
         have = 0
         for i in ids:  # (wait's usual case: the first few are ready, no need to look further)
             if i in p:
@@ -504,9 +492,13 @@ class CoreClient(DirectResults, Values):
                             del waiters[i]
         return ok
 
+    def has_value(self, oid: bytes) -> bool:
+        """Whether the payload of ``oid`` is here (``ObjectRef.done``)."""
+        return oid in self._own.payloads
+
     def on_ready(self, oid: bytes, callback: Callable[[], None]) -> None:
         with self._lock:
-            if oid in self._payloads:
+            if oid in self._own.payloads:
                 ready = True
             else:
                 ready = False
@@ -519,7 +511,7 @@ class CoreClient(DirectResults, Values):
     def run_off_reader(self, oid: bytes, fn: Callable[[], None]) -> None:
         """Run ``fn`` (which reads object ``oid``) now, unless this is the reader thread and the
         read needs a reply from the node (a shared-memory lease): then on a helper thread."""
-        payload = self._payloads.get(oid)
+        payload = self._own.payloads.get(oid)
         if threading.current_thread() is not self._reader or payload is None or payload.get("loc") is None:
             fn()
             return
@@ -548,21 +540,21 @@ class CoreClient(DirectResults, Values):
         if missing:
             if len(missing) > 1:
                 missing = list(dict.fromkeys(missing))  # (a ref given twice is waited for once)
-            p = self._payloads
+            p = self._own.payloads
             if len(missing) < len(ids):  # one of those here failed already: Ray raises it now
                 self._raise_first_error(ids)
             if not self.wait_ready(missing, len(missing), timeout, fail_fast=len(ids) > 1):
                 raise exc.GetTimeoutError(f"Get timed out: some object(s) not ready after {timeout} seconds.")
             if any(i not in p for i in missing):  # woken by a failure
                 self._raise_first_error(ids)
-        p = self._payloads
+        p = self._own.payloads
         if deadline is None:
             return [self.deserialize_payload(p[i]) for i in ids]
         return [self.deserialize_payload(p[i], timeout=max(0.0, deadline - time.monotonic())) for i in ids]
 
     def _raise_first_error(self, ids: Sequence[bytes]) -> None:
         """Raise the error of the first of ``ids`` that failed (if one did)."""
-        p = self._payloads
+        p = self._own.payloads
         for i in ids:
             payload = p.get(i)
             if payload is not None and payload.get("err"):
@@ -574,7 +566,7 @@ class CoreClient(DirectResults, Values):
     def wait(self, refs: Sequence[ObjectRef], num_returns: int, timeout: float | None, fetch_local: bool = True) -> tuple[list[ObjectRef], list[ObjectRef]]:
         ids = [r._id for r in refs]
         self.wait_ready(ids, num_returns, timeout)
-        p = self._payloads
+        p = self._own.payloads
         ready: list[ObjectRef] = []
         not_ready: list[ObjectRef] = []
         for n, r in enumerate(refs):

@@ -93,7 +93,7 @@ class ObjectRef(Generic[T]):
     # -- enough of the asyncio.Future interface for ``asyncio.wait([ref, ...])`` ------------
     def done(self) -> bool:
         client = self._client or current_client()
-        return self._id in client._payloads
+        return client.has_value(self._id)
 
     def cancelled(self) -> bool:
         return False

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import exceptions as exc
-from ..object_store import serialize
-from ..protocol import DelRef, Message, PutObject
 from ._state import ClientState
 
 
@@ -28,7 +25,7 @@ class DirectResults(ClientState):
         back), to send along with a direct call; None if any is missing, large, an error or
         holds refs (the node must resolve it)."""
         out = []
-        p = self._payloads
+        p = self._own.payloads
         for oid in ids:
             payload = p.get(oid)
             if payload is None or payload.get("loc") is not None or payload.get("err") or payload.get("refs"):
@@ -42,50 +39,23 @@ class DirectResults(ClientState):
         """These results of an actor call meant to go directly will come back on the actor's
         connection (the node does not know them: never ask it, never tell it we drop them)."""
         with self._lock:
-            self._direct_pending.update(ids)
-            self._subscribed.update(ids)
-            self._known.difference_update(ids)
+            self._own.expect_direct(ids)
 
     def direct_to_node(self, ids: list[bytes]) -> None:
         """The call went via the node after all (just submitted): the node counts us as the
         holder of its results, so a ref dropped meanwhile is dropped there too."""
         with self._lock:
-            self._direct_pending.difference_update(ids)
-            self._promised.difference_update(ids)
-            self._known.update(ids)
-            dropped = [i for i in ids if self._counts.get(i, 0) <= 0]
-            if dropped:
-                self._known.difference_update(dropped)
-                self._pending_ref_ops.append(DelRef(dropped))
+            self._pending_ref_ops.extend(self._own.direct_to_node(ids))
 
     def direct_results(self, payloads: list[dict[str, Any]]) -> None:
         """A direct call's results: inline payloads (kept here, like a small put, and published
         if promised), or ``{"id", "published": True}`` markers (the worker sealed the value on the
         node for us, which sends it: see ``_published_result``)."""
-        ops: list[Message] = []
         hit: list[Any] = []
         with self._lock:
-            for p in payloads:
-                oid = p.get("id")
-                if not isinstance(oid, bytes) or oid not in self._direct_pending or p.get("published"):
-                    continue  # a published one comes with the node's ObjectReady (_published_result)
-                self._direct_pending.discard(oid)
-                promised = oid in self._promised
-                self._promised.discard(oid)
-                held = self._counts.get(oid, 0) > 0
-                data, err = p.get("data"), bool(p.get("err"))
-                if not isinstance(data, bytes):
-                    data, err = serialize(exc.RaySystemError("malformed direct result")).to_bytes(), True
-                payload: dict[str, Any] = {"id": oid, "data": data, "loc": None, "err": err, "refs": []}
-                if promised:
-                    ops.append(PutObject(payload))
-                    if not held:
-                        ops.append(DelRef([oid]))
-                if held or oid in self._waiters:
-                    self._payloads[oid] = payload
-                    if not promised:
-                        self._local[oid] = data
-                    hit.extend((w, err) for w in self._waiters.pop(oid, ()))
+            ops, ready = self._own.direct_results(payloads, self._waiters)
+            for oid, err in ready:
+                hit.extend((w, err) for w in self._waiters.pop(oid, ()))
             if ops:
                 self._pending_ref_ops.extend(ops)
         if ops:
@@ -98,21 +68,13 @@ class DirectResults(ClientState):
         counts us as its holder from now on: keep it, or let go of it if its ref is gone.
         (Deciding here, not when the worker's marker comes, keeps the ``DelRef`` after the
         node's ``Publish``: the two come from different connections.) False if it is not one."""
-        oid = payload["id"]
         with self._lock:
-            if oid not in self._direct_pending:
+            outcome = self._own.published_result(payload, self._waiters)
+            if outcome is None:
                 return False
-            self._direct_pending.discard(oid)
-            self._promised.discard(oid)
-            held = self._counts.get(oid, 0) > 0
-            if held:
-                self._known.add(oid)
-            else:
-                self._pending_ref_ops.append(DelRef([oid]))
-            waiters = None
-            if held or oid in self._waiters:
-                self._payloads[oid] = payload
-                waiters = self._waiters.pop(oid, None)
+            ops, kept = outcome
+            self._pending_ref_ops.extend(ops)
+            waiters = self._waiters.pop(payload["id"], None) if kept else None
         if waiters:
             failed = bool(payload.get("err"))
             for w in waiters:

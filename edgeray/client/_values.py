@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import exceptions as exc
 from ..object_store import Arena, SerializedObject, deserialize, serialize
-from ..protocol import AddRef, DelRef, Message, Promise, PutObject, Unmap, put_id
+from ..protocol import AddRef, DelRef, Message, Unmap, put_id
 from ._refs import ObjectRef
 from ._state import ClientState
 from ._views import ViewLeases
@@ -43,60 +43,48 @@ class Values(ClientState):
              on_late: Callable[[bool, Any], None] | None = None) -> Any:
         raise NotImplementedError
 
-    # -- references -------------------------------------------------------------------------
+    # -- references (the rules are ``Ownership``'s; the messages queue in order) ---------------
     def incref(self, oid: bytes) -> None:
         with self._lock:
-            n = self._counts.get(oid, 0)
-            self._counts[oid] = n + 1
-            if n == 0 and oid not in self._known and oid not in self._local:
-                self._known.add(oid)
-                self._pending_ref_ops.append(AddRef([oid]))
+            ops = self._own.take(oid)
+            if ops:
+                self._pending_ref_ops.extend(ops)
 
     def decref(self, oid: bytes) -> None:
         with self._lock:
-            n = self._counts.get(oid, 0) - 1
-            if n > 0:
-                self._counts[oid] = n
-                return
-            self._counts.pop(oid, None)
-            self._payloads.pop(oid, None)
-            self._local.pop(oid, None)
-            self._subscribed.discard(oid)
-            if oid in self._known:
-                self._known.discard(oid)
-                self._pending_ref_ops.append(DelRef([oid]))
+            ops = self._own.drop(oid)
+            if ops:
+                self._pending_ref_ops.extend(ops)
 
     def cache_payload(self, payload: dict[str, Any]) -> None:
         """Keep an inline payload the node also has (it told us its value in a reply)."""
         with self._lock:
-            if self._counts.get(payload["id"], 0) > 0:
-                self._payloads[payload["id"]] = payload
+            self._own.cache(payload)
 
     def owned_ref(self, oid: bytes) -> ObjectRef:
         """A ref to an object the node already counts this process as holding."""
         with self._lock:
-            self._known.add(oid)
-            self._counts[oid] = self._counts.get(oid, 0) + 1
+            self._own.owned(oid)
         return ObjectRef(oid, self._as_client(), _counted=False)
+
+    def returned_refs(self, ids: list[bytes]) -> list[ObjectRef]:
+        """Refs to the returns of a task just submitted (via the node, which pushes them here)."""
+        with self._lock:
+            for oid in ids:
+                self._own.owned(oid)
+            self._own.returns_submitted(ids)
+        client = self._as_client()
+        return [ObjectRef(oid, client, _counted=False) for oid in ids]
 
     def ensure_published(self, oid: bytes) -> None:
         """Make sure the node has the value of an object this process put or got back from a
         direct actor call (before its ref leaves); ``Promise`` it if the value is not back yet."""
-        if oid not in self._local and oid not in self._direct_pending:
+        if not self._own.needs_publish(oid):
             return
         with self._lock:
-            data = self._local.pop(oid, None)
-            if data is None:
-                if oid not in self._direct_pending or oid in self._promised:
-                    return
-                self._promised.add(oid)
-                self._known.add(oid)
-                msg: Message = Promise([oid])
-            else:
-                self._known.add(oid)
-                p = self._payloads.get(oid)
-                msg = PutObject({"id": oid, "data": data, "loc": None, "err": bool(p and p.get("err")), "refs": []})
-        self.send(msg)
+            msg = self._own.publish(oid)
+        if msg is not None:
+            self.send(msg)
 
     def put_error(self, error: BaseException) -> ObjectRef:
         """A new object of this process whose ``get`` raises ``error`` (what a generator task
@@ -105,9 +93,7 @@ class Values(ClientState):
         oid = put_id(client.new_id())
         data = self.serialize(error)[0].to_bytes()
         with self._lock:
-            self._local[oid] = data
-            self._payloads[oid] = {"id": oid, "data": data, "loc": None, "err": True, "refs": []}
-            self._counts[oid] = self._counts.get(oid, 0) + 1
+            self._own.put_local(oid, data, err=True)
         return ObjectRef(oid, client, _counted=False)
 
     # -- values -------------------------------------------------------------------------------
@@ -119,7 +105,7 @@ class Values(ClientState):
             if type(obj) is ObjectRef:
                 oid = obj._id
                 contained.append(oid)
-                if oid in self._local or oid in self._direct_pending:
+                if self._own.needs_publish(oid):
                     self.ensure_published(oid)
                 return oid
             return None
