@@ -67,7 +67,7 @@ EXPECTED_RULES: dict[str, tuple[set[str], set[str]]] = {
     "gcs": ({"protocol", "plugins", "exceptions"}, set()),
     "raylet": ({"protocol", "object_store", "plugins", "config", "exceptions"}, {"trio"}),
     "client": ({"protocol", "transport", "object_store", "exceptions"}, set()),
-    "worker": ({"client", "object_store", "protocol", "exceptions"}, set()),
+    "worker": ({"client", "transport", "object_store", "protocol", "exceptions"}, set()),
     "node": (
         {
             "protocol",

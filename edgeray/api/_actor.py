@@ -301,23 +301,10 @@ class ActorHandle(Generic[T]):
         spec = make_spec(client, 2, None, f"{self._meta.get('class_name')}.{name}", argb, deps, nested, nr, {}, wired,
                          actor=self._actor_id, method=name, seq=seq)
         refs = return_refs(client, spec)
-        if self._meta.get("max_task_retries", 0) == 0 and client.lanes.enabled:
-            # straight to the actor's worker unless it has arguments only the node can resolve
-            # (small values this process has are sent along: Ray's caller-side resolution)
-            inline = client.inline_payloads(deps) if deps and not nested else []
-            direct = not nested and inline is not None
-            if inline:
-                spec["_deps"] = inline  # (taken out before the spec is encoded)
-            held = keep + [ObjectRef(i, client) for i in deps + nested]
-            if self._creation is not None:  # a call in flight keeps its actor, as in Ray
-                held.append(self._creation)
-                spec["nested"] = [*spec["nested"], self._creation._id]  # (via the node: pinned there)
-            client.lanes.submit(self._actor_id, str(self._meta.get("class_name")), spec, direct, held,
-                                unordered=bool(self._meta.get("unordered")))
-        else:
-            if self._creation is not None:  # pinned by the node while the call lives
-                spec["nested"] = [*spec["nested"], self._creation._id]
-            client.submit(spec)
+        client.submitter.actor_call(
+            self._actor_id, str(self._meta.get("class_name")), spec, deps, nested, keep, creation=self._creation,
+            retried=self._meta.get("max_task_retries", 0) != 0, unordered=bool(self._meta.get("unordered")),
+        )
         if limit > 0 and nr > 0:
             client.on_ready(refs[0]._id, self._call_finished)
         del keep

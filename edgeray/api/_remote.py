@@ -249,20 +249,7 @@ class RemoteFunction:
         spec = make_spec(client, 0, fn_id, self._name, argb, deps, nested, nr, res, wired)
         refs = return_refs(client, spec)
         client.note_child(spec)
-        leases = client.leases
-        key = leases.shape(spec) if leases.enabled else None
-        if key is not None and deps:
-            # small values this process has travel with the task (Ray's caller-side
-            # resolution); any other argument needs the node to resolve it
-            inline = client.inline_payloads(deps)
-            if inline is None:
-                key = None
-            else:
-                spec["_deps"] = inline  # (taken out before the spec is encoded)
-        if key is None:
-            client.submit(spec)
-        else:  # to a worker the node lends this caller, when it lends one
-            leases.submit(spec, key, [ObjectRef(i, client) for i in deps])
+        client.submitter.task(spec, deps)
         del keep
         if mode is not None:
             return wrap_generator_result(mode, refs[0])

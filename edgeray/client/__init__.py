@@ -6,10 +6,13 @@ work in plain threads, inside asyncio loops and inside Trio programs alike), nev
 ``worker`` or ``api``.
 
 One reader thread per process receives frames; any thread may send. ``ObjectRef`` counts its
-references here and tells the node when this process takes or drops its last reference.
-Calls that need nothing from the node skip it: ``_direct`` sends actor calls straight to the
-actor's worker, ``_leases`` plain tasks to pool workers the node lends this process (each with
-one more reader thread per connection).
+references here and tells the node when this process takes or drops its last reference: the
+rules are ``_ownership.Ownership``'s, a pure table whose transitions return the messages to send.
+``_submitter.Submitter`` chooses the path of each call: calls that need nothing from the node
+skip it: ``_direct`` sends actor calls straight to the actor's worker, ``_leases`` plain tasks
+to pool workers the node lends this process (each with one more reader thread per
+connection); both see the client only as ``_host.CallerHost``. The worker's side of those
+connections is ``edgeray.worker``'s.
 """
 
 from ._client import CoreClient

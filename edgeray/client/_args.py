@@ -15,10 +15,3 @@ class Dep:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Dep, (self.index,))
-
-
-def substitute(args: list[Any], kwargs: dict[str, Any], values: list[Any]) -> tuple[list[Any], dict[str, Any]]:
-    args = [values[a.index] if type(a) is Dep else a for a in args]
-    if kwargs:
-        kwargs = {k: (values[v.index] if type(v) is Dep else v) for k, v in kwargs.items()}
-    return args, kwargs

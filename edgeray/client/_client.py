@@ -41,6 +41,7 @@ from ._leases import TaskLeases
 from ._ownership import Ownership
 from ._refs import ObjectRef
 from ._results import DirectResults
+from ._submitter import Submitter
 from ._values import Values, coalesce_ref_ops
 from ._views import ViewLeases
 
@@ -149,6 +150,7 @@ class CoreClient(DirectResults, Values):
         self._own = Ownership()  # what this process knows of the objects it references
         self.lanes = ActorLanes(self)
         self.leases = TaskLeases(self)
+        self.submitter = Submitter(self, self.leases, self.lanes)  # the path of each call
         self._waiters: dict[bytes, list[_Waiter]] = {}
         self._pending_ref_ops: list[Message] = []  # queued (also from __del__), sent in order
         self._send_lock = threading.Lock()  # taking the queue and sending it is one step
@@ -491,6 +493,21 @@ class CoreClient(DirectResults, Values):
                         if not lst:
                             del waiters[i]
         return ok
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    @property
+    def max_frame(self) -> int:
+        return self._max_frame
+
+    def log_output(self, msg: Log) -> None:
+        self._log_to(msg)
+
+    def hold(self, ids: list[bytes]) -> list[ObjectRef]:
+        """New counted refs to ``ids``."""
+        return [ObjectRef(i, self) for i in ids]
 
     def has_value(self, oid: bytes) -> bool:
         """Whether the payload of ``oid`` is here (``ObjectRef.done``)."""

@@ -1,7 +1,7 @@
 """Direct actor calls: a caller sends an actor's calls straight to the actor's worker.
 
 Ray's direct actor transport, on one machine: the worker hosting an actor listens on a Unix socket
-beside its node's (``DirectServer``); a caller on the same machine asks the node where once
+beside its node's (``worker/_direct_server.py: DirectServer``); a caller on the same machine asks the node where once
 (``actor_direct``), connects (the cluster token authenticates it, as on the node's socket) and
 sends each call as an ``Execute``; the worker answers with a ``TaskDone`` on the same connection.
 A call's round trip then crosses two processes instead of three.
@@ -26,7 +26,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -40,115 +39,19 @@ from ..protocol import (
     Connection,
     Execute,
     Log,
-    Refused,
     Role,
     TaskDone,
-    Welcome,
-    encode_message,
     encode_spec,
     return_ids,
 )
 from ..transport import UnixChannel
 
 if TYPE_CHECKING:
-    from ._client import CoreClient
+    from ._host import CallerHost
 
 log = logging.getLogger("edgeray.client")
 
 RESOLVE_BACKOFF = (0.05, 2.0)  # seconds between asking the node for an actor's socket: first, most
-
-
-# ====================================================================== the worker's side
-class DirectPeer:
-    """One caller connected to an actor's worker; ``send`` is thread-safe."""
-
-    def __init__(self, chan: UnixChannel, conn: Connection) -> None:
-        self._chan = chan
-        self._conn = conn
-        self.closed = False
-
-    def send(self, msg: Any) -> None:
-        if self.closed:
-            return
-        try:
-            self._chan.send_frame(self._conn.send(msg))
-        except OSError:
-            self.closed = True
-
-
-class DirectServer:
-    """Listens at ``path`` for direct callers (of the actor this worker hosts, or that it is lent
-    to); each ``Execute`` goes to ``on_execute(msg, peer)``, each ``CancelTask`` to
-    ``on_cancel(task_id, force, recursive)``."""
-
-    def __init__(
-        self, path: str, *, token: str | None, worker_id: bytes, max_frame: int,
-        on_execute: Callable[[Execute, DirectPeer], None], on_cancel: Callable[[bytes, bool, bool], None],
-    ) -> None:
-        self.path = path
-        self._token = token
-        self._worker_id = worker_id
-        self._max_frame = max_frame
-        self._on_execute = on_execute
-        self._on_cancel = on_cancel
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)  # the socket is the user's only (0600), like the node's
-        try:
-            self._sock.bind(path)
-        finally:
-            os.umask(old)
-        self._sock.listen(64)
-        threading.Thread(target=self._accept_loop, name="edgeray-direct", daemon=True).start()
-
-    def _accept_loop(self) -> None:
-        while True:
-            try:
-                sock, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(sock,), name="edgeray-direct-peer", daemon=True).start()
-
-    def _serve(self, sock: socket.socket) -> None:
-        chan = UnixChannel("", self._max_frame, sock=sock)
-        conn = Connection(Role.SERVER, token=self._token, max_frame=self._max_frame)
-        try:
-            first = chan.receive_frame()
-            if first is None:
-                return
-            try:
-                conn.receive(first)
-            except exc.AuthenticationError as e:
-                chan.send_frame(encode_message(Refused(str(e))))  # the connection is closed already
-                return
-            welcome = Welcome(b"", self._worker_id, b"\x00" * 4, "", None, {"direct": True})
-            chan.send_frame(conn.send(welcome))
-            peer = DirectPeer(chan, conn)
-            while True:
-                data = chan.receive_frame()
-                if data is None:
-                    return
-                msg = conn.receive(data)
-                if isinstance(msg, Execute):
-                    self._on_execute(msg, peer)
-                elif isinstance(msg, CancelTask):
-                    self._on_cancel(msg.task_id, msg.force, msg.recursive)
-                else:
-                    raise ProtocolError(f"unexpected {msg.TAG} on a direct actor connection")
-        except (ProtocolError, OSError) as e:
-            log.warning("closing a direct actor connection: %s", e)
-        finally:
-            chan.close()
-
-    def close(self) -> None:
-        try:
-            self._sock.close()
-            os.unlink(self.path)
-        except OSError:
-            pass
 
 
 # ====================================================================== the caller's side
@@ -159,14 +62,14 @@ class DirectChannel:
     calls it never answered (task id -> spec)."""
 
     def __init__(
-        self, client: CoreClient, path: str, on_done: Callable[[TaskDone, dict[str, Any]], None],
+        self, client: CallerHost, path: str, on_done: Callable[[TaskDone, dict[str, Any]], None],
         on_lost: Callable[[dict[bytes, dict[str, Any]]], None],
     ) -> None:
         self._client = client
         self._on_done = on_done
         self._on_lost = on_lost
-        self._chan = UnixChannel(path, client._max_frame)
-        self._conn = Connection(Role.CLIENT, token=client._token, max_frame=client._max_frame)
+        self._chan = UnixChannel(path, client.max_frame)
+        self._conn = Connection(Role.CLIENT, token=client.token, max_frame=client.max_frame)
         try:
             self._chan.send_frame(self._conn.hello("caller", os.getpid(), worker_id=client.worker_id))
             first = self._chan.receive_frame()
@@ -226,7 +129,7 @@ class DirectChannel:
         sends it on to the job's driver."""
         client = self._client
         if client.role == "driver":
-            client._log_to(msg)
+            client.log_output(msg)
             return
         try:
             client.send(msg)
@@ -271,7 +174,7 @@ class _Lane:
 class ActorLanes:
     """Per client: every actor it calls directly, and the order of its calls to each."""
 
-    def __init__(self, client: CoreClient) -> None:
+    def __init__(self, client: CallerHost) -> None:
         self._client = client
         self._lanes: dict[bytes, _Lane] = {}
         self._lock = threading.Lock()

@@ -35,7 +35,7 @@ from ..protocol import TaskDone, TaskEvents, return_ids
 from ._direct import DirectChannel, error_results
 
 if TYPE_CHECKING:
-    from ._client import CoreClient
+    from ._host import CallerHost
 
 log = logging.getLogger("edgeray.client")
 
@@ -66,7 +66,7 @@ class TaskLeases:
     """Per client: its leased workers, by task shape (its resources), and the tasks waiting
     for one."""
 
-    def __init__(self, client: CoreClient) -> None:
+    def __init__(self, client: CallerHost) -> None:
         self._client = client
         self._lock = threading.RLock()
         self._leases: dict[Shape, list[_Lease]] = {}

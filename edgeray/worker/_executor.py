@@ -20,11 +20,11 @@ from typing import Any, NamedTuple
 
 from .. import exceptions as exc
 from ..client import CoreClient
-from ..client._args import substitute
 from ..client._context import CURRENT_TASK
-from ..client._direct import DirectPeer, DirectServer
 from ..object_store import deserialize
 from ..protocol import Execute, Log, Message, Publish, TaskDone, decode_spec, return_id
+from ._args import substitute
+from ._direct_server import DirectPeer, DirectServer
 from ._exit import Leaving
 from ._generators import GeneratorResults, Returns
 from ._loops import AsyncGroups, GroupLoop
@@ -431,7 +431,7 @@ class Executor(Leaving):
             return
         try:
             self._direct = DirectServer(
-                path, token=client._token, worker_id=client.worker_id, max_frame=client._max_frame,
+                path, token=client.token, worker_id=client.worker_id, max_frame=client.max_frame,
                 on_execute=self.enqueue, on_cancel=self.cancel_from,
             )
         except OSError as e:  # calls keep coming via the node

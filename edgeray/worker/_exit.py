@@ -22,7 +22,7 @@ from ..protocol import TaskDone, return_id
 
 if TYPE_CHECKING:
     from ..client import CoreClient
-    from ..client._direct import DirectServer
+    from ._direct_server import DirectServer
     from ._loops import AsyncGroups
     from ._task_events import TaskEventBuffer
 
