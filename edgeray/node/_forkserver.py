@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 import trio
 
-from .._launch import python_command
+from ..raylet import _workers as W
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,8 @@ class ForkServer:
         proc = None
         try:
             with theirs:
-                from ..raylet._workers import open_log
-
-                with open_log(self.log_path) as logf:
-                    cmd = python_command(f"from edgeray.worker._template import main; main({theirs.fileno()})")
+                with W.open_log(self.log_path) as logf:
+                    cmd = W.template_command(theirs.fileno())
                     proc = await trio.lowlevel.open_process(cmd, env=self.env, pass_fds=(theirs.fileno(),),
                                                             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
             self._sock = trio.socket.from_stdlib_socket(ours)
