@@ -42,7 +42,7 @@ class ProcessSpawner:
         self._on_exit: OnExit | None = None
         self._forks: ForkServer | None = None
         if worker_start == "fork" and hasattr(os, "fork"):
-            self._forks = ForkServer(W.worker_env(b"", node_env), os.path.join(log_dir, "worker-template.log"))
+            self._forks = ForkServer(W.worker_env(b"", node_env), os.path.join(log_dir, "template.log"))
 
     def run_in(self, nursery: trio.Nursery, on_exit: OnExit) -> None:
         """Start workers in ``nursery`` from now on, telling ``on_exit`` when each exits (as

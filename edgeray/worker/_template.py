@@ -88,7 +88,6 @@ def _child(sock: socket.socket, env: dict[str, str], log_fd: int) -> None:
         random.seed()
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
-        gc.unfreeze()
         from ._main import main
 
         main()

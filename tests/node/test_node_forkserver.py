@@ -64,7 +64,7 @@ def test_actors_are_forked_from_the_template_each_with_its_own_seed_and_log(ray_
     assert len(logs) == 1
     wait_for(lambda: "forked-line-7d1" in Path(logs[0]).read_text(), what="the line in the worker's own log")
     assert "forked-line-7d1" not in "".join(Path(p).read_text() for p in glob.glob(
-        os.path.join(os.path.dirname(logs[0]), "worker-template.log")))
+        os.path.join(os.path.dirname(logs[0]), "template.log")))
 
 
 def test_a_killed_forked_actor_is_reaped_and_reported_dead(ray_init: Any, tmp_path: Path) -> None:
