@@ -105,3 +105,27 @@ def test_worker_start_takes_fork_or_spawn_only() -> None:
     with pytest.raises(ValueError, match="worker_start"):
         load_config(overrides={"node.worker_start": "vfork"})
 
+
+
+async def test_the_template_reports_each_forked_workers_exit_code(tmp_path: Path) -> None:
+    import trio
+
+    from edgeray.node._forkserver import ForkServer
+
+    forks = ForkServer(dict(os.environ), str(tmp_path / "template.log"))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(forks.run)
+        with open(tmp_path / "a.log", "ab") as log_a:
+            failing = await forks.fork({"EDGERAY_HOME": os.environ["EDGERAY_HOME"]}, log_a)  # no node socket
+        assert failing is not None
+        assert await failing.wait() == 1
+        assert "KeyError: 'EDGERAY_NODE_SOCKET'" in (tmp_path / "a.log").read_text()
+        waiting_env = {"EDGERAY_HOME": os.environ["EDGERAY_HOME"], "EDGERAY_NODE_SOCKET": str(tmp_path / "none.sock"),
+                       "EDGERAY_WORKER_ID": "00" * 16}
+        with open(tmp_path / "b.log", "ab") as log_b:
+            waiting = await forks.fork(waiting_env, log_b)  # (retries its connection for 30 s)
+        assert waiting is not None and waiting.returncode is None
+        waiting.kill()
+        assert await waiting.wait() == -signal.SIGKILL
+        nursery.cancel_scope.cancel()
+    assert await forks.fork(waiting_env, log_b) is None  # no template: the caller spawns
