@@ -7,7 +7,7 @@ One TOML file per node (all sections and keys optional); command-line flags over
 
 Sections and keys (``configs/node.toml`` shows every one of them with its default):
 
-``[node]``          head, host, port, advertise_address, head_address, name, prestart_workers, max_workers,
+``[node]``          head, host, port, advertise_address, head_address, name, prestart_workers, max_workers, worker_start,
                     memory_usage_threshold, memory_monitor_refresh_ms
 ``[resources]``     num_cpus, num_gpus, memory, custom, labels, gpu_ids
 ``[object_store]``  memory, inline_threshold, shm_dir, fallback_dir, spill_dir, spilling, force_file
@@ -131,6 +131,10 @@ class NodeConfig(_Section):
     #: Most pool workers taking tasks at once (0 = automatic: max(32, 8 × CPUs)); workers whose
     #: task is blocked in get/wait, and actors' workers, do not count.
     max_workers: int = cv.opt(0, "int", cv.nonneg)
+    #: How worker processes start: "fork" (forked from a template process that has already
+    #: imported the worker's modules; falls back to "spawn" where that fails) or "spawn" (a
+    #: fresh interpreter each).
+    worker_start: str = cv.opt("fork", "str", cv.one_of(("fork", "spawn")))
     #: Ray's OOM prevention: above this fraction of the machine's (or its cgroup's) memory in
     #: use, the node kills a worker (Ray's default policy) to free memory.
     memory_usage_threshold: float = cv.opt(0.95, "float", cv.fraction)

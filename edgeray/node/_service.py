@@ -442,7 +442,7 @@ class NodeServer:
             "EDGERAY_TOKEN": self.token or "",
             "EDGERAY_PARENT_PID": str(os.getpid()),
         }
-        spawner = ProcessSpawner(env, str(logs))  # (it starts workers once it runs in the nursery)
+        spawner = ProcessSpawner(env, str(logs), cfg.node.worker_start)  # (it starts workers once it runs in the nursery)
         self.core = core = NodeCore(self.node_id, resources, store, pool_size=max(pool, 1), max_workers=max_workers,
                                     spawner=spawner, node_socket=self.unix_path)
         core.strategies = scheduling_strategies(pm)

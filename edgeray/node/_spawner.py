@@ -7,6 +7,9 @@ is open (``run_in``): until then it starts nothing (``spawn_worker`` answers Non
 Each worker's stdout and stderr go to its log file under the session's log directory (the
 worker itself forwards its lines to the drivers); a worker the launcher started before the node
 was up (a ``subprocess.Popen``) is adopted and watched from a thread.
+
+With ``[node] worker_start = "fork"`` (the default) workers are forked from the node's worker
+template (``_forkserver``), a fresh interpreter only where the template is not available.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import trio
 
 from ..raylet import _workers as W
+from ._forkserver import ForkedProcess, ForkServer
 
 #: told when a worker's process exited: ``(worker_id, returncode)``
 OnExit = Callable[[bytes, "int | None"], None]
@@ -28,17 +32,24 @@ OnExit = Callable[[bytes, "int | None"], None]
 class ProcessSpawner:
     """Starts worker processes in the node's nursery and reports their exits to ``on_exit``."""
 
-    def __init__(self, node_env: dict[str, str], log_dir: str) -> None:
+    def __init__(self, node_env: dict[str, str], log_dir: str, worker_start: str = "fork") -> None:
+        if worker_start not in ("fork", "spawn"):
+            raise ValueError(f"worker_start must be 'fork' or 'spawn', not {worker_start!r}")
         self.env = node_env
         self.log_dir = log_dir
         self.cmd = W.worker_command()
         self._nursery: trio.Nursery | None = None
         self._on_exit: OnExit | None = None
+        self._forks: ForkServer | None = None
+        if worker_start == "fork" and hasattr(os, "fork"):
+            self._forks = ForkServer(W.worker_env(b"", node_env), os.path.join(log_dir, "template.log"))
 
     def run_in(self, nursery: trio.Nursery, on_exit: OnExit) -> None:
         """Start workers in ``nursery`` from now on, telling ``on_exit`` when each exits (as
         trio's ``serve_listeners`` takes its handler when it serves)."""
         self._nursery, self._on_exit = nursery, on_exit
+        if self._forks is not None:
+            nursery.start_soon(self._forks.run)
 
     def spawn_worker(self) -> W.WorkerRecord | None:
         if self._nursery is None:
@@ -68,15 +79,22 @@ class ProcessSpawner:
                 proc.wait()
             self._exited(rec, proc.returncode)
 
+    def _open_stdio(self, rec: W.WorkerRecord) -> BinaryIO:
+        """The file a worker's stdout and stderr go to (forked or spawned alike)."""
+        return W.open_log(os.path.join(self.log_dir, f"worker-{rec.worker_id.hex()[:8]}.log"))
+
     async def _run(self, rec: W.WorkerRecord) -> None:
         import subprocess
 
         env = W.worker_env(rec.worker_id, self.env)
-        path = os.path.join(self.log_dir, f"worker-{rec.worker_id.hex()[:8]}.log")
-        with W.open_log(path) as logf:
-            proc = await trio.lowlevel.open_process(
-                self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf
-            )
+        with self._open_stdio(rec) as logf:
+            proc: trio.Process | ForkedProcess | None = None
+            if self._forks is not None:
+                proc = await self._forks.fork(env, logf)  # (None: the template is not there)
+            if proc is None:
+                proc = await trio.lowlevel.open_process(
+                    self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf
+                )
         rec.process = proc
         rec.pid = proc.pid
         if rec.state == W.DEAD:  # killed before it started

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any, BinaryIO
 
-from .._launch import worker_command
+from .._launch import python_command, worker_command
 from ._worker_pool import (
     ACTOR,
     BLOCKABLE,
@@ -26,7 +26,7 @@ from ._worker_pool import (
 )
 
 __all__ = ["ACTOR", "BLOCKABLE", "BUSY", "DEAD", "IDLE", "LEASED", "RETIRING", "STARTING", "TAKING_WORK", "PoolKey", "WorkerRecord",
-           "pool_key", "direct_socket", "worker_env", "open_log", "spawn_process", "worker_command"]
+           "pool_key", "direct_socket", "worker_env", "open_log", "spawn_process", "template_command", "worker_command"]
 
 
 def direct_socket(node_socket: str, worker_id: bytes) -> str:
@@ -43,6 +43,11 @@ def worker_env(worker_id: bytes, node_env: dict[str, str]) -> dict[str, str]:
     node_socket = node_env.get("EDGERAY_NODE_SOCKET", "")
     env["EDGERAY_DIRECT_SOCKET"] = direct_socket(node_socket, worker_id) if node_socket else ""
     return env
+
+
+def template_command(fd: int) -> list[str]:
+    """The command line of a node's worker template (``worker._template``), serving on ``fd``."""
+    return python_command(f"from edgeray.worker._template import main; main({int(fd)})")
 
 
 def open_log(path: str) -> BinaryIO:
