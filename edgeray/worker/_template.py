@@ -5,7 +5,7 @@ socketpair as its only extra fd. Each request is one packet: a JSON map ``{"id",
 the worker's log file attached (``SCM_RIGHTS``). The template forks; it answers
 ``{"id", "pid"}`` (or ``{"id", "error"}``), and, being the parent, it reaps its children and
 reports each exit as ``{"exit": pid, "code": returncode}`` (the ``subprocess`` convention:
-``-N`` for a signal). When the node's end closes, the template exits; its workers carry on
+``-N`` for a signal). When the node's end closes, or the node (its parent) is gone, the template exits; its workers carry on
 until their own connection to the node closes, as spawned ones do.
 
 What the children share with the template (copy-on-write): the interpreter, edgeray's worker,
@@ -34,6 +34,8 @@ import traceback
 from typing import Any
 
 MAX_PACKET = 1 << 20
+#: how often the template checks that the node that started it still lives
+PARENT_CHECK_S = 1.0
 
 
 def _preimport() -> None:
@@ -154,8 +156,11 @@ def serve(fd: int) -> None:
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
+    parent = os.getppid()
     while True:
-        for key, _ in sel.select():
+        if os.getppid() != parent:  # the node died (another process may still hold its end of the pair)
+            return
+        for key, _ in sel.select(timeout=PARENT_CHECK_S):
             if key.fileobj is sock:
                 req, fds = _recv(sock)
                 if req is None:
