@@ -4,8 +4,9 @@ The spawner is the worker pool's effects (``raylet._worker_pool.WorkerEffects``)
 node. It is made before the node's core (which receives it) and runs once the node's nursery
 is open (``run_in``): until then it starts nothing (``spawn_worker`` answers None).
 
-Each worker's stdout and stderr go to its log file under the session's log directory (the
-worker itself forwards its lines to the drivers); a worker the launcher started before the node
+Each worker's stdout and stderr go to its ``worker-<id>.out`` and ``.err`` under the session's
+log directory (the worker itself forwards its lines to the drivers and rotates the files:
+``edgeray._logfiles``); a worker the launcher started before the node
 was up (a ``subprocess.Popen``) is adopted and watched from a thread.
 """
 
@@ -72,10 +73,10 @@ class ProcessSpawner:
         import subprocess
 
         env = W.worker_env(rec.worker_id, self.env)
-        path = os.path.join(self.log_dir, f"worker-{rec.worker_id.hex()[:8]}.log")
-        with W.open_log(path) as logf:
+        out_path, err_path = W.log_paths(self.log_dir, rec.worker_id)
+        with W.open_log(out_path) as outf, W.open_log(err_path) as errf:
             proc = await trio.lowlevel.open_process(
-                self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf
+                self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf
             )
         rec.process = proc
         rec.pid = proc.pid

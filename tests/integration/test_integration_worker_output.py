@@ -33,7 +33,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def worker_logs(home: str) -> list[Path]:
-    return sorted(Path(home).glob("nodes/*/logs/worker-*.log"))
+    return sorted(Path(home).glob("nodes/*/logs/worker-*.out"))
 
 
 LINES = 10_000
@@ -74,6 +74,37 @@ def test_print_in_a_task_reaches_the_driver_and_the_log_file_whole(tmp_path: Pat
     lines = wait_for(log_lines, what="a worker log file with the task's first line")
     kept = [line for line in lines if line.endswith(" of chatty")]
     assert kept == want, f"the log file kept {len(kept)} of {LINES} lines whole"
+
+
+def test_worker_logs_rotate_by_size_and_keep_every_line(tmp_path: Path, edgeray_home: str) -> None:
+    """``[log] max_bytes`` / ``backup_count``: 10,000 printed lines (~190 kB) under a 60 kB limit
+    leave ``worker-<id>.out`` and at most 3 backups that hold every line once, in order; stderr
+    goes to ``worker-<id>.err`` (Ray's names)."""
+    conf = tmp_path / "node.toml"
+    conf.write_text("[log]\nmax_bytes = 60000\nbackup_count = 3\n")
+    r = run_driver(tmp_path, CHATTY.replace("ray.init(num_cpus=1)", f"ray.init(num_cpus=1, _config_file={str(conf)!r})")
+                   .replace("return os.getpid()", "print('to stderr', file=sys.stderr)\n        return os.getpid()"))
+    assert r.returncode == 0, f"driver failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
+    want = [f"line {i} of chatty" for i in range(LINES)]
+
+    def rotated() -> list[Path] | None:
+        for f in worker_logs(edgeray_home):
+            backups = sorted(f.parent.glob(f.name + ".*"), key=lambda p: -int(p.suffix[1:]))
+            files = [*backups, f]
+            text = "".join(p.read_text(errors="replace") for p in files)
+            if "line 0 of chatty" in text and "line 9999 of chatty" in text:
+                return files
+        return None
+
+    files = wait_for(rotated, what="a worker's rotated .out files with the task's first and last lines")
+    assert 2 <= len(files) <= 4, [p.name for p in files]
+    # (a file is rotated between lines: one line may take it just past the limit)
+    assert all(p.stat().st_size <= 60000 + 100 for p in files), [(p.name, p.stat().st_size) for p in files]
+    kept = [line for p in files for line in p.read_text().splitlines() if line.endswith(" of chatty")]
+    assert kept == want, f"the rotated files kept {len(kept)} of {LINES} lines, in order"
+    err = files[-1].with_suffix(".err")
+    assert "to stderr" in wait_for(lambda: err.read_text() if "to stderr" in err.read_text() else None,
+                                    what="the task's stderr line in worker-<id>.err")
 
 
 # --------------------------------------------------------------------------- the driver exits
