@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     from ._cli_state import add_parsers
 
     add_parsers(sub)
+    from ._cli_logs import add_parser as add_logs_parser
+
+    add_logs_parser(sub)
     sub.add_parser("memory", help="objects in the store (like 'ray memory')")
     sub.add_parser("get-auth-token", help="print the cluster token")
     return p
@@ -87,6 +90,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from ._cli_state import run
 
         return run(args)
+    if args.command == "logs":
+        from ._cli_logs import run as run_logs
+
+        return run_logs(args)
     if args.command == "get-auth-token":
         from ._files import load_or_create_token
 
