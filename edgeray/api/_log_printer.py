@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from ._progress_bars import BarDisplay
+
 __all__ = ["LogBatch", "LogDeduplicator", "LogPrinter", "dedup_settings"]
 
 #: the words that differ between workers: they are left out of a line's key
@@ -160,12 +162,13 @@ def dedup_settings() -> tuple[bool, float, str | None, str | None]:
 
 class LogPrinter:
     """Prints the ``Log`` messages a driver receives (called from the client's threads); ``close``
-    prints what is still counted. ``on_tqdm`` takes the progress-bar state lines, if given."""
+    prints what is still counted. ``tqdm_ray``'s state lines go to the progress bars
+    (``_progress_bars``), drawn below the other lines."""
 
-    def __init__(self, on_tqdm: Callable[[LogBatch, str], None] | None = None) -> None:
+    def __init__(self) -> None:
         on, window, allow, skip = dedup_settings()
         self._dedup = {s: LogDeduplicator(window, allow, skip) for s in ("out", "err")} if on else None
-        self._on_tqdm = on_tqdm
+        self._bars = BarDisplay()
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._timer: threading.Thread | None = None
@@ -177,29 +180,32 @@ class LogPrinter:
     def __call__(self, msg: Any) -> None:
         batch = LogBatch(msg.name, msg.pid, msg.stream, list(msg.lines))
         with self._lock:
-            if self._on_tqdm is not None:
-                batch.lines = self._take_tqdm(batch)
+            batch.lines = self._take_tqdm(batch)
             batches = [batch] if self._dedup is None else self._dedup[batch.stream].deduplicate(batch)
-            for b in batches:
-                _write(b)
+            self._print(batches)
 
     def _take_tqdm(self, batch: LogBatch) -> list[str]:
-        assert self._on_tqdm is not None
         rest = []
         for line in batch.lines:
             if TQDM_MAGIC in line:
-                self._on_tqdm(batch, line)
+                self._bars.update(batch.name, line)
             else:
                 rest.append(line)
         return rest
+
+    def _print(self, batches: list[LogBatch]) -> None:
+        if any(b.lines for b in batches):
+            self._bars.hide()
+            for b in batches:
+                _write(b)
+            self._bars.draw()
 
     def _tick(self, every: float) -> None:
         while not self._closed.wait(every):
             with self._lock:
                 if self._dedup is not None:
                     for d in self._dedup.values():
-                        for b in d.expire():
-                            _write(b)
+                        self._print(d.expire())
 
     def close(self) -> None:
         """Print what is still counted and stop the timer."""
@@ -209,8 +215,8 @@ class LogPrinter:
         with self._lock:
             if self._dedup is not None:
                 for d in self._dedup.values():
-                    for b in d.flush():
-                        _write(b)
+                    self._print(d.flush())
+            self._bars.close()
 
 
 def _write(batch: LogBatch) -> None:
