@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     from ._cli_state import add_parsers
 
     add_parsers(sub)
+    from ._cli_logs import add_parser as add_logs_parser
+
+    add_logs_parser(sub)
     sub.add_parser("memory", help="objects in the store (like 'ray memory')")
     sub.add_parser("get-auth-token", help="print the cluster token")
     return p
@@ -87,6 +90,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from ._cli_state import run
 
         return run(args)
+    if args.command == "logs":
+        from ._cli_logs import run as run_logs
+
+        return run_logs(args)
     if args.command == "get-auth-token":
         from ._files import load_or_create_token
 
@@ -167,7 +174,7 @@ def _prespawn_workers(config: Any, embedded: bool = False) -> tuple[bytes, list[
     An embedded node (``init()``) starts one now and the rest once it is up: its first task
     needs one, and on a small machine more starting at once only slow the node's start."""
     from . import _files
-    from .raylet._workers import spawn_process
+    from .raylet._workers import log_env, spawn_process
 
     n = config.node.prestart_workers
     if n < 0:
@@ -182,8 +189,14 @@ def _prespawn_workers(config: Any, embedded: bool = False) -> tuple[bytes, list[
         "EDGERAY_NODE_ID": node_id.hex(),
         "EDGERAY_TOKEN": token,
         "EDGERAY_PARENT_PID": str(os.getpid()),
+        "EDGERAY_LOG_DIR": str(sdir / "logs"),
+        **log_env(config.log.max_bytes, config.log.backup_count),
     }
     return node_id, [(wid, spawn_process(wid, env, str(sdir / "logs"))) for wid in (os.urandom(16) for _ in range(n))]
+
+
+#: set by ``edgeray start`` for its background node: the ``node.log`` that is its stderr
+NODE_LOG_ENV = "EDGERAY_NODE_LOG"
 
 
 def _run_foreground(config: Any, *, embedded: bool) -> int:
@@ -195,6 +208,7 @@ def _run_foreground(config: Any, *, embedded: bool) -> int:
     from .node import serve_node
 
     level = logging.WARNING if embedded else getattr(logging, str(config.log.level).upper(), logging.INFO)
+    _rotate_node_log(config)
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     async def run() -> None:
@@ -225,6 +239,18 @@ def _run_foreground(config: Any, *, embedded: bool) -> int:
     return 0
 
 
+def _rotate_node_log(config: Any) -> None:
+    """A background node (``edgeray start``) writes ``node.log`` as its stderr: from now on through
+    a writer that rotates it by size (``[log] max_bytes``, ``backup_count``; ``edgeray._logfiles``),
+    descriptor 2 following the current file."""
+    path = os.environ.pop(NODE_LOG_ENV, "")
+    if path:
+        from ._logfiles import RotatingFile
+
+        sys.stderr.flush()
+        sys.stderr = RotatingFile(path, config.log.max_bytes, config.log.backup_count, fd=2, line_buffering=True)
+
+
 def _detach_stdout() -> None:
     """After the ready line, stdout may be a pipe its reader has closed: write no more there."""
     if sys.stdout.isatty():
@@ -249,6 +275,7 @@ def _run_background(argv: list[str]) -> int:
     proc = subprocess.Popen(
         [*python_command("from edgeray.cli import main; sys.exit(main())"), *argv, "--block"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf, start_new_session=True,
+        env={**os.environ, NODE_LOG_ENV: str(log_path)},
     )
     assert proc.stdout is not None
     for raw in proc.stdout:
@@ -271,7 +298,7 @@ def _failure_cause(log_path: Path, start: int) -> str:
     """What a node that failed to start said last (its exception's final line), from ``start``."""
     try:
         with open(log_path, "rb") as f:
-            f.seek(start)
+            f.seek(start if os.fstat(f.fileno()).st_size >= start else 0)  # (rotated since: all of it)
             text = f.read().decode(errors="replace")
     except OSError:
         return ""

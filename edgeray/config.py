@@ -16,7 +16,7 @@ Sections and keys (``configs/node.toml`` shows every one of them with its defaul
 ``[plugins]``       load
 ``[gcs]``           storage, sqlite_path, sqlite_synchronous, heartbeat_interval_s, node_timeout_s
 ``[protocol]``      max_frame_bytes, max_connections, handshake_timeout_s
-``[log]``           level
+``[log]``           level, max_bytes, backup_count
 
 -1 means "detect automatically" for ``num_cpus``, ``num_gpus``, ``memory`` (both) and
 ``prestart_workers`` (= number of CPUs). Values are validated where they are read: a wrong key,
@@ -260,6 +260,10 @@ class LogConfig(_Section):
 
     _section_name = "log"
     level: str = cv.opt("INFO", "str", cv.one_of(_LOG_LEVELS), str.upper)
+    #: a log file (a worker's ``.out``/``.err``, ``node.log``) past this size is rotated (Ray's 512 MiB); 0: never
+    max_bytes: int = cv.opt(512 * 1024 * 1024, "int", cv.nonneg)
+    #: rotated files kept (``<name>.1`` ... ``.N``; Ray's 5); 0: never rotated
+    backup_count: int = cv.opt(5, "int", cv.nonneg)
 
 
 _SECTIONS: dict[str, type[_Section]] = {

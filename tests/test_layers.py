@@ -52,9 +52,10 @@ FACADES = {"runtime_context", "runtime_env", "job_config", "cloudpickle", "exper
 
 # Top-level helper modules a layer may use beyond its docstring: ``_files`` holds the paths under
 # EDGERAY_HOME, ``_launch`` how edgeray starts its own processes, ``_ratelimit`` bounded logging of
-# what peers cause (all standard library only).
+# what peers cause, ``_logfiles`` log files rotated by size (a worker's, the node's; all standard
+# library only).
 SHARED_HELPERS = {"node": {"_files", "_ratelimit"}, "transport": {"_ratelimit"}, "api": {"_files", "_launch"},
-                  "raylet": {"_launch"}}
+                  "raylet": {"_launch"}, "worker": {"_logfiles"}}
 
 # What the docstring rules say, written out (checked against the docstrings below, so the two
 # cannot drift apart silently).

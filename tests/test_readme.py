@@ -67,5 +67,5 @@ def test_the_readme_links_the_differences_from_ray() -> None:
 
 def test_the_readme_says_where_the_logs_are() -> None:
     section = README.split("## Where the logs are", 1)[1].split("\n## ", 1)[0]
-    for where in ("node.log", "nodes/<node id>/logs/worker-<worker id>.log", "--block", "edgeray.init()"):
+    for where in ("node.log", "nodes/<node id>/logs/worker-<worker id>.out", "max_bytes", "backup_count", "--block", "edgeray.init()"):
         assert where in section, where

@@ -19,6 +19,7 @@ from ..client import CoreClient, current_client, set_current_client, try_current
 from ..client._context import init_lock
 from ..client._setup_hook import SETUP_HOOK, SETUP_HOOK_ENV, export_setup_hook
 from ._job_config import JobConfig
+from ._log_printer import LogPrinter
 from ._options import check_runtime_env
 from ._system_config import system_config_overrides
 
@@ -33,6 +34,7 @@ class _Session:
     client: CoreClient
     node_proc: subprocess.Popen[bytes] | None
     address: str
+    printer: LogPrinter | None  # what workers print (None: init(log_to_driver=False))
 
 
 _STATE: dict[str, _Session] = {}
@@ -118,10 +120,13 @@ def init(
             _no_system_config(overrides)
             target = node_address(address)
         _refuse_own_thread_node(target)
+        printer = LogPrinter() if log_to_driver else None
         try:
             client = CoreClient(target, token=token, role="driver", namespace=namespace, embedded=node_proc is not None,
-                                log_to=None if log_to_driver else _discard_log)
+                                log_to=printer if printer is not None else _discard_log)
         except BaseException:
+            if printer is not None:
+                printer.close()
             if node_proc is not None:
                 _stop_process(node_proc)
             raise
@@ -132,11 +137,13 @@ def init(
                 client.inherited_env[SETUP_HOOK_ENV] = export_setup_hook(client, hook)
             except BaseException:
                 client.close()
+                if printer is not None:
+                    printer.close()
                 if node_proc is not None:
                     _stop_process(node_proc)
                 raise
         set_current_client(client)
-        _STATE["session"] = _Session(client, node_proc, target)
+        _STATE["session"] = _Session(client, node_proc, target, printer)
         return _context_info()
 
 
@@ -306,6 +313,8 @@ def shutdown(_exiting_interpreter: bool = False) -> None:
             reporter.flush()
         set_current_client(None)
         session.client.close()
+        if session.printer is not None:  # (after the client: the last lines have arrived)
+            session.printer.close()
         if session.node_proc is not None:
             try:
                 session.node_proc.wait(10)

@@ -1,15 +1,28 @@
 """``edgeray.experimental.tqdm_ray.tqdm``: Ray's progress bar for tasks and actors, with Ray's
-constructor and methods. It prints plain progress lines (``desc: n/total``) to stdout, which a
-worker's log forwarding brings to the driver; Ray instead redraws bars in the driver's terminal."""
+constructor and methods.
+
+In a worker (as Ray's) a bar prints its state as one JSON line carrying ``RAY_TQDM_MAGIC`` (at
+most every ``flush_interval_s``, and when it closes); the driver's log printer takes those lines
+and draws the bars of all workers as one set of lines that update in place on a terminal, or
+plain ``(name pid=N) desc: n/total unit`` lines when its stdout is not one
+(``edgeray.api._progress_bars``). Outside a worker (or with ``file=``) a bar prints the plain
+lines ``desc: n/total unit`` itself.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-__all__ = ["tqdm"]
+__all__ = ["tqdm", "RAY_TQDM_MAGIC"]
+
+#: marks a bar's state line in a worker's output (Ray's token: the driver's printer looks for it)
+RAY_TQDM_MAGIC = "__ray_tqdm_magic_token__"
 
 
 class tqdm:  # noqa: N801 (Ray's name)
@@ -37,6 +50,8 @@ class tqdm:  # noqa: N801 (Ray's name)
         self._file = file
         self._last_print: float | None = None
         self._closed = False
+        self._uuid = uuid.uuid4().hex
+        self._in_worker = file is None and bool(os.environ.get("EDGERAY_WORKER_ID"))
 
     # -- Ray's methods ---------------------------------------------------------------------
     def set_description(self, desc: str | None) -> None:
@@ -54,6 +69,7 @@ class tqdm:  # noqa: N801 (Ray's name)
 
     def close(self) -> None:
         if not self._closed:
+            self._closed = self._in_worker  # (a worker's last state says closed; plain lines do not)
             self._print(force=True)
             self._closed = True
 
@@ -93,4 +109,12 @@ class tqdm:  # noqa: N801 (Ray's name)
             return
         self._last_print = now
         out = self._file if self._file is not None else sys.stdout
-        print(self.line(), file=out, flush=True)
+        print(self.state_line() if self._in_worker else self.line(), file=out, flush=True)
+
+    def state_line(self) -> str:
+        """The bar's state as a worker sends it to the driver (Ray's fields, and ``unit``)."""
+        return json.dumps({
+            "__magic_token__": RAY_TQDM_MAGIC, "x": self._x, "pos": self._position, "desc": self._desc,
+            "total": self._total, "unit": self._unit, "pid": os.getpid(), "uuid": self._uuid,
+            "closed": self._closed,
+        })

@@ -136,9 +136,9 @@ class ForkServer:
         for child in children.values():
             trio.lowlevel.spawn_system_task(_watch_orphan, child)
 
-    async def fork(self, env: dict[str, str], logf: BinaryIO) -> ForkedProcess | None:
-        """A worker forked with ``env`` and ``logf`` as its stdout and stderr; None when the
-        template is not available (the caller starts a fresh interpreter)."""
+    async def fork(self, env: dict[str, str], outf: BinaryIO, errf: BinaryIO) -> ForkedProcess | None:
+        """A worker forked with ``env``, ``outf`` as its stdout and ``errf`` as its stderr; None
+        when the template is not available (the caller starts a fresh interpreter)."""
         await self._ready.wait()
         sock = self._sock
         if not self._ok or sock is None:
@@ -150,7 +150,7 @@ class ForkServer:
         data = json.dumps({"id": req_id, "env": env}).encode()
         try:
             async with self._send_lock:
-                await sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [logf.fileno()]))])
+                await sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [outf.fileno(), errf.fileno()]))])
         except OSError:
             self._pending.pop(req_id, None)
             return None

@@ -441,6 +441,8 @@ class NodeServer:
             "EDGERAY_NODE_ID": self.node_id.hex(),
             "EDGERAY_TOKEN": self.token or "",
             "EDGERAY_PARENT_PID": str(os.getpid()),
+            "EDGERAY_LOG_DIR": str(logs),
+            **W.log_env(cfg.log.max_bytes, cfg.log.backup_count),
         }
         spawner = ProcessSpawner(env, str(logs), cfg.node.worker_start)  # (it starts workers once it runs in the nursery)
         self.core = core = NodeCore(self.node_id, resources, store, pool_size=max(pool, 1), max_workers=max_workers,

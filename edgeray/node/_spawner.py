@@ -4,8 +4,9 @@ The spawner is the worker pool's effects (``raylet._worker_pool.WorkerEffects``)
 node. It is made before the node's core (which receives it) and runs once the node's nursery
 is open (``run_in``): until then it starts nothing (``spawn_worker`` answers None).
 
-Each worker's stdout and stderr go to its log file under the session's log directory (the
-worker itself forwards its lines to the drivers); a worker the launcher started before the node
+Each worker's stdout and stderr go to its ``worker-<id>.out`` and ``.err`` under the session's
+log directory (the worker itself forwards its lines to the drivers and rotates the files:
+``edgeray._logfiles``); a worker the launcher started before the node
 was up (a ``subprocess.Popen``) is adopted and watched from a thread.
 
 With ``[node] worker_start = "fork"`` (the default) workers are forked from the node's worker
@@ -18,7 +19,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any
 
 import trio
 
@@ -79,21 +80,18 @@ class ProcessSpawner:
                 proc.wait()
             self._exited(rec, proc.returncode)
 
-    def _open_stdio(self, rec: W.WorkerRecord) -> BinaryIO:
-        """The file a worker's stdout and stderr go to (forked or spawned alike)."""
-        return W.open_log(os.path.join(self.log_dir, f"worker-{rec.worker_id.hex()[:8]}.log"))
-
     async def _run(self, rec: W.WorkerRecord) -> None:
         import subprocess
 
         env = W.worker_env(rec.worker_id, self.env)
-        with self._open_stdio(rec) as logf:
+        out_path, err_path = W.log_paths(self.log_dir, rec.worker_id)
+        with W.open_log(out_path) as outf, W.open_log(err_path) as errf:
             proc: trio.Process | ForkedProcess | None = None
             if self._forks is not None:
-                proc = await self._forks.fork(env, logf)  # (None: the template is not there)
+                proc = await self._forks.fork(env, outf, errf)  # (None: the template is not there)
             if proc is None:
                 proc = await trio.lowlevel.open_process(
-                    self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf
+                    self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf
                 )
         rec.process = proc
         rec.pid = proc.pid

@@ -26,7 +26,8 @@ from ._worker_pool import (
 )
 
 __all__ = ["ACTOR", "BLOCKABLE", "BUSY", "DEAD", "IDLE", "LEASED", "RETIRING", "STARTING", "TAKING_WORK", "PoolKey", "WorkerRecord",
-           "pool_key", "direct_socket", "worker_env", "open_log", "spawn_process", "template_command", "worker_command"]
+           "pool_key", "direct_socket", "worker_env", "open_log", "log_paths", "log_env", "spawn_process",
+           "template_command", "worker_command"]
 
 
 def direct_socket(node_socket: str, worker_id: bytes) -> str:
@@ -42,6 +43,8 @@ def worker_env(worker_id: bytes, node_env: dict[str, str]) -> dict[str, str]:
     env["EDGERAY_WORKER_ID"] = worker_id.hex()
     node_socket = node_env.get("EDGERAY_NODE_SOCKET", "")
     env["EDGERAY_DIRECT_SOCKET"] = direct_socket(node_socket, worker_id) if node_socket else ""
+    log_dir = node_env.get("EDGERAY_LOG_DIR", "")
+    env["EDGERAY_WORKER_LOG"] = os.path.join(log_dir, f"worker-{worker_id.hex()[:8]}") if log_dir else ""
     return env
 
 
@@ -55,10 +58,23 @@ def open_log(path: str) -> BinaryIO:
     return open(path, "ab", opener=lambda p, flags: os.open(p, flags | os.O_CLOEXEC, 0o600))
 
 
+def log_paths(log_dir: str, worker_id: bytes) -> tuple[str, str]:
+    """A worker's stdout and stderr files, as Ray names them: ``worker-<id>.out`` and ``.err``
+    (the worker rotates them itself: ``edgeray._logfiles``)."""
+    base = os.path.join(log_dir, f"worker-{worker_id.hex()[:8]}")
+    return base + ".out", base + ".err"
+
+
+def log_env(max_bytes: int, backup_count: int) -> dict[str, str]:
+    """The node's ``[log]`` rotation settings, as the worker reads them from its environment."""
+    return {"EDGERAY_LOG_MAX_BYTES": str(max_bytes), "EDGERAY_LOG_BACKUP_COUNT": str(backup_count)}
+
+
 def spawn_process(worker_id: bytes, env_base: dict[str, str], log_dir: str) -> Any:
     """Start one worker process (a ``subprocess.Popen``); it connects to the node by itself."""
     import subprocess
 
     env = worker_env(worker_id, env_base)
-    with open_log(os.path.join(log_dir, f"worker-{worker_id.hex()[:8]}.log")) as logf:
-        return subprocess.Popen(worker_command(), env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+    out_path, err_path = log_paths(log_dir, worker_id)
+    with open_log(out_path) as outf, open_log(err_path) as errf:
+        return subprocess.Popen(worker_command(), env=env, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf)

@@ -28,7 +28,7 @@ from ._direct_server import DirectPeer, DirectServer
 from ._exit import Leaving
 from ._generators import GeneratorResults, Returns
 from ._loops import AsyncGroups, GroupLoop
-from ._output import LogStream
+from ._output import LogStream, log_file
 from ._process_env import SetupHooks, env_to_apply
 from ._results import ResultWriter
 from ._task_events import TaskEventBuffer
@@ -91,7 +91,8 @@ class Executor(Leaving):
         client.on_exit_actor = self.request_exit
         self.generators = GeneratorResults(client, self._task_error)
         self._listen_direct()  # for callers it is lent to (and, once it hosts one, its actor's)
-        self._out = (LogStream(self, "out", sys.stdout), LogStream(self, "err", sys.stderr))
+        self._out = (LogStream(self, "out", log_file("out", sys.stdout, 1)),
+                     LogStream(self, "err", log_file("err", sys.stderr, 2)))
         sys.stdout, sys.stderr = self._out  # type: ignore[assignment]
 
     def _send_to_node(self, msg: Message) -> None:

@@ -1,18 +1,34 @@
 """Worker stdout/stderr, forwarded line by line to the driver as ``(name pid=N) line``.
 
-Every write also goes, whole, to the worker's own stream (its log file, block-buffered); the
+Every write also goes, whole, to the worker's own stream (its ``worker-<id>.out`` or ``.err``,
+block-buffered and rotated by size: ``edgeray._logfiles``); the
 executor calls ``end_of_task`` after each task, which flushes the file if the task wrote to it
 (one system call for a task that printed, none for one that did not)."""
 
 from __future__ import annotations
 
 import io
+import os
 import threading
 from typing import Any, TextIO
 
+from .._logfiles import RotatingFile
+
+
+def log_file(kind: str, original: TextIO, fd: int) -> TextIO | io.TextIOBase:
+    """Where the worker's ``kind`` stream (``out``, ``err``) is kept: its ``worker-<id>.<kind>``,
+    rotated by the worker itself (``EDGERAY_WORKER_LOG``, ``EDGERAY_LOG_MAX_BYTES``,
+    ``EDGERAY_LOG_BACKUP_COUNT`` from the node); ``original`` when the node named no file."""
+    base = os.environ.get("EDGERAY_WORKER_LOG", "")
+    if not base:
+        return original
+    original.flush()
+    return RotatingFile(f"{base}.{kind}", int(os.environ.get("EDGERAY_LOG_MAX_BYTES", "0")),
+                        int(os.environ.get("EDGERAY_LOG_BACKUP_COUNT", "0")), fd=fd)
+
 
 class LogStream(io.TextIOBase):
-    def __init__(self, executor: Any, stream: str, original: TextIO) -> None:
+    def __init__(self, executor: Any, stream: str, original: TextIO | io.TextIOBase) -> None:
         self._executor = executor
         self._stream = stream
         self._original = original

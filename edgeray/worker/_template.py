@@ -2,7 +2,7 @@
 
 The node starts one per node (``node._forkserver``) with one end of a ``SOCK_SEQPACKET``
 socketpair as its only extra fd. Each request is one packet: a JSON map ``{"id", "env"}`` with
-the worker's log file attached (``SCM_RIGHTS``). The template forks; it answers
+the worker's stdout and stderr files attached (``SCM_RIGHTS``; one fd: both). The template forks; it answers
 ``{"id", "pid"}`` (or ``{"id", "error"}``), and, being the parent, it reaps its children and
 reports each exit as ``{"exit": pid, "code": returncode}`` (the ``subprocess`` convention:
 ``-N`` for a signal). When the node's end closes, or the node (its parent) is gone, the template exits; its workers carry on
@@ -71,7 +71,7 @@ def _close_fds_above_stdio() -> None:
                 pass  # (the listing's own fd, already closed)
 
 
-def _child(sock: socket.socket, env: dict[str, str], log_fd: int) -> None:
+def _child(sock: socket.socket, env: dict[str, str], out_fd: int, err_fd: int) -> None:
     """In the forked child: become a fresh worker, then run it (never returns)."""
     code = 1
     try:
@@ -81,8 +81,8 @@ def _child(sock: socket.socket, env: dict[str, str], log_fd: int) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
         _close_fds_above_stdio()
         os.environ.clear()
         os.environ.update(env)
@@ -107,8 +107,8 @@ def _child(sock: socket.socket, env: dict[str, str], log_fd: int) -> None:
 
 
 def _fork(sock: socket.socket, req: dict[str, Any], fds: list[int]) -> None:
-    if len(fds) != 1 or not isinstance(req.get("env"), dict):
-        _send(sock, {"id": req.get("id"), "error": "a request needs an env and one log fd"})
+    if len(fds) not in (1, 2) or not isinstance(req.get("env"), dict):
+        _send(sock, {"id": req.get("id"), "error": "a request needs an env and its stdout (and stderr) fds"})
         for fd in fds:
             os.close(fd)
         return
@@ -118,11 +118,13 @@ def _fork(sock: socket.socket, req: dict[str, Any], fds: list[int]) -> None:
         pid = os.fork()
     except OSError as e:
         _send(sock, {"id": req["id"], "error": str(e)})
-        os.close(fds[0])
+        for fd in fds:
+            os.close(fd)
         return
     if pid == 0:
-        _child(sock, {str(k): str(v) for k, v in req["env"].items()}, fds[0])
-    os.close(fds[0])
+        _child(sock, {str(k): str(v) for k, v in req["env"].items()}, fds[0], fds[-1])
+    for fd in fds:
+        os.close(fd)
     _send(sock, {"id": req["id"], "pid": pid})
 
 

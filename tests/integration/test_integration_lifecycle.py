@@ -344,3 +344,38 @@ def test_init_gives_up_on_a_node_that_hangs_silently(tmp_path: Path, monkeypatch
     with pytest.raises(edgeray.exceptions.RaySystemError, match="did not become ready within 3 s"):
         edgeray.init(_config_file=str(cfg))
     assert not edgeray.is_initialized()
+
+
+def test_node_log_rotates_by_size_and_keeps_every_line(edgeray_home: str, tmp_path: Path) -> None:
+    """``[log] max_bytes`` / ``backup_count`` rotate ``node.log`` too (Ray's 512 MiB x 5): 300
+    logged cancels (~36 kB) under a 20 kB limit leave ``node.log`` and backups holding each once."""
+    conf = tmp_path / "node.toml"
+    conf.write_text("[log]\nmax_bytes = 20000\nbackup_count = 3\n")
+    assert run_cli("start", "--num-cpus", "1", "--config", str(conf)).returncode == 0
+    try:
+        driver = textwrap.dedent("""
+            import edgeray as ray
+            ray.init(address="auto")
+            f = ray.remote(lambda x: x)
+            refs = [f.remote(i) for i in range(300)]
+            ray.get(refs)
+            for r in refs:
+                ray.cancel(r)
+            print(" ".join(r.hex()[:32] for r in refs))  # (a ref is its task id and an index)
+        """)
+        r = subprocess.run([PY, "-c", driver], capture_output=True, text=True, timeout=120, env=dict(os.environ))
+        assert r.returncode == 0, r.stderr[-3000:]
+        ids = r.stdout.split()
+        home = Path(edgeray_home)
+
+        def logged() -> list[str] | None:
+            files = sorted(home.glob("node.log.*"), key=lambda p: -int(p.suffix[1:])) + [home / "node.log"]
+            cancels = [line.split()[6] for p in files for line in p.read_text().splitlines() if " cancel of " in line]
+            return cancels if len(cancels) >= len(ids) else None
+
+        assert wait_for(logged, what="every cancel in node.log and its backups") == ids
+        backups = sorted(p.name for p in home.glob("node.log.*"))
+        assert backups and len(backups) <= 3, backups
+        assert all((home / b).stat().st_size <= 20000 + 200 for b in backups)
+    finally:
+        assert run_cli("stop").returncode == 0

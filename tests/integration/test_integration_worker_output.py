@@ -8,6 +8,7 @@ worker's log file; a driver that exits with work in flight prints nothing about 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def worker_logs(home: str) -> list[Path]:
-    return sorted(Path(home).glob("nodes/*/logs/worker-*.log"))
+    return sorted(Path(home).glob("nodes/*/logs/worker-*.out"))
 
 
 LINES = 10_000
@@ -74,6 +75,132 @@ def test_print_in_a_task_reaches_the_driver_and_the_log_file_whole(tmp_path: Pat
     lines = wait_for(log_lines, what="a worker log file with the task's first line")
     kept = [line for line in lines if line.endswith(" of chatty")]
     assert kept == want, f"the log file kept {len(kept)} of {LINES} lines whole"
+
+
+def test_worker_logs_rotate_by_size_and_keep_every_line(tmp_path: Path, edgeray_home: str) -> None:
+    """``[log] max_bytes`` / ``backup_count``: 10,000 printed lines (~190 kB) under a 60 kB limit
+    leave ``worker-<id>.out`` and at most 3 backups that hold every line once, in order; stderr
+    goes to ``worker-<id>.err`` (Ray's names)."""
+    conf = tmp_path / "node.toml"
+    conf.write_text("[log]\nmax_bytes = 60000\nbackup_count = 3\n")
+    r = run_driver(tmp_path, CHATTY.replace("ray.init(num_cpus=1)", f"ray.init(num_cpus=1, _config_file={str(conf)!r})")
+                   .replace("return os.getpid()", "print('to stderr', file=sys.stderr)\n        return os.getpid()"))
+    assert r.returncode == 0, f"driver failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
+    want = [f"line {i} of chatty" for i in range(LINES)]
+
+    def rotated() -> list[Path] | None:
+        for f in worker_logs(edgeray_home):
+            backups = sorted(f.parent.glob(f.name + ".*"), key=lambda p: -int(p.suffix[1:]))
+            files = [*backups, f]
+            text = "".join(p.read_text(errors="replace") for p in files)
+            if "line 0 of chatty" in text and "line 9999 of chatty" in text:
+                return files
+        return None
+
+    files = wait_for(rotated, what="a worker's rotated .out files with the task's first and last lines")
+    assert 2 <= len(files) <= 4, [p.name for p in files]
+    # (a file is rotated between lines: one line may take it just past the limit)
+    assert all(p.stat().st_size <= 60000 + 100 for p in files), [(p.name, p.stat().st_size) for p in files]
+    kept = [line for p in files for line in p.read_text().splitlines() if line.endswith(" of chatty")]
+    assert kept == want, f"the rotated files kept {len(kept)} of {LINES} lines, in order"
+    err = files[-1].with_suffix(".err")
+    assert "to stderr" in wait_for(lambda: err.read_text() if "to stderr" in err.read_text() else None,
+                                    what="the task's stderr line in worker-<id>.err")
+
+
+# --------------------------------------------------------------------------- dedup (Ray's)
+
+DEDUP = """
+    import sys
+    import edgeray as ray
+
+    ray.init(num_cpus=3)
+
+    @ray.remote(num_cpus=1)
+    class Echo:
+        def say(self, i):
+            print(f"worker {i} is ready")  # (a number: the same key for each)
+            print("the same for all")
+            print("only from", i, "x" * i)
+            return i
+
+    actors = [Echo.remote() for _ in range(3)]
+    assert ray.get([a.say.remote(i + 1) for i, a in enumerate(actors)]) == [1, 2, 3]
+    ray.shutdown()
+    sys.stdout.write("DONE\\n")
+"""
+
+
+def _driver_lines(tmp_path: Path, env: dict[str, str]) -> list[str]:
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent(DEDUP))
+    r = subprocess.run([PY, str(script)], capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    assert r.returncode == 0 and "DONE" in r.stdout, f"driver failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
+    return [line.split(") ", 1)[1] for line in r.stdout.splitlines() if line.startswith("(Echo pid=")]
+
+
+def test_identical_lines_from_many_workers_are_printed_once_with_a_count(tmp_path: Path, edgeray_home: str) -> None:
+    """Ray's ``RAY_DEDUP_LOGS=1`` (the default): the first of a line from three workers is printed,
+    the two others are counted and printed once as ``[repeated 2x across cluster]`` (here at
+    shutdown: the window is long); lines that differ in more than numbers stay apart."""
+    lines = _driver_lines(tmp_path, {"RAY_DEDUP_LOGS_AGG_WINDOW_S": "600"})
+    same = [line for line in lines if line.startswith("the same for all")]
+    assert same[0] == "the same for all", lines
+    assert len(same) == 2 and same[1].startswith("the same for all [repeated 2x across cluster]"), lines
+    ready = [line for line in lines if line.startswith("worker ")]
+    assert len(ready) == 2 and ready[1].startswith("worker ") and "[repeated 2x across cluster]" in ready[1], lines
+    only = sorted(line for line in lines if line.startswith("only from"))
+    assert len(only) == 3, lines  # ("x" * i: different words, different keys)
+
+
+def test_dedup_is_off_with_ray_dedup_logs_0(tmp_path: Path, edgeray_home: str) -> None:
+    for env in ({"RAY_DEDUP_LOGS": "0"}, {"EDGERAY_DEDUP_LOGS": "0"}):
+        lines = _driver_lines(tmp_path, env)
+        assert lines.count("the same for all") == 3, lines
+        assert not any("repeated" in line for line in lines), lines
+
+
+WINDOW = """
+    import io, sys, time
+    import edgeray as ray
+
+    ray.init(num_cpus=2)
+    printed = io.StringIO()
+
+    class Tee(io.TextIOBase):  # what the driver prints, also kept to be read here
+        def write(self, s):
+            printed.write(s)
+            return sys.__stdout__.write(s)
+
+        def flush(self):
+            sys.__stdout__.flush()
+
+    sys.stdout = Tee()
+
+    @ray.remote(num_cpus=1)
+    class Echo:
+        def say(self):
+            print("the same for all")
+
+    actors = [Echo.remote() for _ in range(2)]
+    ray.get([a.say.remote() for a in actors])
+    ray.get([a.say.remote() for a in actors])
+    while "[repeated" not in printed.getvalue():  # the timer prints it; shutdown would too late
+        time.sleep(0.05)
+    ray.shutdown()
+"""
+
+
+def test_a_count_is_printed_once_its_window_has_passed(tmp_path: Path, edgeray_home: str) -> None:
+    """A short window: the count is printed while the driver still runs (the timer), not only at
+    shutdown; the driver waits for it, then exits."""
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent(WINDOW))
+    r = subprocess.run([PY, str(script)], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "RAY_DEDUP_LOGS_AGG_WINDOW_S": "2"})
+    assert r.returncode == 0, f"driver failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
+    # (3x when all four prints fall in one window; a slow machine may split them)
+    assert re.search(r"\(Echo pid=\d+\) the same for all \[repeated [23]x across cluster\]", r.stdout), r.stdout
 
 
 # --------------------------------------------------------------------------- the driver exits

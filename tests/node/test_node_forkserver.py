@@ -60,7 +60,7 @@ def test_actors_are_forked_from_the_template_each_with_its_own_seed_and_log(ray_
     assert wa["ppid"] == wb["ppid"] and b"edgeray.worker._template" in _cmdline(wa["ppid"])
     assert wa["seed"] != wb["seed"] and wa["worker_id"] != wb["worker_id"]
     worker_id = ray.get(a.say.remote("forked-line-7d1"))
-    logs = glob.glob(os.path.join(os.environ["EDGERAY_HOME"], "**", f"worker-{worker_id[:8]}.log"), recursive=True)
+    logs = glob.glob(os.path.join(os.environ["EDGERAY_HOME"], "**", f"worker-{worker_id[:8]}.out"), recursive=True)
     assert len(logs) == 1
     wait_for(lambda: "forked-line-7d1" in Path(logs[0]).read_text(), what="the line in the worker's own log")
     assert "forked-line-7d1" not in "".join(Path(p).read_text() for p in glob.glob(
@@ -116,16 +116,16 @@ async def test_the_template_reports_each_forked_workers_exit_code(tmp_path: Path
     async with trio.open_nursery() as nursery:
         nursery.start_soon(forks.run)
         with open(tmp_path / "a.log", "ab") as log_a:
-            failing = await forks.fork({"EDGERAY_HOME": os.environ["EDGERAY_HOME"]}, log_a)  # no node socket
+            failing = await forks.fork({"EDGERAY_HOME": os.environ["EDGERAY_HOME"]}, log_a, log_a)  # no node socket
         assert failing is not None
         assert await failing.wait() == 1
         assert "KeyError: 'EDGERAY_NODE_SOCKET'" in (tmp_path / "a.log").read_text()
         waiting_env = {"EDGERAY_HOME": os.environ["EDGERAY_HOME"], "EDGERAY_NODE_SOCKET": str(tmp_path / "none.sock"),
                        "EDGERAY_WORKER_ID": "00" * 16}
         with open(tmp_path / "b.log", "ab") as log_b:
-            waiting = await forks.fork(waiting_env, log_b)  # (retries its connection for 30 s)
+            waiting = await forks.fork(waiting_env, log_b, log_b)  # (retries its connection for 30 s)
         assert waiting is not None and waiting.returncode is None
         waiting.kill()
         assert await waiting.wait() == -signal.SIGKILL
         nursery.cancel_scope.cancel()
-    assert await forks.fork(waiting_env, log_b) is None  # no template: the caller spawns
+    assert await forks.fork(waiting_env, log_b, log_b) is None  # no template: the caller spawns
