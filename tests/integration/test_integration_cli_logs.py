@@ -66,7 +66,9 @@ def test_logs_lists_prints_and_finds_a_workers_file(driver: Any) -> None:
     assert err.stdout.splitlines() == ["err: an actor's line"], err  # (stderr only: the .err file)
     by_actor = cli("logs", "--actor-id", a._actor_id.hex())
     assert by_actor.returncode == 0 and "an actor's line" in by_actor.stdout, by_actor
-    by_task = cli("logs", "--task-id", ref.task_id().hex())
+    # (a task on a leased worker reaches the node's task table with its worker's next report)
+    by_task = wait_for(lambda: (r := cli("logs", "--task-id", ref.task_id().hex())).returncode == 0 and r,
+                       what="edgeray logs --task-id to find the task")
     assert by_task.returncode == 0 and "a task's line" in by_task.stdout, (by_task, task_pid)
     tail = cli("logs", "--pid", str(pid), "--tail", "0")
     assert tail.returncode == 0 and tail.stdout == ""
