@@ -134,7 +134,7 @@ class NodeConfig(_Section):
     #: How worker processes start: "fork" (forked from a template process that has already
     #: imported the worker's modules; falls back to "spawn" where that fails) or "spawn" (a
     #: fresh interpreter each).
-    worker_start: str = cv.opt("fork", "str", cv.one_of(("fork", "spawn")))
+    worker_start: str = cv.opt("spawn", "str", cv.one_of(("fork", "spawn")))
     #: Ray's OOM prevention: above this fraction of the machine's (or its cgroup's) memory in
     #: use, the node kills a worker (Ray's default policy) to free memory.
     memory_usage_threshold: float = cv.opt(0.95, "float", cv.fraction)

@@ -30,7 +30,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _init(ray_init: Any, tmp_path: Path, node: str = "") -> Any:
+def _init(ray_init: Any, tmp_path: Path, node: str = 'worker_start = "fork"') -> Any:
     """One CPU, and no worker spawned by the launcher before the node is up (which would be a
     fresh interpreter whatever ``worker_start`` says, to start in parallel with the node)."""
     conf = tmp_path / "node.toml"
@@ -100,8 +100,8 @@ def test_without_its_template_a_node_spawns_and_still_watches_the_forked(ray_ini
 
 
 def test_worker_start_takes_fork_or_spawn_only() -> None:
-    assert load_config().node.worker_start == "fork"
-    assert load_config(overrides={"node.worker_start": "spawn"}).node.worker_start == "spawn"
+    assert load_config().node.worker_start == "spawn"  # (fork is opt-in until its orphaned workers always leave)
+    assert load_config(overrides={"node.worker_start": "fork"}).node.worker_start == "fork"
     with pytest.raises(ValueError, match="worker_start"):
         load_config(overrides={"node.worker_start": "vfork"})
 
