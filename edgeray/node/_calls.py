@@ -330,26 +330,8 @@ class CallHandlers:
         raise ValueError(f"cannot list {kind!r}: use actors, nodes, jobs, objects, placement-groups, tasks or workers")
 
     async def _list_tasks_everywhere(self, peer: PeerConn, msg: Call) -> None:
-        """``list tasks`` on a cluster: this node's rows and every other live node's (Ray's GCS
-        holds them all); a node that does not answer within ``LIST_TIMEOUT_S`` is left out."""
-        core = self.core
-        tables: list[list[Any]] = [core.task_rows()]
-
-        async def ask(node_id: bytes) -> None:
-            with trio.move_on_after(LIST_TIMEOUT_S):
-                try:
-                    rows = await core.remote.link(node_id).call_async("list", {"kind": "tasks", "local": True})
-                except Exception as e:
-                    log.debug("no task list from node %s: %r", node_id.hex()[:12], e)
-                    return
-                if isinstance(rows, list):
-                    tables.append(rows)
-
-        async with trio.open_nursery() as nursery:
-            for node_id in core.cluster.alive_ids():
-                if node_id != core.node_id:
-                    nursery.start_soon(ask, node_id)
-        peer.send(Reply(msg.req, True, merge_rows(tables), None, None))
+        """``list tasks`` on a cluster: every live node's rows (Ray's GCS holds them all)."""
+        peer.send(Reply(msg.req, True, await task_rows_everywhere(self.core), None, None))
 
     def membership(self, peer: PeerConn, args: dict[str, Any]) -> bool:
         """The head: is the calling node a member (joined, not declared dead)?"""
@@ -421,3 +403,27 @@ class CallHandlers:
             raise exc.ProtocolError("a driver cancels tasks of its own job only")
         log.info("cancel of %s requested (force=%s, recursive=%s)", msg.task_id.hex(), msg.force, msg.recursive)
         self.core.cancel_task(msg.task_id, msg.force, msg.recursive)
+
+
+async def task_rows_everywhere(core: NodeCore) -> list[dict[str, Any]]:
+    """This node's task rows and every other live node's; a node that does not answer within
+    ``LIST_TIMEOUT_S`` is left out."""
+    tables: list[list[Any]] = [core.task_rows()]
+    if not core.cluster.is_multi():
+        return tables[0]
+
+    async def ask(node_id: bytes) -> None:
+        with trio.move_on_after(LIST_TIMEOUT_S):
+            try:
+                rows = await core.remote.link(node_id).call_async("list", {"kind": "tasks", "local": True})
+            except Exception as e:
+                log.debug("no task list from node %s: %r", node_id.hex()[:12], e)
+                return
+            if isinstance(rows, list):
+                tables.append(rows)
+
+    async with trio.open_nursery() as nursery:
+        for node_id in core.cluster.alive_ids():
+            if node_id != core.node_id:
+                nursery.start_soon(ask, node_id)
+    return merge_rows(tables)

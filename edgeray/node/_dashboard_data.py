@@ -16,13 +16,10 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import trio
-
-from ..gcs._task_events import merge_rows
 from ..plugins import from_unit_dict
 from ..protocol import state_rows
 from ..transport import HttpError, Request
-from ._calls import LIST_TIMEOUT_S
+from ._calls import task_rows_everywhere
 
 if TYPE_CHECKING:
     from ._service import NodeServer
@@ -97,35 +94,10 @@ def actors(server: NodeServer) -> list[dict[str, Any]]:
     return [state_rows.actor_row(r) for r in _list(server, "actors")]
 
 
-async def _task_rows_everywhere(server: NodeServer) -> list[dict[str, Any]]:
-    """This node's task rows and every other live node's (as the ``list tasks`` call gathers
-    them); a node that does not answer within ``LIST_TIMEOUT_S`` is left out."""
-    core = server.core
-    tables: list[list[Any]] = [core.task_rows()]
-    if not core.cluster.is_multi():
-        return tables[0]
-
-    async def ask(node_id: bytes) -> None:
-        with trio.move_on_after(LIST_TIMEOUT_S):
-            try:
-                rows = await core.remote.link(node_id).call_async("list", {"kind": "tasks", "local": True})
-            except Exception as e:
-                log.debug("no task list from node %s: %r", node_id.hex()[:12], e)
-                return
-            if isinstance(rows, list):
-                tables.append(rows)
-
-    async with trio.open_nursery() as nursery:
-        for node_id in core.cluster.alive_ids():
-            if node_id != core.node_id:
-                nursery.start_soon(ask, node_id)
-    return merge_rows(tables)
-
-
 async def tasks(server: NodeServer, request: Request) -> dict[str, Any]:
     """State counts of every task, then the newest rows that match ``state``, ``name`` and
     ``job_id`` (each optional, compared without case; ``name`` as a substring)."""
-    rows = [state_rows.task_row(r) for r in await _task_rows_everywhere(server) if isinstance(r, dict)]
+    rows = [state_rows.task_row(r) for r in await task_rows_everywhere(server.core) if isinstance(r, dict)]
     counts = Counter(str(r.get("state")) for r in rows)
     state, name, job = _one(request, "state").upper(), _one(request, "name").lower(), _one(request, "job_id").lower()
     shown = [
